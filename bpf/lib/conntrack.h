@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Connection tracking: canonical 5-tuple keys, TCP state, timeouts. */
+#ifndef PC_BPF_CONNTRACK_H
+#define PC_BPF_CONNTRACK_H
+
+#include "maps.h"
+#include "parse.h"
+
+#define PC_SEC 1000000000ULL
+
+/* Return 1 when (a, ap) sorts before (b, bp). */
+static __always_inline int pc_end_less(const __u8 *a, __u16 ap, const __u8 *b,
+				       __u16 bp)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 16; i++) {
+		if (a[i] != b[i])
+			return a[i] < b[i];
+	}
+	return ap < bp;
+}
+
+/* Fill the canonical key; return 1 when the packet's source is lo. */
+static __always_inline int pc_ct_key_of(const struct pc_pkt *p,
+					struct pc_ct_key *k)
+{
+	int src_lo = pc_end_less(p->saddr, p->sport, p->daddr, p->dport);
+
+	k->proto = p->proto;
+	if (src_lo) {
+		__builtin_memcpy(k->lo_addr, p->saddr, 16);
+		__builtin_memcpy(k->hi_addr, p->daddr, 16);
+		k->lo_port = p->sport;
+		k->hi_port = p->dport;
+	} else {
+		__builtin_memcpy(k->lo_addr, p->daddr, 16);
+		__builtin_memcpy(k->hi_addr, p->saddr, 16);
+		k->lo_port = p->dport;
+		k->hi_port = p->sport;
+	}
+	return src_lo;
+}
+
+static __always_inline __u64 pc_ct_timeout(const struct pc_ct_val *ct,
+					   __u8 proto)
+{
+	if (proto == IPPROTO_TCP) {
+		switch (ct->state) {
+		case PC_TCP_SYN_SENT:
+			return 60 * PC_SEC;
+		case PC_TCP_ESTABLISHED:
+			return 6 * 3600 * PC_SEC;
+		case PC_TCP_CLOSING:
+			return 60 * PC_SEC;
+		default:
+			return 10 * PC_SEC;
+		}
+	}
+	if (proto == IPPROTO_UDP)
+		return 120 * PC_SEC;
+	return 30 * PC_SEC;
+}
+
+static __always_inline int pc_ct_expired(const struct pc_ct_val *ct,
+					 __u8 proto, __u64 now)
+{
+	return now - ct->last_seen_ns > pc_ct_timeout(ct, proto);
+}
+
+static __always_inline __u8 pc_tcp_state_new(__u8 flags)
+{
+	if (flags & PC_TCP_RST)
+		return PC_TCP_CLOSED;
+	if (flags & PC_TCP_FIN)
+		return PC_TCP_CLOSING;
+	if ((flags & (PC_TCP_SYN | PC_TCP_ACK)) == PC_TCP_SYN)
+		return PC_TCP_SYN_SENT;
+	return PC_TCP_ESTABLISHED;
+}
+
+static __always_inline void pc_tcp_advance(struct pc_ct_val *ct, int dir,
+					   __u8 flags)
+{
+	if (flags & PC_TCP_RST)
+		ct->state = PC_TCP_CLOSED;
+	else if (flags & PC_TCP_FIN)
+		ct->state = PC_TCP_CLOSING;
+	else if (ct->state == PC_TCP_SYN_SENT && dir == PC_DIR_REPLY &&
+		 (flags & PC_TCP_ACK))
+		ct->state = PC_TCP_ESTABLISHED;
+}
+
+/* A bare SYN on a closed or closing entry starts a new connection. */
+static __always_inline int pc_ct_reusable(const struct pc_ct_val *ct,
+					  const struct pc_pkt *p)
+{
+	return p->proto == IPPROTO_TCP &&
+	       (p->tcp_flags & (PC_TCP_SYN | PC_TCP_ACK)) == PC_TCP_SYN &&
+	       (ct->state == PC_TCP_CLOSING || ct->state == PC_TCP_CLOSED);
+}
+
+static __always_inline void pc_ct_account(struct pc_ct_val *ct, int dir,
+					  __u32 len, __u64 now)
+{
+	__sync_fetch_and_add(&ct->packets[dir & 1], 1);
+	__sync_fetch_and_add(&ct->bytes[dir & 1], len);
+	ct->last_seen_ns = now;
+}
+
+#endif

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The decision every attach point makes: conntrack, then policy. */
+#ifndef PC_BPF_GATE_H
+#define PC_BPF_GATE_H
+
+#include "maps.h"
+#include "parse.h"
+#include "policy.h"
+#include "conntrack.h"
+#include "events.h"
+
+static __always_inline void pc_frag_key_of(const struct pc_pkt *p,
+					   struct pc_frag_key *k)
+{
+	__builtin_memcpy(k->saddr, p->saddr, 16);
+	__builtin_memcpy(k->daddr, p->daddr, 16);
+	k->id = p->frag_id;
+	k->proto = p->proto;
+}
+
+static __always_inline void pc_frag_remember(const struct pc_pkt *p, __u64 gen,
+					     __u32 rule_id)
+{
+	struct pc_frag_key k = {};
+	struct pc_frag_val v = { .generation = gen, .rule_id = rule_id,
+				 .pass = 1 };
+
+	if (p->frag != PC_FRAG_FIRST)
+		return;
+	pc_frag_key_of(p, &k);
+	bpf_map_update_elem(&frags, &k, &v, BPF_ANY);
+}
+
+/* Later fragments carry no ports: they follow their first fragment. */
+static __always_inline int pc_frag_follow(const struct pc_pkt *p)
+{
+	struct pc_frag_key k = {};
+	struct pc_frag_val *v;
+
+	pc_frag_key_of(p, &k);
+	v = bpf_map_lookup_elem(&frags, &k);
+	return v && v->pass ? PC_R_ALLOW_FRAGMENT : PC_R_DENY_FRAGMENT;
+}
+
+/* Re-ask the policy about an established flow after a push. */
+static __always_inline int pc_ct_recheck(const struct pc_ct_key *k,
+					 struct pc_ct_val *ct, __u64 gen,
+					 struct pc_verdict *v)
+{
+	const __u8 *src = ct->orig_is_lo ? k->lo_addr : k->hi_addr;
+	const __u8 *dst = ct->orig_is_lo ? k->hi_addr : k->lo_addr;
+
+	pc_policy_decide(gen, src, dst, k->proto, ct->policy_port, v);
+	if (!pc_verdict_passes(v))
+		return 0;
+	ct->generation = gen;
+	ct->rule_id = v->rule_id;
+	ct->src_set = v->src_set;
+	ct->action = v->action;
+	return 1;
+}
+
+static __always_inline int pc_established(const struct pc_pkt *p,
+					  struct pc_ct_key *k,
+					  struct pc_ct_val *ct, int src_lo,
+					  __u64 gen, __u64 now,
+					  struct pc_ev_info *ev)
+{
+	int dir = src_lo == ct->orig_is_lo ? PC_DIR_ORIG : PC_DIR_REPLY;
+
+	if (ct->generation != gen) {
+		struct pc_verdict v;
+
+		if (!pc_ct_recheck(k, ct, gen, &v)) {
+			bpf_map_delete_elem(&conntrack, k);
+			ev->rule_id = v.rule_id;
+			ev->src_set = v.src_set;
+			ev->action = v.action;
+			return PC_R_DENY_REVOKED;
+		}
+	}
+	ev->rule_id = ct->rule_id;
+	ev->src_set = ct->src_set;
+	ev->action = ct->action;
+	pc_ct_account(ct, dir, p->len, now);
+	if (p->proto == IPPROTO_TCP)
+		pc_tcp_advance(ct, dir, p->tcp_flags);
+	pc_frag_remember(p, gen, ct->rule_id);
+	return dir == PC_DIR_ORIG ? PC_R_ALLOW_ESTABLISHED : PC_R_ALLOW_REPLY;
+}
+
+static __always_inline int pc_new_flow(const struct pc_pkt *p,
+				       struct pc_ct_key *k, int src_lo,
+				       __u64 gen, __u64 now,
+				       struct pc_ev_info *ev)
+{
+	struct pc_verdict v;
+	struct pc_ct_val ct = {};
+
+	pc_policy_decide(gen, p->saddr, p->daddr, p->proto, p->policy_port,
+			 &v);
+	ev->rule_id = v.rule_id;
+	ev->src_set = v.src_set;
+	ev->action = v.action;
+	if (!pc_verdict_passes(&v))
+		return v.action == PC_ACT_DENY ? PC_R_DENY_RULE
+					       : PC_R_DENY_DEFAULT;
+
+	ct.created_ns = now;
+	ct.last_seen_ns = now;
+	ct.packets[PC_DIR_ORIG] = 1;
+	ct.bytes[PC_DIR_ORIG] = p->len;
+	ct.generation = gen;
+	ct.rule_id = v.rule_id;
+	ct.src_set = v.src_set;
+	ct.policy_port = p->policy_port;
+	ct.orig_is_lo = src_lo;
+	ct.action = v.action;
+	if (p->proto == IPPROTO_TCP)
+		ct.state = pc_tcp_state_new(p->tcp_flags);
+	bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
+	pc_frag_remember(p, gen, v.rule_id);
+	if (v.flags & PC_PF_LOG)
+		ev->reason = PC_R_ALLOW_NEW; /* marks the event as wanted */
+	return v.action == PC_ACT_AUDIT ? PC_R_AUDIT : PC_R_ALLOW_NEW;
+}
+
+static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
+					struct pc_ev_info *ev)
+{
+	struct pc_ct_key k = {};
+	struct pc_ct_val *ct;
+	__u64 now;
+	int src_lo;
+
+	if (p->frag == PC_FRAG_LATER)
+		return pc_frag_follow(p);
+	src_lo = pc_ct_key_of(p, &k);
+	now = bpf_ktime_get_ns();
+	ct = bpf_map_lookup_elem(&conntrack, &k);
+	if (ct && !pc_ct_expired(ct, p->proto, now) && !pc_ct_reusable(ct, p))
+		return pc_established(p, &k, ct, src_lo, gen, now, ev);
+	return pc_new_flow(p, &k, src_lo, gen, now, ev);
+}
+
+static __always_inline int pc_wants_event(int reason, const struct pc_ev_info *ev,
+					  const struct pc_config *cfg)
+{
+	if (reason >= PC_R_FIRST_DROP)
+		return reason != PC_R_DENY_NONIP;
+	if (reason == PC_R_AUDIT)
+		return 1;
+	if (reason == PC_R_ALLOW_NEW)
+		return ev->reason == PC_R_ALLOW_NEW ||
+		       (cfg->flags & PC_CFG_LOG_FLOWS);
+	return 0;
+}
+
+/*
+ * Decide one packet.  parse_rc is what the parser returned; the result is
+ * a PC_R_* reason, which both counts the packet and says pass or drop.
+ */
+static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
+				     __u32 ifindex, __u32 frame_len)
+{
+	struct pc_ev_info ev = { .ifindex = ifindex };
+	struct pc_config *cfg = pc_config_get();
+	__u64 gen;
+	int reason;
+
+	if (!cfg)
+		return PC_R_DENY_NO_POLICY;
+	if (!p->len)
+		p->len = frame_len;
+	switch (parse_rc) {
+	case PC_PARSE_IP:
+		break;
+	case PC_PARSE_ARP:
+		return PC_R_PASS_ARP;
+	case PC_PARSE_ND:
+		return PC_R_PASS_ND;
+	case PC_PARSE_NONIP:
+		return cfg->flags & PC_CFG_NONIP_PASS ? PC_R_PASS_NONIP
+						      : PC_R_DENY_NONIP;
+	default:
+		reason = PC_R_DENY_MALFORMED;
+		goto out;
+	}
+
+	gen = *(volatile __u64 *)&cfg->generation;
+	ev.generation = gen;
+	if (!gen) {
+		reason = PC_R_DENY_NO_POLICY;
+		goto out;
+	}
+	reason = pc_decide_ip(p, gen, &ev);
+	pc_count_rule(gen, ev.rule_id, p->len);
+out:
+	if (pc_wants_event(reason, &ev, cfg)) {
+		ev.reason = reason;
+		pc_emit(p, &ev);
+	}
+	return reason;
+}
+
+#endif

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Map definitions shared by every Portcullis BPF program. */
+#ifndef PC_BPF_MAPS_H
+#define PC_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "portcullis/maps.h"
+#include "portcullis/reasons.h"
+
+/* Live generation and gateway knobs; userspace writes it through mmap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct pc_config);
+} config SEC(".maps");
+
+/* Source address -> identity set, per slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PC_MAX_IDENT_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pc_lpm_key);
+	__type(value, struct pc_set_val);
+} identities SEC(".maps");
+
+/* Destination address -> service set, per slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PC_MAX_SERVICE_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pc_lpm_key);
+	__type(value, struct pc_set_val);
+} services SEC(".maps");
+
+/* (slot, identity set, service set, proto, port prefix) -> verdict. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PC_MAX_POLICY_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pc_policy_key);
+	__type(value, struct pc_policy_val);
+} policy SEC(".maps");
+
+/* One entry per flow, both directions. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PC_CT_ENTRIES);
+	__type(key, struct pc_ct_key);
+	__type(value, struct pc_ct_val);
+} conntrack SEC(".maps");
+
+/* Verdict of a first fragment, for the fragments that follow it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PC_FRAG_ENTRIES);
+	__type(key, struct pc_frag_key);
+	__type(value, struct pc_frag_val);
+} frags SEC(".maps");
+
+/* Packets and bytes per verdict reason. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PC_REASON_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pc_counter);
+} stats SEC(".maps");
+
+/* Packets and bytes per rule: index slot * PC_MAX_RULES + rule id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * PC_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct pc_counter);
+} rule_stats SEC(".maps");
+
+/* Verdict events for the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PC_EVENTS_BYTES);
+} events SEC(".maps");
+
+#endif

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Policy lookup: address -> set through the LPM tries, then the verdict. */
+#ifndef PC_BPF_POLICY_H
+#define PC_BPF_POLICY_H
+
+#include "maps.h"
+
+struct pc_verdict {
+	__u32 rule_id;
+	__u32 src_set;
+	__u8 action; /* PC_ACT_*, PC_ACT_NONE when no rule matched */
+	__u8 flags;
+};
+
+static __always_inline struct pc_config *pc_config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&config, &zero);
+}
+
+static __always_inline __u32 pc_set_lookup(void *map, __u8 slot,
+					   const __u8 *addr)
+{
+	struct pc_lpm_key key = { .prefixlen = 32 + 128, .slot = slot };
+	struct pc_set_val *v;
+
+	__builtin_memcpy(key.addr, addr, 16);
+	v = bpf_map_lookup_elem(map, &key);
+	return v ? v->set_id : 0;
+}
+
+/* Decide (src, dst, proto, port) against the policy of generation gen. */
+static __always_inline void pc_policy_decide(__u64 gen, const __u8 *src,
+					     const __u8 *dst, __u8 proto,
+					     __u16 port, struct pc_verdict *v)
+{
+	__u8 slot = gen & 1;
+	struct pc_policy_key key = {
+		.prefixlen = PC_POLICY_PLEN_FULL,
+		.slot = slot,
+		.proto = proto,
+		.port = bpf_htons(port),
+	};
+	struct pc_policy_val *pv;
+	__u32 dst_set;
+
+	v->action = PC_ACT_NONE;
+	v->rule_id = 0;
+	v->flags = 0;
+	v->src_set = pc_set_lookup(&identities, slot, src);
+	dst_set = pc_set_lookup(&services, slot, dst);
+	if (!v->src_set || !dst_set)
+		return;
+	key.src_set = bpf_htonl(v->src_set);
+	key.dst_set = bpf_htonl(dst_set);
+	pv = bpf_map_lookup_elem(&policy, &key);
+	if (!pv)
+		return;
+	v->action = pv->action;
+	v->rule_id = pv->rule_id;
+	v->flags = pv->flags;
+}
+
+static __always_inline int pc_verdict_passes(const struct pc_verdict *v)
+{
+	return v->action == PC_ACT_ALLOW || v->action == PC_ACT_AUDIT;
+}
+
+#endif

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TC (clsact) entry point for L3 devices such as WireGuard: the packet
+ * starts at the IP header and skb->protocol says which one.
+ */
+#include <linux/pkt_cls.h>
+
+#include "lib/gate.h"
+
+SEC("tc")
+int tc_gate(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct pc_cursor cur = { .pos = data, .end = data_end };
+	struct pc_pkt pkt = {};
+	__u32 len = skb->len;
+	int reason;
+
+	reason = pc_decide(&pkt, pc_parse_l3(&cur, skb->protocol, &pkt),
+			   skb->ifindex, len);
+	pc_count_reason(reason, len);
+	return reason < PC_R_FIRST_DROP ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
+char _license[] SEC("license") = "GPL";

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Map keys, values and limits shared by the BPF programs and userspace. */
+#ifndef PORTCULLIS_MAPS_H
+#define PORTCULLIS_MAPS_H
+
+#include <linux/types.h>
+
+/*
+ * Only fixed-width types cross this boundary, with explicit padding, so
+ * that the BPF object and userspace agree on every byte.  Each struct's
+ * size is asserted below and its BTF layout is checked by tests/bpf.
+ */
+
+#define PC_MAX_IDENT_PREFIXES 262144
+#define PC_MAX_SERVICE_PREFIXES 262144
+#define PC_MAX_POLICY_ENTRIES 1048576
+#define PC_MAX_RULES 16384 /* rule ids per slot, 0 = default */
+#define PC_CT_ENTRIES 262144
+#define PC_FRAG_ENTRIES 8192
+#define PC_EVENTS_BYTES (1 << 20)
+#define PC_REASON_SLOTS 64
+
+/* Address are kept in IPv6 form; IPv4 is mapped into ::ffff:0:0/96. */
+#define PC_V4_MAPPED_PLEN 96
+
+/* Policy actions, ordered by precedence: a higher value wins a tie. */
+#define PC_ACT_NONE 0
+#define PC_ACT_AUDIT 1
+#define PC_ACT_ALLOW 2
+#define PC_ACT_DENY 3
+
+/* Policy entry flags. */
+#define PC_PF_LOG 0x01 /* emit an event when a flow is allowed */
+
+/*
+ * identities / services: LPM trie over (slot, address).  The slot byte
+ * (and the three padding bytes, always zero) are part of every prefix, so
+ * the two policy slots never see each other's entries.
+ */
+struct pc_lpm_key {
+	__u32 prefixlen; /* 32 + address prefix length in IPv6 form */
+	__u8 slot;       /* policy slot, generation & 1 */
+	__u8 pad[3];
+	__u8 addr[16]; /* network byte order, IPv4 mapped */
+};
+
+struct pc_set_val {
+	__u32 set_id; /* compiled identity / service set */
+	__u32 pad;
+};
+
+/*
+ * policy: LPM trie over (slot, source set, destination set, protocol,
+ * port).  A prefix that stops before the port is a port wildcard or a
+ * range piece; one that stops before the protocol matches every protocol.
+ */
+struct pc_policy_key {
+	__u32 prefixlen;
+	__u8 slot;
+	__u8 pad0[3];
+	__be32 src_set;
+	__be32 dst_set;
+	__u8 proto;
+	__u8 pad1;
+	__be16 port; /* TCP/UDP destination port; ICMP type << 8 | code */
+};
+
+#define PC_POLICY_PLEN_PROTO 96  /* slot..dst_set: every protocol */
+#define PC_POLICY_PLEN_PORT0 112 /* ..proto: every port */
+#define PC_POLICY_PLEN_FULL 128
+
+struct pc_policy_val {
+	__u32 rule_id; /* index into rule_stats, 0 = none */
+	__u8 action;   /* PC_ACT_* */
+	__u8 flags;    /* PC_PF_* */
+	__u16 pad;
+};
+
+/* config: one entry, the live policy generation and gateway knobs. */
+#define PC_CFG_NONIP_PASS 0x01 /* non-IP ethertypes other than ARP pass */
+#define PC_CFG_LOG_FLOWS 0x02  /* every new allowed flow emits an event */
+
+struct pc_config {
+	__u64 generation; /* 0 = no policy: deny all; slot = generation & 1 */
+	__u32 flags;      /* PC_CFG_* */
+	__u32 pad;
+};
+
+/* conntrack: LRU hash, one entry per flow, key in canonical order. */
+struct pc_ct_key {
+	__u8 lo_addr[16]; /* the smaller (address, port) of the two ends */
+	__u8 hi_addr[16];
+	__u16 lo_port; /* host order; ICMP echo uses the identifier */
+	__u16 hi_port;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+#define PC_TCP_NONE 0
+#define PC_TCP_SYN_SENT 1
+#define PC_TCP_ESTABLISHED 2
+#define PC_TCP_CLOSING 3
+#define PC_TCP_CLOSED 4
+
+#define PC_DIR_ORIG 0
+#define PC_DIR_REPLY 1
+
+struct pc_ct_val {
+	__u64 created_ns;
+	__u64 last_seen_ns;
+	__u64 packets[2]; /* PC_DIR_ORIG, PC_DIR_REPLY */
+	__u64 bytes[2];
+	__u64 generation; /* policy generation the verdict was made under */
+	__u32 rule_id;
+	__u32 src_set;
+	__u16 policy_port; /* port (or ICMP type/code) the policy was asked */
+	__u8 orig_is_lo;   /* the initiator is the key's lo side */
+	__u8 state;        /* PC_TCP_* */
+	__u8 action;
+	__u8 pad[3];
+};
+
+/* frags: LRU hash, verdict of a first fragment for its followers. */
+struct pc_frag_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 id;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct pc_frag_val {
+	__u64 generation;
+	__u32 rule_id;
+	__u8 pass;
+	__u8 pad[3];
+};
+
+/* stats: per-CPU array indexed by reason; rule_stats by slot * MAX + id. */
+struct pc_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* events: ring buffer records. */
+#define PC_EV_VERDICT 1
+
+struct pc_event {
+	__u64 ts_ns;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u32 ifindex;
+	__u32 rule_id;
+	__u32 src_set;
+	__u32 len;
+	__u8 type;   /* PC_EV_* */
+	__u8 reason; /* PC_R_* */
+	__u8 proto;
+	__u8 action;
+	__u64 generation;
+};
+
+_Static_assert(sizeof(struct pc_lpm_key) == 24, "pc_lpm_key layout");
+_Static_assert(sizeof(struct pc_set_val) == 8, "pc_set_val layout");
+_Static_assert(sizeof(struct pc_policy_key) == 20, "pc_policy_key layout");
+_Static_assert(sizeof(struct pc_policy_val) == 8, "pc_policy_val layout");
+_Static_assert(sizeof(struct pc_config) == 16, "pc_config layout");
+_Static_assert(sizeof(struct pc_ct_key) == 40, "pc_ct_key layout");
+_Static_assert(sizeof(struct pc_ct_val) == 72, "pc_ct_val layout");
+_Static_assert(sizeof(struct pc_frag_key) == 40, "pc_frag_key layout");
+_Static_assert(sizeof(struct pc_frag_val) == 16, "pc_frag_val layout");
+_Static_assert(sizeof(struct pc_counter) == 16, "pc_counter layout");
+_Static_assert(sizeof(struct pc_event) == 72, "pc_event layout");
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The HTTP API: evhttp server, routes, JSON.  The daemon is its backend. */
+#ifndef PC_API_H
+#define PC_API_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "policy.h"
+
+#define PC_API_MAX_BODY (16u << 20)
+
+/* What the API asks of the gateway it serves. */
+struct pc_api_backend {
+	void *ctx;
+	json_t *(*status)(void *ctx);
+	/* NULL when no policy was ever pushed */
+	json_t *(*policy_get)(void *ctx);
+	/* 0: *result set; -EINVAL: refused, err holds FILE:LINE:COL: why */
+	int (*policy_put)(void *ctx, const char *text, size_t len,
+			  const char *filename, json_t **result,
+			  char err[PC_ERR_LEN]);
+	/* 1 when ready, else 0 with *why set */
+	int (*ready)(void *ctx, const char **why);
+};
+
+struct pc_api;
+
+/* listen: "unix:/path" (mode 0600) or "127.0.0.1:PORT" (loopback only). */
+int pc_api_start(struct event_base *base, const char *listen,
+		 const struct pc_api_backend *be, struct pc_api **out);
+void pc_api_stop(struct pc_api *api);
+
+/* Routing, exposed for unit tests: returns the HTTP status, fills *body. */
+int pc_api_handle(const struct pc_api_backend *be, const char *method,
+		  const char *path, const char *query, const char *ctype,
+		  const char *body, size_t len, json_t **out);
+
+#endif

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Routes of /v1 and the health endpoints; pure request -> JSON logic. */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+
+typedef int (*route_fn)(const struct pc_api_backend *be, const char *query,
+			const char *ctype, const char *body, size_t len,
+			json_t **out);
+
+struct route {
+	const char *method;
+	const char *path;
+	route_fn fn;
+};
+
+static json_t *error_json(const char *msg, const char *field)
+{
+	json_t *j = json_pack("{s:s}", "error", msg);
+
+	if (field)
+		json_object_set_new(j, "field", json_string(field));
+	return j;
+}
+
+static int get_status(const struct pc_api_backend *be, const char *query,
+		      const char *ctype, const char *body, size_t len,
+		      json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	*out = be->status(be->ctx);
+	return 200;
+}
+
+static int get_policy(const struct pc_api_backend *be, const char *query,
+		      const char *ctype, const char *body, size_t len,
+		      json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	*out = be->policy_get(be->ctx);
+	if (!*out) {
+		*out = error_json("no policy has been pushed", NULL);
+		return 404;
+	}
+	return 200;
+}
+
+static int yaml_ctype(const char *ctype)
+{
+	static const char *const ok[] = { "application/yaml", "application/x-yaml",
+					  "text/yaml", "text/x-yaml",
+					  "text/plain" };
+	size_t n;
+
+	if (!ctype || !*ctype)
+		return 1;
+	n = strcspn(ctype, ";");
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strlen(ok[i]) == n && !strncasecmp(ctype, ok[i], n))
+			return 1;
+	return 0;
+}
+
+/* "filename=NAME" from the query, reduced to a safe base name. */
+static void query_filename(const char *query, char *buf, size_t len)
+{
+	const char *p = query ? strstr(query, "filename=") : NULL;
+	size_t n = 0;
+
+	snprintf(buf, len, "policy.yaml");
+	if (!p || (p != query && p[-1] != '&'))
+		return;
+	p += strlen("filename=");
+	for (const char *s = p; *s && *s != '&' && n + 1 < len; s++) {
+		if (*s == '/')
+			n = 0; /* keep only the last path component */
+		else if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			 (*s >= '0' && *s <= '9') || strchr("._-", *s))
+			buf[n++] = *s;
+	}
+	if (n)
+		buf[n] = '\0';
+}
+
+static int put_policy(const struct pc_api_backend *be, const char *query,
+		      const char *ctype, const char *body, size_t len,
+		      json_t **out)
+{
+	char err[PC_ERR_LEN] = "", fname[128];
+	int rc;
+
+	if (!yaml_ctype(ctype)) {
+		*out = error_json("policy must be sent as application/yaml",
+				  "Content-Type");
+		return 415;
+	}
+	if (!len) {
+		*out = error_json("empty policy", "body");
+		return 400;
+	}
+	if (memchr(body, '\0', len)) {
+		*out = error_json("policy contains a NUL byte", "body");
+		return 400;
+	}
+	query_filename(query, fname, sizeof(fname));
+	rc = be->policy_put(be->ctx, body, len, fname, out, err);
+	if (rc == -EINVAL) {
+		*out = error_json(err, "policy");
+		return 422;
+	}
+	if (rc) {
+		*out = error_json(err[0] ? err : strerror(-rc), NULL);
+		return 500;
+	}
+	return 200;
+}
+
+static int get_healthz(const struct pc_api_backend *be, const char *query,
+		       const char *ctype, const char *body, size_t len,
+		       json_t **out)
+{
+	(void)be, (void)query, (void)ctype, (void)body, (void)len;
+	*out = json_pack("{s:s}", "status", "ok");
+	return 200;
+}
+
+static int get_readyz(const struct pc_api_backend *be, const char *query,
+		      const char *ctype, const char *body, size_t len,
+		      json_t **out)
+{
+	const char *why = "not ready";
+
+	(void)query, (void)ctype, (void)body, (void)len;
+	if (be->ready(be->ctx, &why)) {
+		*out = json_pack("{s:s}", "status", "ready");
+		return 200;
+	}
+	*out = json_pack("{s:s, s:s}", "status", "not ready", "error", why);
+	return 503;
+}
+
+static const struct route routes[] = {
+	{ "GET", "/v1/status", get_status },
+	{ "GET", "/v1/policy", get_policy },
+	{ "PUT", "/v1/policy", put_policy },
+	{ "GET", "/healthz", get_healthz },
+	{ "GET", "/readyz", get_readyz },
+};
+
+int pc_api_handle(const struct pc_api_backend *be, const char *method,
+		  const char *path, const char *query, const char *ctype,
+		  const char *body, size_t len, json_t **out)
+{
+	int path_known = 0;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(routes[i].path, path))
+			continue;
+		path_known = 1;
+		if (!strcmp(routes[i].method, method))
+			return routes[i].fn(be, query, ctype, body, len, out);
+	}
+	if (path_known) {
+		*out = error_json("method not allowed", "method");
+		return 405;
+	}
+	*out = error_json("no such endpoint", "path");
+	return 404;
+}

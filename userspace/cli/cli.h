@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* portcullis CLI: global options, verbs, and the API client. */
+#ifndef PC_CLI_H
+#define PC_CLI_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define PC_EXIT_OK 0
+#define PC_EXIT_REFUSED 1
+#define PC_EXIT_USAGE 2
+
+struct pc_cli {
+	const char *api; /* unix:/path or HOST:PORT */
+	int json;
+};
+
+struct pc_cmd {
+	const char *name;
+	const char *usage;
+	int (*fn)(const struct pc_cli *cli, int argc, char **argv);
+};
+
+/*
+ * One request to the daemon.  Returns the HTTP status, or -1 with err set
+ * when the daemon could not be reached.  *out is the parsed JSON body.
+ */
+int pc_client_call(const struct pc_cli *cli, const char *method,
+		   const char *path, const char *body, size_t len,
+		   const char *ctype, json_t **out, char *err, size_t errlen);
+/* Print the "error" of an API reply (or err) as one line; return 1. */
+int pc_client_fail(const char *verb, int status, json_t *reply,
+		   const char *err);
+void pc_print_json(json_t *j);
+
+int pc_cmd_policy(const struct pc_cli *cli, int argc, char **argv);
+int pc_cmd_status(const struct pc_cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+/* HTTP client for the daemon's API (libcurl; unix sockets and TCP). */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pclib.h"
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	return pc_buf_append(arg, p, size * n) ? 0 : size * n;
+}
+
+static CURL *setup(const struct pc_cli *cli, const char *path, char *url,
+		   size_t urllen)
+{
+	CURL *c = curl_easy_init();
+
+	if (!c)
+		return NULL;
+	if (!strncmp(cli->api, "unix:", 5)) {
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, cli->api + 5);
+		snprintf(url, urllen, "http://localhost%s", path);
+	} else {
+		snprintf(url, urllen, "http://%s%s", cli->api, path);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	return c;
+}
+
+int pc_client_call(const struct pc_cli *cli, const char *method,
+		   const char *path, const char *body, size_t len,
+		   const char *ctype, json_t **out, char *err, size_t errlen)
+{
+	struct curl_slist *hdrs = NULL;
+	struct pc_buf resp = { 0 };
+	char url[4096], ct[128];
+	long status = -1;
+	CURLcode rc;
+	CURL *c;
+
+	*out = NULL;
+	c = setup(cli, path, url, sizeof(url));
+	if (!c) {
+		snprintf(err, errlen, "failed to initialise HTTP client");
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+		hdrs = curl_slist_append(hdrs, ct);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		*out = resp.len ? json_loadb(resp.data, resp.len, 0, NULL) : NULL;
+	} else {
+		snprintf(err, errlen, "cannot reach the daemon at %s: %s",
+			 cli->api, curl_easy_strerror(rc));
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	pc_buf_free(&resp);
+	return (int)status;
+}
+
+int pc_client_fail(const char *verb, int status, json_t *reply,
+		   const char *err)
+{
+	const char *msg = json_string_value(json_object_get(reply, "error"));
+
+	if (status < 0)
+		fprintf(stderr, "portcullis: %s\n", err);
+	else if (msg && (status == 422 || status == 400))
+		fprintf(stderr, "%s\n", msg);
+	else
+		fprintf(stderr, "portcullis: %s failed: HTTP %d%s%s\n", verb,
+			status, msg ? ": " : "", msg ? msg : "");
+	return PC_EXIT_REFUSED;
+}
+
+void pc_print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (s)
+		puts(s);
+	free(s);
+}

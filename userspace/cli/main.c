@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+/* portcullis: global options, then one verb from the table. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pclib.h"
+
+static const struct pc_cmd cmds[] = {
+	{ "policy", "validate FILE | push FILE | show", pc_cmd_policy },
+	{ "status", "", pc_cmd_status },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: portcullis [--api ADDR] [--json] VERB ...\n\n"
+		   "Verbs:\n");
+	for (size_t i = 0; i < PC_ARRAY_SIZE(cmds); i++)
+		fprintf(f, "  %s %s\n", cmds[i].name, cmds[i].usage);
+	fprintf(f,
+		"\nOptions:\n"
+		"  --api ADDR   daemon API: unix:/run/portcullis/GW.sock or\n"
+		"               127.0.0.1:PORT (default: $PORTCULLIS_API, else\n"
+		"               unix:/run/portcullis/gw1.sock)\n"
+		"  --json       machine-readable output for read commands\n"
+		"  -h, --help   this help\n"
+		"  -V, --version\n"
+		"\n'policy validate' works offline; every other verb talks to\n"
+		"the daemon.  Exit status: 0 ok, 1 refused or failed, 2 usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "api", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct pc_cli cli = { .api = getenv("PORTCULLIS_API") };
+	int c, rc = PC_EXIT_USAGE;
+
+	/* '+': stop at the verb, so verbs may take their own options */
+	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			cli.api = optarg;
+			break;
+		case 'j':
+			cli.json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return PC_EXIT_OK;
+		case 'V':
+			printf("portcullis %s\n", pc_version());
+			return PC_EXIT_OK;
+		default:
+			usage(stderr);
+			return PC_EXIT_USAGE;
+		}
+	}
+	if (!cli.api || !*cli.api)
+		cli.api = "unix:/run/portcullis/gw1.sock";
+	if (optind >= argc) {
+		usage(stderr);
+		return PC_EXIT_USAGE;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	for (size_t i = 0; i < PC_ARRAY_SIZE(cmds); i++)
+		if (!strcmp(argv[optind], cmds[i].name)) {
+			rc = cmds[i].fn(&cli, argc - optind - 1, argv + optind + 1);
+			goto out;
+		}
+	fprintf(stderr, "portcullis: unknown verb \"%s\"\n", argv[optind]);
+	usage(stderr);
+out:
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* portcullisd internals: gateway config and the gateway it runs. */
+#ifndef PC_DAEMON_H
+#define PC_DAEMON_H
+
+#include <event2/event.h>
+#include <stddef.h>
+
+#include "dataplane.h"
+#include "policy.h"
+
+struct pc_iface_config {
+	char *name;
+	enum pc_xdp_mode mode;
+};
+
+struct pc_gw_config {
+	char *name;
+	struct pc_iface_config *ifaces;
+	size_t nifaces;
+	char *listen;
+	char *state;
+	char *policy; /* may be NULL */
+	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
+	int non_ip_pass;
+	int log_flows;
+};
+
+int pc_gw_config_load(const char *path, struct pc_gw_config *cfg,
+		      char err[PC_ERR_LEN]);
+void pc_gw_config_free(struct pc_gw_config *cfg);
+
+struct pc_gateway;
+
+int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
+		     struct pc_gateway **out);
+/* Stop serving; the data plane keeps enforcing from its pins. */
+void pc_gateway_stop(struct pc_gateway *gw);
+
+#endif

@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * One gateway: state database, data plane, API and event log wired
+ * together.  Start-up adopts whatever a previous daemon left pinned.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "daemon.h"
+#include "store.h"
+
+struct pc_gateway {
+	const struct pc_gw_config *cfg;
+	struct event_base *base;
+	struct pc_dp *dp;
+	struct pc_store *store;
+	struct pc_api *api;
+	struct event *ev_read;
+	struct pc_compiled *compiled; /* the policy in force */
+	struct pc_policy_record rec;
+	enum pc_xdp_mode *modes;
+	int *attached;
+	time_t started;
+	time_t log_window;
+	unsigned int log_count;
+	unsigned long log_suppressed;
+};
+
+#define PC_EVENT_LOG_PER_SEC 50
+
+static int compile_text(const char *text, size_t len, const char *fname,
+			struct pc_compiled **out, char err[PC_ERR_LEN])
+{
+	struct pc_policy *pol;
+	int rc;
+
+	rc = pc_policy_parse(text, len, fname, &pol, err);
+	if (rc)
+		return rc;
+	rc = pc_policy_compile(pol, out, err);
+	pc_policy_free(pol);
+	return rc == -E2BIG ? -EINVAL : rc;
+}
+
+static void replace_in_force(struct pc_gateway *gw, struct pc_compiled *c,
+			     struct pc_policy_record *rec)
+{
+	pc_compiled_free(gw->compiled);
+	pc_policy_record_free(&gw->rec);
+	gw->compiled = c;
+	gw->rec = *rec;
+}
+
+/* Compile, apply, record.  On any failure the old policy stays live. */
+static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
+		       const char *fname, char err[PC_ERR_LEN])
+{
+	struct pc_policy_record rec = { 0 };
+	struct pc_compiled *c;
+	uint64_t gen, old_gen;
+	int rc;
+
+	rc = compile_text(text, len, fname, &c, err);
+	if (rc)
+		return rc;
+	rc = pc_dp_apply(gw->dp, c, &gen);
+	if (rc) {
+		snprintf(err, PC_ERR_LEN, "failed to apply policy: %s",
+			 strerror(-rc));
+		pc_compiled_free(c);
+		return rc;
+	}
+	rc = pc_store_policy_add(gw->store, text, fname, gen, &rec.version);
+	if (rc) {
+		snprintf(err, PC_ERR_LEN, "failed to record policy version");
+		if (gw->compiled)
+			pc_dp_apply(gw->dp, gw->compiled, &old_gen);
+		pc_compiled_free(c);
+		return rc;
+	}
+	pc_store_policy_latest(gw->store, &rec);
+	replace_in_force(gw, c, &rec);
+	pc_info("policy version %" PRId64 " from %s in force as generation "
+		"%" PRIu64 " (%zu rules, %zu entries)",
+		rec.version, fname, gen, c->nrules, c->nentries);
+	return 0;
+}
+
+/* Bring the data plane to the latest stored policy, or seed the store. */
+static int initial_policy(struct pc_gateway *gw)
+{
+	struct pc_policy_record rec;
+	char err[PC_ERR_LEN];
+	struct pc_compiled *c;
+	struct pc_buf text = { 0 };
+	uint64_t gen;
+	int rc;
+
+	rc = pc_store_policy_latest(gw->store, &rec);
+	if (rc == -ENOENT) {
+		if (!gw->cfg->policy) {
+			pc_warn("no policy configured: denying all IP traffic");
+			return 0;
+		}
+		rc = pc_read_file(gw->cfg->policy, PC_API_MAX_BODY, &text);
+		if (rc) {
+			pc_error("failed to read policy '%s': %s",
+				 gw->cfg->policy, strerror(-rc));
+			return rc;
+		}
+		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, err);
+		if (rc)
+			pc_error("%s", err);
+		pc_buf_free(&text);
+		return rc;
+	}
+	if (rc)
+		return rc;
+	rc = compile_text(rec.source, strlen(rec.source), rec.filename, &c, err);
+	if (rc) {
+		pc_error("stored policy version %" PRId64 " no longer compiles: %s",
+			 rec.version, err);
+		pc_policy_record_free(&rec);
+		return rc;
+	}
+	gen = pc_dp_generation(gw->dp);
+	if (gen && gen == rec.generation) {
+		pc_info("adopted policy version %" PRId64 " (generation %" PRIu64
+			") already enforcing",
+			rec.version, gen);
+	} else {
+		rc = pc_dp_apply(gw->dp, c, &gen);
+		if (rc) {
+			pc_compiled_free(c);
+			pc_policy_record_free(&rec);
+			return rc;
+		}
+		pc_store_policy_set_generation(gw->store, rec.version, gen);
+		rec.generation = gen;
+		pc_info("restored policy version %" PRId64 " as generation %" PRIu64,
+			rec.version, gen);
+	}
+	replace_in_force(gw, c, &rec);
+	return 0;
+}
+
+static const char *proto_name(uint8_t p, char *buf, size_t len)
+{
+	switch (p) {
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 1:
+		return "icmp";
+	case 58:
+		return "icmpv6";
+	default:
+		snprintf(buf, len, "proto-%u", p);
+		return buf;
+	}
+}
+
+static int log_allowed(struct pc_gateway *gw)
+{
+	time_t now = time(NULL);
+
+	if (now != gw->log_window) {
+		if (gw->log_suppressed)
+			pc_info("verdict log: %lu events suppressed",
+				gw->log_suppressed);
+		gw->log_window = now;
+		gw->log_count = 0;
+		gw->log_suppressed = 0;
+	}
+	if (gw->log_count++ < PC_EVENT_LOG_PER_SEC)
+		return 1;
+	gw->log_suppressed++;
+	return 0;
+}
+
+#define V6L(a) (strchr(a, ':') ? "[" : "")
+#define V6R(a) (strchr(a, ':') ? "]" : "")
+
+static void on_event(void *arg, const struct pc_event *e)
+{
+	struct pc_gateway *gw = arg;
+	char src[64], dst[64], pbuf[16], ifn[IF_NAMESIZE] = "?";
+	const struct pc_compiled *c = gw->compiled;
+	const char *rule = "-", *who = "-";
+	const char *reason = pc_reason_name(e->reason);
+
+	if (!log_allowed(gw))
+		return;
+	pc_addr_format(e->saddr, src, sizeof(src));
+	pc_addr_format(e->daddr, dst, sizeof(dst));
+	if_indextoname(e->ifindex, ifn);
+	if (c && e->generation == pc_dp_generation(gw->dp)) {
+		if (e->rule_id && e->rule_id <= c->nrules)
+			rule = c->rule_names[e->rule_id - 1];
+		if (e->src_set && e->src_set <= c->nident_sets)
+			who = c->ident_set_names[e->src_set - 1];
+	}
+	pc_info("verdict %s %s %s%s%s:%u -> %s%s%s:%u identity=%s rule=%s if=%s",
+		reason ? reason : "?", proto_name(e->proto, pbuf, sizeof(pbuf)),
+		V6L(src), src, V6R(src), e->sport, V6L(dst), dst, V6R(dst),
+		e->dport, who, rule, ifn);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct pc_gateway *gw = arg;
+
+	(void)fd, (void)what;
+	pc_dp_events_poll(gw->dp);
+}
+
+static json_t *counters_json(struct pc_gateway *gw)
+{
+	struct pc_counter st[PC_REASON_SLOTS];
+	json_t *j = json_object();
+
+	if (pc_dp_read_stats(gw->dp, st))
+		return j;
+	for (unsigned int i = 0; i < PC_REASON_SLOTS; i++) {
+		const char *name = pc_reason_name(i);
+
+		if (name)
+			json_object_set_new(j, name,
+					    json_pack("{s:I, s:I}", "packets",
+						      (json_int_t)st[i].packets,
+						      "bytes",
+						      (json_int_t)st[i].bytes));
+	}
+	return j;
+}
+
+static json_t *rules_json(struct pc_gateway *gw)
+{
+	const struct pc_compiled *c = gw->compiled;
+	json_t *j = json_array();
+	struct pc_counter *rs;
+
+	if (!c)
+		return j;
+	rs = pc_xcalloc(c->nrules, sizeof(*rs));
+	if (!pc_dp_read_rule_stats(gw->dp, c->nrules, rs))
+		for (size_t i = 0; i < c->nrules; i++)
+			json_array_append_new(
+				j, json_pack("{s:s, s:I, s:I}", "name",
+					     c->rule_names[i], "packets",
+					     (json_int_t)rs[i].packets, "bytes",
+					     (json_int_t)rs[i].bytes));
+	free(rs);
+	return j;
+}
+
+static json_t *ifaces_json(struct pc_gateway *gw)
+{
+	json_t *j = json_array();
+
+	for (size_t i = 0; i < gw->cfg->nifaces; i++)
+		json_array_append_new(
+			j, json_pack("{s:s, s:i, s:s, s:b}", "name",
+				     gw->cfg->ifaces[i].name, "ifindex",
+				     (int)if_nametoindex(gw->cfg->ifaces[i].name),
+				     "mode",
+				     gw->modes[i] == PC_XDP_NATIVE ? "native"
+								   : "generic",
+				     "attached", gw->attached[i]));
+	return j;
+}
+
+static json_t *policy_summary(struct pc_gateway *gw)
+{
+	if (!gw->compiled)
+		return json_null();
+	return json_pack("{s:I, s:I, s:s, s:s, s:I, s:I}", "version",
+			 (json_int_t)gw->rec.version, "generation",
+			 (json_int_t)pc_dp_generation(gw->dp), "filename",
+			 gw->rec.filename, "pushed_at", gw->rec.created_at,
+			 "rules", (json_int_t)gw->compiled->nrules, "entries",
+			 (json_int_t)gw->compiled->nentries);
+}
+
+static json_t *be_status(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+	size_t ct = 0;
+
+	pc_dp_ct_count(gw->dp, &ct);
+	return json_pack("{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:{s:I, s:I}}",
+			 "gateway", gw->cfg->name, "version", pc_version(),
+			 "uptime_seconds", (json_int_t)(time(NULL) - gw->started),
+			 "adopted", pc_dp_adopted(gw->dp), "pin_dir",
+			 pc_dp_pin_dir(gw->dp), "policy", policy_summary(gw),
+			 "interfaces", ifaces_json(gw), "counters",
+			 counters_json(gw), "rules", rules_json(gw),
+			 "conntrack", "entries", (json_int_t)ct, "capacity",
+			 (json_int_t)PC_CT_ENTRIES);
+}
+
+static json_t *be_policy_get(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+
+	if (!gw->compiled)
+		return NULL;
+	return json_pack("{s:I, s:I, s:s, s:s, s:s}", "version",
+			 (json_int_t)gw->rec.version, "generation",
+			 (json_int_t)gw->rec.generation, "filename",
+			 gw->rec.filename, "pushed_at", gw->rec.created_at,
+			 "source", gw->rec.source);
+}
+
+static int be_policy_put(void *ctx, const char *text, size_t len,
+			 const char *fname, json_t **result,
+			 char err[PC_ERR_LEN])
+{
+	struct pc_gateway *gw = ctx;
+	int rc = push_policy(gw, text, len, fname, err);
+
+	if (rc) {
+		pc_warn("policy push refused: %s", err);
+		return rc;
+	}
+	*result = json_pack("{s:I, s:I, s:I, s:I}", "version",
+			    (json_int_t)gw->rec.version, "generation",
+			    (json_int_t)gw->rec.generation, "rules",
+			    (json_int_t)gw->compiled->nrules, "entries",
+			    (json_int_t)gw->compiled->nentries);
+	return 0;
+}
+
+static int be_ready(void *ctx, const char **why)
+{
+	struct pc_gateway *gw = ctx;
+
+	if (!gw->compiled) {
+		*why = "no policy in force";
+		return 0;
+	}
+	for (size_t i = 0; i < gw->cfg->nifaces; i++) {
+		if (!gw->attached[i]) {
+			*why = "an interface is not attached";
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int attach_all(struct pc_gateway *gw)
+{
+	char **names = pc_xcalloc(gw->cfg->nifaces, sizeof(char *));
+	int failed = 0;
+
+	for (size_t i = 0; i < gw->cfg->nifaces; i++) {
+		const struct pc_iface_config *ifc = &gw->cfg->ifaces[i];
+
+		names[i] = ifc->name;
+		gw->attached[i] =
+			!pc_dp_attach(gw->dp, ifc->name, ifc->mode, &gw->modes[i]);
+		if (!gw->attached[i])
+			failed++;
+		else
+			pc_info("enforcing on %s (%s XDP)", ifc->name,
+				gw->modes[i] == PC_XDP_NATIVE ? "native"
+							      : "generic");
+	}
+	pc_dp_prune(gw->dp, names, gw->cfg->nifaces);
+	free(names);
+	return failed ? -ENODEV : 0;
+}
+
+static int start_events(struct pc_gateway *gw)
+{
+	int fd = pc_dp_events_fd(gw->dp, on_event, gw);
+
+	if (fd < 0)
+		return fd;
+	gw->ev_read = event_new(gw->base, fd, EV_READ | EV_PERSIST, on_readable,
+				gw);
+	if (!gw->ev_read || event_add(gw->ev_read, NULL))
+		return -ENOMEM;
+	return 0;
+}
+
+int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
+		     struct pc_gateway **out)
+{
+	struct pc_gateway *gw = pc_xcalloc(1, sizeof(*gw));
+	struct pc_dp_opts o = { .gateway = cfg->name, .pin_root = cfg->pin_root };
+	struct pc_api_backend be = { gw, be_status, be_policy_get,
+				     be_policy_put, be_ready };
+	int rc;
+
+	*out = NULL;
+	gw->cfg = cfg;
+	gw->base = base;
+	gw->started = time(NULL);
+	gw->modes = pc_xcalloc(cfg->nifaces, sizeof(*gw->modes));
+	gw->attached = pc_xcalloc(cfg->nifaces, sizeof(*gw->attached));
+	if ((rc = pc_store_open(cfg->state, &gw->store)) ||
+	    (rc = pc_dp_open(&o, &gw->dp)))
+		goto fail;
+	pc_dp_set_flags(gw->dp, (cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
+					(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
+	if (pc_dp_adopted(gw->dp))
+		pc_info("adopting pinned data plane in %s (generation %" PRIu64
+			")",
+			pc_dp_pin_dir(gw->dp), pc_dp_generation(gw->dp));
+	/* policy first, so a fresh attach never enforces an empty policy */
+	if ((rc = initial_policy(gw)) || (rc = start_events(gw)))
+		goto fail;
+	if ((rc = attach_all(gw)))
+		pc_warn("not every interface is attached; see above");
+	rc = pc_api_start(base, cfg->listen, &be, &gw->api);
+	if (rc)
+		goto fail;
+	pc_info("portcullisd %s serving gateway %s on %s", pc_version(),
+		cfg->name, cfg->listen);
+	*out = gw;
+	return 0;
+fail:
+	pc_gateway_stop(gw);
+	return rc;
+}
+
+void pc_gateway_stop(struct pc_gateway *gw)
+{
+	if (!gw)
+		return;
+	pc_api_stop(gw->api);
+	if (gw->ev_read)
+		event_free(gw->ev_read);
+	pc_dp_close(gw->dp);
+	pc_store_close(gw->store);
+	pc_compiled_free(gw->compiled);
+	pc_policy_record_free(&gw->rec);
+	free(gw->modes);
+	free(gw->attached);
+	free(gw);
+}

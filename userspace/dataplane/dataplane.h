@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The data plane: load, pin, adopt, attach, apply policy, read state. */
+#ifndef PC_DATAPLANE_H
+#define PC_DATAPLANE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "portcullis/maps.h"
+#include "portcullis/reasons.h"
+#include "policy.h"
+
+#define PC_PIN_ROOT "/sys/fs/bpf/portcullis"
+
+enum pc_xdp_mode { PC_XDP_NATIVE, PC_XDP_GENERIC };
+
+struct pc_dp;
+
+struct pc_dp_opts {
+	const char *gateway;  /* pin directory name */
+	const char *pin_root; /* default PC_PIN_ROOT */
+};
+
+/* Load the programs; reuse the maps already pinned for this gateway. */
+int pc_dp_open(const struct pc_dp_opts *o, struct pc_dp **out);
+/* Close our handles; pinned programs and maps keep enforcing. */
+void pc_dp_close(struct pc_dp *dp);
+/* Detach every pinned link and remove every pin of the gateway. */
+int pc_dp_teardown(const struct pc_dp_opts *o);
+
+int pc_dp_adopted(const struct pc_dp *dp);
+const char *pc_dp_pin_dir(const struct pc_dp *dp);
+uint64_t pc_dp_generation(const struct pc_dp *dp);
+int pc_dp_set_flags(struct pc_dp *dp, uint32_t flags);
+
+/* Write c into the idle slot, make it live in one store, retire the old. */
+int pc_dp_apply(struct pc_dp *dp, const struct pc_compiled *c,
+		uint64_t *generation);
+
+/* Attach XDP (or replace the program of our pinned link) on ifname. */
+int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,
+		 enum pc_xdp_mode *got);
+/* Detach pinned links of interfaces not in keep[]. */
+int pc_dp_prune(struct pc_dp *dp, char *const *keep, size_t nkeep);
+
+int pc_dp_read_stats(struct pc_dp *dp, struct pc_counter out[PC_REASON_SLOTS]);
+int pc_dp_read_rule_stats(struct pc_dp *dp, size_t nrules,
+			  struct pc_counter *out);
+int pc_dp_ct_count(struct pc_dp *dp, size_t *n);
+
+typedef void (*pc_event_fn)(void *arg, const struct pc_event *e);
+/* A file descriptor that is readable when events wait; then poll. */
+int pc_dp_events_fd(struct pc_dp *dp, pc_event_fn fn, void *arg);
+int pc_dp_events_poll(struct pc_dp *dp);
+
+int pc_dp_map_fd(const struct pc_dp *dp, const char *name);
+int pc_dp_xdp_prog_fd(const struct pc_dp *dp);
+int pc_dp_tc_prog_fd(const struct pc_dp *dp);
+
+const char *pc_reason_name(unsigned int reason);
+
+#endif

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* State shared by the data plane's source files; not part of its door. */
+#ifndef PC_DP_INTERNAL_H
+#define PC_DP_INTERNAL_H
+
+#include <limits.h>
+
+#include "dataplane.h"
+
+struct xdp_gate_bpf;
+struct tc_gate_bpf;
+struct ring_buffer;
+
+struct pc_dp {
+	char dir[PATH_MAX / 2];
+	struct xdp_gate_bpf *xdp;
+	struct tc_gate_bpf *tc;
+	struct pc_config *cfg; /* mmap of the config map */
+	int sync_fd;
+	int sync_inner_fd;
+	int adopted;
+	int ncpus;
+	struct ring_buffer *rb;
+	pc_event_fn ev_fn;
+	void *ev_arg;
+};
+
+/* Wait until no BPF program still runs with what it read before now. */
+int pc_dp_sync(struct pc_dp *dp);
+
+#endif
