@@ -7,17 +7,22 @@
 
 #include "lib/gate.h"
 
+/* Set before load: 1 when attached to an Ethernet device instead. */
+const volatile __u32 tc_ethernet = 0;
+
 SEC("tc")
 int tc_gate(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	struct pc_cursor cur = { .pos = data, .end = data_end };
+	struct pc_cursor cur = {.pos = data, .end = data_end};
 	struct pc_pkt pkt = {};
 	__u32 len = skb->len;
 	int reason;
 
-	reason = pc_decide(&pkt, pc_parse_l3(&cur, skb->protocol, &pkt),
+	reason = pc_decide(&pkt,
+			   tc_ethernet ? pc_parse_eth(&cur, &pkt)
+				       : pc_parse_l3(&cur, skb->protocol, &pkt),
 			   skb->ifindex, len);
 	pc_count_reason(reason, len);
 	return reason < PC_R_FIRST_DROP ? TC_ACT_OK : TC_ACT_SHOT;

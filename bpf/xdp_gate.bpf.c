@@ -7,7 +7,7 @@ int xdp_gate(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct pc_cursor cur = { .pos = data, .end = data_end };
+	struct pc_cursor cur = {.pos = data, .end = data_end};
 	struct pc_pkt pkt = {};
 	__u32 len = data_end - data;
 	int reason;

@@ -63,8 +63,8 @@ static __always_inline __u64 pc_ct_timeout(const struct pc_ct_val *ct,
 	return 30 * PC_SEC;
 }
 
-static __always_inline int pc_ct_expired(const struct pc_ct_val *ct,
-					 __u8 proto, __u64 now)
+static __always_inline int pc_ct_expired(const struct pc_ct_val *ct, __u8 proto,
+					 __u64 now)
 {
 	return now - ct->last_seen_ns > pc_ct_timeout(ct, proto);
 }

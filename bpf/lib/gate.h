@@ -22,8 +22,8 @@ static __always_inline void pc_frag_remember(const struct pc_pkt *p, __u64 gen,
 					     __u32 rule_id)
 {
 	struct pc_frag_key k = {};
-	struct pc_frag_val v = { .generation = gen, .rule_id = rule_id,
-				 .pass = 1 };
+	struct pc_frag_val v = {
+		.generation = gen, .rule_id = rule_id, .pass = 1};
 
 	if (p->frag != PC_FRAG_FIRST)
 		return;
@@ -97,8 +97,7 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 	struct pc_verdict v;
 	struct pc_ct_val ct = {};
 
-	pc_policy_decide(gen, p->saddr, p->daddr, p->proto, p->policy_port,
-			 &v);
+	pc_policy_decide(gen, p->saddr, p->daddr, p->proto, p->policy_port, &v);
 	ev->rule_id = v.rule_id;
 	ev->src_set = v.src_set;
 	ev->action = v.action;
@@ -143,7 +142,8 @@ static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
 	return pc_new_flow(p, &k, src_lo, gen, now, ev);
 }
 
-static __always_inline int pc_wants_event(int reason, const struct pc_ev_info *ev,
+static __always_inline int pc_wants_event(int reason,
+					  const struct pc_ev_info *ev,
 					  const struct pc_config *cfg)
 {
 	if (reason >= PC_R_FIRST_DROP)
@@ -163,7 +163,7 @@ static __always_inline int pc_wants_event(int reason, const struct pc_ev_info *e
 static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
 				     __u32 ifindex, __u32 frame_len)
 {
-	struct pc_ev_info ev = { .ifindex = ifindex };
+	struct pc_ev_info ev = {.ifindex = ifindex};
 	struct pc_config *cfg = pc_config_get();
 	__u64 gen;
 	int reason;

@@ -27,13 +27,13 @@
 struct pc_pkt {
 	__u8 saddr[16];
 	__u8 daddr[16];
-	__u16 sport;       /* host order; ICMP echo: identifier */
-	__u16 dport;       /* host order; ICMP echo: identifier */
+	__u16 sport;	   /* host order; ICMP echo: identifier */
+	__u16 dport;	   /* host order; ICMP echo: identifier */
 	__u16 policy_port; /* port the policy is asked about */
 	__u8 proto;
 	__u8 tcp_flags;
 	__u32 frag_id;
-	__u8 frag; /* PC_FRAG_* */
+	__u8 frag;	/* PC_FRAG_* */
 	__u8 icmp_echo; /* 1 request, 2 reply, 0 other */
 	__u8 pad[2];
 	__u32 len;
@@ -80,14 +80,14 @@ struct pc_cursor {
 };
 
 /* Return a pointer to the next len bytes and advance, or NULL. */
-#define PC_PULL(cur, type)                                                     \
-	({                                                                     \
-		type *__p = (cur)->pos;                                        \
-		if ((void *)(__p + 1) > (cur)->end)                            \
-			__p = NULL;                                            \
-		else                                                           \
-			(cur)->pos = (void *)(__p + 1);                        \
-		__p;                                                           \
+#define PC_PULL(cur, type)                              \
+	({                                              \
+		type *__p = (cur)->pos;                 \
+		if ((void *)(__p + 1) > (cur)->end)     \
+			__p = NULL;                     \
+		else                                    \
+			(cur)->pos = (void *)(__p + 1); \
+		__p;                                    \
 	})
 
 static __always_inline void pc_map_v4(__u8 *dst, __be32 addr)
@@ -114,8 +114,7 @@ static __always_inline int pc_parse_icmp(struct pc_cursor *c, struct pc_pkt *p)
 	return PC_PARSE_IP;
 }
 
-static __always_inline int pc_parse_icmp6(struct pc_cursor *c,
-					  struct pc_pkt *p)
+static __always_inline int pc_parse_icmp6(struct pc_cursor *c, struct pc_pkt *p)
 {
 	struct icmp6hdr *ih = PC_PULL(c, struct icmp6hdr);
 
@@ -130,7 +129,8 @@ static __always_inline int pc_parse_icmp6(struct pc_cursor *c,
 	if (ih->icmp6_type == ICMPV6_ECHO_REQUEST ||
 	    ih->icmp6_type == ICMPV6_ECHO_REPLY) {
 		p->icmp_echo = ih->icmp6_type == ICMPV6_ECHO_REQUEST ? 1 : 2;
-		p->sport = p->dport = bpf_ntohs(ih->icmp6_dataun.u_echo.identifier);
+		p->sport = p->dport =
+			bpf_ntohs(ih->icmp6_dataun.u_echo.identifier);
 		p->policy_port = (__u16)ICMPV6_ECHO_REQUEST << 8;
 	}
 	return PC_PARSE_IP;

@@ -22,7 +22,7 @@ static __always_inline struct pc_config *pc_config_get(void)
 static __always_inline __u32 pc_set_lookup(void *map, __u8 slot,
 					   const __u8 *addr)
 {
-	struct pc_lpm_key key = { .prefixlen = 32 + 128, .slot = slot };
+	struct pc_lpm_key key = {.prefixlen = 32 + 128, .slot = slot};
 	struct pc_set_val *v;
 
 	__builtin_memcpy(key.addr, addr, 16);

@@ -39,7 +39,7 @@
  */
 struct pc_lpm_key {
 	__u32 prefixlen; /* 32 + address prefix length in IPv6 form */
-	__u8 slot;       /* policy slot, generation & 1 */
+	__u8 slot;	 /* policy slot, generation & 1 */
 	__u8 pad[3];
 	__u8 addr[16]; /* network byte order, IPv4 mapped */
 };
@@ -65,7 +65,7 @@ struct pc_policy_key {
 	__be16 port; /* TCP/UDP destination port; ICMP type << 8 | code */
 };
 
-#define PC_POLICY_PLEN_PROTO 96  /* slot..dst_set: every protocol */
+#define PC_POLICY_PLEN_PROTO 96	 /* slot..dst_set: every protocol */
 #define PC_POLICY_PLEN_PORT0 112 /* ..proto: every port */
 #define PC_POLICY_PLEN_FULL 128
 
@@ -82,7 +82,7 @@ struct pc_policy_val {
 
 struct pc_config {
 	__u64 generation; /* 0 = no policy: deny all; slot = generation & 1 */
-	__u32 flags;      /* PC_CFG_* */
+	__u32 flags;	  /* PC_CFG_* */
 	__u32 pad;
 };
 
@@ -115,7 +115,7 @@ struct pc_ct_val {
 	__u32 src_set;
 	__u16 policy_port; /* port (or ICMP type/code) the policy was asked */
 	__u8 orig_is_lo;   /* the initiator is the key's lo side */
-	__u8 state;        /* PC_TCP_* */
+	__u8 state;	   /* PC_TCP_* */
 	__u8 action;
 	__u8 pad[3];
 };

@@ -49,9 +49,9 @@ static int get_policy(const struct pc_api_backend *be, const char *query,
 
 static int yaml_ctype(const char *ctype)
 {
-	static const char *const ok[] = { "application/yaml", "application/x-yaml",
-					  "text/yaml", "text/x-yaml",
-					  "text/plain" };
+	static const char *const ok[] = {"application/yaml",
+					 "application/x-yaml", "text/yaml",
+					 "text/x-yaml", "text/plain"};
 	size_t n;
 
 	if (!ctype || !*ctype)
@@ -142,11 +142,9 @@ static int get_readyz(const struct pc_api_backend *be, const char *query,
 }
 
 static const struct route routes[] = {
-	{ "GET", "/v1/status", get_status },
-	{ "GET", "/v1/policy", get_policy },
-	{ "PUT", "/v1/policy", put_policy },
-	{ "GET", "/healthz", get_healthz },
-	{ "GET", "/readyz", get_readyz },
+	{"GET", "/v1/status", get_status}, {"GET", "/v1/policy", get_policy},
+	{"PUT", "/v1/policy", put_policy}, {"GET", "/healthz", get_healthz},
+	{"GET", "/readyz", get_readyz},
 };
 
 int pc_api_handle(const struct pc_api_backend *be, const char *method,

@@ -76,20 +76,21 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	evbuffer_copyout(in, body, len);
 	body[len] = '\0';
-	code = pc_api_handle(&api->be,
-			     method_name(evhttp_request_get_command(req)),
-			     path ? path : "/", uri ? evhttp_uri_get_query(uri) : NULL,
-			     ctype, body, len, &out);
+	code = pc_api_handle(
+		&api->be, method_name(evhttp_request_get_command(req)),
+		path ? path : "/", uri ? evhttp_uri_get_query(uri) : NULL,
+		ctype, body, len, &out);
 	free(body);
 	send_json(req, code, out);
-	pc_debug("api: %s %s -> %d", method_name(evhttp_request_get_command(req)),
+	pc_debug("api: %s %s -> %d",
+		 method_name(evhttp_request_get_command(req)),
 		 path ? path : "/", code);
 	json_decref(out);
 }
 
 static int listen_unix(struct pc_api *api, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char *dir;
 	int fd;
 
@@ -108,8 +109,8 @@ static int listen_unix(struct pc_api *api, const char *path)
 	if (fd < 0)
 		return -errno;
 	unlink(path); /* a stale socket of a dead daemon */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    chmod(path, 0600) || listen(fd, 64)) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) ||
+	    listen(fd, 64)) {
 		int err = -errno;
 
 		pc_error("failed to listen on 'unix:%s': %s", path,
@@ -124,7 +125,7 @@ static int listen_tcp(const char *addr)
 {
 	char host[64];
 	const char *colon = strrchr(addr, ':');
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	int fd, one = 1;
 	long port;
 
@@ -139,9 +140,10 @@ static int listen_tcp(const char *addr)
 		return -EINVAL;
 	}
 	if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
-		pc_error("refusing to serve the API without TLS on non-loopback "
-			 "address '%s'",
-			 addr);
+		pc_error(
+			"refusing to serve the API without TLS on non-loopback "
+			"address '%s'",
+			addr);
 		return -EPERM;
 	}
 	sa.sin_port = htons((uint16_t)port);

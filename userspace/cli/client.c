@@ -37,7 +37,7 @@ int pc_client_call(const struct pc_cli *cli, const char *method,
 		   const char *ctype, json_t **out, char *err, size_t errlen)
 {
 	struct curl_slist *hdrs = NULL;
-	struct pc_buf resp = { 0 };
+	struct pc_buf resp = {0};
 	char url[4096], ct[128];
 	long status = -1;
 	CURLcode rc;
@@ -55,14 +55,16 @@ int pc_client_call(const struct pc_cli *cli, const char *method,
 		hdrs = curl_slist_append(hdrs, ct);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)len);
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		*out = resp.len ? json_loadb(resp.data, resp.len, 0, NULL) : NULL;
+		*out = resp.len ? json_loadb(resp.data, resp.len, 0, NULL)
+				: NULL;
 	} else {
 		snprintf(err, errlen, "cannot reach the daemon at %s: %s",
 			 cli->api, curl_easy_strerror(rc));
@@ -73,8 +75,7 @@ int pc_client_call(const struct pc_cli *cli, const char *method,
 	return (int)status;
 }
 
-int pc_client_fail(const char *verb, int status, json_t *reply,
-		   const char *err)
+int pc_client_fail(const char *verb, int status, json_t *reply, const char *err)
 {
 	const char *msg = json_string_value(json_object_get(reply, "error"));
 

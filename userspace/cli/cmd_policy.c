@@ -17,7 +17,7 @@ static int read_policy(const char *file, struct pc_buf *text)
 
 static int policy_validate(const struct pc_cli *cli, int argc, char **argv)
 {
-	struct pc_buf text = { 0 };
+	struct pc_buf text = {0};
 	char err[PC_ERR_LEN];
 	struct pc_policy *pol = NULL;
 	struct pc_compiled *c = NULL;
@@ -57,7 +57,7 @@ static int policy_validate(const struct pc_cli *cli, int argc, char **argv)
 
 static int policy_push(const struct pc_cli *cli, int argc, char **argv)
 {
-	struct pc_buf text = { 0 };
+	struct pc_buf text = {0};
 	char path[512], err[512];
 	const char *base;
 	json_t *reply;
@@ -82,13 +82,16 @@ static int policy_push(const struct pc_cli *cli, int argc, char **argv)
 	if (cli->json)
 		pc_print_json(reply);
 	else
-		printf("pushed %s: version %lld in force (generation %lld, %lld "
+		printf("pushed %s: version %lld in force (generation %lld, "
+		       "%lld "
 		       "rules, %lld entries)\n",
 		       argv[0],
-		       (long long)json_integer_value(json_object_get(reply, "version")),
+		       (long long)json_integer_value(
+			       json_object_get(reply, "version")),
 		       (long long)json_integer_value(
 			       json_object_get(reply, "generation")),
-		       (long long)json_integer_value(json_object_get(reply, "rules")),
+		       (long long)json_integer_value(
+			       json_object_get(reply, "rules")),
 		       (long long)json_integer_value(
 			       json_object_get(reply, "entries")));
 	json_decref(reply);
@@ -117,21 +120,23 @@ static int policy_show(const struct pc_cli *cli, int argc, char **argv)
 		pc_print_json(reply);
 	} else {
 		printf("# version %lld, generation %lld, from %s at %s\n",
-		       (long long)json_integer_value(json_object_get(reply, "version")),
+		       (long long)json_integer_value(
+			       json_object_get(reply, "version")),
 		       (long long)json_integer_value(
 			       json_object_get(reply, "generation")),
 		       json_string_value(json_object_get(reply, "filename")),
 		       json_string_value(json_object_get(reply, "pushed_at")));
-		fputs(json_string_value(json_object_get(reply, "source")), stdout);
+		fputs(json_string_value(json_object_get(reply, "source")),
+		      stdout);
 	}
 	json_decref(reply);
 	return PC_EXIT_OK;
 }
 
 static const struct pc_cmd policy_cmds[] = {
-	{ "validate", "FILE", policy_validate },
-	{ "push", "FILE", policy_push },
-	{ "show", "", policy_show },
+	{"validate", "FILE", policy_validate},
+	{"push", "FILE", policy_push},
+	{"show", "", policy_show},
 };
 
 int pc_cmd_policy(const struct pc_cli *cli, int argc, char **argv)

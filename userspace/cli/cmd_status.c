@@ -23,14 +23,15 @@ static void print_status(json_t *s)
 							     "data plane"
 							   : "");
 	if (json_is_object(pol))
-		printf("policy   version %lld, generation %lld, %lld rules, %lld "
+		printf("policy   version %lld, generation %lld, %lld rules, "
+		       "%lld "
 		       "entries, from %s\n",
 		       jint(pol, "version"), jint(pol, "generation"),
 		       jint(pol, "rules"), jint(pol, "entries"),
 		       json_string_value(json_object_get(pol, "filename")));
 	else
 		printf("policy   none (all IP traffic denied)\n");
-	json_array_foreach(json_object_get(s, "interfaces"), i, v)
+	json_array_foreach (json_object_get(s, "interfaces"), i, v)
 		printf("iface    %s: %s XDP%s\n",
 		       json_string_value(json_object_get(v, "name")),
 		       json_string_value(json_object_get(v, "mode")),
@@ -38,12 +39,13 @@ static void print_status(json_t *s)
 			       ? ""
 			       : " (NOT ATTACHED)");
 	ct = json_object_get(s, "conntrack");
-	printf("flows    %lld of %lld\n", jint(ct, "entries"), jint(ct, "capacity"));
-	json_object_foreach(json_object_get(s, "counters"), k, v)
+	printf("flows    %lld of %lld\n", jint(ct, "entries"),
+	       jint(ct, "capacity"));
+	json_object_foreach (json_object_get(s, "counters"), k, v)
 		if (jint(v, "packets"))
-			printf("verdict  %-18s %12lld packets %14lld bytes\n", k,
-			       jint(v, "packets"), jint(v, "bytes"));
-	json_array_foreach(json_object_get(s, "rules"), i, v)
+			printf("verdict  %-18s %12lld packets %14lld bytes\n",
+			       k, jint(v, "packets"), jint(v, "bytes"));
+	json_array_foreach (json_object_get(s, "rules"), i, v)
 		printf("rule     %-18s %12lld packets %14lld bytes\n",
 		       json_string_value(json_object_get(v, "name")),
 		       jint(v, "packets"), jint(v, "bytes"));

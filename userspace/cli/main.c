@@ -10,8 +10,8 @@
 #include "pclib.h"
 
 static const struct pc_cmd cmds[] = {
-	{ "policy", "validate FILE | push FILE | show", pc_cmd_policy },
-	{ "status", "", pc_cmd_status },
+	{"policy", "validate FILE | push FILE | show", pc_cmd_policy},
+	{"status", "", pc_cmd_status},
 };
 
 static void usage(FILE *f)
@@ -23,25 +23,27 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\nOptions:\n"
 		"  --api ADDR   daemon API: unix:/run/portcullis/GW.sock or\n"
-		"               127.0.0.1:PORT (default: $PORTCULLIS_API, else\n"
+		"               127.0.0.1:PORT (default: $PORTCULLIS_API, "
+		"else\n"
 		"               unix:/run/portcullis/gw1.sock)\n"
 		"  --json       machine-readable output for read commands\n"
 		"  -h, --help   this help\n"
 		"  -V, --version\n"
 		"\n'policy validate' works offline; every other verb talks to\n"
-		"the daemon.  Exit status: 0 ok, 1 refused or failed, 2 usage.\n");
+		"the daemon.  Exit status: 0 ok, 1 refused or failed, 2 "
+		"usage.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "api", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{"api", required_argument, NULL, 'a'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
-	struct pc_cli cli = { .api = getenv("PORTCULLIS_API") };
+	struct pc_cli cli = {.api = getenv("PORTCULLIS_API")};
 	int c, rc = PC_EXIT_USAGE;
 
 	/* '+': stop at the verb, so verbs may take their own options */
@@ -73,7 +75,8 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	for (size_t i = 0; i < PC_ARRAY_SIZE(cmds); i++)
 		if (!strcmp(argv[optind], cmds[i].name)) {
-			rc = cmds[i].fn(&cli, argc - optind - 1, argv + optind + 1);
+			rc = cmds[i].fn(&cli, argc - optind - 1,
+					argv + optind + 1);
 			goto out;
 		}
 	fprintf(stderr, "portcullis: unknown verb \"%s\"\n", argv[optind]);

@@ -15,9 +15,8 @@ struct cctx {
 	char *err;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(struct cctx *c,
-						      const yaml_node_t *n,
-						      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+fail(struct cctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
 	size_t off;
 	va_list ap;
@@ -38,8 +37,9 @@ static yaml_node_t *node(struct cctx *c, int id)
 
 static const char *scalar(const yaml_node_t *n)
 {
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
-						: NULL;
+	return n && n->type == YAML_SCALAR_NODE
+		       ? (const char *)n->data.scalar.value
+		       : NULL;
 }
 
 static int want_string(struct cctx *c, yaml_node_t *v, const char *key,
@@ -73,8 +73,9 @@ static int parse_iface(struct cctx *c, yaml_node_t *n, struct pc_gw_config *g)
 	int err = 0;
 
 	if (n->type != YAML_MAPPING_NODE)
-		return fail(c, n, "an interface must be { name: IF, mode: "
-				  "native|generic }");
+		return fail(c, n,
+			    "an interface must be { name: IF, mode: "
+			    "native|generic }");
 	g->ifaces = realloc(g->ifaces, (g->nifaces + 1) * sizeof(*ifc));
 	if (!g->ifaces)
 		return -ENOMEM;
@@ -192,8 +193,9 @@ static int parse_root(struct cctx *c, yaml_node_t *root, struct pc_gw_config *g)
 	if (!g->name)
 		return fail(c, gw, "gateway has no name");
 	if (!valid_gw_name(g->name))
-		return fail(c, gw, "bad gateway name \"%s\" (letters, digits, "
-				   "'-', '_')",
+		return fail(c, gw,
+			    "bad gateway name \"%s\" (letters, digits, "
+			    "'-', '_')",
 			    g->name);
 	return 0;
 }
@@ -208,7 +210,8 @@ static void apply_defaults(struct pc_gw_config *g)
 		g->listen = pc_strdup(buf);
 	}
 	if (!g->state) {
-		snprintf(buf, sizeof(buf), "/var/lib/portcullis/%s.db", g->name);
+		snprintf(buf, sizeof(buf), "/var/lib/portcullis/%s.db",
+			 g->name);
 		g->state = pc_strdup(buf);
 	}
 }
@@ -216,8 +219,8 @@ static void apply_defaults(struct pc_gw_config *g)
 int pc_gw_config_load(const char *path, struct pc_gw_config *g,
 		      char err[PC_ERR_LEN])
 {
-	struct cctx c = { .file = path, .err = err };
-	struct pc_buf text = { 0 };
+	struct cctx c = {.file = path, .err = err};
+	struct pc_buf text = {0};
 	yaml_parser_t parser;
 	int rc;
 

@@ -20,7 +20,7 @@ struct pc_gw_config {
 	size_t nifaces;
 	char *listen;
 	char *state;
-	char *policy; /* may be NULL */
+	char *policy;	/* may be NULL */
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
 	int non_ip_pass;
 	int log_flows;

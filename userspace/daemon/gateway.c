@@ -60,7 +60,7 @@ static void replace_in_force(struct pc_gateway *gw, struct pc_compiled *c,
 static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 		       const char *fname, char err[PC_ERR_LEN])
 {
-	struct pc_policy_record rec = { 0 };
+	struct pc_policy_record rec = {0};
 	struct pc_compiled *c;
 	uint64_t gen, old_gen;
 	int rc;
@@ -97,7 +97,7 @@ static int initial_policy(struct pc_gateway *gw)
 	struct pc_policy_record rec;
 	char err[PC_ERR_LEN];
 	struct pc_compiled *c;
-	struct pc_buf text = { 0 };
+	struct pc_buf text = {0};
 	uint64_t gen;
 	int rc;
 
@@ -121,17 +121,19 @@ static int initial_policy(struct pc_gateway *gw)
 	}
 	if (rc)
 		return rc;
-	rc = compile_text(rec.source, strlen(rec.source), rec.filename, &c, err);
+	rc = compile_text(rec.source, strlen(rec.source), rec.filename, &c,
+			  err);
 	if (rc) {
-		pc_error("stored policy version %" PRId64 " no longer compiles: %s",
+		pc_error("stored policy version %" PRId64
+			 " no longer compiles: %s",
 			 rec.version, err);
 		pc_policy_record_free(&rec);
 		return rc;
 	}
 	gen = pc_dp_generation(gw->dp);
 	if (gen && gen == rec.generation) {
-		pc_info("adopted policy version %" PRId64 " (generation %" PRIu64
-			") already enforcing",
+		pc_info("adopted policy version %" PRId64
+			" (generation %" PRIu64 ") already enforcing",
 			rec.version, gen);
 	} else {
 		rc = pc_dp_apply(gw->dp, c, &gen);
@@ -142,7 +144,8 @@ static int initial_policy(struct pc_gateway *gw)
 		}
 		pc_store_policy_set_generation(gw->store, rec.version, gen);
 		rec.generation = gen;
-		pc_info("restored policy version %" PRId64 " as generation %" PRIu64,
+		pc_info("restored policy version %" PRId64
+			" as generation %" PRIu64,
 			rec.version, gen);
 	}
 	replace_in_force(gw, c, &rec);
@@ -206,7 +209,8 @@ static void on_event(void *arg, const struct pc_event *e)
 		if (e->src_set && e->src_set <= c->nident_sets)
 			who = c->ident_set_names[e->src_set - 1];
 	}
-	pc_info("verdict %s %s %s%s%s:%u -> %s%s%s:%u identity=%s rule=%s if=%s",
+	pc_info("verdict %s %s %s%s%s:%u -> %s%s%s:%u identity=%s rule=%s "
+		"if=%s",
 		reason ? reason : "?", proto_name(e->proto, pbuf, sizeof(pbuf)),
 		V6L(src), src, V6R(src), e->sport, V6L(dst), dst, V6R(dst),
 		e->dport, who, rule, ifn);
@@ -266,13 +270,14 @@ static json_t *ifaces_json(struct pc_gateway *gw)
 
 	for (size_t i = 0; i < gw->cfg->nifaces; i++)
 		json_array_append_new(
-			j, json_pack("{s:s, s:i, s:s, s:b}", "name",
-				     gw->cfg->ifaces[i].name, "ifindex",
-				     (int)if_nametoindex(gw->cfg->ifaces[i].name),
-				     "mode",
-				     gw->modes[i] == PC_XDP_NATIVE ? "native"
-								   : "generic",
-				     "attached", gw->attached[i]));
+			j,
+			json_pack("{s:s, s:i, s:s, s:b}", "name",
+				  gw->cfg->ifaces[i].name, "ifindex",
+				  (int)if_nametoindex(gw->cfg->ifaces[i].name),
+				  "mode",
+				  gw->modes[i] == PC_XDP_NATIVE ? "native"
+								: "generic",
+				  "attached", gw->attached[i]));
 	return j;
 }
 
@@ -294,15 +299,15 @@ static json_t *be_status(void *ctx)
 	size_t ct = 0;
 
 	pc_dp_ct_count(gw->dp, &ct);
-	return json_pack("{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:{s:I, s:I}}",
-			 "gateway", gw->cfg->name, "version", pc_version(),
-			 "uptime_seconds", (json_int_t)(time(NULL) - gw->started),
-			 "adopted", pc_dp_adopted(gw->dp), "pin_dir",
-			 pc_dp_pin_dir(gw->dp), "policy", policy_summary(gw),
-			 "interfaces", ifaces_json(gw), "counters",
-			 counters_json(gw), "rules", rules_json(gw),
-			 "conntrack", "entries", (json_int_t)ct, "capacity",
-			 (json_int_t)PC_CT_ENTRIES);
+	return json_pack(
+		"{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:{s:I, s:I}}",
+		"gateway", gw->cfg->name, "version", pc_version(),
+		"uptime_seconds", (json_int_t)(time(NULL) - gw->started),
+		"adopted", pc_dp_adopted(gw->dp), "pin_dir",
+		pc_dp_pin_dir(gw->dp), "policy", policy_summary(gw),
+		"interfaces", ifaces_json(gw), "counters", counters_json(gw),
+		"rules", rules_json(gw), "conntrack", "entries", (json_int_t)ct,
+		"capacity", (json_int_t)PC_CT_ENTRIES);
 }
 
 static json_t *be_policy_get(void *ctx)
@@ -363,8 +368,8 @@ static int attach_all(struct pc_gateway *gw)
 		const struct pc_iface_config *ifc = &gw->cfg->ifaces[i];
 
 		names[i] = ifc->name;
-		gw->attached[i] =
-			!pc_dp_attach(gw->dp, ifc->name, ifc->mode, &gw->modes[i]);
+		gw->attached[i] = !pc_dp_attach(gw->dp, ifc->name, ifc->mode,
+						&gw->modes[i]);
 		if (!gw->attached[i])
 			failed++;
 		else
@@ -383,8 +388,8 @@ static int start_events(struct pc_gateway *gw)
 
 	if (fd < 0)
 		return fd;
-	gw->ev_read = event_new(gw->base, fd, EV_READ | EV_PERSIST, on_readable,
-				gw);
+	gw->ev_read =
+		event_new(gw->base, fd, EV_READ | EV_PERSIST, on_readable, gw);
 	if (!gw->ev_read || event_add(gw->ev_read, NULL))
 		return -ENOMEM;
 	return 0;
@@ -394,9 +399,9 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		     struct pc_gateway **out)
 {
 	struct pc_gateway *gw = pc_xcalloc(1, sizeof(*gw));
-	struct pc_dp_opts o = { .gateway = cfg->name, .pin_root = cfg->pin_root };
-	struct pc_api_backend be = { gw, be_status, be_policy_get,
-				     be_policy_put, be_ready };
+	struct pc_dp_opts o = {.gateway = cfg->name, .pin_root = cfg->pin_root};
+	struct pc_api_backend be = {gw, be_status, be_policy_get, be_policy_put,
+				    be_ready};
 	int rc;
 
 	*out = NULL;
@@ -408,8 +413,9 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 	if ((rc = pc_store_open(cfg->state, &gw->store)) ||
 	    (rc = pc_dp_open(&o, &gw->dp)))
 		goto fail;
-	pc_dp_set_flags(gw->dp, (cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
-					(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
+	pc_dp_set_flags(gw->dp,
+			(cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
+				(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
 	if (pc_dp_adopted(gw->dp))
 		pc_info("adopting pinned data plane in %s (generation %" PRIu64
 			")",

@@ -27,7 +27,8 @@ static const char usage[] =
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
-	pc_info("signal %d: stopping; the data plane keeps enforcing", (int)sig);
+	pc_info("signal %d: stopping; the data plane keeps enforcing",
+		(int)sig);
 	event_base_loopexit(arg, NULL);
 }
 
@@ -59,12 +60,12 @@ static int run(const struct pc_gw_config *cfg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "teardown", no_argument, NULL, 't' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"teardown", no_argument, NULL, 't'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
 	const char *config = NULL;
 	int teardown = 0, c, rc;
@@ -95,7 +96,8 @@ int main(int argc, char **argv)
 	}
 	if (!config || optind != argc) {
 		fprintf(stderr, "portcullisd: %s\n",
-			config ? "unexpected argument" : "missing -c GATEWAY.yaml");
+			config ? "unexpected argument"
+			       : "missing -c GATEWAY.yaml");
 		return 2;
 	}
 	if (pc_gw_config_load(config, &cfg, err)) {
@@ -103,11 +105,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (teardown) {
-		struct pc_dp_opts o = { cfg.name, cfg.pin_root };
+		struct pc_dp_opts o = {.gateway = cfg.name,
+				       .pin_root = cfg.pin_root};
 
 		rc = pc_dp_teardown(&o);
 		if (rc)
-			fprintf(stderr, "portcullisd: failed to tear down '%s': %s\n",
+			fprintf(stderr,
+				"portcullisd: failed to tear down '%s': %s\n",
 				cfg.name, strerror(-rc));
 		else
 			printf("gateway %s: programs detached, pins removed\n",

@@ -62,13 +62,12 @@ static int clear_slot(int fd, size_t key_size, __u8 slot)
 	return err;
 }
 
-static int write_sets(int fd, const struct pc_set_entry *v, size_t n,
-		      __u8 slot)
+static int write_sets(int fd, const struct pc_set_entry *v, size_t n, __u8 slot)
 {
 	for (size_t i = 0; i < n; i++) {
-		struct pc_lpm_key k = { .prefixlen = 32u + v[i].prefix.plen,
-					.slot = slot };
-		struct pc_set_val val = { .set_id = v[i].set_id };
+		struct pc_lpm_key k = {.prefixlen = 32u + v[i].prefix.plen,
+				       .slot = slot};
+		struct pc_set_val val = {.set_id = v[i].set_id};
 
 		memcpy(k.addr, v[i].prefix.addr, 16);
 		if (bpf_map_update_elem(fd, &k, &val, BPF_ANY))
@@ -89,9 +88,9 @@ static int write_policy(int fd, const struct pc_compiled *c, __u8 slot)
 			.proto = e->plen > PC_POLICY_PLEN_PROTO ? e->proto : 0,
 			.port = htons(e->port),
 		};
-		struct pc_policy_val v = { .rule_id = e->rule_id,
-					   .action = e->action,
-					   .flags = e->flags };
+		struct pc_policy_val v = {.rule_id = e->rule_id,
+					  .action = e->action,
+					  .flags = e->flags};
 
 		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
 			return -errno;

@@ -150,8 +150,8 @@ int pc_dp_teardown(const struct pc_dp_opts *o)
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/%s", o->pin_root ? o->pin_root : PC_PIN_ROOT,
-		 o->gateway);
+	snprintf(dir, sizeof(dir), "%s/%s",
+		 o->pin_root ? o->pin_root : PC_PIN_ROOT, o->gateway);
 	d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;

@@ -19,6 +19,7 @@ struct pc_dp;
 struct pc_dp_opts {
 	const char *gateway;  /* pin directory name */
 	const char *pin_root; /* default PC_PIN_ROOT */
+	int tc_ethernet;      /* TC program parses Ethernet (else L3 device) */
 };
 
 /* Load the programs; reuse the maps already pinned for this gateway. */

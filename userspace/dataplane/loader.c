@@ -49,8 +49,7 @@ static void set_pins(struct bpf_object *obj, const char *dir)
 	struct bpf_map *m;
 	char path[PATH_MAX];
 
-	bpf_object__for_each_map(m, obj)
-	{
+	bpf_object__for_each_map (m, obj) {
 		if (bpf_map__is_internal(m))
 			continue; /* .rodata and friends stay private */
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(m));
@@ -87,7 +86,7 @@ static int map_config(struct pc_dp *dp)
 	return 0;
 }
 
-static int load_objects(struct pc_dp *dp)
+static int load_objects(struct pc_dp *dp, const struct pc_dp_opts *o)
 {
 	int err;
 
@@ -95,6 +94,7 @@ static int load_objects(struct pc_dp *dp)
 	dp->tc = tc_gate_bpf__open();
 	if (!dp->xdp || !dp->tc)
 		return -errno ? -errno : -EINVAL;
+	dp->tc->rodata->tc_ethernet = o->tc_ethernet ? 1 : 0;
 	set_pins(dp->xdp->obj, dp->dir);
 	set_pins(dp->tc->obj, dp->dir);
 	err = xdp_gate_bpf__load(dp->xdp);
@@ -124,14 +124,15 @@ int pc_dp_open(const struct pc_dp_opts *o, struct pc_dp **out)
 	libbpf_set_print(libbpf_log);
 	snprintf(dp->dir, sizeof(dp->dir), "%s/%s",
 		 o->pin_root ? o->pin_root : PC_PIN_ROOT, o->gateway);
-	if ((err = ensure_bpffs(dp->dir)) || (err = pc_mkdir_p(dp->dir, 0700))) {
+	if ((err = ensure_bpffs(dp->dir)) ||
+	    (err = pc_mkdir_p(dp->dir, 0700))) {
 		pc_error("failed to create pin directory '%s': %s", dp->dir,
 			 strerror(-err));
 		goto fail;
 	}
 	snprintf(probe, sizeof(probe), "%s/config", dp->dir);
 	dp->adopted = access(probe, F_OK) == 0;
-	if ((err = load_objects(dp)) || (err = map_config(dp)) ||
+	if ((err = load_objects(dp, o)) || (err = map_config(dp)) ||
 	    (err = make_sync_map(dp)))
 		goto fail;
 	dp->ncpus = libbpf_num_possible_cpus();
@@ -182,8 +183,7 @@ int pc_dp_set_flags(struct pc_dp *dp, uint32_t flags)
 
 int pc_dp_map_fd(const struct pc_dp *dp, const char *name)
 {
-	struct bpf_map *m =
-		bpf_object__find_map_by_name(dp->xdp->obj, name);
+	struct bpf_map *m = bpf_object__find_map_by_name(dp->xdp->obj, name);
 
 	return m ? bpf_map__fd(m) : -ENOENT;
 }

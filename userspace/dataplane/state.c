@@ -12,8 +12,8 @@
 const char *pc_reason_name(unsigned int reason)
 {
 	switch (reason) {
-#define PC_REASON_CASE(name, value, label)                                     \
-	case value:                                                            \
+#define PC_REASON_CASE(name, value, label) \
+	case value:                        \
 		return label;
 		PC_REASONS(PC_REASON_CASE)
 #undef PC_REASON_CASE

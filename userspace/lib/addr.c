@@ -8,8 +8,7 @@
 
 #include "pclib.h"
 
-static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0,
-				       0, 0, 0, 0, 0xff, 0xff };
+static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 int pc_addr_parse(const char *s, uint8_t out[16])
 {
@@ -76,8 +75,8 @@ int pc_prefix_parse(const char *s, struct pc_prefix *out, char *why,
 
 		memcpy(fixed.addr, masked, 16);
 		pc_prefix_format(&fixed, text, sizeof(text));
-		snprintf(why, whylen, "host bits set in \"%s\" (did you mean %s?)",
-			 s, text);
+		snprintf(why, whylen,
+			 "host bits set in \"%s\" (did you mean %s?)", s, text);
 		return -EINVAL;
 	}
 	return 0;

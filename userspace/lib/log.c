@@ -14,7 +14,7 @@ void pc_log_set_level(enum pc_log_level level)
 
 void pc_vlog(enum pc_log_level level, const char *fmt, va_list ap)
 {
-	static const char *const names[] = { "debug", "info", "warn", "error" };
+	static const char *const names[] = {"debug", "info", "warn", "error"};
 	struct timespec ts;
 	struct tm tm;
 	char when[32];

@@ -78,7 +78,8 @@ static int build_sets(struct owned_prefix *ps, size_t n, size_t nnames,
 		memset(v, 0, sets->words * 8);
 		for (size_t j = 0; j < n; j++)
 			if (pc_prefix_contains(&ps[j].p, &ps[i].p))
-				v[ps[j].owner / 64] |= 1ULL << (ps[j].owner % 64);
+				v[ps[j].owner / 64] |= 1ULL
+						       << (ps[j].owner % 64);
 		(*out)[k].prefix = ps[i].p;
 		(*out)[k].set_id = set_intern(sets, v);
 		k++;
@@ -88,8 +89,8 @@ static int build_sets(struct owned_prefix *ps, size_t n, size_t nnames,
 	return 0;
 }
 
-static void add_owned(struct owned_prefix **v, size_t *n, const struct pc_prefix *p,
-		      size_t owner)
+static void add_owned(struct owned_prefix **v, size_t *n,
+		      const struct pc_prefix *p, size_t owner)
 {
 	*v = realloc(*v, (*n + 1) * sizeof(**v));
 	if (!*v)
@@ -98,7 +99,7 @@ static void add_owned(struct owned_prefix **v, size_t *n, const struct pc_prefix
 	(*v)[(*n)++].owner = owner;
 }
 
-static const struct pc_prefix everything = { .plen = 0 };
+static const struct pc_prefix everything = {.plen = 0};
 
 static void ident_sets(const struct pc_policy *pol, struct bitsets *sets,
 		       struct pc_compiled *c)
@@ -180,7 +181,7 @@ static int rule_hits(const size_t *names, size_t n, size_t nall,
 static void collect_specs(const struct pc_policy *pol, const uint64_t *iset,
 			  const uint64_t *vset, struct specs *out)
 {
-	static const struct pc_portrange all = { .any_proto = 1, .hi = 0xffff };
+	static const struct pc_portrange all = {.any_proto = 1, .hi = 0xffff};
 
 	out->n = 0;
 	for (size_t r = 0; r < pol->nrules; r++) {
@@ -199,7 +200,8 @@ static void collect_specs(const struct pc_policy *pol, const uint64_t *iset,
 				continue;
 			for (size_t p = 0; p < np; p++) {
 				const struct pc_portrange *pr =
-					svc && svc->nports ? &svc->ports[p] : &all;
+					svc && svc->nports ? &svc->ports[p]
+							   : &all;
 				struct spec sp = {
 					.rule_id = (uint32_t)r + 1,
 					.lo = pr->lo,
@@ -256,7 +258,7 @@ static int u32_cmp(const void *a, const void *b)
 }
 
 static const struct spec *best_at(const struct specs *s, uint8_t proto,
-				   uint32_t port, const struct spec *wild)
+				  uint32_t port, const struct spec *wild)
 {
 	const struct spec *best = wild;
 
@@ -327,9 +329,9 @@ static int proto_seen(const uint8_t *seen, uint8_t p)
 static void resolve_pair(struct entries *e, uint32_t iid, uint32_t vid,
 			 const struct specs *s)
 {
-	struct pc_policy_entry tmpl = { .src_set = iid, .dst_set = vid };
+	struct pc_policy_entry tmpl = {.src_set = iid, .dst_set = vid};
 	const struct spec *wild = NULL;
-	uint8_t seen[256] = { 0 };
+	uint8_t seen[256] = {0};
 
 	for (size_t i = 0; i < s->n; i++)
 		if (s->v[i].any_proto && spec_beats(&s->v[i], wild))
@@ -356,7 +358,7 @@ static char **set_names(const struct bitsets *b, const struct pc_policy *pol)
 	char **names = pc_xcalloc(b->nsets, sizeof(char *));
 
 	for (size_t i = 0; i < b->nsets; i++) {
-		struct pc_buf buf = { 0 };
+		struct pc_buf buf = {0};
 
 		for (size_t j = 0; j < pol->nidentities; j++)
 			if (bit_test(set_at(b, i), j))
@@ -382,14 +384,14 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 		      char err[PC_ERR_LEN])
 {
 	struct pc_compiled *c = pc_xcalloc(1, sizeof(*c));
-	struct bitsets isets = { 0 }, vsets = { 0 };
-	struct entries e = { 0 };
-	struct specs s = { 0 };
+	struct bitsets isets = {0}, vsets = {0};
+	struct entries e = {0};
+	struct specs s = {0};
 
 	*out = NULL;
 	if (pol->nrules >= PC_MAX_RULES) {
-		snprintf(err, PC_ERR_LEN, "%s: %zu rules, at most %d", pol->filename,
-			 pol->nrules, PC_MAX_RULES - 1);
+		snprintf(err, PC_ERR_LEN, "%s: %zu rules, at most %d",
+			 pol->filename, pol->nrules, PC_MAX_RULES - 1);
 		free(c);
 		return -E2BIG;
 	}
@@ -413,8 +415,9 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	free(isets.bits);
 	free(vsets.bits);
 	if (c->nentries > PC_MAX_POLICY_ENTRIES) {
-		snprintf(err, PC_ERR_LEN, "%s: policy compiles to %zu entries, "
-					  "at most %d",
+		snprintf(err, PC_ERR_LEN,
+			 "%s: policy compiles to %zu entries, "
+			 "at most %d",
 			 pol->filename, c->nentries, PC_MAX_POLICY_ENTRIES);
 		pc_compiled_free(c);
 		return -E2BIG;

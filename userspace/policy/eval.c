@@ -8,7 +8,7 @@
 static uint32_t set_lookup(const struct pc_set_entry *v, size_t n,
 			   const uint8_t addr[16])
 {
-	struct pc_prefix host = { .plen = 128 };
+	struct pc_prefix host = {.plen = 128};
 	const struct pc_set_entry *best = NULL;
 
 	memcpy(host.addr, addr, 16);

@@ -17,9 +17,8 @@ struct pctx {
 	struct pc_policy *pol;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(struct pctx *c,
-						      const yaml_node_t *n,
-						      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+fail(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
 	size_t off;
 	va_list ap;
@@ -42,14 +41,15 @@ static yaml_node_t *node(struct pctx *c, int id)
 
 static const char *scalar(const yaml_node_t *n)
 {
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
-						: NULL;
+	return n && n->type == YAML_SCALAR_NODE
+		       ? (const char *)n->data.scalar.value
+		       : NULL;
 }
 
 static struct pc_loc loc_of(const yaml_node_t *n)
 {
-	return (struct pc_loc){ (int)n->start_mark.line + 1,
-				(int)n->start_mark.column + 1 };
+	return (struct pc_loc){(int)n->start_mark.line + 1,
+			       (int)n->start_mark.column + 1};
 }
 
 /* Levenshtein distance, for "did you mean" hints on short names. */
@@ -135,8 +135,7 @@ static const struct {
 	const char *name;
 	uint8_t proto;
 } proto_names[] = {
-	{ "tcp", 6 }, { "udp", 17 }, { "sctp", 132 }, { "icmp", 1 },
-	{ "icmpv6", 58 },
+	{"tcp", 6}, {"udp", 17}, {"sctp", 132}, {"icmp", 1}, {"icmpv6", 58},
 };
 
 static int parse_proto(const char *s, uint8_t *proto)
@@ -215,10 +214,11 @@ static int add_port(struct pctx *c, yaml_node_t *item, void *arg)
 	struct pc_portrange r;
 
 	if (!s || parse_portspec(s, &r))
-		return fail(c, item,
-			    "bad port \"%s\" in service \"%s\" (expected 443/tcp, "
-			    "8000-8100/tcp, any/udp, icmp, icmpv6 or any)",
-			    s ? s : "", svc->name);
+		return fail(
+			c, item,
+			"bad port \"%s\" in service \"%s\" (expected 443/tcp, "
+			"8000-8100/tcp, any/udp, icmp, icmpv6 or any)",
+			s ? s : "", svc->name);
 	svc->ports = realloc(svc->ports, (svc->nports + 1) * sizeof(r));
 	if (!svc->ports)
 		return -ENOMEM;
@@ -227,8 +227,8 @@ static int add_port(struct pctx *c, yaml_node_t *item, void *arg)
 }
 
 /* Iterate a mapping's pairs, refusing non-scalar keys. */
-#define FOR_PAIRS(c, map, p)                                                   \
-	for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start;            \
+#define FOR_PAIRS(c, map, p)                                        \
+	for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start; \
 	     p < (map)->data.mapping.pairs.top; p++)
 
 static int expect_mapping(struct pctx *c, yaml_node_t *n, const char *what)
@@ -248,24 +248,24 @@ static int parse_identity(struct pctx *c, const char *name, yaml_node_t *kn,
 
 	if ((err = expect_mapping(c, v, "an identity")))
 		return err;
-	pol->identities = realloc(pol->identities,
-				  (pol->nidentities + 1) * sizeof(*id));
+	pol->identities =
+		realloc(pol->identities, (pol->nidentities + 1) * sizeof(*id));
 	if (!pol->identities)
 		return -ENOMEM;
 	id = &pol->identities[pol->nidentities++];
 	memset(id, 0, sizeof(*id));
 	id->name = pc_strdup(name);
 	id->loc = loc_of(kn);
-	l = (struct prefix_list){ &id->cidrs, &id->ncidrs };
-	FOR_PAIRS(c, v, p)
-	{
+	l = (struct prefix_list){&id->cidrs, &id->ncidrs};
+	FOR_PAIRS (c, v, p) {
 		yaml_node_t *k = node(c, p->key), *val = node(c, p->value);
 		const char *ks = scalar(k);
 
 		if (ks && !strcmp(ks, "cidrs"))
 			err = for_each_item(c, val, add_cidr, &l);
 		else
-			err = fail(c, k, "unknown key \"%s\" in identity \"%s\"",
+			err = fail(c, k,
+				   "unknown key \"%s\" in identity \"%s\"",
 				   ks ? ks : "", name);
 		if (err)
 			return err;
@@ -293,9 +293,8 @@ static int parse_service(struct pctx *c, const char *name, yaml_node_t *kn,
 	memset(svc, 0, sizeof(*svc));
 	svc->name = pc_strdup(name);
 	svc->loc = loc_of(kn);
-	l = (struct prefix_list){ &svc->cidrs, &svc->ncidrs };
-	FOR_PAIRS(c, v, p)
-	{
+	l = (struct prefix_list){&svc->cidrs, &svc->ncidrs};
+	FOR_PAIRS (c, v, p) {
 		yaml_node_t *k = node(c, p->key), *val = node(c, p->value);
 		const char *ks = scalar(k);
 
@@ -324,20 +323,21 @@ static int parse_named(struct pctx *c, yaml_node_t *map, const char *what,
 		return 0; /* "identities:" left empty */
 	if ((err = expect_mapping(c, map, what)))
 		return err;
-	FOR_PAIRS(c, map, p)
-	{
+	FOR_PAIRS (c, map, p) {
 		yaml_node_t *k = node(c, p->key);
 		const char *name = scalar(k);
 
 		if (!name || !valid_name(name))
-			return fail(c, k,
-				    "bad name \"%s\" (letters, digits, '-', '_', "
-				    "'.'; not \"any\")",
-				    name ? name : "");
+			return fail(
+				c, k,
+				"bad name \"%s\" (letters, digits, '-', '_', "
+				"'.'; not \"any\")",
+				name ? name : "");
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p;
 		     q++) {
 			if (!strcmp(scalar(node(c, q->key)), name))
-				return fail(c, k, "duplicate name \"%s\"", name);
+				return fail(c, k, "duplicate name \"%s\"",
+					    name);
 		}
 		err = fn(c, name, k, node(c, p->value));
 		if (err)
@@ -392,7 +392,8 @@ static int add_ref(struct pctx *c, yaml_node_t *item, void *arg)
 			hint = closest(c, s, rc->to);
 			if (hint)
 				return fail(c, item,
-					    "unknown %s \"%s\" (did you mean \"%s\"?)",
+					    "unknown %s \"%s\" (did you mean "
+					    "\"%s\"?)",
 					    rc->to ? "service" : "identity", s,
 					    hint);
 			return fail(c, item, "unknown %s \"%s\"",
@@ -440,7 +441,7 @@ static int parse_rule_key(struct pctx *c, struct pc_rule *r, yaml_node_t *k,
 			  yaml_node_t *v)
 {
 	const char *ks = scalar(k);
-	struct ref_ctx rc = { .rule = r };
+	struct ref_ctx rc = {.rule = r};
 
 	if (!ks)
 		return fail(c, k, "expected a key");
@@ -482,8 +483,7 @@ static int parse_rule(struct pctx *c, yaml_node_t *item, void *arg)
 	r->loc = loc_of(item);
 	snprintf(name, sizeof(name), "rule-%zu", pol->nrules);
 	r->name = pc_strdup(name);
-	FOR_PAIRS(c, item, p)
-	{
+	FOR_PAIRS (c, item, p) {
 		err = parse_rule_key(c, r, node(c, p->key), node(c, p->value));
 		if (err)
 			return err;
@@ -502,8 +502,9 @@ static int check_header(struct pctx *c, yaml_node_t *k, yaml_node_t *v)
 	const char *ks = scalar(k), *vs = scalar(v);
 
 	if (!strcmp(ks, "apiVersion") && (!vs || strcmp(vs, "portcullis/v1")))
-		return fail(c, v, "unsupported apiVersion \"%s\" (expected "
-				  "portcullis/v1)",
+		return fail(c, v,
+			    "unsupported apiVersion \"%s\" (expected "
+			    "portcullis/v1)",
 			    vs ? vs : "");
 	if (!strcmp(ks, "kind") && (!vs || strcmp(vs, "Policy")))
 		return fail(c, v, "unsupported kind \"%s\" (expected Policy)",
@@ -513,17 +514,16 @@ static int check_header(struct pctx *c, yaml_node_t *k, yaml_node_t *v)
 
 static int parse_root(struct pctx *c, yaml_node_t *root)
 {
-	static const char *const keys[] = { "apiVersion", "kind", "identities",
-					    "services", "rules" };
-	yaml_node_t *found[PC_ARRAY_SIZE(keys)] = { 0 };
+	static const char *const keys[] = {"apiVersion", "kind", "identities",
+					   "services", "rules"};
+	yaml_node_t *found[PC_ARRAY_SIZE(keys)] = {0};
 	int err;
 
 	if (!root)
 		return fail(c, NULL, "empty policy");
 	if ((err = expect_mapping(c, root, "the policy")))
 		return err;
-	FOR_PAIRS(c, root, p)
-	{
+	FOR_PAIRS (c, root, p) {
 		yaml_node_t *k = node(c, p->key);
 		const char *ks = scalar(k);
 		size_t i;
@@ -543,14 +543,14 @@ static int parse_root(struct pctx *c, yaml_node_t *root)
 		return fail(c, root, "missing apiVersion: portcullis/v1");
 	if (!found[1])
 		return fail(c, root, "missing kind: Policy");
-	if (found[2] && (err = parse_named(c, found[2], "identities",
-					   parse_identity)))
+	if (found[2] &&
+	    (err = parse_named(c, found[2], "identities", parse_identity)))
 		return err;
 	if (found[3] &&
 	    (err = parse_named(c, found[3], "services", parse_service)))
 		return err;
-	if (found[4] && !(found[4]->type == YAML_SCALAR_NODE &&
-			  !*scalar(found[4])))
+	if (found[4] &&
+	    !(found[4]->type == YAML_SCALAR_NODE && !*scalar(found[4])))
 		return for_each_item(c, found[4], parse_rule, NULL);
 	return 0;
 }
@@ -558,7 +558,7 @@ static int parse_root(struct pctx *c, yaml_node_t *root)
 int pc_policy_parse(const char *text, size_t len, const char *filename,
 		    struct pc_policy **out, char err[PC_ERR_LEN])
 {
-	struct pctx c = { .file = filename ? filename : "<policy>", .err = err };
+	struct pctx c = {.file = filename ? filename : "<policy>", .err = err};
 	yaml_parser_t parser;
 	int rc;
 
@@ -582,7 +582,8 @@ int pc_policy_parse(const char *text, size_t len, const char *filename,
 	yaml_parser_delete(&parser);
 	if (rc) {
 		if (!err[0])
-			snprintf(err, PC_ERR_LEN, "%s: %s", c.file, strerror(-rc));
+			snprintf(err, PC_ERR_LEN, "%s: %s", c.file,
+				 strerror(-rc));
 		pc_policy_free(c.pol);
 		return rc;
 	}

@@ -16,7 +16,7 @@ struct pc_loc {
 };
 
 struct pc_portrange {
-	uint8_t proto;     /* IP protocol number */
+	uint8_t proto;	   /* IP protocol number */
 	uint8_t any_proto; /* every protocol, every port */
 	uint16_t lo, hi;   /* inclusive; ICMP: type << 8 | code */
 };

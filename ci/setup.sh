@@ -1,0 +1,30 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Install every build and test dependency (Debian, root).  Idempotent.
+set -euo pipefail
+
+PKGS=(
+	# build
+	clang llvm gcc meson ninja-build pkg-config bpftool
+	libbpf-dev libelf-dev zlib1g-dev libyaml-dev libjansson-dev
+	libevent-dev libcurl4-openssl-dev libsqlite3-dev libcriterion-dev
+	# run and test
+	iproute2 iputils-ping python3 util-linux clang-format
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# bpffs for pins (containers and minimal hosts may not have it mounted)
+if ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf
+fi
+echo "ci/setup.sh: dependencies present"

@@ -1,0 +1,31 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Build, check formatting, run every suite (unit, bpf, netns) and the unit
+# suite again under ASan/UBSan; end with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+status=0
+ci/build.sh || exit 1
+
+echo "== clang-format"
+if ! clang-format --dry-run --Werror $(git ls-files '*.c' '*.h' 2>/dev/null) 2>/tmp/pc-format.log; then
+	head -20 /tmp/pc-format.log
+	echo "clang-format: files need formatting"
+	status=1
+fi
+
+echo "== meson test (unit, bpf, netns)"
+meson test -C build --print-errorlogs || status=1
+
+echo "== sanitizers (unit suite under ASan/UBSan)"
+if [ ! -f build-asan/build.ninja ]; then
+	meson setup build-asan -Db_sanitize=address,undefined \
+		-Db_lundef=false >/dev/null || status=1
+fi
+ninja -C build-asan tests/test_policy tests/test_api >/dev/null || status=1
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C build-asan --suite unit --no-rebuild --print-errorlogs || status=1
+
+python3 ci/summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json || status=1
+exit $status

@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * BPF tests: the real XDP and TC programs, loaded and fed a policy through
+ * the real data plane code, run with bpf_prog_test_run_opts on crafted
+ * packets.  Each test runs in its own network namespace, with the ingress
+ * ifindex of a real veth (XDP) or TUN device (TC) in it.
+ */
+#include <criterion/criterion.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "dataplane.h"
+#include "packets.h"
+
+static struct pc_dp *dp;
+static char gwname[32];
+static int veth_ifindex, tun_ifindex;
+
+static const char policy_text[] =
+	"apiVersion: portcullis/v1\n"
+	"kind: Policy\n"
+	"identities:\n"
+	"  clients: { cidrs: [198.18.1.0/24, \"fd00:1::/64\"] }\n"
+	"  banned: { cidrs: [198.18.1.66/32] }\n"
+	"services:\n"
+	"  web:\n"
+	"    cidrs: [198.18.2.2/32, \"fd00:2::2/128\"]\n"
+	"    ports: [8080/tcp, 53/udp, icmp, icmpv6, 9000-9100/tcp]\n"
+	"rules:\n"
+	"  - { name: allow-web, from: [clients], to: [web], action: allow }\n"
+	"  - { name: deny-banned, from: [banned], to: [web], action: deny }\n";
+
+static uint64_t apply_text(const char *text)
+{
+	struct pc_policy *pol;
+	struct pc_compiled *c;
+	char err[PC_ERR_LEN];
+	uint64_t gen = 0;
+
+	cr_assert_eq(pc_policy_parse(text, strlen(text), "t.yaml", &pol, err),
+		     0, "%s", err);
+	cr_assert_eq(pc_policy_compile(pol, &c, err), 0, "%s", err);
+	cr_assert_eq(pc_dp_apply(dp, c, &gen), 0);
+	pc_compiled_free(c);
+	pc_policy_free(pol);
+	return gen;
+}
+
+static int tc_ethernet;
+
+static void setup(void)
+{
+	struct pc_dp_opts o = {.gateway = gwname, .tc_ethernet = tc_ethernet};
+
+	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare: %m");
+	cr_assert_eq(system("ip link add pct0 type veth peer name pct1 && "
+			    "ip link set pct0 up && ip link set pct1 up && "
+			    "ip tuntap add dev pctun mode tun && "
+			    "ip link set pctun up"),
+		     0);
+	veth_ifindex = (int)if_nametoindex("pct0");
+	tun_ifindex = (int)if_nametoindex("pctun");
+	snprintf(gwname, sizeof(gwname), "bpftest-%d", getpid());
+	cr_assert_eq(pc_dp_open(&o, &dp), 0);
+}
+
+static void setup_policy(void)
+{
+	setup();
+	apply_text(policy_text);
+}
+
+static void teardown(void)
+{
+	struct pc_dp_opts o = {.gateway = gwname};
+
+	pc_dp_close(dp);
+	pc_dp_teardown(&o);
+}
+
+static uint64_t reason_count(int reason)
+{
+	struct pc_counter st[PC_REASON_SLOTS];
+
+	cr_assert_eq(pc_dp_read_stats(dp, st), 0);
+	return st[reason].packets;
+}
+
+static int run_xdp(const struct pspec *s)
+{
+	uint8_t buf[PK_MAX];
+	size_t len = build(s, buf);
+	struct xdp_md ctx = {.data_end = (__u32)len,
+			     .ingress_ifindex = (__u32)veth_ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf,
+		    .data_size_in = (__u32)len, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	cr_assert_eq(bpf_prog_test_run_opts(pc_dp_xdp_prog_fd(dp), &o), 0,
+		     "test run: %m");
+	return (int)o.retval;
+}
+
+/* Run a frame cut to len bytes (truncation cases). */
+static int run_xdp_cut(const struct pspec *s, size_t len)
+{
+	uint8_t buf[PK_MAX];
+	struct xdp_md ctx = {.data_end = (__u32)len,
+			     .ingress_ifindex = (__u32)veth_ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf,
+		    .data_size_in = (__u32)len, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	build(s, buf);
+	cr_assert_eq(bpf_prog_test_run_opts(pc_dp_xdp_prog_fd(dp), &o), 0);
+	return (int)o.retval;
+}
+
+#define EXPECT(spec, verdict, reason)                                          \
+	do {                                                                   \
+		uint64_t before_ = reason_count(reason);                       \
+		cr_assert_eq(run_xdp(spec), verdict, "verdict for %s", #spec); \
+		cr_assert_eq(reason_count(reason), before_ + 1,                \
+			     "counter %s for %s", #reason, #spec);             \
+	} while (0)
+
+/* The flows the tests use. */
+#define C4 .src = "198.18.1.7", .dst = "198.18.2.2"
+#define S4 .src = "198.18.2.2", .dst = "198.18.1.7"
+#define C6 .v6 = 1, .src = "fd00:1::7", .dst = "fd00:2::2"
+#define S6 .v6 = 1, .src = "fd00:2::2", .dst = "fd00:1::7"
+
+TestSuite(xdp, .init = setup_policy, .fini = teardown);
+
+Test(xdp, allowed_syn_passes_and_creates_flow)
+{
+	struct pspec syn = {C4, .proto = IPPROTO_TCP, .sport = 40000,
+			    .dport = 8080};
+	struct pc_ct_key k = {
+		.lo_port = 40000, .hi_port = 8080, .proto = IPPROTO_TCP};
+	struct pc_ct_val v;
+
+	/* Test that an allowed SYN passes and creates a SYN_SENT flow */
+	EXPECT(&syn, XDP_PASS, PC_R_ALLOW_NEW);
+	pc_addr_parse("198.18.1.7", k.lo_addr);
+	pc_addr_parse("198.18.2.2", k.hi_addr);
+	cr_assert_eq(bpf_map_lookup_elem(pc_dp_map_fd(dp, "conntrack"), &k, &v),
+		     0);
+	cr_assert_eq(v.state, PC_TCP_SYN_SENT);
+	cr_assert_eq(v.packets[PC_DIR_ORIG], 1);
+	cr_assert_eq(v.orig_is_lo, 1);
+	cr_assert_eq(v.rule_id, 1);
+}
+
+Test(xdp, replies_pass_established_flow)
+{
+	struct pspec syn = {C4, .proto = IPPROTO_TCP, .sport = 40001,
+			    .dport = 8080};
+	struct pspec synack = {S4, .proto = IPPROTO_TCP, .sport = 8080,
+			       .dport = 40001, .tcp_flags = 0x12};
+	struct pspec ack = {C4, .proto = IPPROTO_TCP, .sport = 40001,
+			    .dport = 8080, .tcp_flags = 0x10};
+
+	/* Test that replies of an allowed flow pass and are counted as such */
+	EXPECT(&syn, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&synack, XDP_PASS, PC_R_ALLOW_REPLY);
+	EXPECT(&ack, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
+}
+
+Test(xdp, denied_port_and_server_initiated)
+{
+	struct pspec p22 = {C4, .proto = IPPROTO_TCP, .sport = 40002,
+			    .dport = 22};
+	struct pspec srv = {S4, .proto = IPPROTO_TCP, .sport = 40003,
+			    .dport = 9000};
+	struct pspec fake_reply = {S4, .proto = IPPROTO_TCP, .sport = 8080,
+				   .dport = 40004, .tcp_flags = 0x12};
+
+	/* Test that a port not in policy and a server-initiated flow drop */
+	EXPECT(&p22, XDP_DROP, PC_R_DENY_DEFAULT);
+	EXPECT(&srv, XDP_DROP, PC_R_DENY_DEFAULT);
+	/* a "reply" with no flow behind it is a new flow from the server */
+	EXPECT(&fake_reply, XDP_DROP, PC_R_DENY_DEFAULT);
+}
+
+Test(xdp, port_range_edges)
+{
+	struct pspec p = {C4, .proto = IPPROTO_TCP, .sport = 40010};
+
+	/* Test that 9000-9100/tcp allows its edges and nothing beside them */
+	p.dport = 9000;
+	EXPECT(&p, XDP_PASS, PC_R_ALLOW_NEW);
+	p.dport = 9100;
+	p.sport++;
+	EXPECT(&p, XDP_PASS, PC_R_ALLOW_NEW);
+	p.dport = 8999;
+	p.sport++;
+	EXPECT(&p, XDP_DROP, PC_R_DENY_DEFAULT);
+	p.dport = 9101;
+	p.sport++;
+	EXPECT(&p, XDP_DROP, PC_R_DENY_DEFAULT);
+}
+
+Test(xdp, explicit_deny_beats_allow)
+{
+	struct pspec p = {.src = "198.18.1.66",
+			  .dst = "198.18.2.2",
+			  .proto = IPPROTO_TCP,
+			  .sport = 40020,
+			  .dport = 8080};
+
+	/* Test that an identity both allowed and denied is denied by rule */
+	EXPECT(&p, XDP_DROP, PC_R_DENY_RULE);
+}
+
+Test(xdp, udp_icmp_and_ipv6)
+{
+	struct pspec udp = {C4, .proto = IPPROTO_UDP, .sport = 5353,
+			    .dport = 53};
+	struct pspec udp_back = {S4, .proto = IPPROTO_UDP, .sport = 53,
+				 .dport = 5353};
+	struct pspec udp_bad = {C4, .proto = IPPROTO_UDP, .sport = 5353,
+				.dport = 54};
+	struct pspec echo = {C4, .proto = IPPROTO_ICMP, .icmp_type = 8,
+			     .echo_id = 77};
+	struct pspec echo_reply = {S4, .proto = IPPROTO_ICMP, .icmp_type = 0,
+				   .echo_id = 77};
+	struct pspec tcp6 = {C6, .proto = IPPROTO_TCP, .sport = 40030,
+			     .dport = 8080};
+	struct pspec tcp6_back = {S6, .proto = IPPROTO_TCP, .sport = 8080,
+				  .dport = 40030, .tcp_flags = 0x12};
+	struct pspec tcp6_bad = {C6, .proto = IPPROTO_TCP, .sport = 40031,
+				 .dport = 22};
+	struct pspec ping6 = {C6, .proto = IPPROTO_ICMPV6, .icmp_type = 128,
+			      .echo_id = 5};
+
+	/* Test UDP, ICMP echo and IPv6 flows and their replies */
+	EXPECT(&udp, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&udp_back, XDP_PASS, PC_R_ALLOW_REPLY);
+	EXPECT(&udp_bad, XDP_DROP, PC_R_DENY_DEFAULT);
+	EXPECT(&echo, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&echo_reply, XDP_PASS, PC_R_ALLOW_REPLY);
+	EXPECT(&tcp6, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&tcp6_back, XDP_PASS, PC_R_ALLOW_REPLY);
+	EXPECT(&tcp6_bad, XDP_DROP, PC_R_DENY_DEFAULT);
+	EXPECT(&ping6, XDP_PASS, PC_R_ALLOW_NEW);
+}
+
+Test(xdp, vlan_tags)
+{
+	struct pspec p = {C4, .proto = IPPROTO_TCP, .sport = 40040,
+			  .dport = 8080, .vlans = 1};
+
+	/* Test that one and two VLAN tags are parsed and three are refused */
+	EXPECT(&p, XDP_PASS, PC_R_ALLOW_NEW);
+	p.vlans = 2;
+	p.sport++;
+	EXPECT(&p, XDP_PASS, PC_R_ALLOW_NEW);
+	p.dport = 22;
+	EXPECT(&p, XDP_DROP, PC_R_DENY_DEFAULT);
+	p.vlans = 3;
+	p.dport = 8080;
+	EXPECT(&p, XDP_DROP, PC_R_DENY_MALFORMED);
+}
+
+Test(xdp, ipv4_options_and_bad_headers)
+{
+	struct pspec p = {C4, .proto = IPPROTO_TCP, .sport = 40050,
+			  .dport = 8080, .ihl = 6};
+
+	/* Test that IPv4 options are skipped and bad IHL / lengths refused */
+	EXPECT(&p, XDP_PASS, PC_R_ALLOW_NEW);
+	p.ihl = 15;
+	p.sport++;
+	EXPECT(&p, XDP_PASS, PC_R_ALLOW_NEW);
+	p.ihl = 4;
+	EXPECT(&p, XDP_DROP, PC_R_DENY_MALFORMED);
+	p.ihl = 0;
+	p.totlen_extra = 100; /* tot_len beyond the frame */
+	EXPECT(&p, XDP_DROP, PC_R_DENY_MALFORMED);
+}
+
+Test(xdp, truncated_at_every_header)
+{
+	struct pspec v4 = {C4, .proto = IPPROTO_TCP, .sport = 40060,
+			   .dport = 8080};
+	struct pspec v6 = {C6,
+			   .proto = IPPROTO_TCP,
+			   .sport = 40060,
+			   .dport = 8080,
+			   .ext = {0},
+			   .next = 1};
+	struct pspec vl = {C4, .proto = IPPROTO_UDP, .sport = 1, .dport = 53,
+			   .vlans = 1};
+	/* (test runs refuse frames under 14 bytes) inside IPv4, inside TCP;
+	 * inside IPv6, its ext header, its TCP; inside a VLAN tag */
+	const struct {
+		struct pspec *s;
+		size_t len;
+	} cuts[] = {
+		{&v4, 14 + 12},	    {&v4, 14 + 20 + 12}, {&v6, 14 + 30},
+		{&v6, 14 + 40 + 4}, {&v6, 14 + 48 + 10}, {&vl, 14 + 2},
+	};
+
+	/* Test that a frame cut inside any header is dropped as malformed */
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		uint64_t before = reason_count(PC_R_DENY_MALFORMED);
+
+		cr_assert_eq(run_xdp_cut(cuts[i].s, cuts[i].len), XDP_DROP,
+			     "cut %zu", i);
+		cr_assert_eq(reason_count(PC_R_DENY_MALFORMED), before + 1,
+			     "cut %zu", i);
+	}
+}
+
+Test(xdp, ipv6_extension_chains)
+{
+	struct pspec p = {C6,
+			  .proto = IPPROTO_TCP,
+			  .sport = 40070,
+			  .dport = 8080,
+			  .ext = {0, 60, 43},
+			  .next = 3};
+	struct pspec deny = p;
+	struct pspec longc = p;
+
+	/* Test that a bounded chain is walked to TCP; a longer one fails */
+	EXPECT(&p, XDP_PASS, PC_R_ALLOW_NEW);
+	deny.dport = 22;
+	EXPECT(&deny, XDP_DROP, PC_R_DENY_DEFAULT);
+	longc.next = 7;
+	for (int i = 0; i < 7; i++)
+		longc.ext[i] = 60;
+	EXPECT(&longc, XDP_DROP, PC_R_DENY_MALFORMED);
+}
+
+Test(xdp, ipv4_fragments_follow_first)
+{
+	struct pspec first = {
+		C4,	      .proto = IPPROTO_UDP, .sport = 7000,
+		.dport = 53,  .ip_id = 4242,	    .frag = 0x2000,
+		.payload = 64};
+	struct pspec later = first;
+	struct pspec orphan = first;
+	struct pspec bad_first = first;
+	struct pspec bad_later;
+
+	later.frag = 0x0009; /* offset 72 bytes, last fragment */
+	orphan.ip_id = 999;
+	orphan.frag = 0x0009;
+	bad_first.dport = 54;
+	bad_first.ip_id = 4343;
+	bad_later = bad_first;
+	bad_later.frag = 0x0009;
+	/* Test that later fragments follow the verdict of their first */
+	EXPECT(&first, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&later, XDP_PASS, PC_R_ALLOW_FRAGMENT);
+	EXPECT(&orphan, XDP_DROP, PC_R_DENY_FRAGMENT);
+	EXPECT(&bad_first, XDP_DROP, PC_R_DENY_DEFAULT);
+	EXPECT(&bad_later, XDP_DROP, PC_R_DENY_FRAGMENT);
+}
+
+Test(xdp, ipv6_fragments_follow_first)
+{
+	struct pspec first = {C6,	   .proto = IPPROTO_UDP, .sport = 7001,
+			      .dport = 53, .ext = {44},		 .next = 1,
+			      .v6frag = 1, .v6frag_id = 0xabcdef};
+	struct pspec later = first;
+
+	later.v6frag = (uint16_t)(9 << 3); /* offset 72, last */
+	/* Test that IPv6 fragment headers are decided like IPv4 fragments */
+	EXPECT(&first, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&later, XDP_PASS, PC_R_ALLOW_FRAGMENT);
+	later.v6frag_id = 1;
+	EXPECT(&later, XDP_DROP, PC_R_DENY_FRAGMENT);
+}
+
+Test(xdp, arp_nd_and_non_ip)
+{
+	struct pspec arp = {.ethertype = ETH_P_ARP};
+	struct pspec lldp = {.ethertype = 0x88cc};
+	struct pspec ns = {.v6 = 1,
+			   .src = "fd00:1::7",
+			   .dst = "ff02::1:ff00:2",
+			   .proto = IPPROTO_ICMPV6,
+			   .icmp_type = 135};
+
+	/* Test that ARP and ND pass; other ethertypes follow the knob */
+	EXPECT(&arp, XDP_PASS, PC_R_PASS_ARP);
+	EXPECT(&ns, XDP_PASS, PC_R_PASS_ND);
+	EXPECT(&lldp, XDP_DROP, PC_R_DENY_NONIP);
+	pc_dp_set_flags(dp, PC_CFG_NONIP_PASS);
+	EXPECT(&lldp, XDP_PASS, PC_R_PASS_NONIP);
+}
+
+Test(xdp, revocation_and_surviving_flows)
+{
+	struct pspec web = {C4, .proto = IPPROTO_TCP, .sport = 40080,
+			    .dport = 8080, .tcp_flags = 0x10};
+	struct pspec dns = {C4, .proto = IPPROTO_UDP, .sport = 40081,
+			    .dport = 53};
+	struct pspec web_reply = {S4, .proto = IPPROTO_TCP, .sport = 8080,
+				  .dport = 40080, .tcp_flags = 0x10};
+	char narrowed[sizeof(policy_text)];
+	char *p;
+
+	EXPECT(&web, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&dns, XDP_PASS, PC_R_ALLOW_NEW);
+	/* Test that a push removing 8080 drops that flow's next packet, in
+	 * either direction, and leaves the DNS flow alone */
+	memcpy(narrowed, policy_text, sizeof(policy_text));
+	p = strstr(narrowed, "8080/tcp, ");
+	memmove(p, p + 10, strlen(p + 10) + 1);
+	cr_assert_eq(apply_text(narrowed), 2);
+	EXPECT(&dns, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
+	EXPECT(&web_reply, XDP_DROP, PC_R_DENY_REVOKED);
+	EXPECT(&web, XDP_DROP, PC_R_DENY_DEFAULT);
+}
+
+Test(xdp, swap_leaves_one_slot)
+{
+	int fd;
+	struct pc_policy_key k, prev;
+	int have = 0, slots[2] = {0, 0};
+
+	/* Test that after a push only the live slot holds entries */
+	apply_text(policy_text);
+	fd = pc_dp_map_fd(dp, "policy");
+	while (!bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
+		slots[k.slot & 1]++;
+		prev = k;
+		have = 1;
+	}
+	cr_assert_eq(pc_dp_generation(dp), 2);
+	cr_assert_gt(slots[0], 0);
+	cr_assert_eq(slots[1], 0);
+}
+
+TestSuite(nopolicy, .init = setup, .fini = teardown);
+
+Test(nopolicy, no_policy_denies_ip_but_not_arp)
+{
+	struct pspec p = {C4, .proto = IPPROTO_TCP, .sport = 1, .dport = 8080};
+	struct pspec arp = {.ethertype = ETH_P_ARP};
+
+	/* Test that before any policy IP is denied and ARP still passes */
+	EXPECT(&p, XDP_DROP, PC_R_DENY_NO_POLICY);
+	EXPECT(&arp, XDP_PASS, PC_R_PASS_ARP);
+}
+
+static int run_tc(const struct pspec *s)
+{
+	uint8_t buf[PK_MAX];
+	struct pspec l2 = *s;
+	size_t len;
+	struct __sk_buff ctx = {.ifindex = (__u32)veth_ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	/* test runs of skb programs always take an Ethernet frame, so the
+	 * program is loaded in its Ethernet mode here; the parsing and the
+	 * decision after the link header are the same code as on L3 devices */
+	l2.l3_only = 0;
+	len = build(&l2, buf);
+	o.data_size_in = (__u32)len;
+	cr_assert_eq(bpf_prog_test_run_opts(pc_dp_tc_prog_fd(dp), &o), 0,
+		     "tc test run: %m");
+	return (int)o.retval;
+}
+
+#define EXPECT_TC(spec, verdict, reason)                                  \
+	do {                                                              \
+		uint64_t before_ = reason_count(reason);                  \
+		int got_ = run_tc(spec);                                  \
+		cr_assert_eq(got_, verdict, "tc verdict %d for %s", got_, \
+			     #spec);                                      \
+		cr_assert_eq(reason_count(reason), before_ + 1,           \
+			     "counter %s for %s", #reason, #spec);        \
+	} while (0)
+
+static void setup_tc(void)
+{
+	tc_ethernet = 1;
+	setup_policy();
+}
+
+TestSuite(tc, .init = setup_tc, .fini = teardown);
+
+Test(tc, l3_device_same_decisions)
+{
+	struct pspec ok4 = {C4, .proto = IPPROTO_TCP, .sport = 1,
+			    .dport = 8080};
+	struct pspec back = {S4, .proto = IPPROTO_TCP, .sport = 8080,
+			     .dport = 1, .tcp_flags = 0x12};
+	struct pspec bad4 = {C4, .proto = IPPROTO_TCP, .sport = 2, .dport = 22};
+	struct pspec ok6 = {C6, .proto = IPPROTO_UDP, .sport = 3, .dport = 53};
+	struct pspec banned = {.src = "198.18.1.66",
+			       .dst = "198.18.2.2",
+			       .proto = IPPROTO_TCP,
+			       .sport = 4,
+			       .dport = 8080};
+
+	/* Test that the TC program on an L3 device decides like XDP */
+	EXPECT_TC(&ok4, TC_ACT_OK, PC_R_ALLOW_NEW);
+	EXPECT_TC(&back, TC_ACT_OK, PC_R_ALLOW_REPLY);
+	EXPECT_TC(&bad4, TC_ACT_SHOT, PC_R_DENY_DEFAULT);
+	EXPECT_TC(&ok6, TC_ACT_OK, PC_R_ALLOW_NEW);
+	EXPECT_TC(&banned, TC_ACT_SHOT, PC_R_DENY_RULE);
+}
+
+/* BTF of the loaded object must agree with this compiler's layout. */
+struct member_off {
+	const char *type, *member;
+	size_t off, size;
+};
+
+#define M(t, m)                                                 \
+	{                                                       \
+#t, #m, offsetof(struct t, m), sizeof(struct t) \
+	}
+
+Test(layout, btf_matches_userspace)
+{
+	static const struct member_off members[] = {
+		M(pc_lpm_key, prefixlen),  M(pc_lpm_key, slot),
+		M(pc_lpm_key, addr),	   M(pc_set_val, set_id),
+		M(pc_policy_key, slot),	   M(pc_policy_key, src_set),
+		M(pc_policy_key, dst_set), M(pc_policy_key, proto),
+		M(pc_policy_key, port),	   M(pc_policy_val, rule_id),
+		M(pc_policy_val, action),  M(pc_policy_val, flags),
+		M(pc_config, generation),  M(pc_config, flags),
+		M(pc_ct_key, lo_addr),	   M(pc_ct_key, hi_addr),
+		M(pc_ct_key, lo_port),	   M(pc_ct_key, hi_port),
+		M(pc_ct_key, proto),	   M(pc_ct_val, last_seen_ns),
+		M(pc_ct_val, packets),	   M(pc_ct_val, bytes),
+		M(pc_ct_val, generation),  M(pc_ct_val, rule_id),
+		M(pc_ct_val, policy_port), M(pc_ct_val, orig_is_lo),
+		M(pc_ct_val, state),	   M(pc_ct_val, action),
+		M(pc_frag_key, id),	   M(pc_frag_val, pass),
+		M(pc_counter, bytes),
+	};
+	struct btf *btf = btf__parse_elf(BPF_OBJ_PATH, NULL);
+
+	cr_assert_not_null(btf, "parse BTF of %s", BPF_OBJ_PATH);
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+		const struct member_off *m = &members[i];
+		int id = btf__find_by_name_kind(btf, m->type, BTF_KIND_STRUCT);
+		const struct btf_type *t;
+		const struct btf_member *bm;
+		int found = 0;
+
+		cr_assert_gt(id, 0, "struct %s in BTF", m->type);
+		t = btf__type_by_id(btf, (__u32)id);
+		cr_assert_eq(t->size, m->size, "sizeof(struct %s)", m->type);
+		bm = btf_members(t);
+		for (int j = 0; j < btf_vlen(t); j++, bm++) {
+			if (strcmp(btf__name_by_offset(btf, bm->name_off),
+				   m->member))
+				continue;
+			found = 1;
+			cr_assert_eq(btf_member_bit_offset(t, (__u32)j) / 8,
+				     m->off, "%s.%s", m->type, m->member);
+		}
+		cr_assert(found, "%s.%s in BTF", m->type, m->member);
+	}
+	btf__free(btf);
+}

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Unit tests: policy parser errors, CIDRs, compiler semantics. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "portcullis/maps.h"
+#include "policy.h"
+
+#define HEADER "apiVersion: portcullis/v1\nkind: Policy\n"
+
+static int parse(const char *text, struct pc_policy **p, char *err)
+{
+	return pc_policy_parse(text, strlen(text), "p.yaml", p, err);
+}
+
+static void expect_error(const char *text, const char *want)
+{
+	struct pc_policy *p = NULL;
+	char err[PC_ERR_LEN];
+
+	cr_assert_eq(parse(text, &p, err), -EINVAL, "accepted: %s", text);
+	cr_assert_null(p);
+	cr_assert_str_eq(err, want);
+}
+
+Test(parse, errors_name_file_line_column)
+{
+	/* Test that each kind of bad input is refused with FILE:LINE:COL */
+	expect_error(HEADER
+		     "identities:\n  engineers: { cidrs: [10.0.0.0/8] }\n"
+		     "services:\n  web: { cidrs: [10.1.0.1/32] }\n"
+		     "rules:\n  - { from: [enginers], to: [web], "
+		     "action: allow }\n",
+		     "p.yaml:8:14: unknown identity \"enginers\" (did you mean "
+		     "\"engineers\"?)");
+	expect_error(
+		HEADER
+		"services:\n  web: { cidrs: [10.1.0.1/32] }\n"
+		"rules:\n  - { from: any, to: [wbe, web], action: allow }\n",
+		"p.yaml:6:23: unknown service \"wbe\" (did you mean \"web\"?)");
+	expect_error(HEADER "identities:\n  eng: { cidrs: [10.0.0.300/8] }\n",
+		     "p.yaml:4:18: bad CIDR \"10.0.0.300/8\": bad address "
+		     "\"10.0.0.300\"");
+	expect_error(HEADER "identities:\n  eng: { cidrs: [10.0.0.1/8] }\n",
+		     "p.yaml:4:18: bad CIDR \"10.0.0.1/8\": host bits set in "
+		     "\"10.0.0.1/8\" (did you mean 10.0.0.0/8?)");
+	expect_error(HEADER "identities:\n  eng: { cidrs: [10.0.0.0/33] }\n",
+		     "p.yaml:4:18: bad CIDR \"10.0.0.0/33\": bad prefix length "
+		     "\"33\"");
+	expect_error(HEADER "services:\n  web: { ports: [70000/tcp] }\n",
+		     "p.yaml:4:18: bad port \"70000/tcp\" in service \"web\" "
+		     "(expected 443/tcp, 8000-8100/tcp, any/udp, icmp, icmpv6 "
+		     "or any)");
+	expect_error(HEADER "services:\n  web: { ports: [9-8/tcp] }\n",
+		     "p.yaml:4:18: bad port \"9-8/tcp\" in service \"web\" "
+		     "(expected 443/tcp, 8000-8100/tcp, any/udp, icmp, icmpv6 "
+		     "or any)");
+	expect_error(
+		HEADER "rules:\n  - { from: any, to: any, action: permit }\n",
+		"p.yaml:4:35: bad action \"permit\" (allow, deny or audit)");
+	expect_error(HEADER "rulez: []\n", "p.yaml:3:1: unknown key \"rulez\"");
+	expect_error("apiVersion: portcullis/v2\nkind: Policy\n",
+		     "p.yaml:1:13: unsupported apiVersion \"portcullis/v2\" "
+		     "(expected portcullis/v1)");
+	expect_error(HEADER "identities: {eng: {cidrs: [10.0.0.0/8]}, "
+			    "eng: {cidrs: [10.0.0.0/8]}}\n",
+		     "p.yaml:3:42: duplicate name \"eng\"");
+	expect_error(HEADER "rules:\n  - { from: any, to: any }\n",
+		     "p.yaml:4:5: rule \"rule-1\" has no \"action\"");
+	expect_error(HEADER "identities: [\n",
+		     "p.yaml:4:1: did not find expected node content");
+	expect_error("", "p.yaml:1:1: empty policy");
+}
+
+Test(parse, example_shapes)
+{
+	struct pc_policy *p;
+	char err[PC_ERR_LEN];
+
+	/* Test that the documented shapes parse into the model */
+	cr_assert_eq(
+		parse(HEADER
+		      "identities:\n"
+		      "  clients: { cidrs: [198.18.1.0/24, \"fd00:1::/64\"] }\n"
+		      "services:\n"
+		      "  web: { cidrs: [198.18.2.2/32], ports: [8080/tcp, "
+		      "53/udp, icmp, 8000-8100/tcp, any/udp] }\n"
+		      "rules:\n"
+		      "  - { from: [clients], to: [web], action: allow, "
+		      "log: true, name: r1 }\n"
+		      "  - { from: any, to: web, action: deny }\n",
+		      &p, err),
+		0, "%s", err);
+	cr_assert_eq(p->nidentities, 1);
+	cr_assert_eq(p->identities[0].ncidrs, 2);
+	cr_assert_eq(p->identities[0].cidrs[0].plen, 96 + 24);
+	cr_assert_eq(p->identities[0].cidrs[1].plen, 64);
+	cr_assert_eq(p->services[0].nports, 5);
+	cr_assert_eq(p->services[0].ports[3].lo, 8000);
+	cr_assert_eq(p->services[0].ports[3].hi, 8100);
+	cr_assert_eq(p->services[0].ports[4].proto, 17);
+	cr_assert_eq(p->services[0].ports[4].hi, 65535);
+	cr_assert_eq(p->services[0].ports[2].proto, 1);
+	cr_assert_str_eq(p->rules[0].name, "r1");
+	cr_assert_eq(p->rules[0].log, 1);
+	cr_assert_eq(p->rules[1].from[0], PC_ANY);
+	cr_assert_str_eq(p->rules[1].name, "rule-2");
+	pc_policy_free(p);
+}
+
+static struct pc_compiled *compile(const char *text)
+{
+	struct pc_policy *p;
+	struct pc_compiled *c;
+	char err[PC_ERR_LEN];
+
+	cr_assert_eq(parse(text, &p, err), 0, "%s", err);
+	cr_assert_eq(pc_policy_compile(p, &c, err), 0, "%s", err);
+	pc_policy_free(p);
+	return c;
+}
+
+static uint8_t verdict(const struct pc_compiled *c, const char *src,
+		       const char *dst, uint8_t proto, uint16_t port,
+		       uint32_t *rule)
+{
+	uint8_t s[16], d[16];
+	struct pc_eval e;
+
+	cr_assert_eq(pc_addr_parse(src, s), 0);
+	cr_assert_eq(pc_addr_parse(dst, d), 0);
+	pc_compiled_eval(c, s, d, proto, port, &e);
+	if (rule)
+		*rule = e.rule_id;
+	return e.action;
+}
+
+Test(compile, deny_beats_allow_and_overlaps)
+{
+	struct pc_compiled *c = compile(
+		HEADER
+		"identities:\n"
+		"  clients: { cidrs: [198.18.1.0/24] }\n"
+		"  admin: { cidrs: [198.18.1.7/32] }\n"
+		"  lab: { cidrs: [198.18.0.0/16] }\n"
+		"services:\n"
+		"  web: { cidrs: [198.18.2.0/24], ports: [8000-8100/tcp] }\n"
+		"  ssh: { cidrs: [198.18.2.2/32], ports: [22/tcp] }\n"
+		"rules:\n"
+		"  - { from: [clients], to: [web], action: allow }\n"
+		"  - { from: [lab], to: [web], action: deny }\n"
+		"  - { from: [admin], to: [ssh], action: allow }\n"
+		"  - { from: [clients], to: [ssh], action: audit }\n");
+	uint32_t rule;
+
+	/* Test that deny wins over allow whatever the order, that an address
+	 * belongs to every identity containing it, and that ranges are exact */
+	cr_assert_eq(verdict(c, "198.18.1.9", "198.18.2.5", 6, 8080, &rule),
+		     PC_ACT_DENY);
+	cr_assert_eq(rule, 2);
+	cr_assert_eq(verdict(c, "198.18.1.7", "198.18.2.2", 6, 22, &rule),
+		     PC_ACT_ALLOW);
+	cr_assert_eq(rule, 3);
+	cr_assert_eq(verdict(c, "198.18.1.9", "198.18.2.2", 6, 22, &rule),
+		     PC_ACT_AUDIT);
+	cr_assert_eq(verdict(c, "198.18.1.9", "198.18.2.2", 6, 23, NULL),
+		     PC_ACT_NONE);
+	cr_assert_eq(verdict(c, "10.0.0.1", "198.18.2.2", 6, 22, NULL),
+		     PC_ACT_NONE);
+	pc_compiled_free(c);
+}
+
+Test(compile, ranges_are_prefixes_not_ports)
+{
+	struct pc_compiled *c = compile(
+		HEADER
+		"identities:\n  a: { cidrs: [10.0.0.0/8] }\n"
+		"services:\n  s: { ports: [1-65535/tcp, 8000-8100/udp] }\n"
+		"rules:\n  - { from: [a], to: [s], action: allow }\n");
+
+	/* Test that a full range is a handful of entries and edges hold */
+	cr_assert_lt(c->nentries, 40, "%zu entries", c->nentries);
+	cr_assert_eq(verdict(c, "10.1.1.1", "1.2.3.4", 6, 1, NULL),
+		     PC_ACT_ALLOW);
+	cr_assert_eq(verdict(c, "10.1.1.1", "1.2.3.4", 6, 65535, NULL),
+		     PC_ACT_ALLOW);
+	cr_assert_eq(verdict(c, "10.1.1.1", "1.2.3.4", 6, 0, NULL),
+		     PC_ACT_NONE);
+	for (unsigned p = 7990; p < 8110; p++)
+		cr_assert_eq(verdict(c, "10.1.1.1", "1.2.3.4", 17, (uint16_t)p,
+				     NULL),
+			     p >= 8000 && p <= 8100 ? PC_ACT_ALLOW
+						    : PC_ACT_NONE,
+			     "udp/%u", p);
+	pc_compiled_free(c);
+}
+
+Test(compile, any_and_ipv6)
+{
+	struct pc_compiled *c = compile(
+		HEADER "identities:\n  v6: { cidrs: [\"fd00:1::/64\"] }\n"
+		       "services:\n  dns: { cidrs: [\"fd00:2::53/128\"], "
+		       "ports: [53/udp] }\n"
+		       "rules:\n  - { from: [v6], to: any, action: allow }\n"
+		       "  - { from: any, to: [dns], action: deny }\n");
+
+	/* Test "any" on both sides and IPv6 prefixes */
+	cr_assert_eq(verdict(c, "fd00:1::5", "2001:db8::1", 6, 443, NULL),
+		     PC_ACT_ALLOW);
+	cr_assert_eq(verdict(c, "fd00:1::5", "fd00:2::53", 17, 53, NULL),
+		     PC_ACT_DENY);
+	cr_assert_eq(verdict(c, "fd00:1::5", "fd00:2::53", 17, 54, NULL),
+		     PC_ACT_ALLOW);
+	cr_assert_eq(verdict(c, "fd00:9::5", "2001:db8::1", 6, 443, NULL),
+		     PC_ACT_NONE);
+	/* IPv4 source is not in an IPv6 identity */
+	cr_assert_eq(verdict(c, "10.0.0.1", "2001:db8::1", 6, 443, NULL),
+		     PC_ACT_NONE);
+	pc_compiled_free(c);
+}
+
+Test(compile, deterministic)
+{
+	const char *text = HEADER
+		"identities:\n  a: { cidrs: [10.0.0.0/8, 10.1.0.0/16] }\n"
+		"  b: { cidrs: [10.1.2.0/24] }\n"
+		"services:\n  s: { ports: [80/tcp, 1000-2000/udp, icmp] }\n"
+		"rules:\n  - { from: [a], to: [s], action: allow }\n"
+		"  - { from: [b], to: [s], action: deny }\n";
+	struct pc_compiled *x = compile(text), *y = compile(text);
+
+	/* Test that the same file gives the same entries, byte for byte */
+	cr_assert_eq(x->nentries, y->nentries);
+	cr_assert_eq(memcmp(x->entries, y->entries,
+			    x->nentries * sizeof(*x->entries)),
+		     0);
+	cr_assert_eq(x->nidents, y->nidents);
+	cr_assert_eq(
+		memcmp(x->idents, y->idents, x->nidents * sizeof(*x->idents)),
+		0);
+	pc_compiled_free(x);
+	pc_compiled_free(y);
+}
+
+Test(addr, prefixes)
+{
+	struct pc_prefix p, q;
+	char why[128], text[64];
+
+	/* Test prefix parsing, containment and formatting */
+	cr_assert_eq(pc_prefix_parse("198.18.0.0/15", &p, why, sizeof(why)), 0);
+	cr_assert_eq(pc_prefix_parse("198.19.3.4", &q, why, sizeof(why)), 0);
+	cr_assert_eq(q.plen, 128);
+	cr_assert(pc_prefix_contains(&p, &q));
+	pc_prefix_format(&p, text, sizeof(text));
+	cr_assert_str_eq(text, "198.18.0.0/15");
+	cr_assert_eq(pc_prefix_parse("::/0", &p, why, sizeof(why)), 0);
+	cr_assert(pc_prefix_contains(&p, &q));
+	cr_assert_eq(pc_prefix_parse("fd00::1/8", &p, why, sizeof(why)),
+		     -EINVAL);
+	cr_assert_eq(pc_prefix_parse("/8", &p, why, sizeof(why)), -EINVAL);
+	cr_assert_eq(pc_prefix_parse("1.2.3.4/", &p, why, sizeof(why)),
+		     -EINVAL);
+}
