@@ -15,9 +15,11 @@ PROBE="python3 $SRC/tools/lab/probe.py"
 CLI="$BUILD/userspace/portcullis"
 export PORTCULLIS_API="unix:$DIR/api.sock"
 
+DAEMON=
 cleanup() {
-	kill "$DAEMON" "$TAIL" 2>/dev/null
-	wait 2>/dev/null
+	# the log follower ends with the daemon (tail --pid); the probes die
+	# with their namespaces in lab_down
+	[ -n "$DAEMON" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null
 	"$BUILD/userspace/portcullisd" -c "$DIR/gateway.yaml" --teardown >/dev/null 2>&1
 	lab_down
 	rm -rf "$DIR"
@@ -38,9 +40,8 @@ echo "== policy in force (portcullis policy show)"
 "$CLI" policy show
 echo
 echo "== live verdicts from the gateway's ring buffer, and what the client saw"
-tail -n0 -f "$DIR/daemon.log" | grep --line-buffered -o 'verdict .*' |
+tail --pid="$DAEMON" -n0 -f "$DIR/daemon.log" | grep --line-buffered -o 'verdict .*' |
 	sed -u 's/^/   gateway: /' &
-TAIL=$!
 
 try() { # DESCRIPTION NS CMD...
 	local d=$1 ns=$2
