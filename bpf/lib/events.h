@@ -35,6 +35,7 @@ struct pc_ev_info {
 	__u32 src_set;
 	__u8 reason;
 	__u8 action;
+	__u8 log; /* the deciding rule asked for an event */
 };
 
 static __always_inline void pc_emit(const struct pc_pkt *p,

@@ -119,8 +119,7 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 		ct.state = pc_tcp_state_new(p->tcp_flags);
 	bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
 	pc_frag_remember(p, gen, v.rule_id);
-	if (v.flags & PC_PF_LOG)
-		ev->reason = PC_R_ALLOW_NEW; /* marks the event as wanted */
+	ev->log = !!(v.flags & PC_PF_LOG);
 	return v.action == PC_ACT_AUDIT ? PC_R_AUDIT : PC_R_ALLOW_NEW;
 }
 
@@ -151,8 +150,7 @@ static __always_inline int pc_wants_event(int reason,
 	if (reason == PC_R_AUDIT)
 		return 1;
 	if (reason == PC_R_ALLOW_NEW)
-		return ev->reason == PC_R_ALLOW_NEW ||
-		       (cfg->flags & PC_CFG_LOG_FLOWS);
+		return ev->log || (cfg->flags & PC_CFG_LOG_FLOWS);
 	return 0;
 }
 

@@ -39,6 +39,10 @@ int pc_read_file(const char *path, size_t max, struct pc_buf *out);
 /* mkdir -p with mode for every created component. */
 int pc_mkdir_p(const char *path, unsigned int mode);
 
+/* Write "FILE:LINE:COL: message" into err (len bytes); returns -EINVAL. */
+int pc_loc_error(char *err, size_t len, const char *file, size_t line,
+		 size_t col, const char *fmt, va_list ap);
+
 char *pc_strdup(const char *s);
 void *pc_xcalloc(size_t n, size_t size);
 

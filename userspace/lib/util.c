@@ -118,6 +118,16 @@ int pc_mkdir_p(const char *path, unsigned int mode)
 	return 0;
 }
 
+int pc_loc_error(char *err, size_t len, const char *file, size_t line,
+		 size_t col, const char *fmt, va_list ap)
+{
+	int off = snprintf(err, len, "%s:%zu:%zu: ", file, line, col);
+
+	if (off >= 0 && (size_t)off < len)
+		vsnprintf(err + off, len - (size_t)off, fmt, ap);
+	return -EINVAL;
+}
+
 char *pc_strdup(const char *s)
 {
 	char *d = strdup(s ? s : "");

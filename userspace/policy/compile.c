@@ -62,9 +62,9 @@ static int owned_cmp(const void *a, const void *b)
  * Turn (prefix, owner) pairs into LPM entries whose value is the set of
  * every owner with a prefix containing that one.
  */
-static int build_sets(struct owned_prefix *ps, size_t n, size_t nnames,
-		      struct bitsets *sets, struct pc_set_entry **out,
-		      size_t *nout)
+static void build_sets(struct owned_prefix *ps, size_t n, size_t nnames,
+		       struct bitsets *sets, struct pc_set_entry **out,
+		       size_t *nout)
 {
 	uint64_t *v = pc_xcalloc((nnames + 1 + 63) / 64, 8);
 	size_t k = 0;
@@ -86,7 +86,6 @@ static int build_sets(struct owned_prefix *ps, size_t n, size_t nnames,
 	}
 	*nout = k;
 	free(v);
-	return 0;
 }
 
 static void add_owned(struct owned_prefix **v, size_t *n,
@@ -321,11 +320,6 @@ static void resolve_proto(struct entries *e, struct pc_policy_entry tmpl,
 	free(pts);
 }
 
-static int proto_seen(const uint8_t *seen, uint8_t p)
-{
-	return seen[p];
-}
-
 static void resolve_pair(struct entries *e, uint32_t iid, uint32_t vid,
 			 const struct specs *s)
 {
@@ -346,7 +340,7 @@ static void resolve_pair(struct entries *e, uint32_t iid, uint32_t vid,
 	for (size_t i = 0; i < s->n; i++) {
 		uint8_t p = s->v[i].proto;
 
-		if (s->v[i].any_proto || proto_seen(seen, p))
+		if (s->v[i].any_proto || seen[p])
 			continue;
 		seen[p] = 1;
 		resolve_proto(e, tmpl, s, p, wild);

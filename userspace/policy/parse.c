@@ -20,16 +20,12 @@ struct pctx {
 __attribute__((format(printf, 3, 4))) static int
 fail(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
-	size_t off;
 	va_list ap;
 
-	off = (size_t)snprintf(c->err, PC_ERR_LEN, "%s:%zu:%zu: ", c->file,
-			       n ? n->start_mark.line + 1 : 1,
-			       n ? n->start_mark.column + 1 : 1);
-	if (off >= PC_ERR_LEN)
-		return -EINVAL;
 	va_start(ap, fmt);
-	vsnprintf(c->err + off, PC_ERR_LEN - off, fmt, ap);
+	pc_loc_error(c->err, PC_ERR_LEN, c->file,
+		     n ? n->start_mark.line + 1 : 1,
+		     n ? n->start_mark.column + 1 : 1, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }
