@@ -104,6 +104,37 @@ int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,
 	return 0;
 }
 
+/* Our filter's place in the clsact ingress: fixed, so a restart replaces. */
+#define PC_TC_HANDLE 0x70c
+#define PC_TC_PRIORITY 1
+
+int pc_dp_attach_tc(struct pc_dp *dp, const char *ifname)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = pc_dp_tc_prog_fd(dp),
+		    .handle = PC_TC_HANDLE, .priority = PC_TC_PRIORITY,
+		    .flags = BPF_TC_F_REPLACE);
+	int err;
+
+	hook.ifindex = (int)if_nametoindex(ifname);
+	if (!hook.ifindex) {
+		pc_error("failed to attach TC to interface '%s': %s", ifname,
+			 strerror(errno));
+		return -ENODEV;
+	}
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST) {
+		pc_error("failed to create clsact on '%s': %s", ifname,
+			 strerror(-err));
+		return err;
+	}
+	err = bpf_tc_attach(&hook, &opts);
+	if (err)
+		pc_error("failed to attach TC program to '%s': %s", ifname,
+			 strerror(-err));
+	return err;
+}
+
 static int kept(const char *name, char *const *keep, size_t nkeep)
 {
 	for (size_t i = 0; i < nkeep; i++)

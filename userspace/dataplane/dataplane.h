@@ -41,6 +41,11 @@ int pc_dp_apply(struct pc_dp *dp, const struct pc_compiled *c,
 /* Attach XDP (or replace the program of our pinned link) on ifname. */
 int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,
 		 enum pc_xdp_mode *got);
+/*
+ * Attach the TC program to the clsact ingress of ifname, an L3 device such
+ * as WireGuard, replacing our earlier filter in place (no gap).
+ */
+int pc_dp_attach_tc(struct pc_dp *dp, const char *ifname);
 /* Detach pinned links of interfaces not in keep[]. */
 int pc_dp_prune(struct pc_dp *dp, char *const *keep, size_t nkeep);
 
