@@ -14,7 +14,7 @@
 #define PC_MAX_IDENT_PREFIXES 262144
 #define PC_MAX_SERVICE_PREFIXES 262144
 #define PC_MAX_POLICY_ENTRIES 1048576
-#define PC_MAX_RULES 16384 /* rule ids per slot, 0 = default */
+#define PC_MAX_RULES 131072 /* rule ids per slot, 0 = default */
 #define PC_CT_ENTRIES 262144
 #define PC_FRAG_ENTRIES 8192
 #define PC_EVENTS_BYTES (1 << 20)

@@ -2,6 +2,7 @@
 /* Unit tests: policy parser errors, CIDRs, compiler semantics. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "portcullis/maps.h"
@@ -262,4 +263,227 @@ Test(addr, prefixes)
 	cr_assert_eq(pc_prefix_parse("/8", &p, why, sizeof(why)), -EINVAL);
 	cr_assert_eq(pc_prefix_parse("1.2.3.4/", &p, why, sizeof(why)),
 		     -EINVAL);
+}
+
+/*
+ * Differential test: random policies with overlapping prefixes, ranges,
+ * "any" and all three actions; the compiled entries, looked up the way the
+ * data plane does, must give what a direct reading of the rules gives.
+ */
+struct rnd {
+	uint64_t s;
+};
+
+static uint32_t rnd_next(struct rnd *r, uint32_t n)
+{
+	r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (uint32_t)(r->s >> 33) % n;
+}
+
+static const char *rnd_v4_prefix(struct rnd *r, char *buf, size_t len)
+{
+	static const int plens[] = {16, 24, 26, 28, 32};
+	int plen = plens[rnd_next(r, 5)];
+	uint32_t a = (198u << 24) | (18u << 16) | rnd_next(r, 4) << 8 |
+		     rnd_next(r, 16);
+
+	a &= plen == 32 ? ~0u : ~((1u << (32 - plen)) - 1);
+	snprintf(buf, len, "%u.%u.%u.%u/%d", a >> 24, (a >> 16) & 255,
+		 (a >> 8) & 255, a & 255, plen);
+	return buf;
+}
+
+static void gen_policy(struct rnd *r, struct pc_buf *b)
+{
+	static const char *const acts[] = {"allow", "deny", "audit"};
+	char pfx[32];
+
+	pc_buf_printf(b, HEADER "identities:\n");
+	for (int i = 0; i < 6; i++) {
+		pc_buf_printf(b, "  i%d: { cidrs: [%s", i,
+			      rnd_v4_prefix(r, pfx, sizeof(pfx)));
+		if (rnd_next(r, 2))
+			pc_buf_printf(b, ", %s",
+				      rnd_v4_prefix(r, pfx, sizeof(pfx)));
+		pc_buf_printf(b, "] }\n");
+	}
+	pc_buf_printf(b, "services:\n");
+	for (int i = 0; i < 4; i++) {
+		uint32_t lo = 20 + rnd_next(r, 20), hi = lo + rnd_next(r, 12);
+
+		pc_buf_printf(b, "  s%d: {", i);
+		if (rnd_next(r, 4))
+			pc_buf_printf(b, " cidrs: [%s],",
+				      rnd_v4_prefix(r, pfx, sizeof(pfx)));
+		switch (rnd_next(r, 4)) {
+		case 0:
+			pc_buf_printf(b, " ports: [%u/tcp] }\n", lo);
+			break;
+		case 1:
+			pc_buf_printf(b, " ports: [%u-%u/tcp, %u/udp] }\n", lo,
+				      hi, hi);
+			break;
+		case 2:
+			pc_buf_printf(b, " ports: [any/udp] }\n");
+			break;
+		default:
+			pc_buf_printf(b, " ports: [any] }\n");
+		}
+	}
+	pc_buf_printf(b, "rules:\n");
+	for (int i = 0; i < 8; i++) {
+		int anyf = !rnd_next(r, 6), anyt = !rnd_next(r, 6);
+
+		pc_buf_printf(b, "  - { from: [");
+		if (anyf)
+			pc_buf_printf(b, "any");
+		else
+			pc_buf_printf(b, "i%u, i%u", rnd_next(r, 6),
+				      rnd_next(r, 6));
+		pc_buf_printf(b, "], to: [");
+		if (anyt)
+			pc_buf_printf(b, "any");
+		else
+			pc_buf_printf(b, "s%u", rnd_next(r, 4));
+		pc_buf_printf(b, "], action: %s }\n", acts[rnd_next(r, 3)]);
+	}
+}
+
+static int in_any(const struct pc_prefix *v, size_t n, const uint8_t a[16])
+{
+	struct pc_prefix host = {.plen = 128};
+
+	memcpy(host.addr, a, 16);
+	for (size_t i = 0; i < n; i++)
+		if (pc_prefix_contains(&v[i], &host))
+			return 1;
+	return 0;
+}
+
+/* The rules read directly: highest action wins, then the earliest rule. */
+static uint8_t reference(const struct pc_policy *p, const uint8_t src[16],
+			 const uint8_t dst[16], uint8_t proto, uint16_t port,
+			 uint32_t *rule_id)
+{
+	uint8_t best = PC_ACT_NONE;
+
+	*rule_id = 0;
+	for (size_t r = 0; r < p->nrules; r++) {
+		const struct pc_rule *rule = &p->rules[r];
+		int from = 0, to = 0;
+
+		for (size_t f = 0; f < rule->nfrom; f++)
+			from |= rule->from[f] == PC_ANY ||
+				in_any(p->identities[rule->from[f]].cidrs,
+				       p->identities[rule->from[f]].ncidrs,
+				       src);
+		for (size_t t = 0; t < rule->nto && from; t++) {
+			const struct pc_service *s;
+
+			if (rule->to[t] == PC_ANY) {
+				to = 1;
+				continue;
+			}
+			s = &p->services[rule->to[t]];
+			if (s->ncidrs && !in_any(s->cidrs, s->ncidrs, dst))
+				continue;
+			for (size_t k = 0; k < s->nports; k++)
+				to |= s->ports[k].any_proto ||
+				      (s->ports[k].proto == proto &&
+				       s->ports[k].lo <= port &&
+				       port <= s->ports[k].hi);
+			to |= !s->nports;
+		}
+		if (from && to && rule->action > best) {
+			best = rule->action;
+			*rule_id = (uint32_t)r + 1;
+		}
+	}
+	return best;
+}
+
+Test(compile, matches_a_direct_reading_of_the_rules)
+{
+	struct rnd r = {.s = 42};
+
+	for (int round = 0; round < 200; round++) {
+		struct pc_buf text = {0};
+		struct pc_policy *p = NULL;
+		struct pc_compiled *c = NULL;
+		char err[PC_ERR_LEN];
+
+		gen_policy(&r, &text);
+		cr_assert_eq(
+			pc_policy_parse(text.data, text.len, "r.yaml", &p, err),
+			0, "%s\n%s", err, text.data);
+		cr_assert_eq(pc_policy_compile(p, &c, err), 0, "%s", err);
+		for (int k = 0; k < 300; k++) {
+			uint8_t src[16] = {[10] = 0xff, [11] = 0xff, 198, 18},
+				dst[16] = {[10] = 0xff, [11] = 0xff, 198, 18};
+			uint8_t proto = rnd_next(&r, 2) ? 6 : 17;
+			uint16_t port = (uint16_t)(18 + rnd_next(&r, 40));
+			struct pc_eval got;
+			uint32_t want_rule;
+			uint8_t want;
+
+			src[14] = (uint8_t)rnd_next(&r, 4);
+			src[15] = (uint8_t)rnd_next(&r, 20);
+			dst[14] = (uint8_t)rnd_next(&r, 4);
+			dst[15] = (uint8_t)rnd_next(&r, 20);
+			want = reference(p, src, dst, proto, port, &want_rule);
+			pc_compiled_eval(c, src, dst, proto, port, &got);
+			cr_assert_eq(got.action, want,
+				     "round %d: %u.%u->%u.%u %u/%u: got %s, "
+				     "want %s\n%s",
+				     round, src[14], src[15], dst[14], dst[15],
+				     port, proto, pc_action_name(got.action),
+				     pc_action_name(want), text.data);
+			cr_assert_eq(got.rule_id, want_rule, "round %d", round);
+		}
+		pc_compiled_free(c);
+		pc_policy_free(p);
+		pc_buf_free(&text);
+	}
+}
+
+Test(compile, hundred_thousand_rules)
+{
+	struct pc_buf text = {0};
+	struct pc_policy *p = NULL;
+	struct pc_compiled *c = NULL;
+	char err[PC_ERR_LEN];
+	uint8_t src[16] = {[10] = 0xff, [11] = 0xff},
+		dst[16] = {[10] = 0xff, [11] = 0xff, 198, 18, 1, 2};
+	struct pc_eval got;
+
+	/* Test that a policy of 100,000 identities and rules compiles to one
+	 * entry per rule, not one per pair, and decides each client */
+	pc_buf_printf(&text, HEADER "identities:\n");
+	for (uint32_t i = 0; i < 100000; i++)
+		pc_buf_printf(&text, "  c%u: {cidrs: [10.%u.%u.%u/32]}\n", i,
+			      i >> 16, (i >> 8) & 255, i & 255);
+	pc_buf_printf(&text, "services:\n  sink: {cidrs: [198.18.1.2/32], "
+			     "ports: [5201/udp]}\nrules:\n");
+	for (uint32_t i = 0; i < 100000; i++)
+		pc_buf_printf(&text,
+			      "  - {from: [c%u], to: [sink], action: %s}\n", i,
+			      i % 1000 == 999 ? "deny" : "allow");
+	cr_assert_eq(pc_policy_parse(text.data, text.len, "big.yaml", &p, err),
+		     0, "%s", err);
+	cr_assert_eq(pc_policy_compile(p, &c, err), 0, "%s", err);
+	cr_assert_eq(c->nentries, 100000);
+	cr_assert_eq(c->nident_sets, 100001); /* one per client, plus "any" */
+	src[12] = 10, src[13] = 1, src[14] = 0x86, src[15] = 0x9f; /* 99999 */
+	pc_compiled_eval(c, src, dst, 17, 5201, &got);
+	cr_assert_eq(got.action, PC_ACT_DENY);
+	cr_assert_eq(got.rule_id, 100000);
+	src[15] = 0x9e; /* client 99998 */
+	pc_compiled_eval(c, src, dst, 17, 5201, &got);
+	cr_assert_eq(got.action, PC_ACT_ALLOW);
+	cr_assert_eq(got.rule_id, 99999);
+	pc_compiled_eval(c, src, dst, 17, 5202, &got);
+	cr_assert_eq(got.action, PC_ACT_NONE);
+	pc_compiled_free(c);
+	pc_policy_free(p);
+	pc_buf_free(&text);
 }

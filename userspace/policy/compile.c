@@ -13,41 +13,128 @@
 #include "portcullis/maps.h"
 #include "policy.h"
 
-/* A set of names as a bitset; index n (the last bit) is "any". */
-struct bitsets {
-	size_t words; /* uint64_t words per set */
-	uint64_t *bits;
+/*
+ * Interned owner sets.  An address set is the sorted list of every name
+ * (identity or service index; n stands for "any") with a prefix that
+ * contains it.  Sets are few and short: a prefix's owners are those of its
+ * enclosing prefixes, so a set is as long as the nesting is deep.
+ */
+struct setdb {
+	uint32_t **v;  /* v[id - 1]: sorted owners */
+	uint32_t *len; /* len[id - 1] */
 	size_t nsets;
+	uint32_t *table; /* open addressing: set id, 0 = empty */
+	size_t tcap;	 /* power of two */
 };
 
-static uint64_t *set_at(const struct bitsets *b, size_t i)
+static uint64_t owners_hash(const uint32_t *v, size_t n)
 {
-	return b->bits + i * b->words;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= v[i];
+		h *= 1099511628211ULL;
+	}
+	return h ^ (h >> 29);
 }
 
-/* Return the 1-based id of bitset v, adding it if new. */
-static uint32_t set_intern(struct bitsets *b, const uint64_t *v)
+static void setdb_rehash(struct setdb *db)
 {
-	for (size_t i = 0; i < b->nsets; i++)
-		if (!memcmp(set_at(b, i), v, b->words * 8))
-			return (uint32_t)i + 1;
-	b->bits = realloc(b->bits, (b->nsets + 1) * b->words * 8);
-	if (!b->bits)
+	size_t cap = db->tcap ? 2 * db->tcap : 1024;
+
+	/* the table stays at most half full; v and len hold cap / 2 sets */
+	db->v = realloc(db->v, cap / 2 * sizeof(*db->v));
+	db->len = realloc(db->len, cap / 2 * sizeof(*db->len));
+	if (!db->v || !db->len)
 		abort();
-	memcpy(set_at(b, b->nsets), v, b->words * 8);
-	return (uint32_t)++b->nsets;
+	free(db->table);
+	db->table = pc_xcalloc(cap, sizeof(*db->table));
+	db->tcap = cap;
+	for (size_t id = 1; id <= db->nsets; id++) {
+		size_t h =
+			owners_hash(db->v[id - 1], db->len[id - 1]) & (cap - 1);
+
+		while (db->table[h])
+			h = (h + 1) & (cap - 1);
+		db->table[h] = (uint32_t)id;
+	}
 }
 
-static int bit_test(const uint64_t *v, size_t i)
+/* Return the 1-based id of owner set v[0..n), adding it if new. */
+static uint32_t set_intern(struct setdb *db, const uint32_t *v, size_t n)
 {
-	return (int)((v[i / 64] >> (i % 64)) & 1);
+	size_t h;
+
+	if (2 * (db->nsets + 1) > db->tcap)
+		setdb_rehash(db);
+	h = owners_hash(v, n) & (db->tcap - 1);
+	for (; db->table[h]; h = (h + 1) & (db->tcap - 1)) {
+		uint32_t id = db->table[h];
+
+		if (db->len[id - 1] == n &&
+		    !memcmp(db->v[id - 1], v, n * sizeof(*v)))
+			return id;
+	}
+	db->v[db->nsets] = pc_xcalloc(n ? n : 1, sizeof(*v));
+	memcpy(db->v[db->nsets], v, n * sizeof(*v));
+	db->len[db->nsets] = (uint32_t)n;
+	db->table[h] = (uint32_t)++db->nsets;
+	return (uint32_t)db->nsets;
+}
+
+static void setdb_free(struct setdb *db)
+{
+	for (size_t i = 0; i < db->nsets; i++)
+		free(db->v[i]);
+	free(db->v);
+	free(db->len);
+	free(db->table);
+}
+
+/*
+ * For each owner, the ids of the sets that contain it (CSR layout:
+ * ids[start[o] .. start[o + 1])), ascending.
+ */
+struct inverse {
+	size_t *start;
+	uint32_t *ids;
+};
+
+static void inverse_build(const struct setdb *db, size_t nowners,
+			  struct inverse *inv)
+{
+	size_t total = 0, *fill;
+
+	inv->start = pc_xcalloc(nowners + 2, sizeof(*inv->start));
+	for (size_t i = 0; i < db->nsets; i++)
+		for (size_t j = 0; j < db->len[i]; j++)
+			inv->start[db->v[i][j] + 1]++;
+	for (size_t o = 0; o <= nowners; o++)
+		inv->start[o + 1] += inv->start[o];
+	total = inv->start[nowners + 1];
+	inv->ids = pc_xcalloc(total ? total : 1, sizeof(*inv->ids));
+	fill = pc_xcalloc(nowners + 1, sizeof(*fill));
+	for (size_t i = 0; i < db->nsets; i++)
+		for (size_t j = 0; j < db->len[i]; j++) {
+			uint32_t o = db->v[i][j];
+
+			inv->ids[inv->start[o] + fill[o]++] = (uint32_t)i + 1;
+		}
+	free(fill);
+}
+
+static void inverse_free(struct inverse *inv)
+{
+	free(inv->start);
+	free(inv->ids);
 }
 
 struct owned_prefix {
 	struct pc_prefix p;
-	size_t owner; /* name index, n = any */
+	uint32_t owner; /* name index, n = any */
 };
 
+/* Address order, and a prefix before every prefix it contains. */
 static int owned_cmp(const void *a, const void *b)
 {
 	const struct owned_prefix *x = a, *y = b;
@@ -58,81 +145,122 @@ static int owned_cmp(const void *a, const void *b)
 	return x->owner < y->owner ? -1 : x->owner > y->owner;
 }
 
-/*
- * Turn (prefix, owner) pairs into LPM entries whose value is the set of
- * every owner with a prefix containing that one.
- */
-static void build_sets(struct owned_prefix *ps, size_t n, size_t nnames,
-		       struct bitsets *sets, struct pc_set_entry **out,
-		       size_t *nout)
-{
-	uint64_t *v = pc_xcalloc((nnames + 1 + 63) / 64, 8);
-	size_t k = 0;
+struct frame {
+	struct pc_prefix p;
+	uint32_t *owners; /* this prefix's and every enclosing prefix's */
+	size_t n;
+};
 
-	sets->words = (nnames + 1 + 63) / 64;
-	qsort(ps, n, sizeof(*ps), owned_cmp);
-	*out = pc_xcalloc(n, sizeof(**out));
-	for (size_t i = 0; i < n; i++) {
-		if (k && !pc_prefix_cmp(&(*out)[k - 1].prefix, &ps[i].p))
-			continue; /* same prefix, other owner: done below */
-		memset(v, 0, sets->words * 8);
-		for (size_t j = 0; j < n; j++)
-			if (pc_prefix_contains(&ps[j].p, &ps[i].p))
-				v[ps[j].owner / 64] |= 1ULL
-						       << (ps[j].owner % 64);
-		(*out)[k].prefix = ps[i].p;
-		(*out)[k].set_id = set_intern(sets, v);
-		k++;
+/* Sorted union of a (sorted, unique) and b (sorted, may repeat). */
+static uint32_t *owners_merge(const uint32_t *a, size_t na, const uint32_t *b,
+			      size_t nb, size_t *nout)
+{
+	uint32_t *out = pc_xcalloc(na + nb + 1, sizeof(*out));
+	size_t i = 0, j = 0, k = 0;
+
+	while (i < na || j < nb) {
+		uint32_t x;
+
+		if (j == nb || (i < na && a[i] <= b[j]))
+			x = a[i++];
+		else
+			x = b[j++];
+		if (!k || out[k - 1] != x)
+			out[k++] = x;
 	}
 	*nout = k;
-	free(v);
+	return out;
 }
 
-static void add_owned(struct owned_prefix **v, size_t *n,
-		      const struct pc_prefix *p, size_t owner)
+/*
+ * Turn (prefix, owner) pairs into LPM entries whose value is the set of
+ * every owner with a prefix containing that one.  One pass over the
+ * sorted prefixes with a stack of the enclosing ones: O(n log n + n * d).
+ */
+static void build_sets(struct owned_prefix *ps, size_t n, struct setdb *db,
+		       struct pc_set_entry **out, size_t *nout)
 {
-	*v = realloc(*v, (*n + 1) * sizeof(**v));
-	if (!*v)
-		abort();
-	(*v)[*n].p = *p;
-	(*v)[(*n)++].owner = owner;
+	struct frame stack[130];
+	uint32_t *own = pc_xcalloc(n ? n : 1, sizeof(*own));
+	size_t depth = 0, k = 0;
+
+	qsort(ps, n, sizeof(*ps), owned_cmp);
+	*out = pc_xcalloc(n ? n : 1, sizeof(**out));
+	for (size_t i = 0; i < n;) {
+		size_t j = i, nown = 0, nacc;
+		uint32_t *acc;
+
+		while (j < n && !pc_prefix_cmp(&ps[j].p, &ps[i].p))
+			own[nown++] = ps[j++].owner;
+		while (depth &&
+		       !pc_prefix_contains(&stack[depth - 1].p, &ps[i].p))
+			free(stack[--depth].owners);
+		acc = owners_merge(depth ? stack[depth - 1].owners : NULL,
+				   depth ? stack[depth - 1].n : 0, own, nown,
+				   &nacc);
+		(*out)[k].prefix = ps[i].p;
+		(*out)[k++].set_id = set_intern(db, acc, nacc);
+		/* a prefix is at most 128 bits: at most 129 nest */
+		stack[depth++] = (struct frame){ps[i].p, acc, nacc};
+		i = j;
+	}
+	while (depth)
+		free(stack[--depth].owners);
+	free(own);
+	*nout = k;
+}
+
+struct owned_list {
+	struct owned_prefix *v;
+	size_t n, cap;
+};
+
+static void add_owned(struct owned_list *l, const struct pc_prefix *p,
+		      size_t owner)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (!l->v)
+			abort();
+	}
+	l->v[l->n].p = *p;
+	l->v[l->n++].owner = (uint32_t)owner;
 }
 
 static const struct pc_prefix everything = {.plen = 0};
 
-static void ident_sets(const struct pc_policy *pol, struct bitsets *sets,
+static void ident_sets(const struct pc_policy *pol, struct setdb *sets,
 		       struct pc_compiled *c)
 {
-	struct owned_prefix *ps = NULL;
-	size_t n = 0;
+	struct owned_list l = {0};
 
 	for (size_t i = 0; i < pol->nidentities; i++)
 		for (size_t j = 0; j < pol->identities[i].ncidrs; j++)
-			add_owned(&ps, &n, &pol->identities[i].cidrs[j], i);
-	add_owned(&ps, &n, &everything, pol->nidentities);
-	build_sets(ps, n, pol->nidentities, sets, &c->idents, &c->nidents);
+			add_owned(&l, &pol->identities[i].cidrs[j], i);
+	add_owned(&l, &everything, pol->nidentities);
+	build_sets(l.v, l.n, sets, &c->idents, &c->nidents);
 	c->nident_sets = (uint32_t)sets->nsets;
-	free(ps);
+	free(l.v);
 }
 
-static void service_sets(const struct pc_policy *pol, struct bitsets *sets,
+static void service_sets(const struct pc_policy *pol, struct setdb *sets,
 			 struct pc_compiled *c)
 {
-	struct owned_prefix *ps = NULL;
-	size_t n = 0;
+	struct owned_list l = {0};
 
 	for (size_t i = 0; i < pol->nservices; i++) {
 		const struct pc_service *s = &pol->services[i];
 
 		for (size_t j = 0; j < s->ncidrs; j++)
-			add_owned(&ps, &n, &s->cidrs[j], i);
+			add_owned(&l, &s->cidrs[j], i);
 		if (!s->ncidrs)
-			add_owned(&ps, &n, &everything, i);
+			add_owned(&l, &everything, i);
 	}
-	add_owned(&ps, &n, &everything, pol->nservices);
-	build_sets(ps, n, pol->nservices, sets, &c->services, &c->nservices);
+	add_owned(&l, &everything, pol->nservices);
+	build_sets(l.v, l.n, sets, &c->services, &c->nservices);
 	c->nservice_sets = (uint32_t)sets->nsets;
-	free(ps);
+	free(l.v);
 }
 
 /* One (protocol, port range) a rule decides inside one set pair. */
@@ -166,54 +294,6 @@ static int spec_beats(const struct spec *a, const struct spec *b)
 	if (a->action != b->action)
 		return a->action > b->action;
 	return a->rule_id < b->rule_id;
-}
-
-static int rule_hits(const size_t *names, size_t n, size_t nall,
-		     const uint64_t *set)
-{
-	for (size_t i = 0; i < n; i++)
-		if (bit_test(set, names[i] == PC_ANY ? nall : names[i]))
-			return 1;
-	return 0;
-}
-
-static void collect_specs(const struct pc_policy *pol, const uint64_t *iset,
-			  const uint64_t *vset, struct specs *out)
-{
-	static const struct pc_portrange all = {.any_proto = 1, .hi = 0xffff};
-
-	out->n = 0;
-	for (size_t r = 0; r < pol->nrules; r++) {
-		const struct pc_rule *rule = &pol->rules[r];
-
-		if (!rule_hits(rule->from, rule->nfrom, pol->nidentities, iset))
-			continue;
-		for (size_t t = 0; t < rule->nto; t++) {
-			size_t s = rule->to[t] == PC_ANY ? pol->nservices
-							 : rule->to[t];
-			const struct pc_service *svc =
-				s < pol->nservices ? &pol->services[s] : NULL;
-			size_t np = svc && svc->nports ? svc->nports : 1;
-
-			if (!bit_test(vset, s))
-				continue;
-			for (size_t p = 0; p < np; p++) {
-				const struct pc_portrange *pr =
-					svc && svc->nports ? &svc->ports[p]
-							   : &all;
-				struct spec sp = {
-					.rule_id = (uint32_t)r + 1,
-					.lo = pr->lo,
-					.hi = pr->hi,
-					.proto = pr->proto,
-					.any_proto = pr->any_proto,
-					.action = rule->action,
-					.flags = rule->log ? PC_PF_LOG : 0,
-				};
-				spec_push(out, &sp);
-			}
-		}
-	}
 }
 
 struct entries {
@@ -347,22 +427,126 @@ static void resolve_pair(struct entries *e, uint32_t iid, uint32_t vid,
 	}
 }
 
-static char **set_names(const struct bitsets *b, const struct pc_policy *pol)
+static char **set_names(const struct setdb *db, const struct pc_policy *pol)
 {
-	char **names = pc_xcalloc(b->nsets, sizeof(char *));
+	char **names = pc_xcalloc(db->nsets ? db->nsets : 1, sizeof(char *));
 
-	for (size_t i = 0; i < b->nsets; i++) {
+	for (size_t i = 0; i < db->nsets; i++) {
 		struct pc_buf buf = {0};
 
-		for (size_t j = 0; j < pol->nidentities; j++)
-			if (bit_test(set_at(b, i), j))
-				pc_buf_printf(&buf, "%s%s", buf.len ? "+" : "",
-					      pol->identities[j].name);
+		for (size_t j = 0; j < db->len[i]; j++)
+			if (db->v[i][j] < pol->nidentities)
+				pc_buf_printf(
+					&buf, "%s%s", buf.len ? "+" : "",
+					pol->identities[db->v[i][j]].name);
 		names[i] = buf.len ? buf.data : pc_strdup("-");
 		if (!buf.len)
 			pc_buf_free(&buf);
 	}
 	return names;
+}
+
+/* A rule reaching one (identity set, service set) pair through a service. */
+struct hit {
+	uint32_t iset, vset, rule, svc; /* svc: index, nservices = any */
+};
+
+struct hits {
+	struct hit *v;
+	size_t n, cap;
+};
+
+static void hit_push(struct hits *h, const struct hit *x)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? 2 * h->cap : 1024;
+		h->v = realloc(h->v, h->cap * sizeof(*h->v));
+		if (!h->v)
+			abort();
+	}
+	h->v[h->n++] = *x;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+	const struct hit *x = a, *y = b;
+
+	if (x->iset != y->iset)
+		return x->iset < y->iset ? -1 : 1;
+	if (x->vset != y->vset)
+		return x->vset < y->vset ? -1 : 1;
+	if (x->rule != y->rule)
+		return x->rule < y->rule ? -1 : 1;
+	return x->svc < y->svc ? -1 : x->svc > y->svc;
+}
+
+/* Every (set pair, rule, service) a rule reaches, sorted and unique. */
+static void collect_hits(const struct pc_policy *pol, const struct inverse *ii,
+			 const struct inverse *vi, struct hits *h)
+{
+	size_t m = 0;
+
+	for (size_t r = 0; r < pol->nrules; r++) {
+		const struct pc_rule *rule = &pol->rules[r];
+
+		for (size_t f = 0; f < rule->nfrom; f++) {
+			size_t o = rule->from[f] == PC_ANY ? pol->nidentities
+							   : rule->from[f];
+
+			for (size_t a = ii->start[o]; a < ii->start[o + 1]; a++)
+				for (size_t t = 0; t < rule->nto; t++) {
+					size_t sv = rule->to[t] == PC_ANY
+							    ? pol->nservices
+							    : rule->to[t];
+
+					for (size_t b = vi->start[sv];
+					     b < vi->start[sv + 1]; b++) {
+						struct hit x = {ii->ids[a],
+								vi->ids[b],
+								(uint32_t)r,
+								(uint32_t)sv};
+
+						hit_push(h, &x);
+					}
+				}
+		}
+	}
+	qsort(h->v, h->n, sizeof(*h->v), hit_cmp);
+	for (size_t i = 0; i < h->n; i++)
+		if (!m || hit_cmp(&h->v[m - 1], &h->v[i]))
+			h->v[m++] = h->v[i];
+	h->n = m;
+}
+
+/* The specs of the hits h[0..n), all of one set pair. */
+static void specs_of(const struct pc_policy *pol, const struct hit *h, size_t n,
+		     struct specs *out)
+{
+	static const struct pc_portrange all = {.any_proto = 1, .hi = 0xffff};
+
+	out->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct pc_rule *rule = &pol->rules[h[i].rule];
+		const struct pc_service *svc =
+			h[i].svc < pol->nservices ? &pol->services[h[i].svc]
+						  : NULL;
+		size_t np = svc && svc->nports ? svc->nports : 1;
+
+		for (size_t p = 0; p < np; p++) {
+			const struct pc_portrange *pr =
+				svc && svc->nports ? &svc->ports[p] : &all;
+			struct spec sp = {
+				.rule_id = h[i].rule + 1,
+				.lo = pr->lo,
+				.hi = pr->hi,
+				.proto = pr->proto,
+				.any_proto = pr->any_proto,
+				.action = rule->action,
+				.flags = rule->log ? PC_PF_LOG : 0,
+			};
+			spec_push(out, &sp);
+		}
+	}
 }
 
 static char **rule_names(const struct pc_policy *pol)
@@ -374,13 +558,24 @@ static char **rule_names(const struct pc_policy *pol)
 	return names;
 }
 
+static int too_big(const struct pc_policy *pol, char err[PC_ERR_LEN],
+		   const char *what, size_t n, size_t max)
+{
+	snprintf(err, PC_ERR_LEN, "%s: policy compiles to %zu %s, at most %zu",
+		 pol->filename, n, what, max);
+	return -E2BIG;
+}
+
 int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 		      char err[PC_ERR_LEN])
 {
 	struct pc_compiled *c = pc_xcalloc(1, sizeof(*c));
-	struct bitsets isets = {0}, vsets = {0};
+	struct setdb isets = {0}, vsets = {0};
+	struct inverse ii, vi;
 	struct entries e = {0};
 	struct specs s = {0};
+	struct hits h = {0};
+	int rc = 0;
 
 	*out = NULL;
 	if (pol->nrules >= PC_MAX_RULES) {
@@ -391,30 +586,43 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	}
 	ident_sets(pol, &isets, c);
 	service_sets(pol, &vsets, c);
-	for (size_t i = 0; i < isets.nsets; i++) {
-		for (size_t v = 0; v < vsets.nsets; v++) {
-			collect_specs(pol, set_at(&isets, i), set_at(&vsets, v),
-				      &s);
-			if (s.n)
-				resolve_pair(&e, (uint32_t)i + 1,
-					     (uint32_t)v + 1, &s);
-		}
+	inverse_build(&isets, pol->nidentities, &ii);
+	inverse_build(&vsets, pol->nservices, &vi);
+	collect_hits(pol, &ii, &vi, &h);
+	for (size_t i = 0; i < h.n;) {
+		size_t j = i;
+
+		while (j < h.n && h.v[j].iset == h.v[i].iset &&
+		       h.v[j].vset == h.v[i].vset)
+			j++;
+		specs_of(pol, &h.v[i], j - i, &s);
+		resolve_pair(&e, h.v[i].iset, h.v[i].vset, &s);
+		i = j;
 	}
 	c->entries = e.v;
 	c->nentries = e.n;
 	c->nrules = pol->nrules;
 	c->rule_names = rule_names(pol);
 	c->ident_set_names = set_names(&isets, pol);
+	free(h.v);
 	free(s.v);
-	free(isets.bits);
-	free(vsets.bits);
-	if (c->nentries > PC_MAX_POLICY_ENTRIES) {
-		snprintf(err, PC_ERR_LEN,
-			 "%s: policy compiles to %zu entries, "
-			 "at most %d",
-			 pol->filename, c->nentries, PC_MAX_POLICY_ENTRIES);
+	inverse_free(&ii);
+	inverse_free(&vi);
+	setdb_free(&isets);
+	setdb_free(&vsets);
+	/* a push fills one slot while the other is live: half each */
+	if (c->nentries > PC_MAX_POLICY_ENTRIES / 2)
+		rc = too_big(pol, err, "policy entries", c->nentries,
+			     PC_MAX_POLICY_ENTRIES / 2);
+	else if (c->nidents > PC_MAX_IDENT_PREFIXES / 2)
+		rc = too_big(pol, err, "identity prefixes", c->nidents,
+			     PC_MAX_IDENT_PREFIXES / 2);
+	else if (c->nservices > PC_MAX_SERVICE_PREFIXES / 2)
+		rc = too_big(pol, err, "service prefixes", c->nservices,
+			     PC_MAX_SERVICE_PREFIXES / 2);
+	if (rc) {
 		pc_compiled_free(c);
-		return -E2BIG;
+		return rc;
 	}
 	*out = c;
 	return 0;

@@ -10,12 +10,53 @@
 #include "portcullis/maps.h"
 #include "policy.h"
 
+/* Names sorted for lookup: identities (0) and services (1). */
+struct name_ix {
+	const char *name;
+	size_t idx;
+};
+
 struct pctx {
 	yaml_document_t doc;
 	const char *file;
 	char *err;
 	struct pc_policy *pol;
+	size_t cap_ids, cap_svcs, cap_rules;
+	struct name_ix *ix[2];
 };
+
+/* Make room for one more element in *v (n in use, *cap allocated). */
+static int grow(void *v, size_t *cap, size_t n, size_t size)
+{
+	void **pv = v, *nv;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? 2 * *cap : 8;
+	nv = realloc(*pv, ncap * size);
+	if (!nv)
+		return -ENOMEM;
+	*pv = nv;
+	*cap = ncap;
+	return 0;
+}
+
+static int ix_cmp(const void *a, const void *b)
+{
+	const struct name_ix *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int ix_cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct name_ix *)a)->name,
+		      ((const struct name_ix *)b)->name);
+}
 
 __attribute__((format(printf, 3, 4))) static int
 fail(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
@@ -244,9 +285,7 @@ static int parse_identity(struct pctx *c, const char *name, yaml_node_t *kn,
 
 	if ((err = expect_mapping(c, v, "an identity")))
 		return err;
-	pol->identities =
-		realloc(pol->identities, (pol->nidentities + 1) * sizeof(*id));
-	if (!pol->identities)
+	if (grow(&pol->identities, &c->cap_ids, pol->nidentities, sizeof(*id)))
 		return -ENOMEM;
 	id = &pol->identities[pol->nidentities++];
 	memset(id, 0, sizeof(*id));
@@ -281,9 +320,7 @@ static int parse_service(struct pctx *c, const char *name, yaml_node_t *kn,
 
 	if ((err = expect_mapping(c, v, "a service")))
 		return err;
-	pol->services =
-		realloc(pol->services, (pol->nservices + 1) * sizeof(*svc));
-	if (!pol->services)
+	if (grow(&pol->services, &c->cap_svcs, pol->nservices, sizeof(*svc)))
 		return -ENOMEM;
 	svc = &pol->services[pol->nservices++];
 	memset(svc, 0, sizeof(*svc));
@@ -310,9 +347,12 @@ static int parse_service(struct pctx *c, const char *name, yaml_node_t *kn,
 typedef int (*named_fn)(struct pctx *c, const char *name, yaml_node_t *kn,
 			yaml_node_t *v);
 
-static int parse_named(struct pctx *c, yaml_node_t *map, const char *what,
-		       named_fn fn)
+static int parse_named(struct pctx *c, yaml_node_t *map, int which, named_fn fn)
 {
+	const char *what = which ? "services" : "identities";
+	struct pc_policy *pol = c->pol;
+	struct name_ix *ix;
+	size_t n, dup = SIZE_MAX;
 	int err;
 
 	if (map->type == YAML_SCALAR_NODE && !*scalar(map))
@@ -329,17 +369,40 @@ static int parse_named(struct pctx *c, yaml_node_t *map, const char *what,
 				"bad name \"%s\" (letters, digits, '-', '_', "
 				"'.'; not \"any\")",
 				name ? name : "");
-		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p;
-		     q++) {
-			if (!strcmp(scalar(node(c, q->key)), name))
-				return fail(c, k, "duplicate name \"%s\"",
-					    name);
-		}
 		err = fn(c, name, k, node(c, p->value));
 		if (err)
 			return err;
 	}
+	/* one entry per pair, in order: sort the names to find duplicates
+	 * and to resolve the rules' references */
+	n = which ? pol->nservices : pol->nidentities;
+	ix = c->ix[which] = pc_xcalloc(n ? n : 1, sizeof(*ix));
+	for (size_t i = 0; i < n; i++) {
+		ix[i].name =
+			which ? pol->services[i].name : pol->identities[i].name;
+		ix[i].idx = i;
+	}
+	qsort(ix, n, sizeof(*ix), ix_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(ix[i - 1].name, ix[i].name) && ix[i].idx < dup)
+			dup = ix[i].idx;
+	if (dup != SIZE_MAX)
+		return fail(c, node(c, map->data.mapping.pairs.start[dup].key),
+			    "duplicate name \"%s\"",
+			    which ? pol->services[dup].name
+				  : pol->identities[dup].name);
 	return 0;
+}
+
+static size_t name_lookup(struct pctx *c, int which, const char *name)
+{
+	size_t n = which ? c->pol->nservices : c->pol->nidentities;
+	struct name_ix key = {.name = name}, *hit;
+
+	if (!c->ix[which])
+		return SIZE_MAX;
+	hit = bsearch(&key, c->ix[which], n, sizeof(key), ix_cmp_name);
+	return hit ? hit->idx : SIZE_MAX;
 }
 
 struct ref_ctx {
@@ -370,21 +433,15 @@ static int add_ref(struct pctx *c, yaml_node_t *item, void *arg)
 {
 	struct ref_ctx *rc = arg;
 	const char *s = scalar(item), *hint;
-	size_t idx = PC_ANY, n;
+	size_t idx = PC_ANY;
 	size_t **v = rc->to ? &rc->rule->to : &rc->rule->from;
 	size_t *cnt = rc->to ? &rc->rule->nto : &rc->rule->nfrom;
 
 	if (!s)
 		return fail(c, item, "expected a name");
-	n = rc->to ? c->pol->nservices : c->pol->nidentities;
 	if (strcmp(s, "any")) {
-		for (idx = 0; idx < n; idx++) {
-			const char *nm = rc->to ? c->pol->services[idx].name
-						: c->pol->identities[idx].name;
-			if (!strcmp(nm, s))
-				break;
-		}
-		if (idx == n) {
+		idx = name_lookup(c, rc->to, s);
+		if (idx == SIZE_MAX) {
 			hint = closest(c, s, rc->to);
 			if (hint)
 				return fail(c, item,
@@ -471,8 +528,7 @@ static int parse_rule(struct pctx *c, yaml_node_t *item, void *arg)
 	(void)arg;
 	if ((err = expect_mapping(c, item, "a rule")))
 		return err;
-	pol->rules = realloc(pol->rules, (pol->nrules + 1) * sizeof(*r));
-	if (!pol->rules)
+	if (grow(&pol->rules, &c->cap_rules, pol->nrules, sizeof(*r)))
 		return -ENOMEM;
 	r = &pol->rules[pol->nrules++];
 	memset(r, 0, sizeof(*r));
@@ -539,11 +595,9 @@ static int parse_root(struct pctx *c, yaml_node_t *root)
 		return fail(c, root, "missing apiVersion: portcullis/v1");
 	if (!found[1])
 		return fail(c, root, "missing kind: Policy");
-	if (found[2] &&
-	    (err = parse_named(c, found[2], "identities", parse_identity)))
+	if (found[2] && (err = parse_named(c, found[2], 0, parse_identity)))
 		return err;
-	if (found[3] &&
-	    (err = parse_named(c, found[3], "services", parse_service)))
+	if (found[3] && (err = parse_named(c, found[3], 1, parse_service)))
 		return err;
 	if (found[4] &&
 	    !(found[4]->type == YAML_SCALAR_NODE && !*scalar(found[4])))
@@ -576,6 +630,8 @@ int pc_policy_parse(const char *text, size_t len, const char *filename,
 	rc = parse_root(&c, yaml_document_get_root_node(&c.doc));
 	yaml_document_delete(&c.doc);
 	yaml_parser_delete(&parser);
+	free(c.ix[0]);
+	free(c.ix[1]);
 	if (rc) {
 		if (!err[0])
 			snprintf(err, PC_ERR_LEN, "%s: %s", c.file,
