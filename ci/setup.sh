@@ -10,6 +10,8 @@ PKGS=(
 	libevent-dev libcurl4-openssl-dev libsqlite3-dev libcriterion-dev
 	# run and test
 	iproute2 iputils-ping python3 util-linux clang-format
+	# benchmarks (tools/bench): the baselines they compare against
+	nftables xdp-tools
 )
 
 missing=()

@@ -38,6 +38,33 @@ struct pc_ev_info {
 	__u8 log; /* the deciding rule asked for an event */
 };
 
+/*
+ * Denied packets may come as a flood: at most cfg->deny_events events per
+ * second per CPU, the rest only counted (EVENTS_SUPPRESSED).  An event
+ * costs a ring buffer reservation and a consumer's attention; a counter
+ * costs neither.
+ */
+static __always_inline int pc_deny_budget(const struct pc_config *cfg)
+{
+	__u32 zero = 0;
+	struct pc_ev_budget *b = bpf_map_lookup_elem(&ev_budget, &zero);
+	__u64 now;
+
+	if (!b)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - b->window_ns >= 1000000000ULL) {
+		b->window_ns = now;
+		b->used = 0;
+	}
+	if (b->used >= cfg->deny_events) {
+		pc_count_reason(PC_R_EVENTS_SUPPRESSED, 0);
+		return 0;
+	}
+	b->used++;
+	return 1;
+}
+
 static __always_inline void pc_emit(const struct pc_pkt *p,
 				    const struct pc_ev_info *i)
 {

@@ -146,7 +146,7 @@ static __always_inline int pc_wants_event(int reason,
 					  const struct pc_config *cfg)
 {
 	if (reason >= PC_R_FIRST_DROP)
-		return reason != PC_R_DENY_NONIP;
+		return reason != PC_R_DENY_NONIP && pc_deny_budget(cfg);
 	if (reason == PC_R_AUDIT)
 		return 1;
 	if (reason == PC_R_ALLOW_NEW)

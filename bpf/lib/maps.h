@@ -77,6 +77,14 @@ struct {
 	__type(value, struct pc_counter);
 } rule_stats SEC(".maps");
 
+/* Deny-event budget window, per CPU (pc_config.deny_events). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pc_ev_budget);
+} ev_budget SEC(".maps");
+
 /* Verdict events for the daemon. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -81,8 +81,15 @@ struct pc_policy_val {
 #define PC_CFG_LOG_FLOWS 0x02  /* every new allowed flow emits an event */
 
 struct pc_config {
-	__u64 generation; /* 0 = no policy: deny all; slot = generation & 1 */
-	__u32 flags;	  /* PC_CFG_* */
+	__u64 generation;  /* 0 = no policy: deny all; slot = generation & 1 */
+	__u32 flags;	   /* PC_CFG_* */
+	__u32 deny_events; /* events for denied packets, per second per CPU */
+};
+
+/* ev_budget: per-CPU window for the deny_events limit. */
+struct pc_ev_budget {
+	__u64 window_ns; /* start of the current one-second window */
+	__u32 used;	 /* deny events emitted in it */
 	__u32 pad;
 };
 
@@ -167,6 +174,7 @@ _Static_assert(sizeof(struct pc_set_val) == 8, "pc_set_val layout");
 _Static_assert(sizeof(struct pc_policy_key) == 20, "pc_policy_key layout");
 _Static_assert(sizeof(struct pc_policy_val) == 8, "pc_policy_val layout");
 _Static_assert(sizeof(struct pc_config) == 16, "pc_config layout");
+_Static_assert(sizeof(struct pc_ev_budget) == 16, "pc_ev_budget layout");
 _Static_assert(sizeof(struct pc_ct_key) == 40, "pc_ct_key layout");
 _Static_assert(sizeof(struct pc_ct_val) == 72, "pc_ct_val layout");
 _Static_assert(sizeof(struct pc_frag_key) == 40, "pc_frag_key layout");

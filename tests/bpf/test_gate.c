@@ -194,6 +194,30 @@ Test(xdp, denied_port_and_server_initiated)
 	EXPECT(&fake_reply, XDP_DROP, PC_R_DENY_DEFAULT);
 }
 
+Test(xdp, deny_events_are_budgeted_per_cpu)
+{
+	struct pspec p22 = {C4, .proto = IPPROTO_TCP, .sport = 40005,
+			    .dport = 22};
+	uint64_t lost = reason_count(PC_R_EVENTS_LOST), sup;
+	cpu_set_t one;
+
+	/* the budget is per CPU: keep every run on one */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	/* Test that a flood of denies yields at most deny_events events per
+	 * second on a CPU and counts the rest, and that 0 means none */
+	pc_dp_set_deny_events(dp, 2);
+	sup = reason_count(PC_R_EVENTS_SUPPRESSED);
+	for (int i = 0; i < 5; i++)
+		EXPECT(&p22, XDP_DROP, PC_R_DENY_DEFAULT);
+	cr_assert_eq(reason_count(PC_R_EVENTS_SUPPRESSED), sup + 3);
+	pc_dp_set_deny_events(dp, 0);
+	EXPECT(&p22, XDP_DROP, PC_R_DENY_DEFAULT);
+	cr_assert_eq(reason_count(PC_R_EVENTS_SUPPRESSED), sup + 4);
+	cr_assert_eq(reason_count(PC_R_EVENTS_LOST), lost);
+}
+
 Test(xdp, port_range_edges)
 {
 	struct pspec p = {C4, .proto = IPPROTO_TCP, .sport = 40010};
@@ -612,6 +636,7 @@ Test(layout, btf_matches_userspace)
 		M(pc_policy_key, port),	   M(pc_policy_val, rule_id),
 		M(pc_policy_val, action),  M(pc_policy_val, flags),
 		M(pc_config, generation),  M(pc_config, flags),
+		M(pc_config, deny_events), M(pc_ev_budget, used),
 		M(pc_ct_key, lo_addr),	   M(pc_ct_key, hi_addr),
 		M(pc_ct_key, lo_port),	   M(pc_ct_key, hi_port),
 		M(pc_ct_key, proto),	   M(pc_ct_val, last_seen_ns),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* gateway.yaml -> struct pc_gw_config, with FILE:LINE:COL errors. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,22 @@ static int want_bool(struct cctx *c, yaml_node_t *v, const char *key, int *out)
 	return 0;
 }
 
+static int want_uint(struct cctx *c, yaml_node_t *v, const char *key,
+		     unsigned int max, unsigned int *out)
+{
+	const char *s = scalar(v);
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = s && *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : ULONG_MAX;
+	if (n == ULONG_MAX || errno || *end || n > max)
+		return fail(c, v, "\"%s\" must be a number from 0 to %u", key,
+			    max);
+	*out = (unsigned int)n;
+	return 0;
+}
+
 static int parse_iface(struct cctx *c, yaml_node_t *n, struct pc_gw_config *g)
 {
 	struct pc_iface_config *ifc;
@@ -114,6 +131,8 @@ static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 		return want_string(c, v, ks, &g->pin_root);
 	if (!strcmp(ks, "log_flows"))
 		return want_bool(c, v, ks, &g->log_flows);
+	if (!strcmp(ks, "deny_events"))
+		return want_uint(c, v, ks, 1000000, &g->deny_events);
 	if (!strcmp(ks, "non_ip")) {
 		const char *vs = scalar(v);
 
@@ -238,6 +257,7 @@ int pc_gw_config_load(const char *path, struct pc_gw_config *g,
 			 parser.problem ? parser.problem : "malformed YAML");
 		rc = -EINVAL;
 	} else {
+		g->deny_events = PC_DEFAULT_DENY_EVENTS;
 		rc = parse_root(&c, yaml_document_get_root_node(&c.doc), g);
 		yaml_document_delete(&c.doc);
 	}

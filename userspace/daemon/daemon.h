@@ -14,6 +14,8 @@ struct pc_iface_config {
 	enum pc_xdp_mode mode;
 };
 
+#define PC_DEFAULT_DENY_EVENTS 1000
+
 struct pc_gw_config {
 	char *name;
 	struct pc_iface_config *ifaces;
@@ -24,6 +26,7 @@ struct pc_gw_config {
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
 	int non_ip_pass;
 	int log_flows;
+	unsigned int deny_events; /* per second per CPU */
 };
 
 int pc_gw_config_load(const char *path, struct pc_gw_config *cfg,

@@ -416,6 +416,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 	pc_dp_set_flags(gw->dp,
 			(cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
 				(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
+	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
 	if (pc_dp_adopted(gw->dp))
 		pc_info("adopting pinned data plane in %s (generation %" PRIu64
 			")",

@@ -33,6 +33,8 @@ int pc_dp_adopted(const struct pc_dp *dp);
 const char *pc_dp_pin_dir(const struct pc_dp *dp);
 uint64_t pc_dp_generation(const struct pc_dp *dp);
 int pc_dp_set_flags(struct pc_dp *dp, uint32_t flags);
+/* Events for denied packets, per second per CPU (0: none). */
+void pc_dp_set_deny_events(struct pc_dp *dp, uint32_t per_sec);
 
 /* Write c into the idle slot, make it live in one store, retire the old. */
 int pc_dp_apply(struct pc_dp *dp, const struct pc_compiled *c,

@@ -181,6 +181,11 @@ int pc_dp_set_flags(struct pc_dp *dp, uint32_t flags)
 	return 0;
 }
 
+void pc_dp_set_deny_events(struct pc_dp *dp, uint32_t per_sec)
+{
+	__atomic_store_n(&dp->cfg->deny_events, per_sec, __ATOMIC_RELEASE);
+}
+
 int pc_dp_map_fd(const struct pc_dp *dp, const char *name)
 {
 	struct bpf_map *m = bpf_object__find_map_by_name(dp->xdp->obj, name);

@@ -1,0 +1,718 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Portcullis benchmarks: one command, every comparison, one machine.
+
+    tools/bench/run.py [--quick] [--build DIR] [--out FILE] [--json FILE]
+
+Builds a three-namespace lab (generator -> gateway -> sink over veth), then
+measures, each in the same run:
+  1. ns/packet of the XDP program (BPF_PROG_TEST_RUN repeat) at 10 .. 100,000
+     rules, against xdp-filter's program and an XDP_PASS program;
+  2. packets per second through the gateway: Portcullis vs nftables (sets,
+     and one rule per line) vs no filtering, at 10 and 10,000 rules;
+  3. a deny flood against an allowed flow;
+  4. request/response latency with and without enforcement;
+  5. daemon RSS and BPF map memory at each policy size.
+and writes the tables (Markdown) to --out.  --quick is the CI-sized smoke
+run: fewer sizes, shorter runs; it checks the harness works, its numbers
+are not for publishing.  Needs root, bpffs, nft and xdp-filter.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import genpolicy  # noqa: E402
+
+NS = {"gen": "pcb-gen", "gw": "pcb-gw", "sink": "pcb-sink"}
+SINK4, SINK6 = "198.18.1.2", "fd00:b1::2"
+CLIENT6 = "fd00:b0::100"
+DENIED4 = "198.19.250.0"  # no rule mentions 198.19.250.0/24
+SINK_PORT, ECHO_PORT = 5201, 5202
+GW_PIN_NAME = "pcbench"
+MIX_EVERY = 20   # deny flood: every 20th frame is from an allowed client
+LEAK_EVERY = 40  # leak check: one generator run in 40 sends
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, ns=None, check=True, capture=True, timeout=600, **kw):
+    if ns:
+        cmd = ["nsenter", f"--net=/var/run/netns/{NS[ns]}"] + cmd
+    p = subprocess.run(cmd, capture_output=capture, text=True,
+                       timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}\n"
+                           f"{p.stderr.strip() if capture else ''}")
+    return p
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.build = os.path.abspath(args.build)
+        self.pcb = os.path.join(self.build, "tools/bench/pc-bench")
+        self.daemon = os.path.join(self.build, "userspace/portcullisd")
+        self.cli = os.path.join(self.build, "userspace/portcullis")
+        self.tmp = tempfile.mkdtemp(prefix="pcbench.")
+        self.daemon_proc = None
+        self.results = {}
+
+    # ---- lab -------------------------------------------------------------
+    def lab_up(self):
+        self.lab_down()
+        for ns in NS.values():
+            run(["ip", "netns", "add", ns])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                 "net.ipv6.conf.all.accept_dad=0",
+                 "net.ipv6.conf.default.accept_dad=0"])
+        g, gw, s = NS["gen"], NS["gw"], NS["sink"]
+        run(["ip", "link", "add", "eth0", "netns", g, "type", "veth",
+             "peer", "name", "g0", "netns", gw])
+        run(["ip", "link", "add", "eth0", "netns", s, "type", "veth",
+             "peer", "name", "g1", "netns", gw])
+        run(["ip", "netns", "exec", gw, "sysctl", "-qw",
+             "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
+        for ns, dev, addrs in [
+                (g, "eth0", ["198.18.0.1/24", "fd00:b0::1/64"]),
+                (gw, "g0", ["198.18.0.2/24", "fd00:b0::2/64"]),
+                (gw, "g1", ["198.18.1.1/24", "fd00:b1::1/64"]),
+                (s, "eth0", [SINK4 + "/24", SINK6 + "/64"])]:
+            for a in addrs:
+                extra = ["nodad"] if ":" in a else []
+                run(["ip", "-n", ns, "addr", "add", a, "dev", dev] + extra)
+            run(["ip", "-n", ns, "link", "set", dev, "up"])
+        run(["ip", "-n", g, "addr", "add", CLIENT6 + "/64", "dev", "eth0",
+             "nodad"])
+        run(["ip", "-n", g, "route", "add", "198.18.1.0/24", "via",
+             "198.18.0.2"])
+        run(["ip", "-n", g, "-6", "route", "add", "fd00:b1::/64", "via",
+             "fd00:b0::2"])
+        run(["ip", "-n", s, "route", "add", "default", "via", "198.18.1.1"])
+        run(["ip", "-n", s, "-6", "route", "add", "default", "via",
+             "fd00:b1::1"])
+        # replies to the generator's client addresses go back its way
+        for r in ["198.18.64.0/18", "198.18.128.0/17", "198.19.0.0/16"]:
+            run(["ip", "-n", gw, "route", "add", r, "via", "198.18.0.1"])
+        self.cpus = os.cpu_count() or 1
+        run([self.pcb, "sink", "attach", "--ifname", "eth0", "--port",
+             str(SINK_PORT)], ns="sink")
+        self.gen_mac = self.mac("gen", "eth0")
+        self.gw_mac = self.mac("gw", "g0")
+        # resolve neighbours both ways before timing anything
+        run(["ping", "-c1", "-W1", SINK4], ns="gw", check=False)
+        run(["ping", "-c1", "-W1", "198.18.0.1"], ns="gw", check=False)
+        run(["ping", "-6", "-c1", "-W1", SINK6], ns="gw", check=False)
+        run(["ping", "-6", "-c1", "-W1", CLIENT6], ns="gw", check=False)
+
+    def lab_down(self):
+        self.stop_daemon()
+        for ns in NS.values():
+            pids = run(["ip", "netns", "pids", ns], check=False).stdout
+            for pid in pids.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            run(["ip", "netns", "del", ns], check=False)
+        run(["rm", "-rf", "/sys/fs/bpf/pc-bench"], check=False)
+
+    def pin_napi(self):
+        """Run g0's receive work in its own kernel thread, on CPU 1.
+
+        A veth has NAPI only while an XDP program is attached, so this
+        follows every attach.  The generator stays on CPU 0.
+        """
+        run(["ip", "netns", "exec", NS["gw"], "sh", "-c",
+             "echo 1 > /sys/class/net/g0/threaded"])
+        if self.cpus > 1:
+            for pid in run(["pgrep", "-f", "napi/g0-"],
+                           check=False).stdout.split():
+                run(["taskset", "-pc", "1", pid])
+
+    def mac(self, ns, dev):
+        out = run(["ip", "-j", "link", "show", dev], ns=ns).stdout
+        return json.loads(out)[0]["address"]
+
+    def ifstats(self, ns, dev):
+        out = run(["ip", "-j", "-s", "link", "show", dev], ns=ns).stdout
+        rx = json.loads(out)[0]["stats64"]["rx"]
+        return rx["packets"], rx["dropped"]
+
+    # ---- configurations under test ---------------------------------------
+    def policy_file(self, rules):
+        path = os.path.join(self.tmp, f"policy-{rules}.yaml")
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                subprocess.run([sys.executable, os.path.join(
+                    HERE, "genpolicy.py"), str(rules)], stdout=f, check=True)
+        return path
+
+    def gateway_config(self, rules):
+        path = os.path.join(self.tmp, "gateway.yaml")
+        with open(path, "w") as f:
+            f.write(f"""gateway:
+  name: {GW_PIN_NAME}
+  interfaces:
+    - {{ name: g0, mode: native }}
+    - {{ name: g1, mode: native }}
+  api:
+    listen: unix:{self.tmp}/api.sock
+  state: {self.tmp}/state-{rules}.db
+  policy: {self.policy_file(rules)}
+""")
+        return path
+
+    def start_daemon(self, rules):
+        self.clear_gw()
+        cfg = self.gateway_config(rules)
+        logf = open(os.path.join(self.tmp, "daemon.log"), "a")
+        self.daemon_proc = subprocess.Popen(
+            ["nsenter", f"--net=/var/run/netns/{NS['gw']}", self.daemon,
+             "-c", cfg], stdout=logf, stderr=logf)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            p = run([self.cli, "--api", f"unix:{self.tmp}/api.sock",
+                     "--json", "status"], check=False)
+            if p.returncode == 0 and (json.loads(p.stdout).get(
+                    "policy") or {}).get("generation", 0) >= 1:
+                return
+            if self.daemon_proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError("portcullisd did not come up; see "
+                           f"{self.tmp}/daemon.log")
+
+    def stop_daemon(self):
+        if self.daemon_proc and self.daemon_proc.poll() is None:
+            self.daemon_proc.terminate()
+            self.daemon_proc.wait(timeout=30)
+        if self.daemon_proc:
+            run(["nsenter", f"--net=/var/run/netns/{NS['gw']}",
+                 self.daemon, "-c", os.path.join(self.tmp, "gateway.yaml"),
+                 "--teardown"], check=False)
+        self.daemon_proc = None
+
+    def clear_gw(self):
+        """Nothing filtering, nothing attached on the gateway."""
+        self.stop_daemon()
+        run(["nft", "delete", "table", "inet", "pcbench"], ns="gw",
+            check=False)
+        run(["xdp-filter", "unload", "g0"], ns="gw", check=False)
+        run([self.pcb, "pass", "detach", "--ifname", "g0"], ns="gw",
+            check=False)
+
+    def setup(self, kind, rules):
+        self.clear_gw()
+        if kind == "portcullis":
+            self.start_daemon(rules)
+            self.pin_napi()
+            return
+        if kind == "xdp-filter":
+            return  # the caller loads it
+        # every other configuration still needs an XDP program on g0 for
+        # the generator's redirected frames to arrive (a veth rule)
+        run([self.pcb, "pass", "attach", "--ifname", "g0"], ns="gw")
+        self.pin_napi()
+        if kind.startswith("nft"):
+            path = os.path.join(self.tmp, f"{kind}-{rules}.nft")
+            with open(path, "w") as f:
+                f.write(nft_ruleset(kind, rules))
+            run(["nft", "-f", path], ns="gw")
+
+    # ---- traffic ----------------------------------------------------------
+    def gen(self, src, dst, seconds=None, count=None, every=None, nsrc=1,
+            step=1, flows=1, proto="udp", size=64, mix=None):
+        cmd = [self.pcb, "gen", "--ifname", "eth0", "--src-mac",
+               self.gen_mac, "--dst-mac", self.gw_mac, "--src", src,
+               "--dst", dst, "--nsrc", str(nsrc), "--src-step", str(step),
+               "--flows", str(flows),
+               "--proto", proto, "--size", str(size), "--dport",
+               str(SINK_PORT)]
+        if seconds:
+            cmd += ["--duration", str(seconds)]
+        if count:
+            cmd += ["--count", str(count)]
+        if every:
+            cmd += ["--every", str(every)]
+        if mix:
+            cmd += ["--mix-src", mix[0], "--mix-every", str(mix[1])]
+        if self.cpus > 1:
+            cmd = ["taskset", "-c", "0"] + cmd
+        return json.loads(run(cmd, ns="gen").stdout)
+
+    def sink_read(self):
+        return json.loads(run([self.pcb, "sink", "read", "--reset"],
+                              ns="sink").stdout)
+
+    def sink_count(self, flows, prefix):
+        return sum(v for k, v in flows.items() if k.startswith(prefix))
+
+    def throughput(self, kind, rules, family, proto):
+        """Saturate the gateway; count what the sink gets per flow."""
+        secs = 1 if self.quick else 3
+        n = max(1, rules - 2)
+        nsrc = min(n, 256)
+        if family == 4:
+            src, dst = str(genpolicy.client(0)), SINK4
+            step = max(1, n // nsrc)
+        else:
+            src, dst, step = CLIENT6, SINK6, 1
+        self.sink_read()
+        rx0 = self.ifstats("gw", "g0")
+        g = self.gen(src, dst, seconds=secs, nsrc=nsrc, step=step,
+                     flows=1024, proto=proto)
+        time.sleep(0.2)
+        rx1 = self.ifstats("gw", "g0")
+        s = self.sink_read()
+        per_flow = list(s["flows"].values())
+        return {
+            "offered_pps": g["pps"],
+            "gateway_rx": (rx1[0] - rx0[0]) - (rx1[1] - rx0[1]),
+            "ring_drops": rx1[1] - rx0[1],
+            "delivered": s["packets"],
+            "pps": s["packets"] / g["seconds"],
+            "flows_seen": s["nflows"],
+            "flow_min": min(per_flow) if per_flow else 0,
+            "flow_max": max(per_flow) if per_flow else 0,
+        }
+
+    def leak_check(self):
+        """Thinned allowed and denied traffic: nothing lost, nothing leaked."""
+        count = 2000 if self.quick else 20000
+        self.sink_read()
+        a = self.gen(str(genpolicy.client(0)), SINK4, count=count,
+                     every=LEAK_EVERY, nsrc=1, flows=64)
+        d = self.gen(DENIED4, SINK4, count=count, every=LEAK_EVERY, nsrc=16,
+                     flows=64)
+        time.sleep(0.2)
+        s = self.sink_read()
+        allowed = self.sink_count(s["flows"], str(genpolicy.client(0)) + " ")
+        leaked = self.sink_count(s["flows"], "198.19.250.")
+        return {"allowed_sent": a["sent"], "allowed_delivered": allowed,
+                "denied_sent": d["sent"], "denied_delivered": leaked}
+
+    # ---- comparisons -------------------------------------------------------
+    def cost(self):
+        sizes = [10, 1000] if self.quick else [10, 1000, 10000, 100000]
+        repeat = 20000 if self.quick else 200000
+        rows = []
+        base = ["--ifname", "g0", "--dst", SINK4, "--dport",
+                str(SINK_PORT)]
+        allowed = lambda n: ["--src", str(genpolicy.client(0)), "--nsrc",
+                             str(max(1, n - 2))]
+        denied = ["--src", DENIED4, "--nsrc", "16"]
+
+        def measure(extra, expect, new=0):
+            cmd = [self.pcb, "cost"] + base + extra + [
+                "--repeat", str(repeat), "--expect", expect]
+            if new:
+                cmd += ["--new", str(new)]
+            return json.loads(run(cmd, ns="gw").stdout)["ns"]
+
+        self.setup("pass", 0)
+        floor = measure(allowed(10), "pass")
+        floor_new = measure(allowed(10), "pass", new=640)
+        for n in sizes:
+            log(f"cost: {n} rules")
+            row = {"rules": n, "pass": floor, "pass_new": floor_new}
+            self.setup("portcullis", n)
+            row["pc_established"] = measure(allowed(n), "pass")
+            row["pc_new"] = measure(allowed(n), "pass",
+                                    new=640 if self.quick else 6400)
+            row["pc_denied"] = measure(denied, "drop")
+            if n - 2 <= 10000:
+                self.setup("xdp-filter", n)
+                run(["xdp-filter", "load", "-m", "native", "-p", "deny",
+                     "-f", "ipv4,ipv6", "g0"], ns="gw")
+                self.pin_napi()
+                run([self.pcb, "xdp-filter-fill", "--src",
+                     str(genpolicy.client(0)), "--nsrc", str(n - 2)])
+                row["xf_allowed"] = measure(allowed(n), "pass")
+                row["xf_denied"] = measure(denied, "drop")
+                run(["xdp-filter", "unload", "g0"], ns="gw", check=False)
+            rows.append(row)
+        self.clear_gw()
+        self.results["cost"] = rows
+
+    def pps(self):
+        sizes = [10] if self.quick else [10, 10000]
+        kinds = ["none", "portcullis", "nft-sets", "nft-naive"]
+        traffic = [(4, "udp")] if self.quick else [(4, "udp"), (6, "udp"),
+                                                   (4, "tcp")]
+        rows = []
+        for n in sizes:
+            for kind in kinds:
+                if kind == "none" and n != sizes[0]:
+                    continue  # no filtering does not depend on rules
+                log(f"pps: {kind}, {n} rules")
+                self.setup(kind, n)
+                for family, proto in traffic:
+                    r = self.throughput(kind, n, family, proto)
+                    r.update(kind=kind, rules=n, family=family, proto=proto)
+                    rows.append(r)
+                leak = self.leak_check()
+                leak.update(kind=kind, rules=n)
+                self.results.setdefault("leaks", []).append(leak)
+        self.clear_gw()
+        self.results["pps"] = rows
+
+    def denied_count(self, kind):
+        """Packets the configuration under test has dropped as denied."""
+        if kind == "portcullis":
+            st = json.loads(run([self.cli, "--api",
+                                 f"unix:{self.tmp}/api.sock", "--json",
+                                 "status"]).stdout)
+            return sum(v["packets"] for k, v in st["counters"].items()
+                       if k.startswith("deny_"))
+        out = json.loads(run(["nft", "-j", "list", "chain", "inet",
+                              "pcbench", "forward"], ns="gw").stdout)
+        return sum(e["rule"]["expr"][0]["counter"]["packets"]
+                   for e in out["nftables"] if "rule" in e and
+                   "counter" in e["rule"]["expr"][0])
+
+    def flood(self):
+        """One stream: denied sources at full speed, every 20th frame from
+        an allowed client; then that client alone at the rate it got."""
+        n = 10 if self.quick else 10000
+        secs = 1 if self.quick else 3
+        rows = []
+        client = str(genpolicy.client(0))
+        for kind in ["portcullis", "nft-sets"]:
+            log(f"flood: {kind}")
+            self.setup(kind, n)
+            self.sink_read()
+            d0 = self.denied_count(kind)
+            f = self.gen(DENIED4, SINK4, seconds=secs, nsrc=16, flows=1024,
+                         mix=(client, MIX_EVERY))
+            time.sleep(0.2)
+            d1 = self.denied_count(kind)
+            got = self.sink_count(self.sink_read()["flows"], client + " ")
+            a = self.gen(client, SINK4, seconds=secs, every=MIX_EVERY,
+                         flows=16)
+            time.sleep(0.2)
+            alone = self.sink_count(self.sink_read()["flows"], client + " ")
+            rows.append({
+                "kind": kind, "rules": n,
+                "flood_offered_pps": (f["sent"] - f["mix_sent"])
+                / f["seconds"],
+                "flood_absorbed_pps": (d1 - d0) / f["seconds"],
+                "allowed_sent": f["mix_sent"], "allowed_delivered": got,
+                "alone_sent": a["sent"], "alone_delivered": alone,
+            })
+        self.clear_gw()
+        self.results["flood"] = rows
+
+    def latency(self):
+        n = 10 if self.quick else 10000
+        count = 200 if self.quick else 5000
+        rows = []
+        for kind in ["none", "portcullis", "nft-sets"]:
+            log(f"latency: {kind}")
+            self.setup(kind, n)
+            echo = subprocess.Popen(
+                ["nsenter", f"--net=/var/run/netns/{NS['sink']}", self.pcb,
+                 "echo", "--port", str(ECHO_PORT), "--duration", "120"],
+                stdout=subprocess.PIPE, text=True)
+            time.sleep(0.3)
+            try:
+                r = json.loads(run([self.pcb, "latency", "--dst", SINK4,
+                                    "--port", str(ECHO_PORT), "--count",
+                                    str(count), "--size", "64"],
+                                   ns="gen").stdout)
+            finally:
+                echo.terminate()
+                echo.wait()
+            r.update(kind=kind, rules=n)
+            rows.append(r)
+        self.clear_gw()
+        self.results["latency"] = rows
+
+    def memory(self):
+        sizes = [10, 1000] if self.quick else [10, 1000, 10000, 100000]
+        rows = []
+        for n in sizes:
+            log(f"memory: {n} rules")
+            self.setup("portcullis", n)
+            status = open(f"/proc/{self.daemon_proc.pid}/status").read()
+            kb = {ln.split(":")[0]: int(ln.split()[1])
+                  for ln in status.splitlines()
+                  if ln.startswith(("VmRSS", "VmHWM"))}
+            maps = {}
+            pin_dir = f"/sys/fs/bpf/portcullis/{GW_PIN_NAME}"
+            for root, _, files in os.walk(pin_dir):
+                for f in files:
+                    info = run(["bpftool", "-j", "map", "show", "pinned",
+                                os.path.join(root, f)], check=False)
+                    if info.returncode == 0:
+                        j = json.loads(info.stdout)
+                        maps[j["name"]] = j.get("bytes_memlock", 0)
+            rows.append({"rules": n, "rss_kb": kb.get("VmRSS", 0),
+                         "hwm_kb": kb.get("VmHWM", 0), "maps": maps,
+                         "map_bytes": sum(maps.values())})
+        self.clear_gw()
+        self.results["memory"] = rows
+
+    def run_all(self):
+        self.lab_up()
+        try:
+            self.cost()
+            self.pps()
+            self.flood()
+            self.latency()
+            self.memory()
+        except BaseException:
+            log(f"failed; logs kept in {self.tmp}")
+            raise
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            self.lab_down()
+
+
+def nft_ruleset(kind, rules):
+    clients = ["198.18.0.1"] + [str(a) for a in genpolicy.clients(rules)]
+    svc4 = f"ip daddr {SINK4}"
+    svc6 = f"ip6 daddr {SINK6}"
+    ports = (f"meta l4proto . th dport {{ udp . {SINK_PORT}, "
+             f"tcp . {SINK_PORT}, udp . {ECHO_PORT} }}")
+    out = ["table inet pcbench {"]
+    if kind == "nft-sets":
+        out.append("  set clients4 { type ipv4_addr; elements = { " +
+                   ", ".join(clients) + " } }")
+    out += ["  chain forward {",
+            "    type filter hook forward priority filter; policy drop;",
+            "    ct state established,related accept",
+            f"    ip6 saddr fd00:b0::/64 {svc6} {ports} accept"]
+    if kind == "nft-sets":
+        out.append(f"    ip saddr @clients4 {svc4} {ports} accept")
+    else:
+        for c in clients:
+            out.append(f"    ip saddr {c} {svc4} {ports} accept")
+    out += ["    counter drop", "  }", "}"]
+    return "\n".join(out) + "\n"
+
+
+# ---- report -------------------------------------------------------------
+
+def fmt_int(x):
+    return f"{x:,.0f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if b else "n/a"
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for ln in open("/proc/cpuinfo"):
+            if ln.startswith("model name"):
+                cpu = ln.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    for ln in open("/proc/meminfo"):
+        if ln.startswith("MemTotal"):
+            mem = int(ln.split()[1]) // 1024 // 1024
+    commit = subprocess.run(["git", "-C", SRC, "describe", "--always",
+                             "--dirty"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": mem,
+            "kernel": platform.release(), "commit": commit,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def report(res, quick):
+    m = res["machine"]
+    cmd = "tools/bench/run.py" + (" --quick" if quick else "")
+    L = ["# Benchmarks", "",
+         "<!-- Written by tools/bench/run.py; do not edit by hand. -->", "",
+         f"Run `{cmd}` as root (after `ci/setup.sh && ci/build.sh`) to "
+         "reproduce; it rewrites this file.  How it measures, and why, is "
+         "in [bench-method.md](bench-method.md).", "",
+         f"- Date: {m['date']}; commit `{m['commit']}`",
+         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, "
+         f"kernel {m['kernel']} (a VM: veth, no NIC)",
+         "- Mode: " + ("**quick smoke run: numbers not for publishing**"
+                       if quick else "full run"), ""]
+
+    L += ["## 1. Per-packet program cost (ns/packet, BPF_PROG_TEST_RUN)", "",
+          "64-byte UDP frames from clients spread over the whole rule set, "
+          "ingress ifindex of the gateway's real veth.  *Established*: a "
+          "flow's frames after its first (conntrack hit); *new*: the first "
+          "frame of each flow (policy lookups and a conntrack insert), "
+          "measured one run per call, so it carries the timer overhead the "
+          "*XDP_PASS (one per call)* row shows; *denied*: a source no rule "
+          "names.  xdp-filter holds at most 10,000 addresses.", "",
+          "| rules | XDP_PASS | Portcullis established | Portcullis denied "
+          "| xdp-filter allowed | xdp-filter denied | Portcullis / "
+          "xdp-filter (allowed) | XDP_PASS (one per call) | Portcullis new "
+          "flow |",
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in res.get("cost", []):
+        xa = r.get("xf_allowed")
+        xd = r.get("xf_denied")
+        L.append(f"| {fmt_int(r['rules'])} | {r['pass']:.1f} | "
+                 f"{r['pc_established']:.1f} | {r['pc_denied']:.1f} | "
+                 f"{f'{xa:.1f}' if xa else 'n/a'} | "
+                 f"{f'{xd:.1f}' if xd else 'n/a'} | "
+                 f"{ratio(r['pc_established'], xa) if xa else 'n/a'} | "
+                 f"{r['pass_new']:.1f} | {r['pc_new']:.1f} |")
+    L.append("")
+
+    L += ["## 2. Packets per second through the gateway", "",
+          "The generator saturates the gateway (64-byte frames, 1,024 "
+          "flows over up to 256 client addresses spread over the rule set). "
+          "*pps* is what the sink counted per second; *vs none* is the "
+          "ratio to no filtering at all (the ceiling of this machine); "
+          "ring drops are frames the gateway's receive queue had no room "
+          "for.", "",
+          "| rules | traffic | configuration | pps delivered | vs none | "
+          "flows seen | per-flow min..max | ring drops |",
+          "|---:|---|---|---:|---:|---:|---|---:|"]
+    none = {(r["family"], r["proto"]): r["pps"] for r in res.get("pps", [])
+            if r["kind"] == "none"}
+    names = {"none": "no filtering", "portcullis": "Portcullis XDP",
+             "nft-sets": "nftables, sets", "nft-naive":
+             "nftables, rule per line"}
+    for r in res.get("pps", []):
+        base = none.get((r["family"], r["proto"]), 0)
+        L.append(f"| {fmt_int(r['rules'])} | IPv{r['family']} "
+                 f"{r['proto'].upper()} | {names[r['kind']]} | "
+                 f"{fmt_int(r['pps'])} | {ratio(r['pps'], base)} | "
+                 f"{r['flows_seen']} | {r['flow_min']}..{r['flow_max']} | "
+                 f"{fmt_int(r['ring_drops'])} |")
+    L += ["", "Drops and leaks below saturation (the generator sends one "
+          f"run in {LEAK_EVERY}; allowed then denied sources):", "",
+          "| rules | configuration | allowed sent | allowed delivered | "
+          "denied sent | denied delivered |", "|---:|---|---:|---:|---:|---:|"]
+    for r in res.get("leaks", []):
+        L.append(f"| {fmt_int(r['rules'])} | {names[r['kind']]} | "
+                 f"{fmt_int(r['allowed_sent'])} | "
+                 f"{fmt_int(r['allowed_delivered'])} | "
+                 f"{fmt_int(r['denied_sent'])} | "
+                 f"{fmt_int(r['denied_delivered'])} |")
+    L.append("")
+
+    L += ["## 3. Deny flood", "",
+          "One stream at the generator's full speed: frames from denied "
+          "sources, and every 20th from an allowed client.  Then the "
+          "allowed client alone: the generator sends the same every 20th "
+          "frame and drops the other 19 unsent.  "
+          "*Kept* is the allowed flow's delivery under the flood; "
+          "*absorbed* is denied frames the filter dropped per second.", "",
+          "| configuration | rules | flood offered pps | absorbed pps | "
+          "allowed sent | delivered | kept | alone: sent | delivered |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in res.get("flood", []):
+        kept = (r["allowed_delivered"] / r["allowed_sent"] * 100
+                if r["allowed_sent"] else 0)
+        L.append(f"| {names[r['kind']]} | {fmt_int(r['rules'])} | "
+                 f"{fmt_int(r['flood_offered_pps'])} | "
+                 f"{fmt_int(r['flood_absorbed_pps'])} | "
+                 f"{fmt_int(r['allowed_sent'])} | "
+                 f"{fmt_int(r['allowed_delivered'])} | {kept:.1f}% | "
+                 f"{fmt_int(r['alone_sent'])} | "
+                 f"{fmt_int(r['alone_delivered'])} |")
+    L.append("")
+
+    L += ["## 4. Latency through the gateway", "",
+          "UDP request/response (64 bytes) from the generator's namespace to "
+          "an echo server in the sink's, one at a time.", "",
+          "| configuration | rules | p50 µs | p99 µs | mean µs | p50 vs none "
+          "| lost |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lnone = next((r["p50_us"] for r in res.get("latency", [])
+                  if r["kind"] == "none"), 0)
+    for r in res.get("latency", []):
+        L.append(f"| {names[r['kind']]} | {fmt_int(r['rules'])} | "
+                 f"{r['p50_us']:.1f} | {r['p99_us']:.1f} | "
+                 f"{r['mean_us']:.1f} | {ratio(r['p50_us'], lnone)} | "
+                 f"{r['lost']} |")
+    L.append("")
+
+    L += ["## 5. Memory", "",
+          "portcullisd's resident set after loading the policy (and its "
+          "peak while compiling), and the kernel's memory for every "
+          "Portcullis BPF map (`bpftool map show`, `memlock`).", "",
+          "| rules | daemon RSS MiB | daemon peak MiB | BPF maps MiB | "
+          "largest maps |", "|---:|---:|---:|---:|---|"]
+    for r in res.get("memory", []):
+        top = sorted(r["maps"].items(), key=lambda kv: -kv[1])[:3]
+        L.append(f"| {fmt_int(r['rules'])} | {r['rss_kb'] / 1024:.1f} | "
+                 f"{r['hwm_kb'] / 1024:.1f} | "
+                 f"{r['map_bytes'] / 2**20:.1f} | " +
+                 ", ".join(f"{k} {v / 2**20:.1f}" for k, v in top) + " |")
+    L.append("")
+    return "\n".join(L)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="CI-sized smoke run")
+    ap.add_argument("--build", default=os.path.join(SRC, "build"))
+    ap.add_argument("--out", help="Markdown report (default: "
+                    "docs/benchmarks.md, or build/bench-quick.md with "
+                    "--quick)")
+    ap.add_argument("--json", help="also write the raw results here")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run.py: needs root (namespaces, XDP, nftables)")
+    for tool in ["nft", "xdp-filter", "bpftool", "nsenter", "taskset"]:
+        if not shutil.which(tool):
+            sys.exit(f"run.py: {tool} not found (ci/setup.sh installs it)")
+    out = args.out or (os.path.join(args.build, "bench-quick.md")
+                       if args.quick else
+                       os.path.join(SRC, "docs", "benchmarks.md"))
+    b = Bench(args)
+    t0 = time.time()
+    b.run_all()
+    b.results["machine"] = machine()
+    b.results["seconds"] = round(time.time() - t0, 1)
+    with open(out, "w") as f:
+        f.write(report(b.results, args.quick))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(b.results, f, indent=1)
+    log(f"done in {b.results['seconds']} s; wrote {out}")
+    bad = check(b.results)
+    for msg in bad:
+        log(f"FAILED: {msg}")
+    sys.exit(1 if bad else 0)
+
+
+def check(res):
+    """What must hold whatever the speed: no leaks, no loss when paced."""
+    bad = []
+    for r in res.get("leaks", []):
+        if r["kind"] != "none" and r["denied_delivered"]:
+            bad.append(f"{r['kind']} at {r['rules']} rules let "
+                       f"{r['denied_delivered']} denied packets through")
+        if r["allowed_delivered"] != r["allowed_sent"]:
+            bad.append(f"{r['kind']} at {r['rules']} rules delivered "
+                       f"{r['allowed_delivered']} of {r['allowed_sent']} "
+                       "allowed packets below saturation")
+    for r in res.get("pps", []):
+        if r["flows_seen"] != 1024:
+            bad.append(f"{r['kind']} IPv{r['family']} {r['proto']}: sink "
+                       f"saw {r['flows_seen']} of 1024 flows")
+    return bad
+
+
+if __name__ == "__main__":
+    main()
