@@ -462,9 +462,14 @@ static int cmd_gen(struct opts *o)
 			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
 			    .batch_size = 64, .repeat = 1 << 16);
 
-		/* stop at --count: at most one frame per run */
-		if (o->count && o->count - sent < (1u << 16))
-			t.repeat = (__u32)(o->count - sent);
+		/* stop at --count: one frame per --every runs */
+		if (o->count) {
+			unsigned long long left =
+				(o->count - sent) * (o->every ? o->every : 1);
+
+			if (left < (unsigned long long)t.repeat)
+				t.repeat = (__u32)left;
+		}
 		err = bpf_prog_test_run_opts(fd, &t);
 		if (err) {
 			fprintf(stderr, "pc-bench: test run: %s\n",
