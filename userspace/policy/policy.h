@@ -73,6 +73,7 @@ struct pc_policy_entry {
 	uint32_t rule_id; /* rule index + 1 */
 	uint8_t action;
 	uint8_t flags;
+	uint16_t pad; /* explicit, so that entries compare with memcmp */
 };
 
 struct pc_compiled {
