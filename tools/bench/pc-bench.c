@@ -37,6 +37,7 @@
 
 #include "bench.h"
 #include "bench.skel.h"
+#include "pclib.h"
 
 #define PIN_DIR "/sys/fs/bpf/pc-bench"
 #define SINK_PIN PIN_DIR "/sink_flows"
@@ -238,21 +239,18 @@ static int parse_mac(const char *s, unsigned char mac[6])
 		       : -1;
 }
 
-/* An address in IPv6 form; *v6 says which family it was written in. */
+/* An address in IPv6 form (IPv4 mapped); *v6 says which family. */
 static int parse_addr(const char *s, unsigned char a[16], int *v6)
 {
-	memset(a, 0, 16);
-	if (s && inet_pton(AF_INET, s, a + 12) == 1) {
-		a[10] = a[11] = 0xff;
-		*v6 = 0;
-		return 0;
+	struct pc_prefix p = {.plen = 128};
+
+	if (!s || pc_addr_parse(s, p.addr)) {
+		fprintf(stderr, "pc-bench: bad address \"%s\"\n", s ? s : "");
+		return -1;
 	}
-	if (s && inet_pton(AF_INET6, s, a) == 1) {
-		*v6 = 1;
-		return 0;
-	}
-	fprintf(stderr, "pc-bench: bad address \"%s\"\n", s ? s : "");
-	return -1;
+	memcpy(a, p.addr, 16);
+	*v6 = !pc_prefix_is_v4(&p);
+	return 0;
 }
 
 static uint32_t sum16(const void *p, size_t len, uint32_t s)
@@ -550,10 +548,7 @@ static int sink_read(struct opts *o)
 			continue;
 		for (int c = 0; c < ncpu; c++)
 			sum += vals[c];
-		if (!memcmp(key.saddr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
-			inet_ntop(AF_INET, key.saddr + 12, addr, sizeof(addr));
-		else
-			inet_ntop(AF_INET6, key.saddr, addr, sizeof(addr));
+		pc_addr_format(key.saddr, addr, sizeof(addr));
 		printf("%s\"%s %u %s\": %llu", n ? ", " : "", addr, key.sport,
 		       key.proto == IPPROTO_TCP ? "tcp" : "udp",
 		       (unsigned long long)sum);

@@ -261,7 +261,7 @@ class Bench:
     def sink_count(self, flows, prefix):
         return sum(v for k, v in flows.items() if k.startswith(prefix))
 
-    def throughput(self, kind, rules, family, proto):
+    def throughput(self, rules, family, proto):
         """Saturate the gateway; count what the sink gets per flow."""
         secs = 1 if self.quick else 3
         n = max(1, rules - 2)
@@ -361,7 +361,7 @@ class Bench:
                 log(f"pps: {kind}, {n} rules")
                 self.setup(kind, n)
                 for family, proto in traffic:
-                    r = self.throughput(kind, n, family, proto)
+                    r = self.throughput(n, family, proto)
                     r.update(kind=kind, rules=n, family=family, proto=proto)
                     rows.append(r)
                 leak = self.leak_check()

@@ -45,6 +45,12 @@ int pc_loc_error(char *err, size_t len, const char *file, size_t line,
 
 char *pc_strdup(const char *s);
 void *pc_xcalloc(size_t n, size_t size);
+/*
+ * Make room for one more element in the array *vp of n elements of size
+ * bytes, *cap allocated, doubling as needed.  Aborts when out of memory,
+ * like pc_xcalloc.
+ */
+void pc_xgrow(void *vp, size_t *cap, size_t n, size_t size);
 
 /*
  * Addresses in IPv6 form: IPv4 a.b.c.d is ::ffff:a.b.c.d and an IPv4

@@ -137,6 +137,21 @@ char *pc_strdup(const char *s)
 	return d;
 }
 
+void pc_xgrow(void *vp, size_t *cap, size_t n, size_t size)
+{
+	void **pv = vp, *nv;
+	size_t ncap;
+
+	if (n < *cap)
+		return;
+	ncap = *cap ? 2 * *cap : 16;
+	nv = realloc(*pv, ncap * size);
+	if (!nv)
+		abort();
+	*pv = nv;
+	*cap = ncap;
+}
+
 void *pc_xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);

@@ -218,12 +218,7 @@ struct owned_list {
 static void add_owned(struct owned_list *l, const struct pc_prefix *p,
 		      size_t owner)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->v = realloc(l->v, l->cap * sizeof(*l->v));
-		if (!l->v)
-			abort();
-	}
+	pc_xgrow(&l->v, &l->cap, l->n, sizeof(*l->v));
 	l->v[l->n].p = *p;
 	l->v[l->n++].owner = (uint32_t)owner;
 }
@@ -277,12 +272,7 @@ struct specs {
 
 static void spec_push(struct specs *s, const struct spec *sp)
 {
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 16;
-		s->v = realloc(s->v, s->cap * sizeof(*s->v));
-		if (!s->v)
-			abort();
-	}
+	pc_xgrow(&s->v, &s->cap, s->n, sizeof(*s->v));
 	s->v[s->n++] = *sp;
 }
 
@@ -303,12 +293,7 @@ struct entries {
 
 static void entry_push(struct entries *e, const struct pc_policy_entry *pe)
 {
-	if (e->n == e->cap) {
-		e->cap = e->cap ? 2 * e->cap : 64;
-		e->v = realloc(e->v, e->cap * sizeof(*e->v));
-		if (!e->v)
-			abort();
-	}
+	pc_xgrow(&e->v, &e->cap, e->n, sizeof(*e->v));
 	e->v[e->n++] = *pe;
 }
 
@@ -458,12 +443,7 @@ struct hits {
 
 static void hit_push(struct hits *h, const struct hit *x)
 {
-	if (h->n == h->cap) {
-		h->cap = h->cap ? 2 * h->cap : 1024;
-		h->v = realloc(h->v, h->cap * sizeof(*h->v));
-		if (!h->v)
-			abort();
-	}
+	pc_xgrow(&h->v, &h->cap, h->n, sizeof(*h->v));
 	h->v[h->n++] = *x;
 }
 

@@ -25,23 +25,6 @@ struct pctx {
 	struct name_ix *ix[2];
 };
 
-/* Make room for one more element in *v (n in use, *cap allocated). */
-static int grow(void *v, size_t *cap, size_t n, size_t size)
-{
-	void **pv = v, *nv;
-	size_t ncap;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? 2 * *cap : 8;
-	nv = realloc(*pv, ncap * size);
-	if (!nv)
-		return -ENOMEM;
-	*pv = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static int ix_cmp(const void *a, const void *b)
 {
 	const struct name_ix *x = a, *y = b;
@@ -285,8 +268,7 @@ static int parse_identity(struct pctx *c, const char *name, yaml_node_t *kn,
 
 	if ((err = expect_mapping(c, v, "an identity")))
 		return err;
-	if (grow(&pol->identities, &c->cap_ids, pol->nidentities, sizeof(*id)))
-		return -ENOMEM;
+	pc_xgrow(&pol->identities, &c->cap_ids, pol->nidentities, sizeof(*id));
 	id = &pol->identities[pol->nidentities++];
 	memset(id, 0, sizeof(*id));
 	id->name = pc_strdup(name);
@@ -320,8 +302,7 @@ static int parse_service(struct pctx *c, const char *name, yaml_node_t *kn,
 
 	if ((err = expect_mapping(c, v, "a service")))
 		return err;
-	if (grow(&pol->services, &c->cap_svcs, pol->nservices, sizeof(*svc)))
-		return -ENOMEM;
+	pc_xgrow(&pol->services, &c->cap_svcs, pol->nservices, sizeof(*svc));
 	svc = &pol->services[pol->nservices++];
 	memset(svc, 0, sizeof(*svc));
 	svc->name = pc_strdup(name);
@@ -528,8 +509,7 @@ static int parse_rule(struct pctx *c, yaml_node_t *item, void *arg)
 	(void)arg;
 	if ((err = expect_mapping(c, item, "a rule")))
 		return err;
-	if (grow(&pol->rules, &c->cap_rules, pol->nrules, sizeof(*r)))
-		return -ENOMEM;
+	pc_xgrow(&pol->rules, &c->cap_rules, pol->nrules, sizeof(*r));
 	r = &pol->rules[pol->nrules++];
 	memset(r, 0, sizeof(*r));
 	r->loc = loc_of(item);
