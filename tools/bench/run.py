@@ -316,7 +316,8 @@ class Bench:
         allowed = self.sink_count(s["flows"], str(genpolicy.client(0)) + " ")
         leaked = self.sink_count(s["flows"], "198.19.250.")
         return {"allowed_sent": a["sent"], "allowed_delivered": allowed,
-                "denied_sent": d["sent"], "denied_delivered": leaked}
+                "denied_sent": d["sent"], "denied_delivered": leaked,
+                "offered_pps": a["sent"] / a["seconds"]}
 
     # ---- comparisons -------------------------------------------------------
     def cost(self):
@@ -631,11 +632,16 @@ def report(res, quick):
                  f"{r['flows_seen']} | {r['flow_min']}..{r['flow_max']} | "
                  f"{fmt_int(r['ring_drops'])} |")
     L += ["", "Drops and leaks below saturation (the generator sends one "
-          f"run in {LEAK_EVERY}; allowed then denied sources):", "",
-          "| rules | configuration | allowed sent | allowed delivered | "
-          "denied sent | denied delivered |", "|---:|---|---:|---:|---:|---:|"]
+          f"run in {LEAK_EVERY}; allowed then denied sources).  Loss of "
+          "allowed packets fails the run unless the offered rate was above "
+          "half what that configuration forwarded at saturation:", "",
+          "| rules | configuration | offered pps | allowed sent | allowed "
+          "delivered | denied sent | denied delivered |",
+          "|---:|---|---:|---:|---:|---:|---:|"]
     for r in res.get("leaks", []):
-        L.append(f"| {fmt_int(r['rules'])} | {names[r['kind']]} | "
+        over = "" if below_capacity(res, r) else " (above its capacity)"
+        L.append(f"| {fmt_int(r['rules'])} | {names[r['kind']]}{over} | "
+                 f"{fmt_int(r.get('offered_pps', 0))} | "
                  f"{fmt_int(r['allowed_sent'])} | "
                  f"{fmt_int(r['allowed_delivered'])} | "
                  f"{fmt_int(r['denied_sent'])} | "
@@ -741,6 +747,16 @@ def main():
     sys.exit(1 if bad else 0)
 
 
+def below_capacity(res, leak):
+    """Was the leak check's rate well below what that configuration
+    forwards at saturation?  (nftables with 10,000 rules one per line
+    forwards less than the thinned stream.)"""
+    cap = [r["pps"] for r in res.get("pps", [])
+           if r["kind"] == leak["kind"] and r["rules"] == leak["rules"]
+           and r["family"] == 4 and r["proto"] == "udp"]
+    return not cap or leak.get("offered_pps", 0) < cap[0] / 2
+
+
 def check(res):
     """What must hold whatever the speed: no leaks, no loss when paced."""
     bad = []
@@ -748,7 +764,8 @@ def check(res):
         if r["kind"] != "none" and r["denied_delivered"]:
             bad.append(f"{r['kind']} at {r['rules']} rules let "
                        f"{r['denied_delivered']} denied packets through")
-        if r["allowed_delivered"] != r["allowed_sent"]:
+        if r["allowed_delivered"] != r["allowed_sent"] and \
+                below_capacity(res, r):
             bad.append(f"{r['kind']} at {r['rules']} rules delivered "
                        f"{r['allowed_delivered']} of {r['allowed_sent']} "
                        "allowed packets below saturation")
