@@ -21,13 +21,17 @@ static json_t *fake_policy_get(void *ctx)
 }
 
 static int fake_put(void *ctx, const char *text, size_t len, const char *fname,
-		    json_t **result, char err[PC_ERR_LEN])
+		    json_t **result, struct pc_diags *d)
 {
+	struct pc_loc one = {1, 1}, two = {2, 5};
+
 	(void)ctx;
 	puts_seen++;
 	snprintf(last_filename, sizeof(last_filename), "%s", fname);
+	pc_diag_add(d, 1, fname, &two, "meh");
 	if (len >= 3 && !memcmp(text, "bad", 3)) {
-		snprintf(err, PC_ERR_LEN, "%s:1:1: nope", fname);
+		pc_diag_add(d, 0, fname, &one, "nope");
+		pc_diag_add(d, 0, fname, &two, "nope again");
 		return -EINVAL;
 	}
 	*result = json_pack("{s:i}", "version", 4);
@@ -118,6 +122,13 @@ Test(api, policy_put_validation)
 			  "application/yaml; charset=utf-8", "bad", &out),
 		     422);
 	cr_assert_str_eq(error_of(out), "x.yaml:1:1: nope");
+	cr_assert_eq(json_array_size(json_object_get(out, "errors")), 2);
+	cr_assert_str_eq(json_string_value(json_array_get(
+				 json_object_get(out, "errors"), 1)),
+			 "x.yaml:2:5: nope again");
+	cr_assert_str_eq(json_string_value(json_array_get(
+				 json_object_get(out, "warnings"), 0)),
+			 "x.yaml:2:5: warning: meh");
 	cr_assert_str_eq(last_filename, "x.yaml");
 	json_decref(out);
 	cr_assert_eq(
@@ -125,5 +136,6 @@ Test(api, policy_put_validation)
 		200);
 	cr_assert_str_eq(last_filename, "policy.yaml");
 	cr_assert_eq(json_integer_value(json_object_get(out, "version")), 4);
+	cr_assert_eq(json_array_size(json_object_get(out, "warnings")), 1);
 	json_decref(out);
 }

@@ -6,13 +6,13 @@
 #include <string.h>
 
 #include "portcullis/maps.h"
-#include "policy.h"
+#include "policy_test.h"
 
 #define HEADER "apiVersion: portcullis/v1\nkind: Policy\n"
 
 static int parse(const char *text, struct pc_policy **p, char *err)
 {
-	return pc_policy_parse(text, strlen(text), "p.yaml", p, err);
+	return parse_e(text, strlen(text), "p.yaml", p, err);
 }
 
 static void expect_error(const char *text, const char *want)
@@ -51,16 +51,18 @@ Test(parse, errors_name_file_line_column)
 		     "\"33\"");
 	expect_error(HEADER "services:\n  web: { ports: [70000/tcp] }\n",
 		     "p.yaml:4:18: bad port \"70000/tcp\" in service \"web\" "
-		     "(expected 443/tcp, 8000-8100/tcp, any/udp, icmp, icmpv6 "
-		     "or any)");
+		     "(443/tcp, 8000-8100/tcp, any/udp, tcp, gre, any/47, "
+		     "icmp, icmp/echo-request, icmpv6/128 or any)");
 	expect_error(HEADER "services:\n  web: { ports: [9-8/tcp] }\n",
 		     "p.yaml:4:18: bad port \"9-8/tcp\" in service \"web\" "
-		     "(expected 443/tcp, 8000-8100/tcp, any/udp, icmp, icmpv6 "
-		     "or any)");
+		     "(443/tcp, 8000-8100/tcp, any/udp, tcp, gre, any/47, "
+		     "icmp, icmp/echo-request, icmpv6/128 or any)");
 	expect_error(
 		HEADER "rules:\n  - { from: any, to: any, action: permit }\n",
 		"p.yaml:4:35: bad action \"permit\" (allow, deny or audit)");
-	expect_error(HEADER "rulez: []\n", "p.yaml:3:1: unknown key \"rulez\"");
+	expect_error(HEADER "rulez: []\n",
+		     "p.yaml:3:1: unknown key \"rulez\" (apiVersion, kind, "
+		     "mode, identities, services, rules, tests)");
 	expect_error("apiVersion: portcullis/v2\nkind: Policy\n",
 		     "p.yaml:1:13: unsupported apiVersion \"portcullis/v2\" "
 		     "(expected portcullis/v1)");
@@ -69,7 +71,7 @@ Test(parse, errors_name_file_line_column)
 		     "p.yaml:3:42: duplicate name \"eng\"");
 	expect_error(HEADER "rules:\n  - { from: any, to: any }\n",
 		     "p.yaml:4:5: rule \"rule-1\" has no \"action\"");
-	expect_error(HEADER "identities: [\n",
+	expect_error(HEADER "rules: [\n",
 		     "p.yaml:4:1: did not find expected node content");
 	expect_error("", "p.yaml:1:1: empty policy");
 }
@@ -117,7 +119,7 @@ static struct pc_compiled *compile(const char *text)
 	char err[PC_ERR_LEN];
 
 	cr_assert_eq(parse(text, &p, err), 0, "%s", err);
-	cr_assert_eq(pc_policy_compile(p, &c, err), 0, "%s", err);
+	cr_assert_eq(compile_e(p, &c, err), 0, "%s", err);
 	pc_policy_free(p);
 	return c;
 }
@@ -413,10 +415,9 @@ Test(compile, matches_a_direct_reading_of_the_rules)
 		char err[PC_ERR_LEN];
 
 		gen_policy(&r, &text);
-		cr_assert_eq(
-			pc_policy_parse(text.data, text.len, "r.yaml", &p, err),
-			0, "%s\n%s", err, text.data);
-		cr_assert_eq(pc_policy_compile(p, &c, err), 0, "%s", err);
+		cr_assert_eq(parse_e(text.data, text.len, "r.yaml", &p, err), 0,
+			     "%s\n%s", err, text.data);
+		cr_assert_eq(compile_e(p, &c, err), 0, "%s", err);
 		for (int k = 0; k < 300; k++) {
 			uint8_t src[16] = {[10] = 0xff, [11] = 0xff, 198, 18},
 				dst[16] = {[10] = 0xff, [11] = 0xff, 198, 18};
@@ -468,9 +469,9 @@ Test(compile, hundred_thousand_rules)
 		pc_buf_printf(&text,
 			      "  - {from: [c%u], to: [sink], action: %s}\n", i,
 			      i % 1000 == 999 ? "deny" : "allow");
-	cr_assert_eq(pc_policy_parse(text.data, text.len, "big.yaml", &p, err),
-		     0, "%s", err);
-	cr_assert_eq(pc_policy_compile(p, &c, err), 0, "%s", err);
+	cr_assert_eq(parse_e(text.data, text.len, "big.yaml", &p, err), 0, "%s",
+		     err);
+	cr_assert_eq(compile_e(p, &c, err), 0, "%s", err);
 	cr_assert_eq(c->nentries, 100000);
 	cr_assert_eq(c->nident_sets, 100001); /* one per client, plus "any" */
 	src[12] = 10, src[13] = 1, src[14] = 0x86, src[15] = 0x9f; /* 99999 */

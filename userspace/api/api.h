@@ -17,10 +17,14 @@ struct pc_api_backend {
 	json_t *(*status)(void *ctx);
 	/* NULL when no policy was ever pushed */
 	json_t *(*policy_get)(void *ctx);
-	/* 0: *result set; -EINVAL: refused, err holds FILE:LINE:COL: why */
+	/*
+	 * 0: *result set; -EINVAL: the policy is refused, d holds every
+	 * FILE:LINE:COL error; other -errno: it could not be applied.
+	 * Warnings go to d either way.
+	 */
 	int (*policy_put)(void *ctx, const char *text, size_t len,
 			  const char *filename, json_t **result,
-			  char err[PC_ERR_LEN]);
+			  struct pc_diags *d);
 	/* 1 when ready, else 0 with *why set */
 	int (*ready)(void *ctx, const char **why);
 };
@@ -31,6 +35,9 @@ struct pc_api;
 int pc_api_start(struct event_base *base, const char *listen,
 		 const struct pc_api_backend *be, struct pc_api **out);
 void pc_api_stop(struct pc_api *api);
+
+/* {"errors": [...], "warnings": [...]} from diagnostics, into j. */
+void pc_api_diags_json(json_t *j, const struct pc_diags *d);
 
 /* Routing, exposed for unit tests: returns the HTTP status, fills *body. */
 int pc_api_handle(const struct pc_api_backend *be, const char *method,

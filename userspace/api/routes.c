@@ -84,12 +84,24 @@ static void query_filename(const char *query, char *buf, size_t len)
 		buf[n] = '\0';
 }
 
+void pc_api_diags_json(json_t *j, const struct pc_diags *d)
+{
+	json_t *errors = json_array(), *warnings = json_array();
+
+	for (size_t i = 0; i < d->n; i++)
+		json_array_append_new(d->v[i].warning ? warnings : errors,
+				      json_string(d->v[i].msg));
+	json_object_set_new(j, "errors", errors);
+	json_object_set_new(j, "warnings", warnings);
+}
+
 static int put_policy(const struct pc_api_backend *be, const char *query,
 		      const char *ctype, const char *body, size_t len,
 		      json_t **out)
 {
-	char err[PC_ERR_LEN] = "", fname[128];
-	int rc;
+	struct pc_diags d = {0};
+	char fname[128];
+	int rc, status = 200;
 
 	if (!yaml_ctype(ctype)) {
 		*out = error_json("policy must be sent as application/yaml",
@@ -105,16 +117,19 @@ static int put_policy(const struct pc_api_backend *be, const char *query,
 		return 400;
 	}
 	query_filename(query, fname, sizeof(fname));
-	rc = be->policy_put(be->ctx, body, len, fname, out, err);
+	rc = be->policy_put(be->ctx, body, len, fname, out, &d);
 	if (rc == -EINVAL) {
-		*out = error_json(err, "policy");
-		return 422;
+		*out = error_json(pc_diags_first_error(&d), "policy");
+		status = 422;
+	} else if (rc) {
+		*out = error_json(d.nerrors ? pc_diags_first_error(&d)
+					    : strerror(-rc),
+				  NULL);
+		status = 500;
 	}
-	if (rc) {
-		*out = error_json(err[0] ? err : strerror(-rc), NULL);
-		return 500;
-	}
-	return 200;
+	pc_api_diags_json(*out, &d);
+	pc_diags_free(&d);
+	return status;
 }
 
 static int get_healthz(const struct pc_api_backend *be, const char *query,

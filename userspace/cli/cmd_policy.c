@@ -15,10 +15,16 @@ static int read_policy(const char *file, struct pc_buf *text)
 	return rc;
 }
 
+static void print_diags(const struct pc_diags *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(stderr, "%s\n", d->v[i].msg);
+}
+
 static int policy_validate(const struct pc_cli *cli, int argc, char **argv)
 {
 	struct pc_buf text = {0};
-	char err[PC_ERR_LEN];
+	struct pc_diags d = {0};
 	struct pc_policy *pol = NULL;
 	struct pc_compiled *c = NULL;
 	int rc;
@@ -29,30 +35,61 @@ static int policy_validate(const struct pc_cli *cli, int argc, char **argv)
 	}
 	if (read_policy(argv[0], &text))
 		return PC_EXIT_REFUSED;
-	rc = pc_policy_parse(text.data, text.len, argv[0], &pol, err);
-	if (!rc)
-		rc = pc_policy_compile(pol, &c, err);
-	if (rc) {
-		fprintf(stderr, "%s\n", err);
-	} else if (cli->json) {
-		json_t *j = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I}", "file",
-				      argv[0], "valid", 1, "identities",
-				      (json_int_t)pol->nidentities, "services",
-				      (json_int_t)pol->nservices, "rules",
-				      (json_int_t)pol->nrules, "entries",
-				      (json_int_t)c->nentries);
+	rc = pc_policy_load(text.data, text.len, argv[0], &pol, &c, &d);
+	if (cli->json) {
+		json_t *j =
+			json_pack("{s:s, s:b}", "file", argv[0], "valid", !rc);
+
+		if (!rc)
+			json_object_update_new(
+				j,
+				json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}",
+					  "identities",
+					  (json_int_t)pol->nidentities,
+					  "services",
+					  (json_int_t)pol->nservices, "rules",
+					  (json_int_t)pol->nrules, "entries",
+					  (json_int_t)c->nentries, "tests",
+					  (json_int_t)pol->ntests, "mode",
+					  pol->mode ? "audit" : "enforce"));
+		json_object_set_new(j, "errors", json_array());
+		json_object_set_new(j, "warnings", json_array());
+		for (size_t i = 0; i < d.n; i++)
+			json_array_append_new(
+				json_object_get(j, d.v[i].warning ? "warnings"
+								  : "errors"),
+				json_string(d.v[i].msg));
 		pc_print_json(j);
 		json_decref(j);
 	} else {
-		printf("%s: valid (%zu identities, %zu services, %zu rules -> "
-		       "%zu policy entries)\n",
-		       argv[0], pol->nidentities, pol->nservices, pol->nrules,
-		       c->nentries);
+		print_diags(&d);
+		if (!rc)
+			printf("%s: valid (%zu identities, %zu services, %zu "
+			       "rules -> %zu policy entries; %zu tests "
+			       "passed%s%s)\n",
+			       argv[0], pol->nidentities, pol->nservices,
+			       pol->nrules, c->nentries, pol->ntests,
+			       pol->mode == PC_MODE_AUDIT ? "; audit mode" : "",
+			       d.nwarnings ? "; see warnings" : "");
+		else
+			fprintf(stderr, "%s: %zu error%s\n", argv[0], d.nerrors,
+				d.nerrors == 1 ? "" : "s");
 	}
+	pc_diags_free(&d);
 	pc_compiled_free(c);
 	pc_policy_free(pol);
 	pc_buf_free(&text);
 	return rc ? PC_EXIT_REFUSED : PC_EXIT_OK;
+}
+
+/* The "errors" and "warnings" a reply carries, to stderr. */
+static void print_reply_diags(json_t *reply, const char *key)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach (json_object_get(reply, key), i, v)
+		fprintf(stderr, "%s\n", json_string_value(v));
 }
 
 static int policy_push(const struct pc_cli *cli, int argc, char **argv)
@@ -74,11 +111,22 @@ static int policy_push(const struct pc_cli *cli, int argc, char **argv)
 	status = pc_client_call(cli, "PUT", path, text.data, text.len,
 				"application/yaml", &reply, err, sizeof(err));
 	pc_buf_free(&text);
+	if (status == 422 && !cli->json) {
+		print_reply_diags(reply, "errors");
+		print_reply_diags(reply, "warnings");
+		fprintf(stderr,
+			"%s: refused; the policy in force is unchanged\n",
+			argv[0]);
+		json_decref(reply);
+		return PC_EXIT_REFUSED;
+	}
 	if (status != 200) {
 		pc_client_fail("policy push", status, reply, err);
 		json_decref(reply);
 		return PC_EXIT_REFUSED;
 	}
+	if (!cli->json)
+		print_reply_diags(reply, "warnings");
 	if (cli->json)
 		pc_print_json(reply);
 	else

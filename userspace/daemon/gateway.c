@@ -33,20 +33,6 @@ struct pc_gateway {
 
 #define PC_EVENT_LOG_PER_SEC 50
 
-static int compile_text(const char *text, size_t len, const char *fname,
-			struct pc_compiled **out, char err[PC_ERR_LEN])
-{
-	struct pc_policy *pol;
-	int rc;
-
-	rc = pc_policy_parse(text, len, fname, &pol, err);
-	if (rc)
-		return rc;
-	rc = pc_policy_compile(pol, out, err);
-	pc_policy_free(pol);
-	return rc == -E2BIG ? -EINVAL : rc;
-}
-
 static void replace_in_force(struct pc_gateway *gw, struct pc_compiled *c,
 			     struct pc_policy_record *rec)
 {
@@ -56,28 +42,33 @@ static void replace_in_force(struct pc_gateway *gw, struct pc_compiled *c,
 	gw->rec = *rec;
 }
 
-/* Compile, apply, record.  On any failure the old policy stays live. */
+/*
+ * Validate (parse, compile, run the policy's tests), apply, record.  On
+ * any failure the old policy stays live.  Every error and warning goes to
+ * d; -EINVAL means the policy itself was refused.
+ */
 static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
-		       const char *fname, char err[PC_ERR_LEN])
+		       const char *fname, struct pc_diags *d)
 {
 	struct pc_policy_record rec = {0};
 	struct pc_compiled *c;
 	uint64_t gen, old_gen;
 	int rc;
 
-	rc = compile_text(text, len, fname, &c, err);
+	rc = pc_policy_load(text, len, fname, NULL, &c, d);
 	if (rc)
 		return rc;
 	rc = pc_dp_apply(gw->dp, c, &gen);
 	if (rc) {
-		snprintf(err, PC_ERR_LEN, "failed to apply policy: %s",
-			 strerror(-rc));
+		pc_diag_add(d, 0, fname, NULL, "failed to apply policy: %s",
+			    strerror(-rc));
 		pc_compiled_free(c);
 		return rc;
 	}
 	rc = pc_store_policy_add(gw->store, text, fname, gen, &rec.version);
 	if (rc) {
-		snprintf(err, PC_ERR_LEN, "failed to record policy version");
+		pc_diag_add(d, 0, fname, NULL,
+			    "failed to record policy version");
 		if (gw->compiled)
 			pc_dp_apply(gw->dp, gw->compiled, &old_gen);
 		pc_compiled_free(c);
@@ -86,8 +77,9 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 	pc_store_policy_latest(gw->store, &rec);
 	replace_in_force(gw, c, &rec);
 	pc_info("policy version %" PRId64 " from %s in force as generation "
-		"%" PRIu64 " (%zu rules, %zu entries)",
-		rec.version, fname, gen, c->nrules, c->nentries);
+		"%" PRIu64 " (%zu rules, %zu entries%s)",
+		rec.version, fname, gen, c->nrules, c->nentries,
+		c->mode == PC_MODE_AUDIT ? ", audit mode" : "");
 	return 0;
 }
 
@@ -95,7 +87,7 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 static int initial_policy(struct pc_gateway *gw)
 {
 	struct pc_policy_record rec;
-	char err[PC_ERR_LEN];
+	struct pc_diags d = {0};
 	struct pc_compiled *c;
 	struct pc_buf text = {0};
 	uint64_t gen;
@@ -113,23 +105,27 @@ static int initial_policy(struct pc_gateway *gw)
 				 gw->cfg->policy, strerror(-rc));
 			return rc;
 		}
-		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, err);
-		if (rc)
-			pc_error("%s", err);
+		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, &d);
+		for (size_t i = 0; i < d.n; i++)
+			pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR,
+			       "%s", d.v[i].msg);
+		pc_diags_free(&d);
 		pc_buf_free(&text);
 		return rc;
 	}
 	if (rc)
 		return rc;
-	rc = compile_text(rec.source, strlen(rec.source), rec.filename, &c,
-			  err);
+	rc = pc_policy_load(rec.source, strlen(rec.source), rec.filename, NULL,
+			    &c, &d);
 	if (rc) {
 		pc_error("stored policy version %" PRId64
 			 " no longer compiles: %s",
-			 rec.version, err);
+			 rec.version, pc_diags_first_error(&d));
+		pc_diags_free(&d);
 		pc_policy_record_free(&rec);
 		return rc;
 	}
+	pc_diags_free(&d);
 	gen = pc_dp_generation(gw->dp);
 	if (gen && gen == rec.generation) {
 		pc_info("adopted policy version %" PRId64
@@ -324,21 +320,23 @@ static json_t *be_policy_get(void *ctx)
 }
 
 static int be_policy_put(void *ctx, const char *text, size_t len,
-			 const char *fname, json_t **result,
-			 char err[PC_ERR_LEN])
+			 const char *fname, json_t **result, struct pc_diags *d)
 {
 	struct pc_gateway *gw = ctx;
-	int rc = push_policy(gw, text, len, fname, err);
+	int rc = push_policy(gw, text, len, fname, d);
 
 	if (rc) {
-		pc_warn("policy push refused: %s", err);
+		pc_warn("policy push refused: %s (%zu errors)",
+			pc_diags_first_error(d), d->nerrors);
 		return rc;
 	}
-	*result = json_pack("{s:I, s:I, s:I, s:I}", "version",
+	*result = json_pack("{s:I, s:I, s:I, s:I, s:s}", "version",
 			    (json_int_t)gw->rec.version, "generation",
 			    (json_int_t)gw->rec.generation, "rules",
 			    (json_int_t)gw->compiled->nrules, "entries",
-			    (json_int_t)gw->compiled->nentries);
+			    (json_int_t)gw->compiled->nentries, "mode",
+			    gw->compiled->mode == PC_MODE_AUDIT ? "audit"
+								: "enforce");
 	return 0;
 }
 

@@ -225,17 +225,146 @@ static void add_owned(struct owned_list *l, const struct pc_prefix *p,
 
 static const struct pc_prefix everything = {.plen = 0};
 
+/*
+ * Who includes whom, reversed: for each identity, the identities whose
+ * members it is part of (itself, and every identity that includes it,
+ * directly or through others).  The parser has refused cycles.
+ */
+struct closure {
+	size_t *start, *by; /* CSR: includers of j: by[start[j]..start[j+1]) */
+	size_t *stamp, *queue, *out;
+	size_t nout;
+};
+
+static void closure_init(const struct pc_policy *pol, struct closure *cl)
+{
+	size_t n = pol->nidentities, *fill;
+
+	cl->start = pc_xcalloc(n + 2, sizeof(size_t));
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < pol->identities[i].nincludes; k++)
+			cl->start[pol->identities[i].includes[k] + 1]++;
+	for (size_t j = 0; j < n; j++)
+		cl->start[j + 1] += cl->start[j];
+	cl->by = pc_xcalloc(cl->start[n] + 1, sizeof(size_t));
+	fill = pc_xcalloc(n + 1, sizeof(size_t));
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < pol->identities[i].nincludes; k++) {
+			size_t j = pol->identities[i].includes[k];
+
+			cl->by[cl->start[j] + fill[j]++] = i;
+		}
+	free(fill);
+	cl->stamp = pc_xcalloc(n + 1, sizeof(size_t));
+	cl->queue = pc_xcalloc(n + 1, sizeof(size_t));
+	cl->out = cl->queue;
+}
+
+/* Every identity that has j's members: cl->out[0..cl->nout). */
+static void closure_of(struct closure *cl, size_t j)
+{
+	size_t head = 0;
+
+	cl->nout = 0;
+	cl->queue[cl->nout++] = j;
+	cl->stamp[j] = j + 1;
+	while (head < cl->nout) {
+		size_t x = cl->queue[head++];
+
+		for (size_t k = cl->start[x]; k < cl->start[x + 1]; k++) {
+			size_t y = cl->by[k];
+
+			if (cl->stamp[y] != j + 1) {
+				cl->stamp[y] = j + 1;
+				cl->queue[cl->nout++] = y;
+			}
+		}
+	}
+}
+
+static void closure_free(struct closure *cl)
+{
+	free(cl->start);
+	free(cl->by);
+	free(cl->stamp);
+	free(cl->queue);
+}
+
+struct owned_peer {
+	uint8_t key[PC_WG_KEY_LEN];
+	uint32_t owner;
+};
+
+static int peer_cmp(const void *a, const void *b)
+{
+	const struct owned_peer *x = a, *y = b;
+	int c = memcmp(x->key, y->key, PC_WG_KEY_LEN);
+
+	if (c)
+		return c;
+	return x->owner < y->owner ? -1 : x->owner > y->owner;
+}
+
+/*
+ * WireGuard peers: each distinct key gets the set of every identity that
+ * lists it (or includes one that does), and "any".
+ */
+static void peer_sets(struct owned_peer *v, size_t n, uint32_t any,
+		      struct setdb *db, struct pc_compiled *c)
+{
+	uint32_t *own = pc_xcalloc(n + 1, sizeof(*own));
+
+	if (n)
+		qsort(v, n, sizeof(*v), peer_cmp);
+	c->peers = pc_xcalloc(n ? n : 1, sizeof(*c->peers));
+	for (size_t i = 0; i < n;) {
+		size_t j = i, k = 0;
+
+		while (j < n && !memcmp(v[j].key, v[i].key, PC_WG_KEY_LEN)) {
+			if (!k || own[k - 1] != v[j].owner)
+				own[k++] = v[j].owner;
+			j++;
+		}
+		own[k++] = any; /* greater than every identity index */
+		memcpy(c->peers[c->npeers].key, v[i].key, PC_WG_KEY_LEN);
+		c->peers[c->npeers++].set_id = set_intern(db, own, k);
+		i = j;
+	}
+	free(own);
+}
+
 static void ident_sets(const struct pc_policy *pol, struct setdb *sets,
 		       struct pc_compiled *c)
 {
 	struct owned_list l = {0};
+	struct owned_peer *peers = NULL;
+	size_t npeers = 0, cap = 0;
+	struct closure cl;
 
-	for (size_t i = 0; i < pol->nidentities; i++)
-		for (size_t j = 0; j < pol->identities[i].ncidrs; j++)
-			add_owned(&l, &pol->identities[i].cidrs[j], i);
+	closure_init(pol, &cl);
+	for (size_t j = 0; j < pol->nidentities; j++) {
+		const struct pc_identity *id = &pol->identities[j];
+
+		if (!id->ncidrs && !id->npeers)
+			continue;
+		closure_of(&cl, j);
+		for (size_t a = 0; a < cl.nout; a++) {
+			for (size_t k = 0; k < id->ncidrs; k++)
+				add_owned(&l, &id->cidrs[k], cl.out[a]);
+			for (size_t k = 0; k < id->npeers; k++) {
+				pc_xgrow(&peers, &cap, npeers, sizeof(*peers));
+				memcpy(peers[npeers].key, id->peers[k],
+				       PC_WG_KEY_LEN);
+				peers[npeers++].owner = (uint32_t)cl.out[a];
+			}
+		}
+	}
+	closure_free(&cl);
 	add_owned(&l, &everything, pol->nidentities);
 	build_sets(l.v, l.n, sets, &c->idents, &c->nidents);
+	peer_sets(peers, npeers, (uint32_t)pol->nidentities, sets, c);
 	c->nident_sets = (uint32_t)sets->nsets;
+	free(peers);
 	free(l.v);
 }
 
@@ -491,7 +620,8 @@ static void collect_hits(const struct pc_policy *pol, const struct inverse *ii,
 				}
 		}
 	}
-	qsort(h->v, h->n, sizeof(*h->v), hit_cmp);
+	if (h->n)
+		qsort(h->v, h->n, sizeof(*h->v), hit_cmp);
 	for (size_t i = 0; i < h->n; i++)
 		if (!m || hit_cmp(&h->v[m - 1], &h->v[i]))
 			h->v[m++] = h->v[i];
@@ -522,7 +652,10 @@ static void specs_of(const struct pc_policy *pol, const struct hit *h, size_t n,
 				.proto = pr->proto,
 				.any_proto = pr->any_proto,
 				.action = rule->action,
-				.flags = rule->log ? PC_PF_LOG : 0,
+				.flags =
+					(uint8_t)((rule->log ? PC_PF_LOG : 0) |
+						  (rule->rate.units ? PC_PF_RATE
+								    : 0)),
 			};
 			spec_push(out, &sp);
 		}
@@ -531,23 +664,144 @@ static void specs_of(const struct pc_policy *pol, const struct hit *h, size_t n,
 
 static char **rule_names(const struct pc_policy *pol)
 {
-	char **names = pc_xcalloc(pol->nrules, sizeof(char *));
+	char **names =
+		pc_xcalloc(pol->nrules ? pol->nrules : 1, sizeof(char *));
 
 	for (size_t i = 0; i < pol->nrules; i++)
 		names[i] = pc_strdup(pol->rules[i].name);
 	return names;
 }
 
-static int too_big(const struct pc_policy *pol, char err[PC_ERR_LEN],
+/* Entries are grouped by (src_set, dst_set), ascending: find a group. */
+static size_t group_start(const struct pc_compiled *c, uint32_t is, uint32_t vs)
+{
+	size_t lo = 0, hi = c->nentries;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct pc_policy_entry *e = &c->entries[mid];
+
+		if (e->src_set < is || (e->src_set == is && e->dst_set < vs))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int entry_matches(const struct pc_policy_entry *e, uint8_t proto,
+			 uint16_t port)
+{
+	unsigned int bits;
+
+	if (e->plen == PC_POLICY_PLEN_PROTO)
+		return 1;
+	if (e->proto != proto)
+		return 0;
+	bits = e->plen - PC_POLICY_PLEN_PORT0;
+	if (bits == 0)
+		return 1;
+	return (port >> (16 - bits)) == (e->port >> (16 - bits));
+}
+
+/* The entry the data plane's LPM lookup finds, or NULL. */
+const struct pc_policy_entry *pc_compiled_find(const struct pc_compiled *c,
+					       uint32_t is, uint32_t vs,
+					       uint8_t proto, uint16_t port)
+{
+	const struct pc_policy_entry *best = NULL;
+
+	for (size_t i = group_start(c, is, vs);
+	     i < c->nentries && c->entries[i].src_set == is &&
+	     c->entries[i].dst_set == vs;
+	     i++)
+		if (entry_matches(&c->entries[i], proto, port) &&
+		    (!best || c->entries[i].plen > best->plen))
+			best = &c->entries[i];
+	return best;
+}
+
+/* Names no rule uses, and rules that can never match. */
+static void lint(const struct pc_policy *pol, const struct pc_compiled *c,
+		 const struct hit *first, struct pc_diags *d)
+{
+	uint8_t *used_id = pc_xcalloc(pol->nidentities + 1, 1);
+	uint8_t *used_svc = pc_xcalloc(pol->nservices + 1, 1);
+	uint8_t *decides = pc_xcalloc(pol->nrules + 1, 1);
+
+	for (size_t r = 0; r < pol->nrules; r++) {
+		for (size_t k = 0; k < pol->rules[r].nfrom; k++)
+			if (pol->rules[r].from[k] != PC_ANY)
+				used_id[pol->rules[r].from[k]] = 1;
+		for (size_t k = 0; k < pol->rules[r].nto; k++)
+			if (pol->rules[r].to[k] != PC_ANY)
+				used_svc[pol->rules[r].to[k]] = 1;
+	}
+	for (size_t i = 0; i < pol->nidentities; i++)
+		for (size_t k = 0; k < pol->identities[i].nincludes; k++)
+			used_id[pol->identities[i].includes[k]] = 1;
+	for (size_t i = 0; i < pol->nidentities; i++)
+		if (!used_id[i] && !pol->identities[i].anon)
+			pc_diag_add(d, 1, pol->filename,
+				    &pol->identities[i].loc,
+				    "identity \"%s\" is not used by any rule",
+				    pol->identities[i].name);
+	for (size_t i = 0; i < pol->nservices; i++)
+		if (!used_svc[i] && !pol->services[i].anon)
+			pc_diag_add(d, 1, pol->filename, &pol->services[i].loc,
+				    "service \"%s\" is not used by any rule",
+				    pol->services[i].name);
+	for (size_t i = 0; i < c->nentries; i++)
+		decides[c->entries[i].rule_id - 1] = 1;
+	for (size_t r = 0; r < pol->nrules; r++) {
+		const struct pc_rule *rule = &pol->rules[r];
+		const struct pc_service *svc;
+		const struct pc_policy_entry *e;
+		uint8_t proto = 0;
+		uint16_t port = 0;
+
+		if (decides[r])
+			continue;
+		/* ask what decides the first traffic the rule names */
+		svc = first[r].svc < pol->nservices
+			      ? &pol->services[first[r].svc]
+			      : NULL;
+		if (svc && svc->nports && !svc->ports[0].any_proto) {
+			proto = svc->ports[0].proto;
+			port = svc->ports[0].lo;
+		}
+		e = pc_compiled_find(c, first[r].iset, first[r].vset, proto,
+				     port);
+		if (e && e->rule_id != r + 1)
+			pc_diag_add(d, 1, pol->filename, &rule->loc,
+				    "rule \"%s\" can never match: %s rule "
+				    "\"%s\" decides all its traffic%s",
+				    rule->name, pc_action_name(e->action),
+				    c->rule_names[e->rule_id - 1],
+				    e->action > rule->action
+					    ? " (deny beats allow beats audit)"
+				    : e->action == rule->action
+					    ? " (the earlier rule is credited)"
+					    : "");
+		else
+			pc_diag_add(d, 1, pol->filename, &rule->loc,
+				    "rule \"%s\" can never match", rule->name);
+	}
+	free(used_id);
+	free(used_svc);
+	free(decides);
+}
+
+static int too_big(const struct pc_policy *pol, struct pc_diags *d,
 		   const char *what, size_t n, size_t max)
 {
-	snprintf(err, PC_ERR_LEN, "%s: policy compiles to %zu %s, at most %zu",
-		 pol->filename, n, what, max);
+	pc_diag_add(d, 0, pol->filename, NULL,
+		    "policy compiles to %zu %s, at most %zu fit", n, what, max);
 	return -E2BIG;
 }
 
 int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
-		      char err[PC_ERR_LEN])
+		      struct pc_diags *d)
 {
 	struct pc_compiled *c = pc_xcalloc(1, sizeof(*c));
 	struct setdb isets = {0}, vsets = {0};
@@ -555,12 +809,24 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	struct entries e = {0};
 	struct specs s = {0};
 	struct hits h = {0};
+	struct hit *first;
 	int rc = 0;
 
 	*out = NULL;
+	size_t nrated = 0;
+
+	for (size_t r = 0; r < pol->nrules; r++)
+		nrated += pol->rules[r].rate.units != 0;
+	if (nrated > PC_MAX_RATED_RULES) {
+		pc_diag_add(d, 0, pol->filename, NULL,
+			    "%zu rules with a rate, at most %d", nrated,
+			    PC_MAX_RATED_RULES);
+		free(c);
+		return -E2BIG;
+	}
 	if (pol->nrules >= PC_MAX_RULES) {
-		snprintf(err, PC_ERR_LEN, "%s: %zu rules, at most %d",
-			 pol->filename, pol->nrules, PC_MAX_RULES - 1);
+		pc_diag_add(d, 0, pol->filename, NULL, "%zu rules, at most %d",
+			    pol->nrules, PC_MAX_RULES - 1);
 		free(c);
 		return -E2BIG;
 	}
@@ -569,6 +835,9 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	inverse_build(&isets, pol->nidentities, &ii);
 	inverse_build(&vsets, pol->nservices, &vi);
 	collect_hits(pol, &ii, &vi, &h);
+	first = pc_xcalloc(pol->nrules + 1, sizeof(*first));
+	for (size_t i = h.n; i-- > 0;)
+		first[h.v[i].rule] = h.v[i];
 	for (size_t i = 0; i < h.n;) {
 		size_t j = i;
 
@@ -583,7 +852,13 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	c->nentries = e.n;
 	c->nrules = pol->nrules;
 	c->rule_names = rule_names(pol);
+	c->rates = pc_xcalloc(pol->nrules ? pol->nrules : 1, sizeof(*c->rates));
+	for (size_t r = 0; r < pol->nrules; r++)
+		c->rates[r] = pol->rules[r].rate;
+	c->mode = pol->mode;
 	c->ident_set_names = set_names(&isets, pol);
+	lint(pol, c, first, d);
+	free(first);
 	free(h.v);
 	free(s.v);
 	inverse_free(&ii);
@@ -592,13 +867,13 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	setdb_free(&vsets);
 	/* a push fills one slot while the other is live: half each */
 	if (c->nentries > PC_MAX_POLICY_ENTRIES / 2)
-		rc = too_big(pol, err, "policy entries", c->nentries,
+		rc = too_big(pol, d, "policy entries", c->nentries,
 			     PC_MAX_POLICY_ENTRIES / 2);
 	else if (c->nidents > PC_MAX_IDENT_PREFIXES / 2)
-		rc = too_big(pol, err, "identity prefixes", c->nidents,
+		rc = too_big(pol, d, "identity prefixes", c->nidents,
 			     PC_MAX_IDENT_PREFIXES / 2);
 	else if (c->nservices > PC_MAX_SERVICE_PREFIXES / 2)
-		rc = too_big(pol, err, "service prefixes", c->nservices,
+		rc = too_big(pol, d, "service prefixes", c->nservices,
 			     PC_MAX_SERVICE_PREFIXES / 2);
 	if (rc) {
 		pc_compiled_free(c);
@@ -621,5 +896,7 @@ void pc_compiled_free(struct pc_compiled *c)
 	free(c->idents);
 	free(c->services);
 	free(c->entries);
+	free(c->rates);
+	free(c->peers);
 	free(c);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Evaluate a compiled policy the way the data plane's lookups do. */
+/* Evaluate a compiled policy the way the data plane's lookups do; tests. */
+#include <errno.h>
 #include <string.h>
 
 #include "portcullis/maps.h"
@@ -19,40 +20,84 @@ static uint32_t set_lookup(const struct pc_set_entry *v, size_t n,
 	return best ? best->set_id : 0;
 }
 
-static int entry_matches(const struct pc_policy_entry *e, uint8_t proto,
-			 uint16_t port)
-{
-	unsigned int bits;
-
-	if (e->plen == PC_POLICY_PLEN_PROTO)
-		return 1;
-	if (e->proto != proto)
-		return 0;
-	bits = e->plen - PC_POLICY_PLEN_PORT0;
-	if (bits == 0)
-		return 1;
-	return (port >> (16 - bits)) == (e->port >> (16 - bits));
-}
-
 void pc_compiled_eval(const struct pc_compiled *c, const uint8_t src[16],
 		      const uint8_t dst[16], uint8_t proto, uint16_t port,
 		      struct pc_eval *out)
 {
-	const struct pc_policy_entry *best = NULL;
+	const struct pc_policy_entry *e;
 
 	memset(out, 0, sizeof(*out));
 	out->src_set = set_lookup(c->idents, c->nidents, src);
 	out->dst_set = set_lookup(c->services, c->nservices, dst);
-	for (size_t i = 0; i < c->nentries; i++) {
-		const struct pc_policy_entry *e = &c->entries[i];
+	e = pc_compiled_find(c, out->src_set, out->dst_set, proto, port);
+	if (e) {
+		out->action = e->action;
+		out->rule_id = e->rule_id;
+	}
+}
 
-		if (e->src_set == out->src_set && e->dst_set == out->dst_set &&
-		    entry_matches(e, proto, port) &&
-		    (!best || e->plen > best->plen))
-			best = e;
+size_t pc_policy_run_tests(const struct pc_policy *p,
+			   const struct pc_compiled *c, struct pc_diags *d)
+{
+	size_t failed = 0;
+
+	for (size_t i = 0; i < p->ntests; i++) {
+		const struct pc_test *t = &p->tests[i];
+		struct pc_eval e;
+		int ok;
+
+		pc_compiled_eval(c, t->src, t->dst, t->proto, t->port, &e);
+		ok = t->expect == PC_ACT_DENY ? e.action == PC_ACT_DENY ||
+							e.action == PC_ACT_NONE
+					      : e.action == t->expect;
+		if (ok)
+			continue;
+		failed++;
+		if (e.rule_id)
+			pc_diag_add(d, 0, p->filename, &t->loc,
+				    "test failed: %s: expected %s, got %s by "
+				    "rule \"%s\"",
+				    t->text, pc_action_name(t->expect),
+				    pc_action_name(e.action),
+				    c->rule_names[e.rule_id - 1]);
+		else
+			pc_diag_add(d, 0, p->filename, &t->loc,
+				    "test failed: %s: expected %s, got "
+				    "default deny (no rule matches)",
+				    t->text, pc_action_name(t->expect));
 	}
-	if (best) {
-		out->action = best->action;
-		out->rule_id = best->rule_id;
+	return failed;
+}
+
+int pc_policy_load(const char *text, size_t len, const char *filename,
+		   struct pc_policy **polp, struct pc_compiled **cp,
+		   struct pc_diags *d)
+{
+	struct pc_policy *pol = NULL;
+	struct pc_compiled *c = NULL;
+	int rc;
+
+	if (polp)
+		*polp = NULL;
+	if (cp)
+		*cp = NULL;
+	rc = pc_policy_parse(text, len, filename, &pol, d);
+	if (!rc)
+		rc = pc_policy_compile(pol, &c, d);
+	if (!rc && pc_policy_run_tests(pol, c, d))
+		rc = -EINVAL;
+	if (rc) {
+		pc_compiled_free(c);
+		pc_policy_free(pol);
+		return -EINVAL;
 	}
+	if (polp)
+		*polp = pol;
+	else
+		pc_policy_free(pol);
+	if (cp)
+		*cp = c;
+	else
+		pc_compiled_free(c);
+	return 0;
 }

@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-/* YAML policy text -> struct pc_policy, with FILE:LINE:COL errors. */
+/*
+ * YAML policy text -> struct pc_policy, reporting every error as
+ * FILE:LINE:COL.  The parser reads libyaml's event stream rather than
+ * loading a document tree, so a 100,000-rule file costs its model and not
+ * a node per scalar; names are resolved after the whole file is read, so
+ * sections may come in any order.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +16,24 @@
 #include "portcullis/maps.h"
 #include "policy.h"
 
+enum ref_kind { REF_FROM, REF_TO, REF_INCLUDE };
+
+/* A name (or inline CIDR) that is resolved once every name is known. */
+struct ref {
+	size_t owner; /* rule index, or identity index for REF_INCLUDE */
+	size_t pos;   /* slot in the owner's from / to / includes */
+	char *name;   /* NULL: an inline CIDR */
+	struct pc_prefix cidr;
+	struct pc_loc loc;
+	uint8_t kind;
+};
+
+/* A test case as written, resolved with the names. */
+struct raw_test {
+	char *from, *to;
+	struct pc_loc from_loc, to_loc;
+};
+
 /* Names sorted for lookup: identities (0) and services (1). */
 struct name_ix {
 	const char *name;
@@ -17,60 +41,198 @@ struct name_ix {
 };
 
 struct pctx {
-	yaml_document_t doc;
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int have;    /* ev holds an event not yet consumed */
+	int stopped; /* a YAML syntax error, or too many errors */
 	const char *file;
-	char *err;
+	struct pc_diags *d;
+	size_t errors0; /* d->nerrors when this parse began */
 	struct pc_policy *pol;
-	size_t cap_ids, cap_svcs, cap_rules;
+	size_t cap_ids, cap_svcs, cap_rules, cap_tests, cap_raw;
+	struct ref *refs;
+	size_t nrefs, cap_refs;
+	struct raw_test *raw_tests;
 	struct name_ix *ix[2];
 };
 
-static int ix_cmp(const void *a, const void *b)
-{
-	const struct name_ix *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
+/* ---- diagnostics and the event stream ------------------------------- */
 
-	if (c)
-		return c;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static int ix_cmp_name(const void *a, const void *b)
+__attribute__((format(printf, 3, 4))) static void
+fail(struct pctx *c, const struct pc_loc *loc, const char *fmt, ...)
 {
-	return strcmp(((const struct name_ix *)a)->name,
-		      ((const struct name_ix *)b)->name);
-}
-
-__attribute__((format(printf, 3, 4))) static int
-fail(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
-{
+	char msg[PC_ERR_LEN];
 	va_list ap;
 
+	if (c->stopped)
+		return;
 	va_start(ap, fmt);
-	pc_loc_error(c->err, PC_ERR_LEN, c->file,
-		     n ? n->start_mark.line + 1 : 1,
-		     n ? n->start_mark.column + 1 : 1, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return -EINVAL;
+	pc_diag_add(c->d, 0, c->file, loc, "%s", msg);
+	if (c->d->nerrors - c->errors0 >= PC_MAX_ERRORS) {
+		pc_diag_add(c->d, 0, c->file, NULL,
+			    "too many errors, stopping");
+		c->stopped = 1;
+	}
 }
 
-static yaml_node_t *node(struct pctx *c, int id)
+static struct pc_loc loc_of(const yaml_event_t *e)
 {
-	return yaml_document_get_node(&c->doc, id);
+	return (struct pc_loc){(int)e->start_mark.line + 1,
+			       (int)e->start_mark.column + 1};
 }
 
-static const char *scalar(const yaml_node_t *n)
+/* The next event, read if need be; NULL once parsing has stopped. */
+static yaml_event_t *peek(struct pctx *c)
 {
-	return n && n->type == YAML_SCALAR_NODE
-		       ? (const char *)n->data.scalar.value
-		       : NULL;
+	if (c->stopped)
+		return NULL;
+	if (!c->have) {
+		if (!yaml_parser_parse(&c->parser, &c->ev)) {
+			struct pc_loc loc = {
+				(int)c->parser.problem_mark.line + 1,
+				(int)c->parser.problem_mark.column + 1};
+
+			fail(c, &loc, "%s",
+			     c->parser.problem ? c->parser.problem
+					       : "malformed YAML");
+			c->stopped = 1;
+			return NULL;
+		}
+		c->have = 1;
+	}
+	return &c->ev;
 }
 
-static struct pc_loc loc_of(const yaml_node_t *n)
+static void take(struct pctx *c)
 {
-	return (struct pc_loc){(int)n->start_mark.line + 1,
-			       (int)n->start_mark.column + 1};
+	if (c->have) {
+		yaml_event_delete(&c->ev);
+		c->have = 0;
+	}
 }
+
+/* Consume one whole value: a scalar, or a mapping or sequence. */
+static void skip(struct pctx *c)
+{
+	int depth = 0;
+	yaml_event_t *e;
+
+	do {
+		if (!(e = peek(c)))
+			return;
+		if (e->type == YAML_MAPPING_START_EVENT ||
+		    e->type == YAML_SEQUENCE_START_EVENT)
+			depth++;
+		else if (e->type == YAML_MAPPING_END_EVENT ||
+			 e->type == YAML_SEQUENCE_END_EVENT)
+			depth--;
+		take(c);
+	} while (depth > 0);
+}
+
+static int is_empty_scalar(const yaml_event_t *e)
+{
+	return e->type == YAML_SCALAR_EVENT && !e->data.scalar.length &&
+	       e->data.scalar.plain_implicit;
+}
+
+/*
+ * The next value as a string, if it is a scalar: valid until take().
+ * Otherwise report "expected WHAT", consume the value and return NULL.
+ */
+static const char *want_scalar(struct pctx *c, const char *what,
+			       struct pc_loc *loc)
+{
+	yaml_event_t *e = peek(c);
+
+	if (!e)
+		return NULL;
+	*loc = loc_of(e);
+	if (e->type == YAML_SCALAR_EVENT) {
+		if (memchr(e->data.scalar.value, '\0', e->data.scalar.length)) {
+			fail(c, loc, "NUL byte in a string");
+			take(c);
+			return NULL;
+		}
+		return (const char *)e->data.scalar.value;
+	}
+	if (e->type == YAML_ALIAS_EVENT)
+		fail(c, loc, "aliases (*name) are not supported");
+	else
+		fail(c, loc, "expected %s", what);
+	skip(c);
+	return NULL;
+}
+
+typedef void (*pair_fn)(struct pctx *c, const char *key,
+			const struct pc_loc *kloc, void *arg);
+
+/*
+ * Call fn for each key of a mapping; fn consumes the value.  An empty
+ * value ("identities:") is an empty mapping when empty_ok.
+ */
+static void for_each_pair(struct pctx *c, const char *what, int empty_ok,
+			  pair_fn fn, void *arg)
+{
+	yaml_event_t *e = peek(c);
+	struct pc_loc loc;
+
+	if (!e)
+		return;
+	loc = loc_of(e);
+	if (e->type != YAML_MAPPING_START_EVENT) {
+		if (e->type == YAML_ALIAS_EVENT)
+			fail(c, &loc, "aliases (*name) are not supported");
+		else if (!(empty_ok && is_empty_scalar(e)))
+			fail(c, &loc, "%s must be a mapping", what);
+		skip(c);
+		return;
+	}
+	take(c);
+	while ((e = peek(c)) && e->type != YAML_MAPPING_END_EVENT) {
+		char key[80];
+		const char *k = want_scalar(c, "a key", &loc);
+
+		if (!k) {
+			skip(c); /* the value */
+			continue;
+		}
+		snprintf(key, sizeof(key), "%s", k);
+		take(c);
+		fn(c, key, &loc, arg);
+	}
+	take(c);
+}
+
+typedef void (*item_fn)(struct pctx *c, void *arg);
+
+/* Call fn for each item of a sequence, or once for a lone scalar. */
+static void for_each_item(struct pctx *c, item_fn fn, void *arg)
+{
+	yaml_event_t *e = peek(c);
+	struct pc_loc loc;
+
+	if (!e)
+		return;
+	if (e->type == YAML_SEQUENCE_START_EVENT) {
+		take(c);
+		while ((e = peek(c)) && e->type != YAML_SEQUENCE_END_EVENT)
+			fn(c, arg);
+		take(c);
+		return;
+	}
+	if (e->type == YAML_MAPPING_START_EVENT) {
+		loc = loc_of(e);
+		fail(c, &loc, "expected a list");
+		skip(c);
+		return;
+	}
+	fn(c, arg);
+}
+
+/* ---- names ------------------------------------------------------------ */
 
 /* Levenshtein distance, for "did you mean" hints on short names. */
 static size_t edit_distance(const char *a, const char *b)
@@ -95,9 +257,16 @@ static size_t edit_distance(const char *a, const char *b)
 	return prev[lb];
 }
 
+/* Only digits, dots and colons: meant as an address, never a name. */
+static int looks_like_address(const char *s)
+{
+	return strspn(s, "0123456789.") == strlen(s) || strchr(s, ':') ||
+	       strchr(s, '/');
+}
+
 static int valid_name(const char *s)
 {
-	if (!*s || strlen(s) > 63 || !strcmp(s, "any"))
+	if (!*s || strlen(s) > 63 || !strcmp(s, "any") || looks_like_address(s))
 		return 0;
 	for (; *s; s++) {
 		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
@@ -108,76 +277,246 @@ static int valid_name(const char *s)
 	return 1;
 }
 
-/* Call fn for each item of a sequence, or once for a lone scalar. */
-typedef int (*item_fn)(struct pctx *c, yaml_node_t *item, void *arg);
-
-static int for_each_item(struct pctx *c, yaml_node_t *n, item_fn fn, void *arg)
+static void bad_name(struct pctx *c, const struct pc_loc *loc, const char *s)
 {
-	int err;
-
-	if (n->type == YAML_SCALAR_NODE)
-		return fn(c, n, arg);
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, n, "expected a list");
-	for (yaml_node_item_t *it = n->data.sequence.items.start;
-	     it < n->data.sequence.items.top; it++) {
-		err = fn(c, node(c, *it), arg);
-		if (err)
-			return err;
-	}
-	return 0;
+	fail(c, loc,
+	     "bad name \"%s\" (letters, digits, '-', '_', '.', at most 63; "
+	     "not \"any\" nor an address)",
+	     s);
 }
+
+static void add_ref(struct pctx *c, enum ref_kind kind, size_t owner,
+		    size_t pos, const char *name, const struct pc_prefix *cidr,
+		    const struct pc_loc *loc)
+{
+	struct ref *r;
+
+	pc_xgrow(&c->refs, &c->cap_refs, c->nrefs, sizeof(*c->refs));
+	r = &c->refs[c->nrefs++];
+	memset(r, 0, sizeof(*r));
+	r->kind = (uint8_t)kind;
+	r->owner = owner;
+	r->pos = pos;
+	r->loc = *loc;
+	if (name)
+		r->name = pc_strdup(name);
+	else
+		r->cidr = *cidr;
+}
+
+/* ---- identities and services ------------------------------------------ */
 
 struct prefix_list {
 	struct pc_prefix **v;
 	size_t *n;
 };
 
-static int add_cidr(struct pctx *c, yaml_node_t *item, void *arg)
+static int parse_cidr(struct pctx *c, const char *s, const struct pc_loc *loc,
+		      struct pc_prefix *p)
+{
+	char why[160];
+
+	if (pc_prefix_parse(s, p, why, sizeof(why))) {
+		fail(c, loc, "bad CIDR \"%s\": %s", s, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void add_cidr(struct pctx *c, void *arg)
 {
 	struct prefix_list *l = arg;
-	const char *s = scalar(item);
-	char why[160];
+	struct pc_loc loc;
+	const char *s = want_scalar(c, "a CIDR such as 198.18.1.0/24", &loc);
 	struct pc_prefix p;
 
 	if (!s)
-		return fail(c, item, "expected a CIDR such as 198.18.1.0/24");
-	if (pc_prefix_parse(s, &p, why, sizeof(why)))
-		return fail(c, item, "bad CIDR \"%s\": %s", s, why);
-	*l->v = realloc(*l->v, (*l->n + 1) * sizeof(p));
-	if (!*l->v)
-		return -ENOMEM;
-	(*l->v)[(*l->n)++] = p;
-	return 0;
+		return;
+	if (!parse_cidr(c, s, &loc, &p)) {
+		*l->v = realloc(*l->v, (*l->n + 1) * sizeof(p));
+		if (!*l->v)
+			abort();
+		(*l->v)[(*l->n)++] = p;
+	}
+	take(c);
+}
+
+static int b64_val(char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+/* A WireGuard public key: 32 bytes in base64, 44 characters ending '='. */
+static int parse_wg_key(const char *s, uint8_t key[PC_WG_KEY_LEN])
+{
+	uint32_t acc = 0;
+	size_t n = 0;
+	int bits = 0;
+
+	if (strlen(s) != 44 || s[43] != '=')
+		return -EINVAL;
+	for (size_t i = 0; i < 43; i++) {
+		int v = b64_val(s[i]);
+
+		if (v < 0)
+			return -EINVAL;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			key[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* 43 * 6 = 258 bits: 32 bytes and 2 bits that must be zero */
+	return n == PC_WG_KEY_LEN && !(acc & 3) ? 0 : -EINVAL;
+}
+
+static void add_peer(struct pctx *c, void *arg)
+{
+	struct pc_identity *id = &c->pol->identities[*(size_t *)arg];
+	struct pc_loc loc;
+	const char *s = want_scalar(c, "a WireGuard public key", &loc);
+	uint8_t key[PC_WG_KEY_LEN];
+
+	if (!s)
+		return;
+	if (parse_wg_key(s, key)) {
+		fail(c, &loc,
+		     "bad WireGuard public key \"%.60s\" (44 characters of "
+		     "base64, as `wg pubkey` prints)",
+		     s);
+	} else {
+		id->peers = realloc(id->peers, (id->npeers + 1) * sizeof(key));
+		if (!id->peers)
+			abort();
+		memcpy(id->peers[id->npeers++], key, sizeof(key));
+	}
+	take(c);
+}
+
+static void add_include(struct pctx *c, void *arg)
+{
+	size_t idx = *(size_t *)arg;
+	struct pc_identity *id = &c->pol->identities[idx];
+	struct pc_loc loc;
+	const char *s = want_scalar(c, "an identity name", &loc);
+
+	if (!s)
+		return;
+	if (!valid_name(s)) {
+		bad_name(c, &loc, s);
+	} else {
+		id->includes = realloc(id->includes,
+				       (id->nincludes + 1) * sizeof(size_t));
+		if (!id->includes)
+			abort();
+		id->includes[id->nincludes] = SIZE_MAX;
+		add_ref(c, REF_INCLUDE, idx, id->nincludes++, s, NULL, &loc);
+	}
+	take(c);
+}
+
+static void identity_key(struct pctx *c, const char *key,
+			 const struct pc_loc *kloc, void *arg)
+{
+	size_t idx = *(size_t *)arg;
+	struct pc_identity *id = &c->pol->identities[idx];
+	struct prefix_list l = {&id->cidrs, &id->ncidrs};
+
+	if (!strcmp(key, "cidrs"))
+		for_each_item(c, add_cidr, &l);
+	else if (!strcmp(key, "peers"))
+		for_each_item(c, add_peer, arg);
+	else if (!strcmp(key, "include"))
+		for_each_item(c, add_include, arg);
+	else {
+		fail(c, kloc,
+		     "unknown key \"%s\" in identity \"%s\" (cidrs, peers, "
+		     "include)",
+		     key, id->name);
+		skip(c);
+	}
+}
+
+static void parse_identity(struct pctx *c, const char *name,
+			   const struct pc_loc *kloc)
+{
+	struct pc_policy *pol = c->pol;
+	size_t idx = pol->nidentities;
+	struct pc_identity *id;
+
+	pc_xgrow(&pol->identities, &c->cap_ids, idx, sizeof(*id));
+	id = &pol->identities[pol->nidentities++];
+	memset(id, 0, sizeof(*id));
+	id->name = pc_strdup(name);
+	size_t errors = c->d->nerrors;
+
+	id->loc = *kloc;
+	for_each_pair(c, "an identity", 0, identity_key, &idx);
+	id = &pol->identities[idx];
+	/* empty unless what made it empty was already reported */
+	if (c->d->nerrors == errors && !id->ncidrs && !id->npeers &&
+	    !id->nincludes)
+		fail(c, kloc, "identity \"%s\" has no cidrs, peers or include",
+		     name);
 }
 
 static const struct {
 	const char *name;
 	uint8_t proto;
 } proto_names[] = {
-	{"tcp", 6}, {"udp", 17}, {"sctp", 132}, {"icmp", 1}, {"icmpv6", 58},
+	{"icmp", 1},	{"igmp", 2},   {"ipip", 4},	 {"tcp", 6},
+	{"udp", 17},	{"gre", 47},   {"esp", 50},	 {"ah", 51},
+	{"icmpv6", 58}, {"ospf", 89},  {"pim", 103},	 {"vrrp", 112},
+	{"l2tp", 115},	{"sctp", 132}, {"udplite", 136},
 };
 
-static int parse_proto(const char *s, uint8_t *proto)
+static int parse_proto(const char *s, size_t len, uint8_t *proto)
 {
-	char *end;
-	unsigned long v;
+	unsigned long v = 0;
 
 	for (size_t i = 0; i < PC_ARRAY_SIZE(proto_names); i++) {
-		if (!strcmp(s, proto_names[i].name)) {
+		if (strlen(proto_names[i].name) == len &&
+		    !strncmp(s, proto_names[i].name, len)) {
 			*proto = proto_names[i].proto;
 			return 0;
 		}
 	}
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (!*s || *end || errno || v > 255)
+	if (!len || len > 3)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 255)
 		return -EINVAL;
 	*proto = (uint8_t)v;
 	return 0;
 }
 
-static int parse_port_num(const char *s, size_t len, uint16_t *out)
+static int ported(uint8_t proto)
+{
+	return proto == 6 || proto == 17 || proto == 132 || proto == 136;
+}
+
+static int is_icmp(uint8_t proto)
+{
+	return proto == 1 || proto == 58;
+}
+
+static int parse_num(const char *s, size_t len, unsigned long max,
+		     unsigned long *out)
 {
 	unsigned long v = 0;
 
@@ -188,16 +527,64 @@ static int parse_port_num(const char *s, size_t len, uint16_t *out)
 			return -EINVAL;
 		v = v * 10 + (unsigned long)(s[i] - '0');
 	}
-	if (v == 0 || v > 65535)
+	if (v > max)
 		return -EINVAL;
-	*out = (uint16_t)v;
+	*out = v;
 	return 0;
 }
 
-/* "443/tcp", "8000-8100/tcp", "any/udp", "icmp", "icmpv6", "any". */
+static const struct {
+	const char *name;
+	uint8_t v6, type;
+} icmp_names[] = {
+	{"echo-reply", 0, 0},
+	{"destination-unreachable", 0, 3},
+	{"redirect", 0, 5},
+	{"echo-request", 0, 8},
+	{"time-exceeded", 0, 11},
+	{"parameter-problem", 0, 12},
+	{"timestamp-request", 0, 13},
+	{"timestamp-reply", 0, 14},
+	{"destination-unreachable", 1, 1},
+	{"packet-too-big", 1, 2},
+	{"time-exceeded", 1, 3},
+	{"parameter-problem", 1, 4},
+	{"echo-request", 1, 128},
+	{"echo-reply", 1, 129},
+};
+
+/* ICMP "TYPE" or "TYPE/CODE" after "icmp/": a range of type<<8|code. */
+static int parse_icmp_type(const char *s, uint8_t v6, struct pc_portrange *r)
+{
+	const char *slash = strchr(s, '/');
+	size_t tlen = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned long type = 256, code;
+
+	for (size_t i = 0; i < PC_ARRAY_SIZE(icmp_names); i++)
+		if (icmp_names[i].v6 == v6 &&
+		    strlen(icmp_names[i].name) == tlen &&
+		    !strncmp(s, icmp_names[i].name, tlen))
+			type = icmp_names[i].type;
+	if (type == 256 && parse_num(s, tlen, 255, &type))
+		return -EINVAL;
+	r->lo = (uint16_t)(type << 8);
+	r->hi = (uint16_t)(type << 8 | 0xff);
+	if (slash) {
+		if (parse_num(slash + 1, strlen(slash + 1), 255, &code))
+			return -EINVAL;
+		r->lo = r->hi = (uint16_t)(type << 8 | code);
+	}
+	return 0;
+}
+
+/*
+ * "443/tcp", "8000-8100/tcp", "any/udp", "tcp" (every port), "gre",
+ * "any/47", "icmp", "icmp/echo-request", "icmpv6/128", "icmp/3/4", "any".
+ */
 static int parse_portspec(const char *s, struct pc_portrange *r)
 {
 	const char *slash = strchr(s, '/'), *dash;
+	unsigned long lo, hi;
 
 	memset(r, 0, sizeof(*r));
 	r->hi = 0xffff;
@@ -205,419 +592,973 @@ static int parse_portspec(const char *s, struct pc_portrange *r)
 		r->any_proto = 1;
 		return 0;
 	}
-	if (!strcmp(s, "icmp") || !strcmp(s, "icmpv6"))
-		return parse_proto(s, &r->proto);
-	if (!slash || parse_proto(slash + 1, &r->proto))
+	if (!slash) /* a protocol alone */
+		return parse_proto(s, strlen(s), &r->proto);
+	if (!strncmp(s, "icmp/", 5))
+		return r->proto = 1, parse_icmp_type(slash + 1, 0, r);
+	if (!strncmp(s, "icmpv6/", 7))
+		return r->proto = 58, parse_icmp_type(slash + 1, 1, r);
+	if (parse_proto(slash + 1, strlen(slash + 1), &r->proto))
 		return -EINVAL;
-	if (r->proto == 1 || r->proto == 58)
-		return -EINVAL; /* ICMP has types, not ports */
 	if (!strncmp(s, "any/", 4))
 		return 0;
+	if (!ported(r->proto))
+		return -EINVAL; /* ports only for TCP, UDP, SCTP, UDP-Lite */
 	dash = memchr(s, '-', (size_t)(slash - s));
 	if (!dash) {
-		if (parse_port_num(s, (size_t)(slash - s), &r->lo))
+		if (parse_num(s, (size_t)(slash - s), 65535, &lo) || !lo)
 			return -EINVAL;
-		r->hi = r->lo;
+		r->lo = r->hi = (uint16_t)lo;
 		return 0;
 	}
-	if (parse_port_num(s, (size_t)(dash - s), &r->lo) ||
-	    parse_port_num(dash + 1, (size_t)(slash - dash - 1), &r->hi) ||
-	    r->lo > r->hi)
+	if (parse_num(s, (size_t)(dash - s), 65535, &lo) || !lo ||
+	    parse_num(dash + 1, (size_t)(slash - dash - 1), 65535, &hi) ||
+	    lo > hi)
 		return -EINVAL;
+	r->lo = (uint16_t)lo;
+	r->hi = (uint16_t)hi;
 	return 0;
 }
 
-static int add_port(struct pctx *c, yaml_node_t *item, void *arg)
+#define PORT_FORMS                                                  \
+	"443/tcp, 8000-8100/tcp, any/udp, tcp, gre, any/47, icmp, " \
+	"icmp/echo-request, icmpv6/128 or any"
+
+static void add_port(struct pctx *c, void *arg)
 {
-	struct pc_service *svc = arg;
-	const char *s = scalar(item);
+	struct pc_service *svc = &c->pol->services[*(size_t *)arg];
+	struct pc_loc loc;
+	const char *s = want_scalar(c, "a port such as 443/tcp", &loc);
 	struct pc_portrange r;
 
-	if (!s || parse_portspec(s, &r))
-		return fail(
-			c, item,
-			"bad port \"%s\" in service \"%s\" (expected 443/tcp, "
-			"8000-8100/tcp, any/udp, icmp, icmpv6 or any)",
-			s ? s : "", svc->name);
-	svc->ports = realloc(svc->ports, (svc->nports + 1) * sizeof(r));
-	if (!svc->ports)
-		return -ENOMEM;
-	svc->ports[svc->nports++] = r;
-	return 0;
-}
-
-/* Iterate a mapping's pairs, refusing non-scalar keys. */
-#define FOR_PAIRS(c, map, p)                                        \
-	for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start; \
-	     p < (map)->data.mapping.pairs.top; p++)
-
-static int expect_mapping(struct pctx *c, yaml_node_t *n, const char *what)
-{
-	if (!n || n->type != YAML_MAPPING_NODE)
-		return fail(c, n, "%s must be a mapping", what);
-	return 0;
-}
-
-static int parse_identity(struct pctx *c, const char *name, yaml_node_t *kn,
-			  yaml_node_t *v)
-{
-	struct pc_policy *pol = c->pol;
-	struct pc_identity *id;
-	struct prefix_list l;
-	int err;
-
-	if ((err = expect_mapping(c, v, "an identity")))
-		return err;
-	pc_xgrow(&pol->identities, &c->cap_ids, pol->nidentities, sizeof(*id));
-	id = &pol->identities[pol->nidentities++];
-	memset(id, 0, sizeof(*id));
-	id->name = pc_strdup(name);
-	id->loc = loc_of(kn);
-	l = (struct prefix_list){&id->cidrs, &id->ncidrs};
-	FOR_PAIRS (c, v, p) {
-		yaml_node_t *k = node(c, p->key), *val = node(c, p->value);
-		const char *ks = scalar(k);
-
-		if (ks && !strcmp(ks, "cidrs"))
-			err = for_each_item(c, val, add_cidr, &l);
-		else
-			err = fail(c, k,
-				   "unknown key \"%s\" in identity \"%s\"",
-				   ks ? ks : "", name);
-		if (err)
-			return err;
+	if (!s)
+		return;
+	if (parse_portspec(s, &r)) {
+		fail(c, &loc,
+		     "bad port \"%.60s\" in service \"%s\" (" PORT_FORMS ")", s,
+		     svc->name);
+	} else {
+		svc->ports = realloc(svc->ports, (svc->nports + 1) * sizeof(r));
+		if (!svc->ports)
+			abort();
+		svc->ports[svc->nports++] = r;
 	}
-	if (!id->ncidrs)
-		return fail(c, kn, "identity \"%s\" has no cidrs", name);
-	return 0;
+	take(c);
 }
 
-static int parse_service(struct pctx *c, const char *name, yaml_node_t *kn,
-			 yaml_node_t *v)
+static void service_key(struct pctx *c, const char *key,
+			const struct pc_loc *kloc, void *arg)
+{
+	struct pc_service *svc = &c->pol->services[*(size_t *)arg];
+	struct prefix_list l = {&svc->cidrs, &svc->ncidrs};
+
+	if (!strcmp(key, "cidrs"))
+		for_each_item(c, add_cidr, &l);
+	else if (!strcmp(key, "ports"))
+		for_each_item(c, add_port, arg);
+	else {
+		fail(c, kloc,
+		     "unknown key \"%s\" in service \"%s\" (cidrs, ports)", key,
+		     svc->name);
+		skip(c);
+	}
+}
+
+static void parse_service(struct pctx *c, const char *name,
+			  const struct pc_loc *kloc)
 {
 	struct pc_policy *pol = c->pol;
+	size_t idx = pol->nservices;
 	struct pc_service *svc;
-	struct prefix_list l;
-	int err;
 
-	if ((err = expect_mapping(c, v, "a service")))
-		return err;
-	pc_xgrow(&pol->services, &c->cap_svcs, pol->nservices, sizeof(*svc));
+	pc_xgrow(&pol->services, &c->cap_svcs, idx, sizeof(*svc));
 	svc = &pol->services[pol->nservices++];
 	memset(svc, 0, sizeof(*svc));
 	svc->name = pc_strdup(name);
-	svc->loc = loc_of(kn);
-	l = (struct prefix_list){&svc->cidrs, &svc->ncidrs};
-	FOR_PAIRS (c, v, p) {
-		yaml_node_t *k = node(c, p->key), *val = node(c, p->value);
-		const char *ks = scalar(k);
+	svc->loc = *kloc;
+	for_each_pair(c, "a service", 0, service_key, &idx);
+}
 
-		if (ks && !strcmp(ks, "cidrs"))
-			err = for_each_item(c, val, add_cidr, &l);
-		else if (ks && !strcmp(ks, "ports"))
-			err = for_each_item(c, val, add_port, svc);
-		else
-			err = fail(c, k, "unknown key \"%s\" in service \"%s\"",
-				   ks ? ks : "", name);
-		if (err)
-			return err;
+static void named_entry(struct pctx *c, const char *name,
+			const struct pc_loc *kloc, void *arg)
+{
+	int services = *(int *)arg;
+
+	if (!valid_name(name)) {
+		bad_name(c, kloc, name);
+		skip(c);
+	} else if (services) {
+		parse_service(c, name, kloc);
+	} else {
+		parse_identity(c, name, kloc);
 	}
+}
+
+/* ---- rules ------------------------------------------------------------ */
+
+struct rule_ctx {
+	size_t idx;
+	int to;
+	struct pc_loc rate_loc, burst_loc;
+	int has_rate, has_burst;
+	uint64_t burst;
+};
+
+static void add_from_to(struct pctx *c, void *arg)
+{
+	struct rule_ctx *rc = arg;
+	struct pc_rule *r = &c->pol->rules[rc->idx];
+	size_t **v = rc->to ? &r->to : &r->from;
+	size_t *n = rc->to ? &r->nto : &r->nfrom;
+	struct pc_loc loc;
+	const char *s = want_scalar(c, "a name, \"any\" or a CIDR", &loc);
+	struct pc_prefix p;
+
+	if (!s)
+		return;
+	*v = realloc(*v, (*n + 1) * sizeof(size_t));
+	if (!*v)
+		abort();
+	(*v)[*n] = SIZE_MAX;
+	if (!strcmp(s, "any")) {
+		(*v)[(*n)++] = PC_ANY;
+	} else if (looks_like_address(s)) {
+		if (!parse_cidr(c, s, &loc, &p))
+			add_ref(c, rc->to ? REF_TO : REF_FROM, rc->idx, (*n)++,
+				NULL, &p, &loc);
+	} else if (!valid_name(s)) {
+		bad_name(c, &loc, s);
+	} else {
+		add_ref(c, rc->to ? REF_TO : REF_FROM, rc->idx, (*n)++, s, NULL,
+			&loc);
+	}
+	take(c);
+}
+
+static void parse_action(struct pctx *c, struct pc_rule *r)
+{
+	struct pc_loc loc;
+	const char *s = want_scalar(c, "allow, deny or audit", &loc);
+
+	if (!s)
+		return;
+	if (!strcmp(s, "allow"))
+		r->action = PC_ACT_ALLOW;
+	else if (!strcmp(s, "deny"))
+		r->action = PC_ACT_DENY;
+	else if (!strcmp(s, "audit"))
+		r->action = PC_ACT_AUDIT;
+	else
+		fail(c, &loc, "bad action \"%.60s\" (allow, deny or audit)", s);
+	take(c);
+}
+
+static void parse_bool(struct pctx *c, uint8_t *out)
+{
+	struct pc_loc loc;
+	const char *s = want_scalar(c, "true or false", &loc);
+
+	if (!s)
+		return;
+	if (!strcmp(s, "true") || !strcmp(s, "yes"))
+		*out = 1;
+	else if (!strcmp(s, "false") || !strcmp(s, "no"))
+		*out = 0;
+	else
+		fail(c, &loc, "expected true or false, not \"%.60s\"", s);
+	take(c);
+}
+
+/* A decimal count; returns where it stopped, NULL if no digits. */
+static const char *parse_count(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	while (*p >= '0' && *p <= '9') {
+		if (v > (UINT64_MAX - 9) / 10)
+			return NULL;
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	}
+	if (p == s)
+		return NULL;
+	*out = v;
+	return p;
+}
+
+#define PC_RATE_MAX 1000000000000ULL /* per period: 8 Tbit/s in bytes */
+
+static const struct {
+	const char *unit;
+	uint64_t mult; /* 0: packets; else bytes (or bits) per unit */
+	uint8_t bits;
+} rate_units[] = {
+	{"", 0, 0},	      {"bit", 1, 1},	       {"kbit", 1000, 1},
+	{"mbit", 1000000, 1}, {"gbit", 1000000000, 1}, {"b", 1, 0},
+	{"kb", 1000, 0},      {"mb", 1000000, 0},      {"gb", 1000000000, 0},
+};
+
+/* "1000/s", "60/m", "5/h" (packets); "10mbit/s", "500kb/s" (bytes). */
+static int parse_rate(const char *s, struct pc_rate *r, char *why, size_t len)
+{
+	const char *p = parse_count(s, &r->units), *slash;
+	char unit[16];
+	size_t ulen, i;
+
+	if (!p || !(slash = strchr(p, '/')) ||
+	    (ulen = (size_t)(slash - p)) >= sizeof(unit)) {
+		snprintf(why, len,
+			 "expected a rate such as 1000/s or 10mbit/s");
+		return -EINVAL;
+	}
+	for (i = 0; i < ulen; i++)
+		unit[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+	unit[ulen] = '\0';
+	if (!strcmp(slash + 1, "s"))
+		r->period_s = 1;
+	else if (!strcmp(slash + 1, "m") || !strcmp(slash + 1, "min"))
+		r->period_s = 60;
+	else if (!strcmp(slash + 1, "h"))
+		r->period_s = 3600;
+	else {
+		snprintf(why, len, "bad period \"/%.10s\" (/s, /m or /h)",
+			 slash + 1);
+		return -EINVAL;
+	}
+	for (i = 0; i < PC_ARRAY_SIZE(rate_units); i++)
+		if (!strcmp(unit, rate_units[i].unit))
+			break;
+	if (i == PC_ARRAY_SIZE(rate_units)) {
+		snprintf(why, len,
+			 "bad unit \"%s\" (none for packets; bit, kbit, mbit, "
+			 "gbit; b, kb, mb, gb)",
+			 unit);
+		return -EINVAL;
+	}
+	r->unit = rate_units[i].mult ? PC_RATE_BYTES : PC_RATE_PACKETS;
+	if (rate_units[i].mult) {
+		if (r->units > PC_RATE_MAX * 8 / rate_units[i].mult) {
+			snprintf(why, len, "rate too high");
+			return -EINVAL;
+		}
+		r->units *= rate_units[i].mult;
+		if (rate_units[i].bits)
+			r->units /= 8;
+	}
+	if (!r->units) {
+		snprintf(why, len,
+			 "a rate of zero drops everything: use action: deny");
+		return -EINVAL;
+	}
+	if (r->units > PC_RATE_MAX) {
+		snprintf(why, len, "rate too high");
+		return -EINVAL;
+	}
+	/* the bucket holds one period's worth unless burst: says less */
+	r->burst = r->units;
 	return 0;
 }
 
-typedef int (*named_fn)(struct pctx *c, const char *name, yaml_node_t *kn,
-			yaml_node_t *v);
-
-static int parse_named(struct pctx *c, yaml_node_t *map, int which, named_fn fn)
+static void rule_key(struct pctx *c, const char *key, const struct pc_loc *kloc,
+		     void *arg)
 {
-	const char *what = which ? "services" : "identities";
+	struct rule_ctx *rc = arg;
+	struct pc_rule *r = &c->pol->rules[rc->idx];
+	struct pc_loc loc;
+	const char *s, *end;
+	char why[128];
+
+	if (!strcmp(key, "from") || !strcmp(key, "to")) {
+		rc->to = !strcmp(key, "to");
+		for_each_item(c, add_from_to, rc);
+	} else if (!strcmp(key, "action")) {
+		parse_action(c, r);
+	} else if (!strcmp(key, "log")) {
+		parse_bool(c, &r->log);
+	} else if (!strcmp(key, "name")) {
+		if (!(s = want_scalar(c, "a rule name", &loc)))
+			return;
+		if (!valid_name(s)) {
+			bad_name(c, &loc, s);
+		} else {
+			free(r->name);
+			r->name = pc_strdup(s);
+		}
+		take(c);
+	} else if (!strcmp(key, "rate")) {
+		if (!(s = want_scalar(c, "a rate such as 1000/s", &loc)))
+			return;
+		rc->rate_loc = loc;
+		rc->has_rate = 1;
+		if (parse_rate(s, &r->rate, why, sizeof(why)))
+			fail(c, &loc, "bad rate \"%.40s\": %s", s, why);
+		take(c);
+	} else if (!strcmp(key, "burst")) {
+		if (!(s = want_scalar(c, "a burst size", &loc)))
+			return;
+		rc->burst_loc = loc;
+		rc->has_burst = 1;
+		if (!(end = parse_count(s, &rc->burst)) || *end || !rc->burst ||
+		    rc->burst > PC_RATE_MAX)
+			fail(c, &loc,
+			     "bad burst \"%.40s\" (packets, or bytes for a "
+			     "byte or bit rate)",
+			     s);
+		take(c);
+	} else {
+		fail(c, kloc,
+		     "unknown key \"%s\" in rule (name, from, to, action, log, "
+		     "rate, burst)",
+		     key);
+		skip(c);
+	}
+}
+
+static void parse_rule(struct pctx *c, void *arg)
+{
 	struct pc_policy *pol = c->pol;
-	struct name_ix *ix;
-	size_t n, dup = SIZE_MAX;
-	int err;
+	struct rule_ctx rc = {.idx = pol->nrules};
+	struct pc_rule *r;
+	yaml_event_t *e = peek(c);
+	struct pc_loc loc;
+	char name[32];
+	size_t errors;
 
-	if (map->type == YAML_SCALAR_NODE && !*scalar(map))
-		return 0; /* "identities:" left empty */
-	if ((err = expect_mapping(c, map, what)))
-		return err;
-	FOR_PAIRS (c, map, p) {
-		yaml_node_t *k = node(c, p->key);
-		const char *name = scalar(k);
+	(void)arg;
+	if (!e)
+		return;
+	loc = loc_of(e);
+	if (e->type != YAML_MAPPING_START_EVENT) {
+		fail(c, &loc, "a rule must be a mapping");
+		skip(c);
+		return;
+	}
+	pc_xgrow(&pol->rules, &c->cap_rules, pol->nrules, sizeof(*r));
+	r = &pol->rules[pol->nrules++];
+	memset(r, 0, sizeof(*r));
+	r->loc = loc;
+	snprintf(name, sizeof(name), "rule-%zu", pol->nrules);
+	r->name = pc_strdup(name);
+	errors = c->d->nerrors;
+	for_each_pair(c, "a rule", 0, rule_key, &rc);
+	if (c->stopped || c->d->nerrors != errors)
+		return; /* what is missing was reported as wrong */
+	r = &pol->rules[rc.idx];
+	if (!r->nfrom)
+		fail(c, &loc, "rule \"%s\" has no \"from\"", r->name);
+	if (!r->nto)
+		fail(c, &loc, "rule \"%s\" has no \"to\"", r->name);
+	if (r->action == PC_ACT_NONE)
+		fail(c, &loc, "rule \"%s\" has no \"action\"", r->name);
+	if (rc.has_rate && r->action == PC_ACT_DENY)
+		fail(c, &rc.rate_loc,
+		     "rule \"%s\": rate applies to allow and audit rules",
+		     r->name);
+	if (rc.has_burst && !rc.has_rate)
+		fail(c, &rc.burst_loc, "rule \"%s\": burst without rate",
+		     r->name);
+	if (rc.has_burst && r->rate.units) {
+		r->rate.burst = rc.burst;
+		if (r->rate.unit == PC_RATE_BYTES && rc.burst < 1514)
+			fail(c, &rc.burst_loc,
+			     "rule \"%s\": a burst of %llu bytes is less than "
+			     "one full-size frame (1514)",
+			     r->name, (unsigned long long)rc.burst);
+	}
+}
 
-		if (!name || !valid_name(name))
-			return fail(
-				c, k,
-				"bad name \"%s\" (letters, digits, '-', '_', "
-				"'.'; not \"any\")",
-				name ? name : "");
-		err = fn(c, name, k, node(c, p->value));
-		if (err)
-			return err;
+/* ---- tests ------------------------------------------------------------ */
+
+struct test_ctx {
+	size_t idx;
+	int has_port, has_expect;
+};
+
+/* "8080/tcp", "53/udp", "icmp" (echo request), "icmp/3/4", "gre". */
+static int parse_test_port(const char *s, uint8_t *proto, uint16_t *port)
+{
+	struct pc_portrange r;
+
+	if (!strcmp(s, "icmp") || !strcmp(s, "icmpv6")) {
+		*proto = s[4] ? 58 : 1;
+		*port = (uint16_t)((s[4] ? 128 : 8) << 8);
+		return 0;
 	}
-	/* one entry per pair, in order: sort the names to find duplicates
-	 * and to resolve the rules' references */
-	n = which ? pol->nservices : pol->nidentities;
-	ix = c->ix[which] = pc_xcalloc(n ? n : 1, sizeof(*ix));
-	for (size_t i = 0; i < n; i++) {
-		ix[i].name =
-			which ? pol->services[i].name : pol->identities[i].name;
-		ix[i].idx = i;
+	if (parse_portspec(s, &r) || r.any_proto)
+		return -EINVAL;
+	if (ported(r.proto) && r.lo != r.hi)
+		return -EINVAL;
+	if (is_icmp(r.proto) && r.lo != r.hi) /* type without code: 0 */
+		r.hi = r.lo;
+	if (!ported(r.proto) && !is_icmp(r.proto))
+		r.lo = 0;
+	*proto = r.proto;
+	*port = r.lo;
+	return 0;
+}
+
+static void test_key(struct pctx *c, const char *key, const struct pc_loc *kloc,
+		     void *arg)
+{
+	struct test_ctx *tc = arg;
+	struct pc_test *t = &c->pol->tests[tc->idx];
+	struct raw_test *rt = &c->raw_tests[tc->idx];
+	struct pc_loc loc;
+	const char *s;
+
+	if (!strcmp(key, "from") || !strcmp(key, "to")) {
+		int to = !strcmp(key, "to");
+
+		if (!(s = want_scalar(c, "an address or a name", &loc)))
+			return;
+		free(to ? rt->to : rt->from);
+		*(to ? &rt->to : &rt->from) = pc_strdup(s);
+		*(to ? &rt->to_loc : &rt->from_loc) = loc;
+		take(c);
+	} else if (!strcmp(key, "port")) {
+		if (!(s = want_scalar(c, "a port such as 443/tcp", &loc)))
+			return;
+		tc->has_port = 1;
+		if (parse_test_port(s, &t->proto, &t->port))
+			fail(c, &loc,
+			     "bad port \"%.60s\" in test (one port: 443/tcp, "
+			     "53/udp, icmp, icmp/echo-request, gre)",
+			     s);
+		take(c);
+	} else if (!strcmp(key, "expect")) {
+		struct pc_rule tmp = {0};
+
+		parse_action(c, &tmp);
+		tc->has_expect = tmp.action != PC_ACT_NONE;
+		t->expect = tmp.action;
+	} else {
+		fail(c, kloc,
+		     "unknown key \"%s\" in test (from, to, port, expect)",
+		     key);
+		skip(c);
 	}
+}
+
+static void parse_test(struct pctx *c, void *arg)
+{
+	struct pc_policy *pol = c->pol;
+	struct test_ctx tc = {.idx = pol->ntests};
+	yaml_event_t *e = peek(c);
+	struct pc_loc loc;
+
+	(void)arg;
+	if (!e)
+		return;
+	loc = loc_of(e);
+	if (e->type != YAML_MAPPING_START_EVENT) {
+		fail(c, &loc, "a test must be a mapping");
+		skip(c);
+		return;
+	}
+	pc_xgrow(&pol->tests, &c->cap_tests, pol->ntests, sizeof(*pol->tests));
+	pc_xgrow(&c->raw_tests, &c->cap_raw, pol->ntests,
+		 sizeof(*c->raw_tests));
+	memset(&pol->tests[tc.idx], 0, sizeof(*pol->tests));
+	memset(&c->raw_tests[tc.idx], 0, sizeof(*c->raw_tests));
+	pol->tests[tc.idx].loc = loc;
+	pol->ntests++;
+	for_each_pair(c, "a test", 0, test_key, &tc);
+	if (c->stopped)
+		return;
+	if (!c->raw_tests[tc.idx].from || !c->raw_tests[tc.idx].to ||
+	    !tc.has_port || !tc.has_expect)
+		fail(c, &loc, "test %zu needs from, to, port and expect",
+		     tc.idx + 1);
+}
+
+/* ---- the document ----------------------------------------------------- */
+
+enum { K_API, K_KIND, K_MODE, K_IDS, K_SVCS, K_RULES, K_TESTS, K_NKEYS };
+
+struct root_ctx {
+	int seen[K_NKEYS];
+};
+
+static void check_value(struct pctx *c, const char *want, const char *what)
+{
+	struct pc_loc loc;
+	const char *s = want_scalar(c, want, &loc);
+
+	if (!s)
+		return;
+	if (strcmp(s, want))
+		fail(c, &loc, "unsupported %s \"%.60s\" (expected %s)", what, s,
+		     want);
+	take(c);
+}
+
+static void parse_mode(struct pctx *c)
+{
+	struct pc_loc loc;
+	const char *s = want_scalar(c, "enforce or audit", &loc);
+
+	if (!s)
+		return;
+	if (!strcmp(s, "enforce"))
+		c->pol->mode = PC_MODE_ENFORCE;
+	else if (!strcmp(s, "audit"))
+		c->pol->mode = PC_MODE_AUDIT;
+	else
+		fail(c, &loc, "bad mode \"%.60s\" (enforce or audit)", s);
+	take(c);
+}
+
+static void list_or_empty(struct pctx *c, item_fn fn)
+{
+	yaml_event_t *e = peek(c);
+
+	if (e && is_empty_scalar(e))
+		take(c); /* "rules:" left empty */
+	else
+		for_each_item(c, fn, NULL);
+}
+
+static void root_key(struct pctx *c, const char *key, const struct pc_loc *kloc,
+		     void *arg)
+{
+	static const char *const keys[K_NKEYS] = {
+		"apiVersion", "kind",  "mode", "identities",
+		"services",   "rules", "tests"};
+	struct root_ctx *rc = arg;
+	int k, which;
+
+	for (k = 0; k < K_NKEYS && strcmp(key, keys[k]); k++)
+		;
+	if (k == K_NKEYS) {
+		fail(c, kloc,
+		     "unknown key \"%s\" (apiVersion, kind, mode, identities, "
+		     "services, rules, tests)",
+		     key);
+		skip(c);
+		return;
+	}
+	if (rc->seen[k]++) {
+		fail(c, kloc, "duplicate key \"%s\"", key);
+		skip(c);
+		return;
+	}
+	switch (k) {
+	case K_API:
+		check_value(c, "portcullis/v1", "apiVersion");
+		break;
+	case K_KIND:
+		check_value(c, "Policy", "kind");
+		break;
+	case K_MODE:
+		parse_mode(c);
+		break;
+	case K_IDS:
+	case K_SVCS:
+		which = k == K_SVCS;
+		for_each_pair(c, keys[k], 1, named_entry, &which);
+		break;
+	case K_RULES:
+		list_or_empty(c, parse_rule);
+		break;
+	case K_TESTS:
+		list_or_empty(c, parse_test);
+		break;
+	}
+}
+
+static void parse_stream(struct pctx *c)
+{
+	struct root_ctx rc = {0};
+	struct pc_loc start = {1, 1};
+	yaml_event_t *e;
+
+	/* STREAM-START, then DOCUMENT-START unless the text is empty */
+	if (!(e = peek(c)))
+		return;
+	take(c);
+	if (!(e = peek(c)))
+		return;
+	if (e->type == YAML_STREAM_END_EVENT) {
+		fail(c, &start, "empty policy");
+		return;
+	}
+	take(c);
+	if ((e = peek(c)) && is_empty_scalar(e)) {
+		fail(c, &start, "empty policy");
+		return;
+	}
+	for_each_pair(c, "the policy", 0, root_key, &rc);
+	if (!(e = peek(c)))
+		return;
+	take(c); /* DOCUMENT-END */
+	if ((e = peek(c)) && e->type == YAML_DOCUMENT_START_EVENT) {
+		struct pc_loc loc = loc_of(e);
+
+		fail(c, &loc, "one policy per file (a second document here)");
+		return;
+	}
+	if (c->stopped)
+		return;
+	if (!rc.seen[K_API])
+		fail(c, &start, "missing apiVersion: portcullis/v1");
+	if (!rc.seen[K_KIND])
+		fail(c, &start, "missing kind: Policy");
+}
+
+/* ---- resolving names -------------------------------------------------- */
+
+static int ix_cmp(const void *a, const void *b)
+{
+	const struct name_ix *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int ix_cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct name_ix *)a)->name,
+		      ((const struct name_ix *)b)->name);
+}
+
+static const char *name_of(const struct pc_policy *pol, int svc, size_t i)
+{
+	return svc ? pol->services[i].name : pol->identities[i].name;
+}
+
+static void build_index(struct pctx *c, int svc)
+{
+	struct pc_policy *pol = c->pol;
+	size_t n = svc ? pol->nservices : pol->nidentities;
+	struct name_ix *ix = c->ix[svc] = pc_xcalloc(n ? n : 1, sizeof(*ix));
+
+	for (size_t i = 0; i < n; i++)
+		ix[i] = (struct name_ix){name_of(pol, svc, i), i};
 	qsort(ix, n, sizeof(*ix), ix_cmp);
 	for (size_t i = 1; i < n; i++)
-		if (!strcmp(ix[i - 1].name, ix[i].name) && ix[i].idx < dup)
-			dup = ix[i].idx;
-	if (dup != SIZE_MAX)
-		return fail(c, node(c, map->data.mapping.pairs.start[dup].key),
-			    "duplicate name \"%s\"",
-			    which ? pol->services[dup].name
-				  : pol->identities[dup].name);
-	return 0;
+		if (!strcmp(ix[i - 1].name, ix[i].name))
+			fail(c,
+			     svc ? &pol->services[ix[i].idx].loc
+				 : &pol->identities[ix[i].idx].loc,
+			     "duplicate name \"%s\"", ix[i].name);
 }
 
-static size_t name_lookup(struct pctx *c, int which, const char *name)
+static size_t name_lookup(struct pctx *c, int svc, const char *name)
 {
-	size_t n = which ? c->pol->nservices : c->pol->nidentities;
+	size_t n = svc ? c->pol->nservices : c->pol->nidentities;
 	struct name_ix key = {.name = name}, *hit;
 
-	if (!c->ix[which])
-		return SIZE_MAX;
-	hit = bsearch(&key, c->ix[which], n, sizeof(key), ix_cmp_name);
+	hit = bsearch(&key, c->ix[svc], n, sizeof(key), ix_cmp_name);
 	return hit ? hit->idx : SIZE_MAX;
 }
 
-struct ref_ctx {
-	struct pc_rule *rule;
-	int to; /* 0: from (identities), 1: to (services) */
-};
-
-static const char *closest(struct pctx *c, const char *name, int to)
+static void unknown(struct pctx *c, int svc, const struct ref *r)
 {
-	size_t n = to ? c->pol->nservices : c->pol->nidentities;
+	size_t n = svc ? c->pol->nservices : c->pol->nidentities;
 	const char *best = NULL;
 	size_t bestd = 3;
 
 	for (size_t i = 0; i < n; i++) {
-		const char *cand = to ? c->pol->services[i].name
-				      : c->pol->identities[i].name;
-		size_t d = edit_distance(name, cand);
+		const char *cand = name_of(c->pol, svc, i);
+		size_t d = edit_distance(r->name, cand);
 
 		if (d < bestd) {
 			bestd = d;
 			best = cand;
 		}
 	}
-	return best;
-}
-
-static int add_ref(struct pctx *c, yaml_node_t *item, void *arg)
-{
-	struct ref_ctx *rc = arg;
-	const char *s = scalar(item), *hint;
-	size_t idx = PC_ANY;
-	size_t **v = rc->to ? &rc->rule->to : &rc->rule->from;
-	size_t *cnt = rc->to ? &rc->rule->nto : &rc->rule->nfrom;
-
-	if (!s)
-		return fail(c, item, "expected a name");
-	if (strcmp(s, "any")) {
-		idx = name_lookup(c, rc->to, s);
-		if (idx == SIZE_MAX) {
-			hint = closest(c, s, rc->to);
-			if (hint)
-				return fail(c, item,
-					    "unknown %s \"%s\" (did you mean "
-					    "\"%s\"?)",
-					    rc->to ? "service" : "identity", s,
-					    hint);
-			return fail(c, item, "unknown %s \"%s\"",
-				    rc->to ? "service" : "identity", s);
-		}
-	}
-	*v = realloc(*v, (*cnt + 1) * sizeof(size_t));
-	if (!*v)
-		return -ENOMEM;
-	(*v)[(*cnt)++] = idx;
-	return 0;
-}
-
-static int parse_action(struct pctx *c, yaml_node_t *v, struct pc_rule *r)
-{
-	const char *s = scalar(v);
-
-	if (s && !strcmp(s, "allow"))
-		r->action = PC_ACT_ALLOW;
-	else if (s && !strcmp(s, "deny"))
-		r->action = PC_ACT_DENY;
-	else if (s && !strcmp(s, "audit"))
-		r->action = PC_ACT_AUDIT;
+	if (best)
+		fail(c, &r->loc, "unknown %s \"%s\" (did you mean \"%s\"?)",
+		     svc ? "service" : "identity", r->name, best);
 	else
-		return fail(c, v, "bad action \"%s\" (allow, deny or audit)",
-			    s ? s : "");
-	return 0;
+		fail(c, &r->loc, "unknown %s \"%s\"",
+		     svc ? "service" : "identity", r->name);
 }
 
-static int parse_bool(struct pctx *c, yaml_node_t *v, uint8_t *out)
+static const struct ref *sort_refs; /* for inline_cmp */
+
+/* Inline CIDRs in order: identities, then services; by prefix. */
+static int inline_cmp(const void *a, const void *b)
 {
-	const char *s = scalar(v);
+	const struct ref *x = &sort_refs[*(const size_t *)a],
+			 *y = &sort_refs[*(const size_t *)b];
+	int c;
 
-	if (s && (!strcmp(s, "true") || !strcmp(s, "yes")))
-		*out = 1;
-	else if (s && (!strcmp(s, "false") || !strcmp(s, "no")))
-		*out = 0;
-	else
-		return fail(c, v, "expected true or false, not \"%s\"",
-			    s ? s : "");
-	return 0;
+	if ((x->kind == REF_TO) != (y->kind == REF_TO))
+		return x->kind == REF_TO ? 1 : -1;
+	c = pc_prefix_cmp(&x->cidr, &y->cidr);
+	if (c)
+		return c;
+	return x < y ? -1 : x > y;
 }
 
-static int parse_rule_key(struct pctx *c, struct pc_rule *r, yaml_node_t *k,
-			  yaml_node_t *v)
-{
-	const char *ks = scalar(k);
-	struct ref_ctx rc = {.rule = r};
-
-	if (!ks)
-		return fail(c, k, "expected a key");
-	if (!strcmp(ks, "from"))
-		return for_each_item(c, v, add_ref, &rc);
-	if (!strcmp(ks, "to")) {
-		rc.to = 1;
-		return for_each_item(c, v, add_ref, &rc);
-	}
-	if (!strcmp(ks, "action"))
-		return parse_action(c, v, r);
-	if (!strcmp(ks, "log"))
-		return parse_bool(c, v, &r->log);
-	if (!strcmp(ks, "name")) {
-		if (!scalar(v) || !valid_name(scalar(v)))
-			return fail(c, v, "bad rule name");
-		free(r->name);
-		r->name = pc_strdup(scalar(v));
-		return 0;
-	}
-	return fail(c, k, "unknown key \"%s\" in rule", ks);
-}
-
-static int parse_rule(struct pctx *c, yaml_node_t *item, void *arg)
+static size_t add_anon(struct pctx *c, int svc, const struct pc_prefix *p)
 {
 	struct pc_policy *pol = c->pol;
-	struct pc_rule *r;
-	char name[32];
-	int err;
+	struct pc_prefix **cidrs;
+	char name[64];
+	size_t i;
 
-	(void)arg;
-	if ((err = expect_mapping(c, item, "a rule")))
-		return err;
-	pc_xgrow(&pol->rules, &c->cap_rules, pol->nrules, sizeof(*r));
-	r = &pol->rules[pol->nrules++];
-	memset(r, 0, sizeof(*r));
-	r->loc = loc_of(item);
-	snprintf(name, sizeof(name), "rule-%zu", pol->nrules);
-	r->name = pc_strdup(name);
-	FOR_PAIRS (c, item, p) {
-		err = parse_rule_key(c, r, node(c, p->key), node(c, p->value));
-		if (err)
-			return err;
+	pc_prefix_format(p, name, sizeof(name));
+	if (svc) {
+		struct pc_service *s;
+
+		pc_xgrow(&pol->services, &c->cap_svcs, pol->nservices,
+			 sizeof(*s));
+		s = &pol->services[i = pol->nservices++];
+		memset(s, 0, sizeof(*s));
+		s->name = pc_strdup(name);
+		s->anon = 1;
+		s->ncidrs = 1;
+		cidrs = &s->cidrs;
+	} else {
+		struct pc_identity *id;
+
+		pc_xgrow(&pol->identities, &c->cap_ids, pol->nidentities,
+			 sizeof(*id));
+		id = &pol->identities[i = pol->nidentities++];
+		memset(id, 0, sizeof(*id));
+		id->name = pc_strdup(name);
+		id->anon = 1;
+		id->ncidrs = 1;
+		cidrs = &id->cidrs;
 	}
-	if (!r->nfrom)
-		return fail(c, item, "rule \"%s\" has no \"from\"", r->name);
-	if (!r->nto)
-		return fail(c, item, "rule \"%s\" has no \"to\"", r->name);
-	if (r->action == PC_ACT_NONE)
-		return fail(c, item, "rule \"%s\" has no \"action\"", r->name);
-	return 0;
+	*cidrs = pc_xcalloc(1, sizeof(*p));
+	**cidrs = *p;
+	return i;
 }
 
-static int check_header(struct pctx *c, yaml_node_t *k, yaml_node_t *v)
+/*
+ * Inline CIDRs in rules become anonymous identities and services, one per
+ * distinct prefix and side, named by the prefix (which no name can be).
+ */
+static void resolve_inline(struct pctx *c)
 {
-	const char *ks = scalar(k), *vs = scalar(v);
+	size_t *ix = pc_xcalloc(c->nrefs + 1, sizeof(*ix)), n = 0, cur = 0;
+	const struct ref *prev = NULL;
 
-	if (!strcmp(ks, "apiVersion") && (!vs || strcmp(vs, "portcullis/v1")))
-		return fail(c, v,
-			    "unsupported apiVersion \"%s\" (expected "
-			    "portcullis/v1)",
-			    vs ? vs : "");
-	if (!strcmp(ks, "kind") && (!vs || strcmp(vs, "Policy")))
-		return fail(c, v, "unsupported kind \"%s\" (expected Policy)",
-			    vs ? vs : "");
-	return 0;
+	for (size_t i = 0; i < c->nrefs; i++)
+		if (!c->refs[i].name)
+			ix[n++] = i;
+	sort_refs = c->refs;
+	qsort(ix, n, sizeof(*ix), inline_cmp);
+	for (size_t k = 0; k < n; k++) {
+		struct ref *r = &c->refs[ix[k]];
+		int svc = r->kind == REF_TO;
+
+		if (!prev || (prev->kind == REF_TO) != svc ||
+		    pc_prefix_cmp(&prev->cidr, &r->cidr))
+			cur = add_anon(c, svc, &r->cidr);
+		if (svc)
+			c->pol->rules[r->owner].to[r->pos] = cur;
+		else
+			c->pol->rules[r->owner].from[r->pos] = cur;
+		prev = r;
+	}
+	free(ix);
 }
 
-static int parse_root(struct pctx *c, yaml_node_t *root)
+static void resolve_refs(struct pctx *c)
 {
-	static const char *const keys[] = {"apiVersion", "kind", "identities",
-					   "services", "rules"};
-	yaml_node_t *found[PC_ARRAY_SIZE(keys)] = {0};
-	int err;
+	struct pc_policy *pol = c->pol;
 
-	if (!root)
-		return fail(c, NULL, "empty policy");
-	if ((err = expect_mapping(c, root, "the policy")))
-		return err;
-	FOR_PAIRS (c, root, p) {
-		yaml_node_t *k = node(c, p->key);
-		const char *ks = scalar(k);
-		size_t i;
+	build_index(c, 0);
+	build_index(c, 1);
+	for (size_t i = 0; i < c->nrefs; i++) {
+		struct ref *r = &c->refs[i];
+		int svc = r->kind == REF_TO;
+		size_t idx;
 
-		for (i = 0; ks && i < PC_ARRAY_SIZE(keys); i++)
-			if (!strcmp(ks, keys[i]))
-				break;
-		if (!ks || i == PC_ARRAY_SIZE(keys))
-			return fail(c, k, "unknown key \"%s\"", ks ? ks : "");
-		if (found[i])
-			return fail(c, k, "duplicate key \"%s\"", ks);
-		found[i] = node(c, p->value);
-		if ((err = check_header(c, k, found[i])))
-			return err;
+		if (!r->name)
+			continue;
+		idx = name_lookup(c, svc, r->name);
+		if (idx == SIZE_MAX) {
+			unknown(c, svc, r);
+			continue;
+		}
+		if (r->kind == REF_FROM)
+			pol->rules[r->owner].from[r->pos] = idx;
+		else if (r->kind == REF_TO)
+			pol->rules[r->owner].to[r->pos] = idx;
+		else
+			pol->identities[r->owner].includes[r->pos] = idx;
 	}
-	if (!found[0])
-		return fail(c, root, "missing apiVersion: portcullis/v1");
-	if (!found[1])
-		return fail(c, root, "missing kind: Policy");
-	if (found[2] && (err = parse_named(c, found[2], 0, parse_identity)))
-		return err;
-	if (found[3] && (err = parse_named(c, found[3], 1, parse_service)))
-		return err;
-	if (found[4] &&
-	    !(found[4]->type == YAML_SCALAR_NODE && !*scalar(found[4])))
-		return for_each_item(c, found[4], parse_rule, NULL);
-	return 0;
+}
+
+/* Refuse include cycles: depth-first, 1 = on the path, 2 = done. */
+static void check_cycles(struct pctx *c)
+{
+	struct pc_policy *pol = c->pol;
+	size_t n = pol->nidentities;
+	uint8_t *state = pc_xcalloc(n ? n : 1, 1);
+	size_t *stack = pc_xcalloc(n + 1, sizeof(size_t));
+	size_t *next = pc_xcalloc(n + 1, sizeof(size_t));
+
+	for (size_t root = 0; root < n; root++) {
+		size_t depth = 0;
+
+		if (state[root])
+			continue;
+		stack[0] = root;
+		next[0] = 0;
+		state[root] = 1;
+		depth = 1;
+		while (depth) {
+			struct pc_identity *id =
+				&pol->identities[stack[depth - 1]];
+			size_t j;
+
+			if (next[depth - 1] == id->nincludes) {
+				state[stack[--depth]] = 2;
+				continue;
+			}
+			j = id->includes[next[depth - 1]++];
+			if (j == SIZE_MAX || state[j] == 2)
+				continue;
+			if (state[j] == 1) {
+				struct pc_buf path = {0};
+				size_t from = 0;
+
+				while (stack[from] != j)
+					from++;
+				for (size_t k = from; k < depth; k++)
+					pc_buf_printf(
+						&path, "%s -> ",
+						pol->identities[stack[k]].name);
+				fail(c, &id->loc, "include cycle: %s%s",
+				     path.data, pol->identities[j].name);
+				pc_buf_free(&path);
+				state[j] = 2; /* report each cycle once */
+				continue;
+			}
+			state[j] = 1;
+			stack[depth] = j;
+			next[depth++] = 0;
+		}
+	}
+	free(state);
+	free(stack);
+	free(next);
+}
+
+/* The address a name stands for in a test: its first CIDR's first. */
+static int first_address(const struct pc_policy *pol, size_t i, int depth,
+			 uint8_t out[16])
+{
+	const struct pc_identity *id = &pol->identities[i];
+
+	if (id->ncidrs) {
+		memcpy(out, id->cidrs[0].addr, 16);
+		return 0;
+	}
+	for (size_t k = 0; depth < 64 && k < id->nincludes; k++)
+		if (id->includes[k] != SIZE_MAX &&
+		    !first_address(pol, id->includes[k], depth + 1, out))
+			return 0;
+	return -ENOENT;
+}
+
+static void resolve_test_end(struct pctx *c, struct pc_test *t, const char *s,
+			     const struct pc_loc *loc, int to)
+{
+	uint8_t *addr = to ? t->dst : t->src;
+	struct ref r = {.name = (char *)s, .loc = *loc};
+	size_t i;
+
+	if (looks_like_address(s)) {
+		if (pc_addr_parse(s, addr))
+			fail(c, loc, "bad address \"%.60s\" in test", s);
+		return;
+	}
+	i = name_lookup(c, to, s);
+	if (i == SIZE_MAX) {
+		unknown(c, to, &r);
+		return;
+	}
+	if (to) {
+		if (!c->pol->services[i].ncidrs)
+			fail(c, loc,
+			     "service \"%s\" has no cidrs: give the test an "
+			     "address",
+			     s);
+		else
+			memcpy(addr, c->pol->services[i].cidrs[0].addr, 16);
+	} else if (first_address(c->pol, i, 0, addr)) {
+		fail(c, loc,
+		     "identity \"%s\" has no cidrs: give the test an address",
+		     s);
+	}
+}
+
+static void resolve_tests(struct pctx *c)
+{
+	struct pc_policy *pol = c->pol;
+
+	for (size_t i = 0; i < pol->ntests; i++) {
+		struct pc_test *t = &pol->tests[i];
+		struct raw_test *rt = &c->raw_tests[i];
+		struct pc_buf b = {0};
+		char port[32];
+
+		if (!rt->from || !rt->to)
+			continue;
+		resolve_test_end(c, t, rt->from, &rt->from_loc, 0);
+		resolve_test_end(c, t, rt->to, &rt->to_loc, 1);
+		if (ported(t->proto))
+			snprintf(port, sizeof(port), "%u/%s", t->port,
+				 t->proto == 6	  ? "tcp"
+				 : t->proto == 17 ? "udp"
+						  : "sctp");
+		else if (is_icmp(t->proto))
+			snprintf(port, sizeof(port), "%s/%u/%u",
+				 t->proto == 1 ? "icmp" : "icmpv6",
+				 t->port >> 8, t->port & 0xff);
+		else
+			snprintf(port, sizeof(port), "protocol %u", t->proto);
+		pc_buf_printf(&b, "from %s to %s %s", rt->from, rt->to, port);
+		t->text = b.data;
+	}
 }
 
 int pc_policy_parse(const char *text, size_t len, const char *filename,
-		    struct pc_policy **out, char err[PC_ERR_LEN])
+		    struct pc_policy **out, struct pc_diags *d)
 {
-	struct pctx c = {.file = filename ? filename : "<policy>", .err = err};
-	yaml_parser_t parser;
-	int rc;
+	struct pctx c = {.file = filename ? filename : "<policy>", .d = d};
+	int failed;
 
 	*out = NULL;
-	err[0] = '\0';
-	if (!yaml_parser_initialize(&parser))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &c.doc)) {
-		snprintf(err, PC_ERR_LEN, "%s:%zu:%zu: %s", c.file,
-			 parser.problem_mark.line + 1,
-			 parser.problem_mark.column + 1,
-			 parser.problem ? parser.problem : "malformed YAML");
-		yaml_parser_delete(&parser);
-		return -EINVAL;
-	}
+	c.errors0 = d->nerrors;
+	if (!yaml_parser_initialize(&c.parser))
+		abort();
+	yaml_parser_set_input_string(&c.parser, (const unsigned char *)text,
+				     len);
 	c.pol = pc_xcalloc(1, sizeof(*c.pol));
 	c.pol->filename = pc_strdup(c.file);
-	rc = parse_root(&c, yaml_document_get_root_node(&c.doc));
-	yaml_document_delete(&c.doc);
-	yaml_parser_delete(&parser);
+	parse_stream(&c);
+	take(&c);
+	yaml_parser_delete(&c.parser);
+	if (d->nerrors == c.errors0) {
+		resolve_refs(&c);
+		check_cycles(&c);
+		resolve_tests(&c); /* names only: before the anonymous ones */
+		resolve_inline(&c);
+	}
+	for (size_t i = 0; i < c.nrefs; i++)
+		free(c.refs[i].name);
+	free(c.refs);
+	for (size_t i = 0; i < c.pol->ntests; i++) {
+		free(c.raw_tests[i].from);
+		free(c.raw_tests[i].to);
+	}
+	free(c.raw_tests);
 	free(c.ix[0]);
 	free(c.ix[1]);
-	if (rc) {
-		if (!err[0])
-			snprintf(err, PC_ERR_LEN, "%s: %s", c.file,
-				 strerror(-rc));
+	failed = d->nerrors > c.errors0;
+	if (failed) {
 		pc_policy_free(c.pol);
-		return rc;
+		return -EINVAL;
 	}
 	*out = c.pol;
 	return 0;
@@ -630,6 +1571,8 @@ void pc_policy_free(struct pc_policy *p)
 	for (size_t i = 0; i < p->nidentities; i++) {
 		free(p->identities[i].name);
 		free(p->identities[i].cidrs);
+		free(p->identities[i].peers);
+		free(p->identities[i].includes);
 	}
 	for (size_t i = 0; i < p->nservices; i++) {
 		free(p->services[i].name);
@@ -641,9 +1584,12 @@ void pc_policy_free(struct pc_policy *p)
 		free(p->rules[i].from);
 		free(p->rules[i].to);
 	}
+	for (size_t i = 0; i < p->ntests; i++)
+		free(p->tests[i].text);
 	free(p->identities);
 	free(p->services);
 	free(p->rules);
+	free(p->tests);
 	free(p->filename);
 	free(p);
 }

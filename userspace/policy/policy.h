@@ -21,10 +21,17 @@ struct pc_portrange {
 	uint16_t lo, hi;   /* inclusive; ICMP: type << 8 | code */
 };
 
+#define PC_WG_KEY_LEN 32 /* a WireGuard (Curve25519) public key */
+
 struct pc_identity {
-	char *name;
+	char *name; /* inline CIDRs in rules: the CIDR itself */
 	struct pc_prefix *cidrs;
 	size_t ncidrs;
+	uint8_t (*peers)[PC_WG_KEY_LEN];
+	size_t npeers;
+	size_t *includes; /* identity indices */
+	size_t nincludes;
+	uint8_t anon; /* made from an inline CIDR in a rule */
 	struct pc_loc loc;
 };
 
@@ -34,7 +41,19 @@ struct pc_service {
 	size_t ncidrs;
 	struct pc_portrange *ports; /* none: every protocol and port */
 	size_t nports;
+	uint8_t anon;
 	struct pc_loc loc;
+};
+
+/* rate: a token bucket per (rule, source identity set). */
+#define PC_RATE_PACKETS 0
+#define PC_RATE_BYTES 1
+
+struct pc_rate {
+	uint64_t units;	   /* packets or bytes per period; 0 = no limit */
+	uint64_t burst;	   /* bucket depth, same unit */
+	uint32_t period_s; /* 1, 60 or 3600 */
+	uint8_t unit;	   /* PC_RATE_* */
 };
 
 struct pc_rule {
@@ -45,8 +64,22 @@ struct pc_rule {
 	size_t nto;
 	uint8_t action; /* PC_ACT_* from portcullis/maps.h */
 	uint8_t log;
+	struct pc_rate rate;
 	struct pc_loc loc;
 };
+
+/* A case under tests:, checked against the compiled policy. */
+struct pc_test {
+	uint8_t src[16], dst[16];
+	uint8_t proto;
+	uint16_t port;	/* or ICMP type << 8 | code */
+	uint8_t expect; /* PC_ACT_*; PC_ACT_DENY also passes default deny */
+	char *text;	/* "from X to Y PORT" as written, for messages */
+	struct pc_loc loc;
+};
+
+#define PC_MODE_ENFORCE 0
+#define PC_MODE_AUDIT 1 /* would-be denies pass and are logged */
 
 struct pc_policy {
 	char *filename;
@@ -56,7 +89,35 @@ struct pc_policy {
 	size_t nservices;
 	struct pc_rule *rules;
 	size_t nrules;
+	struct pc_test *tests;
+	size_t ntests;
+	uint8_t mode; /* PC_MODE_* */
 };
+
+/*
+ * Diagnostics: every error and warning of one run, in file order within
+ * each stage, each a line "FILE:LINE:COL: message" (warnings say
+ * "warning: ").  A policy with any error is refused.
+ */
+struct pc_diag {
+	char *msg;
+	uint8_t warning;
+};
+
+struct pc_diags {
+	struct pc_diag *v;
+	size_t n, cap;
+	size_t nerrors, nwarnings;
+};
+
+#define PC_MAX_ERRORS 50 /* after this many, parsing stops */
+
+__attribute__((format(printf, 5, 6))) void
+pc_diag_add(struct pc_diags *d, int warning, const char *file,
+	    const struct pc_loc *loc, const char *fmt, ...);
+/* The first error's text, or "" */
+const char *pc_diags_first_error(const struct pc_diags *d);
+void pc_diags_free(struct pc_diags *d);
 
 /* Compiled form: what the data plane maps hold for one slot. */
 struct pc_set_entry {
@@ -76,6 +137,11 @@ struct pc_policy_entry {
 	uint16_t pad; /* explicit, so that entries compare with memcmp */
 };
 
+struct pc_peer_entry {
+	uint8_t key[PC_WG_KEY_LEN];
+	uint32_t set_id;
+};
+
 struct pc_compiled {
 	struct pc_set_entry *idents;
 	size_t nidents;
@@ -85,24 +151,33 @@ struct pc_compiled {
 	size_t nentries;
 	char **rule_names; /* rule_names[id - 1] */
 	size_t nrules;
+	struct pc_rate *rates;	     /* rates[id - 1]; units 0: no limit */
+	struct pc_peer_entry *peers; /* WireGuard peer -> identity set */
+	size_t npeers;
 	char **ident_set_names; /* [set id - 1]: "eng+ops", or "-" */
 	uint32_t nident_sets;
 	uint32_t nservice_sets;
+	uint8_t mode; /* PC_MODE_* */
 };
 
 #define PC_ERR_LEN 512
 
 /*
- * Parse YAML text.  On error returns -EINVAL with err set to one line
- * "FILE:LINE:COL: message"; *out is left NULL.
+ * Parse YAML text.  Every error found goes to d (it keeps going after an
+ * error where it can); returns -EINVAL if there was any, and *out is then
+ * NULL.
  */
 int pc_policy_parse(const char *text, size_t len, const char *filename,
-		    struct pc_policy **out, char err[PC_ERR_LEN]);
+		    struct pc_policy **out, struct pc_diags *d);
 void pc_policy_free(struct pc_policy *p);
 
-/* Compile a parsed policy; deterministic.  Returns 0 or -errno. */
+/*
+ * Compile a parsed policy; deterministic (the same policy gives the same
+ * bytes).  Errors (the policy does not fit the maps) and warnings (rules
+ * that can never match, names no rule uses) go to d.  Returns 0 or -errno.
+ */
 int pc_policy_compile(const struct pc_policy *p, struct pc_compiled **out,
-		      char err[PC_ERR_LEN]);
+		      struct pc_diags *d);
 void pc_compiled_free(struct pc_compiled *c);
 
 /* What the compiled policy decides for one packet, as the data plane does. */
@@ -113,9 +188,28 @@ struct pc_eval {
 	uint32_t dst_set;
 };
 
+/* The entry the data plane's policy lookup finds for a set pair, or NULL. */
+const struct pc_policy_entry *pc_compiled_find(const struct pc_compiled *c,
+					       uint32_t src_set,
+					       uint32_t dst_set, uint8_t proto,
+					       uint16_t port);
+
 void pc_compiled_eval(const struct pc_compiled *c, const uint8_t src[16],
 		      const uint8_t dst[16], uint8_t proto, uint16_t port,
 		      struct pc_eval *out);
+
+/* Run the policy's tests: against c; one error per failing case.
+ * Returns the number that failed. */
+size_t pc_policy_run_tests(const struct pc_policy *p,
+			   const struct pc_compiled *c, struct pc_diags *d);
+
+/*
+ * Parse, compile and run the tests in one go: what validate and push do.
+ * On success *pol and *c are set (either may be NULL if not wanted).
+ */
+int pc_policy_load(const char *text, size_t len, const char *filename,
+		   struct pc_policy **pol, struct pc_compiled **c,
+		   struct pc_diags *d);
 
 const char *pc_action_name(uint8_t action);
 
