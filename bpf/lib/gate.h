@@ -8,6 +8,7 @@
 #include "policy.h"
 #include "conntrack.h"
 #include "events.h"
+#include "rate.h"
 
 static __always_inline void pc_frag_key_of(const struct pc_pkt *p,
 					   struct pc_frag_key *k)
@@ -57,13 +58,24 @@ static __always_inline int pc_ct_recheck(const struct pc_ct_key *k,
 	ct->rule_id = v->rule_id;
 	ct->src_set = v->src_set;
 	ct->action = v->action;
+	ct->flags = v->flags;
 	return 1;
+}
+
+/*
+ * Audit mode: a packet the policy denies passes as "would deny", and its
+ * flow is tracked like an allowed one, so only its first packet reports.
+ */
+static __always_inline int pc_audit_denied(const struct pc_verdict *v)
+{
+	return v->action == PC_ACT_DENY ? PC_R_AUDIT_DENY_RULE
+					: PC_R_AUDIT_DENY_DEFAULT;
 }
 
 static __always_inline int pc_established(const struct pc_pkt *p,
 					  struct pc_ct_key *k,
 					  struct pc_ct_val *ct, int src_lo,
-					  __u64 gen, __u64 now,
+					  __u64 gen, int audit, __u64 now,
 					  struct pc_ev_info *ev)
 {
 	int dir = src_lo == ct->orig_is_lo ? PC_DIR_ORIG : PC_DIR_REPLY;
@@ -72,16 +84,27 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 		struct pc_verdict v;
 
 		if (!pc_ct_recheck(k, ct, gen, &v)) {
-			bpf_map_delete_elem(&conntrack, k);
 			ev->rule_id = v.rule_id;
 			ev->src_set = v.src_set;
 			ev->action = v.action;
-			return PC_R_DENY_REVOKED;
+			if (!audit) {
+				bpf_map_delete_elem(&conntrack, k);
+				return PC_R_DENY_REVOKED;
+			}
+			ct->generation = gen;
+			ct->rule_id = v.rule_id;
+			ct->src_set = v.src_set;
+			ct->action = PC_ACT_AUDIT;
+			ct->flags = 0;
+			return pc_audit_denied(&v);
 		}
 	}
 	ev->rule_id = ct->rule_id;
 	ev->src_set = ct->src_set;
 	ev->action = ct->action;
+	if ((ct->flags & PC_PF_RATE) &&
+	    !pc_rate_admit(gen, ct->rule_id, ct->src_set, p->len, now))
+		return PC_R_DENY_RATE;
 	pc_ct_account(ct, dir, p->len, now);
 	if (p->proto == IPPROTO_TCP)
 		pc_tcp_advance(ct, dir, p->tcp_flags);
@@ -91,19 +114,28 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 
 static __always_inline int pc_new_flow(const struct pc_pkt *p,
 				       struct pc_ct_key *k, int src_lo,
-				       __u64 gen, __u64 now,
+				       __u64 gen, int audit, __u64 now,
 				       struct pc_ev_info *ev)
 {
 	struct pc_verdict v;
 	struct pc_ct_val ct = {};
+	int reason = 0;
 
 	pc_policy_decide(gen, p->saddr, p->daddr, p->proto, p->policy_port, &v);
 	ev->rule_id = v.rule_id;
 	ev->src_set = v.src_set;
 	ev->action = v.action;
-	if (!pc_verdict_passes(&v))
-		return v.action == PC_ACT_DENY ? PC_R_DENY_RULE
-					       : PC_R_DENY_DEFAULT;
+	if (!pc_verdict_passes(&v)) {
+		if (!audit)
+			return v.action == PC_ACT_DENY ? PC_R_DENY_RULE
+						       : PC_R_DENY_DEFAULT;
+		reason = pc_audit_denied(&v);
+		v.action = PC_ACT_AUDIT;
+		v.flags = 0;
+	} else if ((v.flags & PC_PF_RATE) &&
+		   !pc_rate_admit(gen, v.rule_id, v.src_set, p->len, now)) {
+		return PC_R_DENY_RATE; /* no flow state for what is dropped */
+	}
 
 	ct.created_ns = now;
 	ct.last_seen_ns = now;
@@ -115,16 +147,19 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 	ct.policy_port = p->policy_port;
 	ct.orig_is_lo = src_lo;
 	ct.action = v.action;
+	ct.flags = v.flags;
 	if (p->proto == IPPROTO_TCP)
 		ct.state = pc_tcp_state_new(p->tcp_flags);
 	bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
 	pc_frag_remember(p, gen, v.rule_id);
 	ev->log = !!(v.flags & PC_PF_LOG);
+	if (reason)
+		return reason;
 	return v.action == PC_ACT_AUDIT ? PC_R_AUDIT : PC_R_ALLOW_NEW;
 }
 
 static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
-					struct pc_ev_info *ev)
+					int audit, struct pc_ev_info *ev)
 {
 	struct pc_ct_key k = {};
 	struct pc_ct_val *ct;
@@ -137,8 +172,8 @@ static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
 	now = bpf_ktime_get_ns();
 	ct = bpf_map_lookup_elem(&conntrack, &k);
 	if (ct && !pc_ct_expired(ct, p->proto, now) && !pc_ct_reusable(ct, p))
-		return pc_established(p, &k, ct, src_lo, gen, now, ev);
-	return pc_new_flow(p, &k, src_lo, gen, now, ev);
+		return pc_established(p, &k, ct, src_lo, gen, audit, now, ev);
+	return pc_new_flow(p, &k, src_lo, gen, audit, now, ev);
 }
 
 static __always_inline int pc_wants_event(int reason,
@@ -147,6 +182,8 @@ static __always_inline int pc_wants_event(int reason,
 {
 	if (reason >= PC_R_FIRST_DROP)
 		return reason != PC_R_DENY_NONIP && pc_deny_budget(cfg);
+	if (reason == PC_R_AUDIT_DENY_RULE || reason == PC_R_AUDIT_DENY_DEFAULT)
+		return pc_deny_budget(cfg);
 	if (reason == PC_R_AUDIT)
 		return 1;
 	if (reason == PC_R_ALLOW_NEW)
@@ -191,7 +228,10 @@ static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
 		reason = PC_R_DENY_NO_POLICY;
 		goto out;
 	}
-	reason = pc_decide_ip(p, gen, &ev);
+	reason = pc_decide_ip(
+		p, gen,
+		!!(*(volatile __u32 *)&cfg->flags & PC_CFG_AUDIT_SLOT(gen & 1)),
+		&ev);
 	pc_count_rule(gen, ev.rule_id, p->len);
 out:
 	if (pc_wants_event(reason, &ev, cfg)) {

@@ -45,6 +45,23 @@ struct {
 	__type(value, struct pc_policy_val);
 } policy SEC(".maps");
 
+/* Rate limit of each limited rule: slot * PC_MAX_RULES + rule id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * PC_MAX_RATED_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct pc_rate_val);
+} rates SEC(".maps");
+
+/* Token buckets: (generation, rule, source identity set). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PC_RATE_BUCKETS);
+	__type(key, struct pc_bucket_key);
+	__type(value, struct pc_bucket);
+} buckets SEC(".maps");
+
 /* One entry per flow, both directions. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -154,7 +154,9 @@ static __always_inline int pc_parse_l4(struct pc_cursor *c, struct pc_pkt *p)
 		p->tcp_flags = ((__u8 *)th)[13];
 		return PC_PARSE_IP;
 	}
-	case IPPROTO_UDP: {
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP: { /* all three start with the two ports */
 		struct udphdr *uh = PC_PULL(c, struct udphdr);
 
 		if (!uh)

@@ -30,7 +30,8 @@
 #define PC_ACT_DENY 3
 
 /* Policy entry flags. */
-#define PC_PF_LOG 0x01 /* emit an event when a flow is allowed */
+#define PC_PF_LOG 0x01	/* emit an event when a flow is allowed */
+#define PC_PF_RATE 0x02 /* the rule has a rate limit (rates map) */
 
 /*
  * identities / services: LPM trie over (slot, address).  The slot byte
@@ -79,6 +80,10 @@ struct pc_policy_val {
 /* config: one entry, the live policy generation and gateway knobs. */
 #define PC_CFG_NONIP_PASS 0x01 /* non-IP ethertypes other than ARP pass */
 #define PC_CFG_LOG_FLOWS 0x02  /* every new allowed flow emits an event */
+/* The policy in a slot is in audit mode: would-be denies pass, logged.
+ * Set with the slot's contents, before its generation goes live. */
+#define PC_CFG_AUDIT_SLOT(slot) (0x100u << (slot))
+#define PC_CFG_GATEWAY_MASK 0xffu /* the knobs; the rest is per policy */
 
 struct pc_config {
 	__u64 generation;  /* 0 = no policy: deny all; slot = generation & 1 */
@@ -91,6 +96,35 @@ struct pc_ev_budget {
 	__u64 window_ns; /* start of the current one-second window */
 	__u32 used;	 /* deny events emitted in it */
 	__u32 pad;
+};
+
+/*
+ * rates: the token bucket of each rate-limited rule, by slot * PC_MAX_RULES
+ * + rule id (a hash, so that only limited rules cost memory).  The bucket
+ * is a GCRA: tat is the theoretical arrival time in 1/16 ns; a packet of
+ * cost c (1, or its length for byte rates) adds inc = c * period16 / units
+ * and is admitted when max(tat, now) + inc - now <= tau16, which admits
+ * exactly `burst` units at once and `units` per period on average.
+ */
+#define PC_MAX_RATED_RULES 32768 /* per slot */
+#define PC_RATE_BUCKETS 65536	 /* (rule, source identity set) pairs */
+
+struct pc_rate_val {
+	__u64 period16; /* the period in 1/16 ns */
+	__u64 units;	/* admitted per period */
+	__u64 tau16;	/* burst tolerance: burst * period16 / units */
+	__u8 bytes;	/* a packet costs its length, not 1 */
+	__u8 pad[7];
+};
+
+struct pc_bucket_key {
+	__u64 generation; /* a push starts every bucket full */
+	__u32 rule_id;
+	__u32 src_set;
+};
+
+struct pc_bucket {
+	__u64 tat16;
 };
 
 /* conntrack: LRU hash, one entry per flow, key in canonical order. */
@@ -124,7 +158,8 @@ struct pc_ct_val {
 	__u8 orig_is_lo;   /* the initiator is the key's lo side */
 	__u8 state;	   /* PC_TCP_* */
 	__u8 action;
-	__u8 pad[3];
+	__u8 flags; /* PC_PF_* of the deciding entry */
+	__u8 pad[2];
 };
 
 /* frags: LRU hash, verdict of a first fragment for its followers. */
@@ -175,6 +210,9 @@ _Static_assert(sizeof(struct pc_policy_key) == 20, "pc_policy_key layout");
 _Static_assert(sizeof(struct pc_policy_val) == 8, "pc_policy_val layout");
 _Static_assert(sizeof(struct pc_config) == 16, "pc_config layout");
 _Static_assert(sizeof(struct pc_ev_budget) == 16, "pc_ev_budget layout");
+_Static_assert(sizeof(struct pc_rate_val) == 32, "pc_rate_val layout");
+_Static_assert(sizeof(struct pc_bucket_key) == 16, "pc_bucket_key layout");
+_Static_assert(sizeof(struct pc_bucket) == 8, "pc_bucket layout");
 _Static_assert(sizeof(struct pc_ct_key) == 40, "pc_ct_key layout");
 _Static_assert(sizeof(struct pc_ct_val) == 72, "pc_ct_val layout");
 _Static_assert(sizeof(struct pc_frag_key) == 40, "pc_frag_key layout");

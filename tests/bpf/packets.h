@@ -7,9 +7,10 @@
 #include <linux/if_ether.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define PK_MAX 512
+#define PK_MAX 1024
 
 struct pspec {
 	int v6;
@@ -57,6 +58,11 @@ static inline size_t build_l4(const struct pspec *s, uint8_t *p)
 		put16(p + 4, (uint16_t)(8 + s->payload));
 		n = 8;
 		break;
+	case IPPROTO_SCTP: /* common header: ports, tag, checksum */
+		put16(p, s->sport);
+		put16(p + 2, s->dport);
+		n = 12;
+		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
 		p[0] = s->icmp_type;
@@ -64,6 +70,8 @@ static inline size_t build_l4(const struct pspec *s, uint8_t *p)
 		n = 8;
 		break;
 	}
+	if (s->payload > PK_MAX - 256)
+		abort(); /* headers take up to 256 bytes of the buffer */
 	memset(p + n, 0xab, s->payload);
 	return n + s->payload;
 }

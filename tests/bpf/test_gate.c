@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "dataplane.h"
+#include "policy_test.h"
 #include "packets.h"
 
 static struct pc_dp *dp;
@@ -48,9 +49,9 @@ static uint64_t apply_text(const char *text)
 	char err[PC_ERR_LEN];
 	uint64_t gen = 0;
 
-	cr_assert_eq(pc_policy_parse(text, strlen(text), "t.yaml", &pol, err),
-		     0, "%s", err);
-	cr_assert_eq(pc_policy_compile(pol, &c, err), 0, "%s", err);
+	cr_assert_eq(parse_e(text, strlen(text), "t.yaml", &pol, err), 0, "%s",
+		     err);
+	cr_assert_eq(compile_e(pol, &c, err), 0, "%s", err);
 	cr_assert_eq(pc_dp_apply(dp, c, &gen), 0);
 	pc_compiled_free(c);
 	pc_policy_free(pol);
@@ -471,6 +472,174 @@ Test(xdp, swap_leaves_one_slot)
 	cr_assert_eq(slots[1], 0);
 }
 
+/* ---- language features in the data plane ------------------------------ */
+
+TestSuite(lang, .init = setup, .fini = teardown);
+
+static const char lang_policy[] =
+	"apiVersion: portcullis/v1\n"
+	"kind: Policy\n"
+	"identities:\n"
+	"  eng: { cidrs: [198.18.1.0/28] }\n"
+	"  ops: { cidrs: [\"fd00:1::/64\"] }\n"
+	"  staff: { include: [eng, ops] }\n"
+	"services:\n"
+	"  web: { cidrs: [198.18.2.2/32, \"fd00:2::2/128\"], ports: "
+	"[8000-8100/tcp] }\n"
+	"  ping: { cidrs: [198.18.2.2/32], ports: [icmp/echo-request] }\n"
+	"  tunnel: { cidrs: [198.18.2.2/32], ports: [gre, 132/sctp] }\n"
+	"rules:\n"
+	"  - { from: [staff], to: [web, ping], action: allow }\n"
+	"  - { from: [198.18.1.200], to: [tunnel], action: allow }\n"
+	"  - { from: [eng], to: [\"fd00:2::3\"], action: allow }\n";
+
+Test(lang, include_inline_cidrs_icmp_types_and_protocols)
+{
+	struct pspec eng = {C4, .proto = IPPROTO_TCP, .sport = 41000,
+			    .dport = 8100};
+	struct pspec ops = {C6, .proto = IPPROTO_TCP, .sport = 41001,
+			    .dport = 8000};
+	struct pspec ping = {C4, .proto = IPPROTO_ICMP, .icmp_type = 8,
+			     .echo_id = 9};
+	struct pspec tstamp = {C4, .proto = IPPROTO_ICMP, .icmp_type = 13};
+	struct pspec gre = {.src = "198.18.1.200",
+			    .dst = "198.18.2.2",
+			    .proto = IPPROTO_GRE};
+	struct pspec gre_eng = {C4, .proto = IPPROTO_GRE};
+	struct pspec sctp = {.src = "198.18.1.200",
+			     .dst = "198.18.2.2",
+			     .proto = IPPROTO_SCTP,
+			     .sport = 5000,
+			     .dport = 132,
+			     .payload = 4};
+	struct pspec sctp_other = sctp;
+	struct pspec v6dst = {.v6 = 1,
+			      .src = "fd00:1::7",
+			      .dst = "fd00:2::3",
+			      .proto = IPPROTO_UDP,
+			      .sport = 1,
+			      .dport = 2};
+
+	apply_text(lang_policy);
+	/* Test that a group of groups reaches both members' addresses, over
+	 * both families, at the edges of a range */
+	EXPECT(&eng, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&ops, XDP_PASS, PC_R_ALLOW_NEW);
+	ops.dport = 8101;
+	ops.sport++;
+	EXPECT(&ops, XDP_DROP, PC_R_DENY_DEFAULT);
+	/* Test ICMP by type: echo request yes, timestamp no */
+	EXPECT(&ping, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&tstamp, XDP_DROP, PC_R_DENY_DEFAULT);
+	/* Test an inline host CIDR and protocols by name and number */
+	EXPECT(&gre, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&gre_eng, XDP_DROP, PC_R_DENY_DEFAULT);
+	EXPECT(&sctp, XDP_PASS, PC_R_ALLOW_NEW);
+	sctp_other.dport = 133;
+	sctp_other.sport = 5001;
+	EXPECT(&sctp_other, XDP_DROP, PC_R_DENY_DEFAULT);
+	/* Test an inline IPv6 destination: only eng (IPv4) may reach it */
+	EXPECT(&v6dst, XDP_DROP, PC_R_DENY_DEFAULT);
+}
+
+#define AUDIT_BODY                                                       \
+	"identities:\n"                                                  \
+	"  clients: { cidrs: [198.18.1.0/24] }\n"                        \
+	"  banned: { cidrs: [198.18.1.66/32] }\n"                        \
+	"services:\n"                                                    \
+	"  web: { cidrs: [198.18.2.2/32], ports: [8080/tcp] }\n"         \
+	"rules:\n"                                                       \
+	"  - { name: web, from: [clients], to: [web], action: allow }\n" \
+	"  - { name: no-banned, from: [banned], to: [web], action: deny }\n"
+
+static const char audit_policy[] = "apiVersion: portcullis/v1\n"
+				   "kind: Policy\n"
+				   "mode: audit\n" AUDIT_BODY;
+static const char enforce_policy[] = "apiVersion: portcullis/v1\n"
+				     "kind: Policy\n"
+				     "mode: enforce\n" AUDIT_BODY;
+
+Test(lang, audit_mode_passes_would_be_denies_then_enforce_revokes)
+{
+	struct pspec ok = {C4, .proto = IPPROTO_TCP, .sport = 42000,
+			   .dport = 8080};
+	struct pspec ssh = {C4, .proto = IPPROTO_TCP, .sport = 42001,
+			    .dport = 22};
+	struct pspec banned = {.src = "198.18.1.66",
+			       .dst = "198.18.2.2",
+			       .proto = IPPROTO_TCP,
+			       .sport = 42002,
+			       .dport = 8080};
+	struct pspec ssh_ack = ssh;
+
+	ssh_ack.tcp_flags = 0x10;
+	apply_text(audit_policy);
+	/* Test that audit mode passes what the policy denies, says why, and
+	 * tracks the flow so that only its first packet reports */
+	EXPECT(&ok, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&ssh, XDP_PASS, PC_R_AUDIT_DENY_DEFAULT);
+	EXPECT(&banned, XDP_PASS, PC_R_AUDIT_DENY_RULE);
+	EXPECT(&ssh_ack, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
+	cr_assert_eq(reason_count(PC_R_DENY_DEFAULT), 0);
+	cr_assert_eq(reason_count(PC_R_DENY_RULE), 0);
+	/* Test that the same policy in enforce mode revokes those flows */
+	apply_text(enforce_policy);
+	EXPECT(&ssh_ack, XDP_DROP, PC_R_DENY_REVOKED);
+	EXPECT(&ok, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
+	banned.sport++;
+	EXPECT(&banned, XDP_DROP, PC_R_DENY_RULE);
+}
+
+static const char rate_policy[] =
+	"apiVersion: portcullis/v1\n"
+	"kind: Policy\n"
+	"identities:\n"
+	"  guests: { cidrs: [198.18.1.0/25] }\n"
+	"  staff: { cidrs: [198.18.1.128/25] }\n"
+	"services:\n"
+	"  web: { cidrs: [198.18.2.2/32], ports: [8080/tcp, 53/udp] }\n"
+	"rules:\n"
+	"  - { from: [guests], to: [web], action: allow, rate: 3/s }\n"
+	"  - { from: [staff], to: [web], action: allow, rate: 8kbit/s, "
+	"burst: 2000 }\n";
+
+Test(lang, rate_limit_drops_beyond_the_bucket_per_identity)
+{
+	struct pspec g = {C4, .proto = IPPROTO_TCP, .sport = 43000,
+			  .dport = 8080};
+	struct pspec g_ack = g;
+	struct pspec g2 = {.src = "198.18.1.8",
+			   .dst = "198.18.2.2",
+			   .proto = IPPROTO_TCP,
+			   .sport = 43001,
+			   .dport = 8080};
+	struct pspec s = {.src = "198.18.1.200",
+			  .dst = "198.18.2.2",
+			  .proto = IPPROTO_UDP,
+			  .sport = 43002,
+			  .dport = 53,
+			  .payload = 400};
+	uint64_t dropped;
+	int passed = 0;
+
+	g_ack.tcp_flags = 0x10;
+	apply_text(rate_policy);
+	/* Test that a bucket of 3 packets admits 3 (new and established
+	 * alike) and drops and counts the 4th, for the whole identity */
+	EXPECT(&g, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&g_ack, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
+	EXPECT(&g2, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&g_ack, XDP_DROP, PC_R_DENY_RATE);
+	g2.sport++;
+	EXPECT(&g2, XDP_DROP, PC_R_DENY_RATE);
+	/* Test a byte rate: 428-byte packets, 2000-byte burst: 4 pass */
+	dropped = reason_count(PC_R_DENY_RATE);
+	for (int i = 0; i < 6; i++)
+		passed += run_xdp(&s) == XDP_PASS;
+	cr_assert_eq(passed, 4);
+	cr_assert_eq(reason_count(PC_R_DENY_RATE), dropped + 2);
+}
+
 TestSuite(nopolicy, .init = setup, .fini = teardown);
 
 Test(nopolicy, no_policy_denies_ip_but_not_arp)
@@ -644,8 +813,12 @@ Test(layout, btf_matches_userspace)
 		M(pc_ct_val, generation),  M(pc_ct_val, rule_id),
 		M(pc_ct_val, policy_port), M(pc_ct_val, orig_is_lo),
 		M(pc_ct_val, state),	   M(pc_ct_val, action),
-		M(pc_frag_key, id),	   M(pc_frag_val, pass),
-		M(pc_counter, bytes),
+		M(pc_ct_val, flags),	   M(pc_rate_val, period16),
+		M(pc_rate_val, units),	   M(pc_rate_val, tau16),
+		M(pc_rate_val, bytes),	   M(pc_bucket_key, generation),
+		M(pc_bucket_key, rule_id), M(pc_bucket_key, src_set),
+		M(pc_bucket, tat16),	   M(pc_frag_key, id),
+		M(pc_frag_val, pass),	   M(pc_counter, bytes),
 	};
 	struct btf *btf = btf__parse_elf(BPF_OBJ_PATH, NULL);
 

@@ -114,11 +114,62 @@ static int zero_rule_stats(struct pc_dp *dp, size_t nrules, __u8 slot)
 	return err;
 }
 
+/* The data plane's form of a rule's rate (see pc_rate_val). */
+void pc_dp_rate_val(const struct pc_rate *r, struct pc_rate_val *v)
+{
+	unsigned __int128 tau;
+
+	memset(v, 0, sizeof(*v));
+	v->period16 = (__u64)r->period_s * 1000000000ULL * 16;
+	v->units = r->units;
+	tau = (unsigned __int128)r->burst * v->period16 / r->units;
+	v->tau16 = tau > UINT64_MAX ? UINT64_MAX : (__u64)tau;
+	v->bytes = r->unit == PC_RATE_BYTES;
+}
+
+static int write_rates(int fd, const struct pc_compiled *c, __u8 slot)
+{
+	for (size_t i = 0; i < c->nrules; i++) {
+		__u32 idx = slot * PC_MAX_RULES + (__u32)i + 1;
+		struct pc_rate_val v;
+
+		if (!c->rates[i].units)
+			continue;
+		pc_dp_rate_val(&c->rates[i], &v);
+		if (bpf_map_update_elem(fd, &idx, &v, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Delete every rates entry of one slot (keys slot * PC_MAX_RULES + id). */
+static int clear_rates(int fd, __u8 slot)
+{
+	__u32 key, next, *del = NULL;
+	size_t n = 0, cap = 0;
+	int have = 0, err = 0;
+
+	while (!bpf_map_get_next_key(fd, have ? &key : NULL, &next)) {
+		if (next / PC_MAX_RULES == slot) {
+			pc_xgrow(&del, &cap, n, sizeof(*del));
+			del[n++] = next;
+		}
+		key = next;
+		have = 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, &del[i]) && errno != ENOENT)
+			err = -errno;
+	free(del);
+	return err;
+}
+
 static int clear_all(struct pc_dp *dp, __u8 slot)
 {
 	int err;
 
-	if ((err = clear_slot(pc_dp_map_fd(dp, "policy"),
+	if ((err = clear_rates(pc_dp_map_fd(dp, "rates"), slot)) ||
+	    (err = clear_slot(pc_dp_map_fd(dp, "policy"),
 			      sizeof(struct pc_policy_key), slot)) ||
 	    (err = clear_slot(pc_dp_map_fd(dp, "identities"),
 			      sizeof(struct pc_lpm_key), slot)) ||
@@ -138,8 +189,16 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 			      c->nidents, slot)) ||
 	    (err = write_sets(pc_dp_map_fd(dp, "services"), c->services,
 			      c->nservices, slot)) ||
+	    (err = write_rates(pc_dp_map_fd(dp, "rates"), c, slot)) ||
 	    (err = write_policy(pc_dp_map_fd(dp, "policy"), c, slot)))
 		return err;
+	/* the slot's mode: the idle slot's bit, read by no packet yet */
+	if (c->mode == PC_MODE_AUDIT)
+		__atomic_fetch_or(&dp->cfg->flags, PC_CFG_AUDIT_SLOT(slot),
+				  __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&dp->cfg->flags, ~PC_CFG_AUDIT_SLOT(slot),
+				   __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -37,6 +37,9 @@ int pc_dp_set_flags(struct pc_dp *dp, uint32_t flags);
 void pc_dp_set_deny_events(struct pc_dp *dp, uint32_t per_sec);
 
 /* Write c into the idle slot, make it live in one store, retire the old. */
+/* The rates map's value for a rule's rate. */
+void pc_dp_rate_val(const struct pc_rate *r, struct pc_rate_val *v);
+
 int pc_dp_apply(struct pc_dp *dp, const struct pc_compiled *c,
 		uint64_t *generation);
 

@@ -177,7 +177,14 @@ uint64_t pc_dp_generation(const struct pc_dp *dp)
 
 int pc_dp_set_flags(struct pc_dp *dp, uint32_t flags)
 {
-	__atomic_store_n(&dp->cfg->flags, flags, __ATOMIC_RELEASE);
+	uint32_t old = __atomic_load_n(&dp->cfg->flags, __ATOMIC_ACQUIRE);
+
+	/* only the gateway's knobs: the policy bits belong to apply */
+	while (!__atomic_compare_exchange_n(
+		&dp->cfg->flags, &old,
+		(old & ~PC_CFG_GATEWAY_MASK) | (flags & PC_CFG_GATEWAY_MASK), 0,
+		__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
 	return 0;
 }
 
