@@ -44,10 +44,36 @@ static int fake_ready(void *ctx, const char **why)
 	return ctx != NULL;
 }
 
-static const struct pc_api_backend be = {(void *)1, fake_status,
-					 fake_policy_get, fake_put, fake_ready};
-static const struct pc_api_backend empty = {NULL, fake_status, fake_policy_get,
-					    fake_put, fake_ready};
+static size_t last_limit;
+
+static json_t *fake_versions(void *ctx, size_t limit)
+{
+	(void)ctx;
+	last_limit = limit;
+	return json_pack("{s:[]}", "versions");
+}
+
+static int64_t last_rollback;
+
+static int fake_rollback(void *ctx, int64_t version, json_t **result,
+			 struct pc_diags *d)
+{
+	(void)ctx;
+	last_rollback = version;
+	if (version == 99) {
+		pc_diag_add(d, 0, "rollback", NULL, "no policy version 99");
+		return -ENOENT;
+	}
+	*result = json_pack("{s:I}", "rollback_of", (json_int_t)version);
+	return 0;
+}
+
+static const struct pc_api_backend be = {
+	(void *)1,     fake_status,   fake_policy_get, fake_put,
+	fake_versions, fake_rollback, fake_ready};
+static const struct pc_api_backend empty = {
+	NULL,	       fake_status,   fake_policy_get, fake_put,
+	fake_versions, fake_rollback, fake_ready};
 
 static int call(const struct pc_api_backend *b, const char *m, const char *path,
 		const char *q, const char *ct, const char *body, json_t **out)
@@ -137,5 +163,57 @@ Test(api, policy_put_validation)
 	cr_assert_str_eq(last_filename, "policy.yaml");
 	cr_assert_eq(json_integer_value(json_object_get(out, "version")), 4);
 	cr_assert_eq(json_array_size(json_object_get(out, "warnings")), 1);
+	json_decref(out);
+}
+
+Test(api, versions_and_rollback)
+{
+	json_t *out;
+
+	/* Test the versions limit and the rollback body's validation */
+	cr_assert_eq(call(&be, "GET", "/v1/policy/versions", "limit=5", NULL,
+			  NULL, &out),
+		     200);
+	cr_assert_eq(last_limit, 5);
+	json_decref(out);
+	cr_assert_eq(call(&be, "GET", "/v1/policy/versions", NULL, NULL, NULL,
+			  &out),
+		     200);
+	cr_assert_eq(last_limit, 50);
+	json_decref(out);
+	cr_assert_eq(call(&be, "GET", "/v1/policy/versions", "limit=0", NULL,
+			  NULL, &out),
+		     400);
+	cr_assert_str_eq(json_string_value(json_object_get(out, "field")),
+			 "limit");
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/policy/rollback", NULL, NULL, NULL,
+			  &out),
+		     200);
+	cr_assert_eq(last_rollback, 0);
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/policy/rollback", NULL,
+			  "application/json", "{\"version\": 3}", &out),
+		     200);
+	cr_assert_eq(last_rollback, 3);
+	cr_assert_eq(json_integer_value(json_object_get(out, "rollback_of")),
+		     3);
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/policy/rollback", NULL,
+			  "application/json", "{\"version\": 99}", &out),
+		     404);
+	cr_assert_str_eq(error_of(out), "rollback: no policy version 99");
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/policy/rollback", NULL,
+			  "application/json", "{\"version\": \"3\"}", &out),
+		     400);
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/policy/rollback", NULL,
+			  "application/json", "[", &out),
+		     400);
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/policy/rollback", NULL,
+			  "text/plain", "3", &out),
+		     415);
 	json_decref(out);
 }

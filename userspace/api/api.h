@@ -25,6 +25,12 @@ struct pc_api_backend {
 	int (*policy_put)(void *ctx, const char *text, size_t len,
 			  const char *filename, json_t **result,
 			  struct pc_diags *d);
+	/* {"versions": [...]}, newest first; NULL on a store error */
+	json_t *(*policy_versions)(void *ctx, size_t limit);
+	/* restore version (0: the one before the version in force); like
+	 * policy_put, and -ENOENT when there is no such version */
+	int (*policy_rollback)(void *ctx, int64_t version, json_t **result,
+			       struct pc_diags *d);
 	/* 1 when ready, else 0 with *why set */
 	int (*ready)(void *ctx, const char **why);
 };

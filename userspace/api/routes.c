@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Routes of /v1 and the health endpoints; pure request -> JSON logic. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -132,6 +133,102 @@ static int put_policy(const struct pc_api_backend *be, const char *query,
 	return status;
 }
 
+/* "limit=N" from the query: 1..1000, default 50; -1 if malformed. */
+static long query_limit(const char *query)
+{
+	const char *p = query ? strstr(query, "limit=") : NULL;
+	char *end;
+	long v;
+
+	if (!p || (p != query && p[-1] != '&'))
+		return 50;
+	v = strtol(p + 6, &end, 10);
+	if (end == p + 6 || (*end && *end != '&') || v < 1 || v > 1000)
+		return -1;
+	return v;
+}
+
+static int get_versions(const struct pc_api_backend *be, const char *query,
+			const char *ctype, const char *body, size_t len,
+			json_t **out)
+{
+	long limit = query_limit(query);
+
+	(void)ctype, (void)body, (void)len;
+	if (limit < 0) {
+		*out = error_json("limit must be a number from 1 to 1000",
+				  "limit");
+		return 400;
+	}
+	*out = be->policy_versions(be->ctx, (size_t)limit);
+	if (!*out) {
+		*out = error_json("failed to read the policy versions", NULL);
+		return 500;
+	}
+	return 200;
+}
+
+static int json_ctype(const char *ctype)
+{
+	size_t n = ctype ? strcspn(ctype, ";") : 0;
+
+	return n == strlen("application/json") &&
+	       !strncasecmp(ctype, "application/json", n);
+}
+
+static int post_rollback(const struct pc_api_backend *be, const char *query,
+			 const char *ctype, const char *body, size_t len,
+			 json_t **out)
+{
+	struct pc_diags d = {0};
+	json_int_t version = 0;
+	int rc, status = 200;
+
+	(void)query;
+	if (len) {
+		json_error_t jerr;
+		json_t *req, *v;
+
+		if (!json_ctype(ctype)) {
+			*out = error_json("send {\"version\": N} as "
+					  "application/json",
+					  "Content-Type");
+			return 415;
+		}
+		req = json_loadb(body, len, 0, &jerr);
+		if (!req || !json_is_object(req)) {
+			json_decref(req);
+			*out = error_json("body must be a JSON object", "body");
+			return 400;
+		}
+		v = json_object_get(req, "version");
+		if (v && (!json_is_integer(v) || json_integer_value(v) < 1)) {
+			json_decref(req);
+			*out = error_json("version must be a positive integer",
+					  "version");
+			return 400;
+		}
+		version = v ? json_integer_value(v) : 0;
+		json_decref(req);
+	}
+	rc = be->policy_rollback(be->ctx, version, out, &d);
+	if (rc == -ENOENT) {
+		*out = error_json(pc_diags_first_error(&d), "version");
+		status = 404;
+	} else if (rc == -EINVAL) {
+		*out = error_json(pc_diags_first_error(&d), "policy");
+		status = 422;
+	} else if (rc) {
+		*out = error_json(d.nerrors ? pc_diags_first_error(&d)
+					    : strerror(-rc),
+				  NULL);
+		status = 500;
+	}
+	pc_api_diags_json(*out, &d);
+	pc_diags_free(&d);
+	return status;
+}
+
 static int get_healthz(const struct pc_api_backend *be, const char *query,
 		       const char *ctype, const char *body, size_t len,
 		       json_t **out)
@@ -158,7 +255,10 @@ static int get_readyz(const struct pc_api_backend *be, const char *query,
 
 static const struct route routes[] = {
 	{"GET", "/v1/status", get_status}, {"GET", "/v1/policy", get_policy},
-	{"PUT", "/v1/policy", put_policy}, {"GET", "/healthz", get_healthz},
+	{"PUT", "/v1/policy", put_policy},
+	{"GET", "/v1/policy/versions", get_versions},
+	{"POST", "/v1/policy/rollback", post_rollback},
+	{"GET", "/healthz", get_healthz},
 	{"GET", "/readyz", get_readyz},
 };
 

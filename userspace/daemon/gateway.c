@@ -48,7 +48,8 @@ static void replace_in_force(struct pc_gateway *gw, struct pc_compiled *c,
  * d; -EINVAL means the policy itself was refused.
  */
 static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
-		       const char *fname, struct pc_diags *d)
+		       const char *fname, int64_t rollback_of,
+		       struct pc_diags *d)
 {
 	struct pc_policy_record rec = {0};
 	struct pc_compiled *c;
@@ -65,7 +66,8 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 		pc_compiled_free(c);
 		return rc;
 	}
-	rc = pc_store_policy_add(gw->store, text, fname, gen, &rec.version);
+	rc = pc_store_policy_add(gw->store, text, fname, gen, rollback_of,
+				 &rec.version);
 	if (rc) {
 		pc_diag_add(d, 0, fname, NULL,
 			    "failed to record policy version");
@@ -105,7 +107,8 @@ static int initial_policy(struct pc_gateway *gw)
 				 gw->cfg->policy, strerror(-rc));
 			return rc;
 		}
-		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, &d);
+		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, 0,
+				 &d);
 		for (size_t i = 0; i < d.n; i++)
 			pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR,
 			       "%s", d.v[i].msg);
@@ -323,7 +326,7 @@ static int be_policy_put(void *ctx, const char *text, size_t len,
 			 const char *fname, json_t **result, struct pc_diags *d)
 {
 	struct pc_gateway *gw = ctx;
-	int rc = push_policy(gw, text, len, fname, d);
+	int rc = push_policy(gw, text, len, fname, 0, d);
 
 	if (rc) {
 		pc_warn("policy push refused: %s (%zu errors)",
@@ -337,6 +340,81 @@ static int be_policy_put(void *ctx, const char *text, size_t len,
 			    (json_int_t)gw->compiled->nentries, "mode",
 			    gw->compiled->mode == PC_MODE_AUDIT ? "audit"
 								: "enforce");
+	return 0;
+}
+
+static json_t *record_json(const struct pc_policy_record *r, int in_force)
+{
+	json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:b}", "version",
+			      (json_int_t)r->version, "generation",
+			      (json_int_t)r->generation, "filename",
+			      r->filename, "pushed_at", r->created_at,
+			      "in_force", in_force);
+
+	if (r->rollback_of)
+		json_object_set_new(j, "rollback_of",
+				    json_integer(r->rollback_of));
+	return j;
+}
+
+static json_t *be_policy_versions(void *ctx, size_t limit)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_policy_record *v;
+	json_t *arr;
+	size_t n;
+
+	if (pc_store_policy_list(gw->store, limit, &v, &n))
+		return NULL;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(
+			arr, record_json(&v[i], gw->compiled && v[i].version ==
+								gw->rec.version));
+		pc_policy_record_free(&v[i]);
+	}
+	free(v);
+	return json_pack("{s:o}", "versions", arr);
+}
+
+/*
+ * Restore a stored version (0: the one pushed before the version in
+ * force) by pushing its source again, as a new version that says which
+ * it restored.  It is validated like any push; the swap is atomic.
+ */
+static int be_policy_rollback(void *ctx, int64_t version, json_t **result,
+			      struct pc_diags *d)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_policy_record rec;
+	int rc;
+
+	if (!version) {
+		if (!gw->compiled || gw->rec.version <= 1) {
+			pc_diag_add(d, 0, "rollback", NULL,
+				    "no earlier version to roll back to");
+			return -ENOENT;
+		}
+		version = gw->rec.version - 1; /* in force before it */
+	}
+	rc = pc_store_policy_get(gw->store, version, &rec);
+	if (rc) {
+		pc_diag_add(d, 0, "rollback", NULL,
+			    "no policy version %" PRId64, version);
+		return rc == -ENOENT ? -ENOENT : rc;
+	}
+	rc = push_policy(gw, rec.source, strlen(rec.source), rec.filename,
+			 version, d);
+	pc_policy_record_free(&rec);
+	if (rc)
+		return rc;
+	pc_info("rolled back to version %" PRId64 " (now version %" PRId64
+		")",
+		version, gw->rec.version);
+	*result = json_pack("{s:I, s:I, s:I}", "version",
+			    (json_int_t)gw->rec.version, "generation",
+			    (json_int_t)gw->rec.generation, "rollback_of",
+			    (json_int_t)version);
 	return 0;
 }
 
@@ -399,6 +477,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 	struct pc_gateway *gw = pc_xcalloc(1, sizeof(*gw));
 	struct pc_dp_opts o = {.gateway = cfg->name, .pin_root = cfg->pin_root};
 	struct pc_api_backend be = {gw, be_status, be_policy_get, be_policy_put,
+				    be_policy_versions, be_policy_rollback,
 				    be_ready};
 	int rc;
 

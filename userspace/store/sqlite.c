@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,39 @@ static const char schema[] =
 	"  created_at TEXT NOT NULL"
 	"    DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')));";
 
+/* Schema changes since the first, by PRAGMA user_version. */
+static const char *const migrations[] = {
+	/* 1: a version made by rollback says which version it restored */
+	"ALTER TABLE policy_versions ADD COLUMN rollback_of INTEGER;",
+};
+
+static int migrate(sqlite3 *db, char **err)
+{
+	sqlite3_stmt *st;
+	int have = 0, rc;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	for (int v = have; v < (int)PC_ARRAY_SIZE(migrations); v++) {
+		char pragma[64];
+
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d;",
+			 v + 1);
+		if ((rc = sqlite3_exec(db, "BEGIN;", NULL, NULL, err)) ||
+		    (rc = sqlite3_exec(db, migrations[v], NULL, NULL, err)) ||
+		    (rc = sqlite3_exec(db, pragma, NULL, NULL, err)) ||
+		    (rc = sqlite3_exec(db, "COMMIT;", NULL, NULL, err))) {
+			sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+			return rc;
+		}
+	}
+	return SQLITE_OK;
+}
+
 int pc_store_open(const char *path, struct pc_store **out)
 {
 	struct pc_store *s = pc_xcalloc(1, sizeof(*s));
@@ -39,6 +73,8 @@ int pc_store_open(const char *path, struct pc_store **out)
 		rc = sqlite3_busy_timeout(s->db, 5000);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(s->db, schema, NULL, NULL, &err);
+	if (rc == SQLITE_OK)
+		rc = migrate(s->db, &err);
 	if (rc != SQLITE_OK) {
 		pc_error("failed to open state database '%s': %s", path,
 			 err ? err : sqlite3_errmsg(s->db));
@@ -61,20 +97,25 @@ void pc_store_close(struct pc_store *s)
 
 int pc_store_policy_add(struct pc_store *s, const char *source,
 			const char *filename, uint64_t generation,
-			int64_t *version)
+			int64_t rollback_of, int64_t *version)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	rc = sqlite3_prepare_v2(s->db,
 				"INSERT INTO policy_versions (generation, "
-				"filename, source) VALUES (?, ?, ?)",
+				"filename, source, rollback_of) VALUES (?, ?, "
+				"?, ?)",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)generation);
 	sqlite3_bind_text(st, 2, filename, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, source, -1, SQLITE_STATIC);
+	if (rollback_of)
+		sqlite3_bind_int64(st, 4, rollback_of);
+	else
+		sqlite3_bind_null(st, 4);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -93,31 +134,93 @@ static char *col_text(sqlite3_stmt *st, int i)
 	return pc_strdup(t ? (const char *)t : "");
 }
 
-int pc_store_policy_latest(struct pc_store *s, struct pc_policy_record *out)
+#define RECORD_COLS "version, generation, filename, created_at, rollback_of"
+
+static void read_record(sqlite3_stmt *st, struct pc_policy_record *r)
+{
+	r->version = sqlite3_column_int64(st, 0);
+	r->generation = (uint64_t)sqlite3_column_int64(st, 1);
+	r->filename = col_text(st, 2);
+	r->created_at = col_text(st, 3);
+	r->rollback_of = sqlite3_column_int64(st, 4);
+}
+
+/* One record with its source: version > 0, or the newest. */
+static int policy_get(struct pc_store *s, int64_t version,
+		      struct pc_policy_record *out)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT version, generation, filename, source, "
-				"created_at FROM policy_versions ORDER BY "
-				"version DESC LIMIT 1",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+		s->db,
+		version ? "SELECT " RECORD_COLS ", source FROM policy_versions "
+			  "WHERE version = ?"
+			: "SELECT " RECORD_COLS ", source FROM policy_versions "
+			  "ORDER BY version DESC LIMIT 1",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return -EIO;
+	if (version)
+		sqlite3_bind_int64(st, 1, version);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		out->version = sqlite3_column_int64(st, 0);
-		out->generation = (uint64_t)sqlite3_column_int64(st, 1);
-		out->filename = col_text(st, 2);
-		out->source = col_text(st, 3);
-		out->created_at = col_text(st, 4);
+		read_record(st, out);
+		out->source = col_text(st, 5);
 	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW)
 		return 0;
 	return rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+int pc_store_policy_latest(struct pc_store *s, struct pc_policy_record *out)
+{
+	return policy_get(s, 0, out);
+}
+
+int pc_store_policy_get(struct pc_store *s, int64_t version,
+			struct pc_policy_record *out)
+{
+	if (version <= 0)
+		return -ENOENT;
+	return policy_get(s, version, out);
+}
+
+int pc_store_policy_list(struct pc_store *s, size_t limit,
+			 struct pc_policy_record **out, size_t *n)
+{
+	struct pc_policy_record *v = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT " RECORD_COLS " FROM policy_versions "
+				"ORDER BY version DESC LIMIT ?",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		pc_xgrow(&v, &cap, *n, sizeof(*v));
+		memset(&v[*n], 0, sizeof(*v));
+		read_record(st, &v[(*n)++]);
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < *n; i++)
+			pc_policy_record_free(&v[i]);
+		free(v);
+		*out = NULL;
+		*n = 0;
+		return -EIO;
+	}
+	return 0;
 }
 
 int pc_store_policy_set_generation(struct pc_store *s, int64_t version,

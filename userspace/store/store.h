@@ -13,6 +13,7 @@ struct pc_policy_record {
 	char *source;
 	char *filename;
 	char *created_at; /* UTC, ISO 8601 */
+	int64_t rollback_of; /* the version it restored, or 0 */
 };
 
 int pc_store_open(const char *path, struct pc_store **out);
@@ -20,9 +21,15 @@ void pc_store_close(struct pc_store *s);
 
 int pc_store_policy_add(struct pc_store *s, const char *source,
 			const char *filename, uint64_t generation,
-			int64_t *version);
+			int64_t rollback_of, int64_t *version);
 /* Returns -ENOENT when no policy was ever stored. */
 int pc_store_policy_latest(struct pc_store *s, struct pc_policy_record *out);
+/* One version with its source; -ENOENT if there is none such. */
+int pc_store_policy_get(struct pc_store *s, int64_t version,
+			struct pc_policy_record *out);
+/* The newest versions first, at most limit, without their sources. */
+int pc_store_policy_list(struct pc_store *s, size_t limit,
+			 struct pc_policy_record **out, size_t *n);
 int pc_store_policy_set_generation(struct pc_store *s, int64_t version,
 				   uint64_t generation);
 void pc_policy_record_free(struct pc_policy_record *r);
