@@ -176,9 +176,9 @@ Test(api, versions_and_rollback)
 		     200);
 	cr_assert_eq(last_limit, 5);
 	json_decref(out);
-	cr_assert_eq(call(&be, "GET", "/v1/policy/versions", NULL, NULL, NULL,
-			  &out),
-		     200);
+	cr_assert_eq(
+		call(&be, "GET", "/v1/policy/versions", NULL, NULL, NULL, &out),
+		200);
 	cr_assert_eq(last_limit, 50);
 	json_decref(out);
 	cr_assert_eq(call(&be, "GET", "/v1/policy/versions", "limit=0", NULL,

@@ -426,3 +426,115 @@ Test(language, every_example_policy_is_valid)
 	closedir(dir);
 	cr_assert_geq(n, 2);
 }
+
+static struct pc_compiled *compiled(const char *text)
+{
+	struct pc_compiled *c;
+
+	load(text, 0, NULL, &c);
+	return c;
+}
+
+Test(language, diff_says_who_gains_and_loses_what)
+{
+	struct pc_compiled *o = compiled(
+		HEADER
+		"identities:\n"
+		"  eng: { cidrs: [10.1.0.0/16] }\n"
+		"  guests: { cidrs: [10.9.0.0/16] }\n"
+		"services:\n"
+		"  web: { cidrs: [10.0.0.80], ports: [80/tcp, 443/tcp] }\n"
+		"  db: { cidrs: [10.0.0.5], ports: [5432/tcp] }\n"
+		"rules:\n"
+		"  - { name: eng-web, from: [eng], to: [web], action: "
+		"allow }\n"
+		"  - { name: guests-web, from: [guests], to: [web], "
+		"action: allow }\n"
+		"  - { name: eng-db, from: [eng], to: [db], action: audit "
+		"}\n");
+	struct pc_compiled *n = compiled(
+		HEADER
+		"identities:\n"
+		"  eng: { cidrs: [10.1.0.0/16] }\n"
+		"  guests: { cidrs: [10.9.0.0/16] }\n"
+		"  ops: { cidrs: [10.2.0.0/16] }\n"
+		"services:\n"
+		"  web: { cidrs: [10.0.0.80], ports: [80/tcp, "
+		"8000-8100/tcp] }\n"
+		"  db: { cidrs: [10.0.0.5], ports: [5432/tcp] }\n"
+		"rules:\n"
+		"  - { name: eng-web, from: [eng], to: [web], action: "
+		"allow }\n"
+		"  - { name: guests-web, from: [guests], to: [web], "
+		"action: allow }\n"
+		"  - { name: no-guests, from: [guests], to: [web], "
+		"action: deny }\n"
+		"  - { name: eng-db, from: [eng, ops], to: [db], action: "
+		"allow }\n");
+	struct pc_diff d, none;
+	char all[4096];
+	size_t off = 0;
+
+	/* Test that the diff names each change once, by identity, service
+	 * and port range, with the rules before and after */
+	pc_policy_diff(o, n, &d);
+	for (size_t i = 0; i < d.n; i++)
+		off += (size_t)snprintf(all + off, sizeof(all) - off,
+					"%s -> %s %s: %s(%s) -> %s(%s)\n",
+					d.v[i].from, d.v[i].to, d.v[i].ports,
+					pc_action_name(d.v[i].old_action),
+					d.v[i].old_rule ? d.v[i].old_rule : "",
+					pc_action_name(d.v[i].new_action),
+					d.v[i].new_rule ? d.v[i].new_rule : "");
+	cr_assert_str_eq(
+		all,
+		"eng -> db 5432/tcp: audit(eng-db) -> allow(eng-db)\n"
+		"eng -> web 443/tcp: allow(eng-web) -> default-deny()\n"
+		"eng -> web 8000-8100/tcp: default-deny() -> allow(eng-web)\n"
+		"guests -> web 443/tcp: allow(guests-web) -> default-deny()\n"
+		"guests -> web 80/tcp: allow(guests-web) -> deny(no-guests)\n"
+		"ops -> db 5432/tcp: default-deny() -> allow(eng-db)\n");
+	pc_diff_free(&d);
+	/* and that a policy against itself has no change */
+	pc_policy_diff(n, n, &none);
+	cr_assert_eq(none.n, 0);
+	pc_diff_free(&none);
+	pc_compiled_free(o);
+	pc_compiled_free(n);
+}
+
+Test(language, explain_reads_the_rules)
+{
+	struct pc_policy *p;
+	struct pc_compiled *c;
+	struct pc_explanation x;
+	uint8_t s[16], d[16];
+
+	/* Test that explain finds every matching rule and the decider */
+	load(HEADER
+	     "identities:\n  eng: { cidrs: [10.1.0.0/16] }\n"
+	     "  all: { include: [eng] }\n"
+	     "services:\n  web: { cidrs: [10.0.0.80], ports: [80/tcp] }\n"
+	     "rules:\n"
+	     "  - { name: watch, from: any, to: [web], action: audit }\n"
+	     "  - { name: eng-web, from: [all], to: [web], action: allow "
+	     "}\n",
+	     0, &p, &c);
+	pc_addr_parse("10.1.2.3", s);
+	pc_addr_parse("10.0.0.80", d);
+	pc_policy_explain(p, c, s, d, 6, 80, &x);
+	cr_assert_eq(x.action, PC_ACT_ALLOW);
+	cr_assert_eq(x.rule_id, 2);
+	cr_assert_eq(x.nidentities, 2);
+	cr_assert_eq(x.nmatching, 2);
+	cr_assert(x.agrees);
+	pc_explanation_free(&x);
+	pc_policy_explain(p, c, s, d, 6, 81, &x);
+	cr_assert_eq(x.action, PC_ACT_NONE);
+	cr_assert_eq(x.nservices_addr, 1);
+	cr_assert_eq(x.nservices, 0);
+	cr_assert(x.agrees);
+	pc_explanation_free(&x);
+	pc_compiled_free(c);
+	pc_policy_free(p);
+}

@@ -254,7 +254,8 @@ static int get_readyz(const struct pc_api_backend *be, const char *query,
 }
 
 static const struct route routes[] = {
-	{"GET", "/v1/status", get_status}, {"GET", "/v1/policy", get_policy},
+	{"GET", "/v1/status", get_status},
+	{"GET", "/v1/policy", get_policy},
 	{"PUT", "/v1/policy", put_policy},
 	{"GET", "/v1/policy/versions", get_versions},
 	{"POST", "/v1/policy/rollback", post_rollback},

@@ -10,7 +10,11 @@
 #include "pclib.h"
 
 static const struct pc_cmd cmds[] = {
-	{"policy", "validate FILE | push FILE | show", pc_cmd_policy},
+	{"policy",
+	 "validate FILE | push FILE | show | versions | rollback [VERSION] |\n"
+	 "         diff FILE | explain --from ADDR --to ADDR --port PORT "
+	 "[FILE]",
+	 pc_cmd_policy},
 	{"status", "", pc_cmd_status},
 };
 

@@ -345,11 +345,10 @@ static int be_policy_put(void *ctx, const char *text, size_t len,
 
 static json_t *record_json(const struct pc_policy_record *r, int in_force)
 {
-	json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:b}", "version",
-			      (json_int_t)r->version, "generation",
-			      (json_int_t)r->generation, "filename",
-			      r->filename, "pushed_at", r->created_at,
-			      "in_force", in_force);
+	json_t *j = json_pack(
+		"{s:I, s:I, s:s, s:s, s:b}", "version", (json_int_t)r->version,
+		"generation", (json_int_t)r->generation, "filename",
+		r->filename, "pushed_at", r->created_at, "in_force", in_force);
 
 	if (r->rollback_of)
 		json_object_set_new(j, "rollback_of",
@@ -369,8 +368,10 @@ static json_t *be_policy_versions(void *ctx, size_t limit)
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(
-			arr, record_json(&v[i], gw->compiled && v[i].version ==
-								gw->rec.version));
+			arr,
+			record_json(&v[i],
+				    gw->compiled &&
+					    v[i].version == gw->rec.version));
 		pc_policy_record_free(&v[i]);
 	}
 	free(v);
@@ -408,8 +409,7 @@ static int be_policy_rollback(void *ctx, int64_t version, json_t **result,
 	pc_policy_record_free(&rec);
 	if (rc)
 		return rc;
-	pc_info("rolled back to version %" PRId64 " (now version %" PRId64
-		")",
+	pc_info("rolled back to version %" PRId64 " (now version %" PRId64 ")",
 		version, gw->rec.version);
 	*result = json_pack("{s:I, s:I, s:I}", "version",
 			    (json_int_t)gw->rec.version, "generation",
@@ -476,8 +476,12 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 {
 	struct pc_gateway *gw = pc_xcalloc(1, sizeof(*gw));
 	struct pc_dp_opts o = {.gateway = cfg->name, .pin_root = cfg->pin_root};
-	struct pc_api_backend be = {gw, be_status, be_policy_get, be_policy_put,
-				    be_policy_versions, be_policy_rollback,
+	struct pc_api_backend be = {gw,
+				    be_status,
+				    be_policy_get,
+				    be_policy_put,
+				    be_policy_versions,
+				    be_policy_rollback,
 				    be_ready};
 	int rc;
 

@@ -541,18 +541,23 @@ static void resolve_pair(struct entries *e, uint32_t iid, uint32_t vid,
 	}
 }
 
-static char **set_names(const struct setdb *db, const struct pc_policy *pol)
+static char **set_names(const struct setdb *db, const struct pc_policy *pol,
+			int services)
 {
 	char **names = pc_xcalloc(db->nsets ? db->nsets : 1, sizeof(char *));
+	size_t n = services ? pol->nservices : pol->nidentities;
 
 	for (size_t i = 0; i < db->nsets; i++) {
 		struct pc_buf buf = {0};
 
 		for (size_t j = 0; j < db->len[i]; j++)
-			if (db->v[i][j] < pol->nidentities)
+			if (db->v[i][j] < n)
 				pc_buf_printf(
 					&buf, "%s%s", buf.len ? "+" : "",
-					pol->identities[db->v[i][j]].name);
+					services ? pol->services[db->v[i][j]]
+							   .name
+						 : pol->identities[db->v[i][j]]
+							   .name);
 		names[i] = buf.len ? buf.data : pc_strdup("-");
 		if (!buf.len)
 			pc_buf_free(&buf);
@@ -687,6 +692,18 @@ static size_t group_start(const struct pc_compiled *c, uint32_t is, uint32_t vs)
 			hi = mid;
 	}
 	return lo;
+}
+
+void pc_compiled_group(const struct pc_compiled *c, uint32_t is, uint32_t vs,
+		       size_t *begin, size_t *end)
+{
+	size_t i = group_start(c, is, vs);
+
+	*begin = i;
+	while (i < c->nentries && c->entries[i].src_set == is &&
+	       c->entries[i].dst_set == vs)
+		i++;
+	*end = i;
 }
 
 static int entry_matches(const struct pc_policy_entry *e, uint8_t proto,
@@ -856,7 +873,8 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	for (size_t r = 0; r < pol->nrules; r++)
 		c->rates[r] = pol->rules[r].rate;
 	c->mode = pol->mode;
-	c->ident_set_names = set_names(&isets, pol);
+	c->ident_set_names = set_names(&isets, pol, 0);
+	c->service_set_names = set_names(&vsets, pol, 1);
 	lint(pol, c, first, d);
 	free(first);
 	free(h.v);
@@ -893,6 +911,9 @@ void pc_compiled_free(struct pc_compiled *c)
 	for (size_t i = 0; i < c->nident_sets; i++)
 		free(c->ident_set_names[i]);
 	free(c->ident_set_names);
+	for (size_t i = 0; i < c->nservice_sets; i++)
+		free(c->service_set_names[i]);
+	free(c->service_set_names);
 	free(c->idents);
 	free(c->services);
 	free(c->entries);

@@ -975,7 +975,7 @@ struct test_ctx {
 };
 
 /* "8080/tcp", "53/udp", "icmp" (echo request), "icmp/3/4", "gre". */
-static int parse_test_port(const char *s, uint8_t *proto, uint16_t *port)
+int pc_port_parse_one(const char *s, uint8_t *proto, uint16_t *port)
 {
 	struct pc_portrange r;
 
@@ -1019,7 +1019,7 @@ static void test_key(struct pctx *c, const char *key, const struct pc_loc *kloc,
 		if (!(s = want_scalar(c, "a port such as 443/tcp", &loc)))
 			return;
 		tc->has_port = 1;
-		if (parse_test_port(s, &t->proto, &t->port))
+		if (pc_port_parse_one(s, &t->proto, &t->port))
 			fail(c, &loc,
 			     "bad port \"%.60s\" in test (one port: 443/tcp, "
 			     "53/udp, icmp, icmp/echo-request, gre)",

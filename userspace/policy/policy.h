@@ -154,7 +154,8 @@ struct pc_compiled {
 	struct pc_rate *rates;	     /* rates[id - 1]; units 0: no limit */
 	struct pc_peer_entry *peers; /* WireGuard peer -> identity set */
 	size_t npeers;
-	char **ident_set_names; /* [set id - 1]: "eng+ops", or "-" */
+	char **ident_set_names;	  /* [set id - 1]: "eng+ops", or "-" */
+	char **service_set_names; /* [set id - 1]: "web+dns", or "-" */
 	uint32_t nident_sets;
 	uint32_t nservice_sets;
 	uint8_t mode; /* PC_MODE_* */
@@ -188,6 +189,10 @@ struct pc_eval {
 	uint32_t dst_set;
 };
 
+/* The entries of one (source set, destination set): [*begin, *end). */
+void pc_compiled_group(const struct pc_compiled *c, uint32_t src_set,
+		       uint32_t dst_set, size_t *begin, size_t *end);
+
 /* The entry the data plane's policy lookup finds for a set pair, or NULL. */
 const struct pc_policy_entry *pc_compiled_find(const struct pc_compiled *c,
 					       uint32_t src_set,
@@ -212,5 +217,55 @@ int pc_policy_load(const char *text, size_t len, const char *filename,
 		   struct pc_diags *d);
 
 const char *pc_action_name(uint8_t action);
+
+/* One port, as tests: and explain take it: 443/tcp, icmp (an echo
+ * request), icmp/TYPE[/CODE], gre.  0 or -EINVAL. */
+int pc_port_parse_one(const char *s, uint8_t *proto, uint16_t *port);
+
+/* "443/tcp", "8000-8100/tcp", "any/udp", "gre", "icmp/8", "any". */
+void pc_format_ports(uint8_t proto, int any_proto, uint16_t lo, uint16_t hi,
+		     char *buf, size_t len);
+
+/* explain: what decides one packet, read from the rules themselves. */
+struct pc_explanation {
+	size_t *identities; /* that hold the source */
+	size_t nidentities;
+	size_t *services_addr; /* whose addresses hold the destination */
+	size_t nservices_addr;
+	size_t *services; /* ... and whose ports hold the port */
+	size_t nservices;
+	size_t *matching; /* every rule that matches, in file order */
+	size_t nmatching;
+	uint32_t rule_id; /* the deciding rule, 0: none (default deny) */
+	uint8_t action;
+	int agrees; /* the compiled policy decides the same */
+};
+
+void pc_policy_explain(const struct pc_policy *p, const struct pc_compiled *c,
+		       const uint8_t src[16], const uint8_t dst[16],
+		       uint8_t proto, uint16_t port, struct pc_explanation *x);
+void pc_explanation_free(struct pc_explanation *x);
+
+/*
+ * diff: which (source, destination, port) gain or lose access between
+ * two compiled policies, by name.  One line per change: from and to are
+ * the names of the identities and services (joined by '+'), or "any" and
+ * the addresses when no name covers them.
+ */
+struct pc_diff_line {
+	char *from, *to;
+	char ports[48];
+	uint8_t old_action, new_action; /* PC_ACT_*; NONE: default deny */
+	char *old_rule, *new_rule;	/* NULL when no rule decides */
+};
+
+struct pc_diff {
+	struct pc_diff_line *v;
+	size_t n, cap;
+};
+
+void pc_policy_diff(const struct pc_compiled *old,
+		    const struct pc_compiled *new, struct pc_diff *out);
+void pc_diff_free(struct pc_diff *d);
 
 #endif

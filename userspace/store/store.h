@@ -12,7 +12,7 @@ struct pc_policy_record {
 	uint64_t generation; /* data plane generation it was applied as */
 	char *source;
 	char *filename;
-	char *created_at; /* UTC, ISO 8601 */
+	char *created_at;    /* UTC, ISO 8601 */
 	int64_t rollback_of; /* the version it restored, or 0 */
 };
 

@@ -1,0 +1,73 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Test the policy workflow on a live gateway: diff, explain, tests that
+# refuse a push, audit mode on real traffic, versions and rollback.
+SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-$SRC/build}
+LAB=pp$$
+. "$SRC/tests/netns/lib.sh"
+trap t_cleanup EXIT
+
+t_setup
+daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
+ok "daemon starts with the example policy (version 1)"
+expect 1 "port 22 is denied in enforce mode" \
+	lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
+
+# diff and explain against the policy in force
+sed 's/8080\/tcp,/8080\/tcp, 8443\/tcp,/' "$SRC/policies/example.yaml" >"$T_DIR/wider.yaml"
+expect 0 "policy diff against the live policy" cli policy diff "$T_DIR/wider.yaml"
+expect_match '^\+ clients -> web 8443/tcp: allow by rule "clients-to-web", was denied by default$' \
+	"the diff says clients gain 8443/tcp on web"
+expect_match '^1 change in access$' "and nothing else changes"
+expect 0 "policy explain against the live policy" \
+	cli policy explain --from 198.18.1.2 --to 198.18.2.2 --port 22/tcp
+expect_match '^198.18.1.2 -> 198.18.2.2 22/tcp: denied by default$' \
+	"explain says port 22 is denied by default"
+expect_match 'source is in: clients' "and which identities the source is in"
+
+# a push whose tests fail is refused and changes nothing
+cat "$SRC/policies/example.yaml" >"$T_DIR/failing.yaml"
+echo "  - { from: 198.18.1.7, to: web, port: 22/tcp, expect: allow }" >>"$T_DIR/failing.yaml"
+expect 1 "a push whose test fails is refused" cli policy push "$T_DIR/failing.yaml"
+expect_match '^failing\.yaml:[0-9]+:5: test failed: from 198\.18\.1\.7 to web 22/tcp: expected allow, got default deny \(no rule matches\)$' \
+	"the refusal names the failing test and what it got"
+expect 0 "status after the refused push" cli --json status
+expect_json policy.version -eq 1 "version 1 is still in force"
+
+# audit mode: what enforce would deny passes, counted and reported
+sed 's/^kind: Policy$/kind: Policy\nmode: audit/' "$SRC/policies/example.yaml" >"$T_DIR/audit.yaml"
+expect 0 "the example policy in audit mode is pushed" cli policy push "$T_DIR/audit.yaml"
+expect 0 "in audit mode port 22 connects" lab_in client $PROBE tcp 198.18.2.2 22
+expect 0 "in audit mode server-initiated traffic passes" \
+	lab_in server $PROBE tcp 198.18.1.2 9000
+expect 0 "allowed traffic still passes" lab_in client $PROBE tcp 198.18.2.2 8080
+expect 0 "status in audit mode" cli --json status
+expect_json counters.audit_deny_default.packets -ge 2 "would-be denies are counted"
+DENIED=$(jget counters.deny_default.packets)
+expect 0 "the would-be deny is logged with its flow" \
+	grep -Eq 'verdict audit_deny_default tcp 198\.18\.1\.2:[0-9]+ -> 198\.18\.2\.2:22' "$T_DIR/daemon.log"
+
+# versions and rollback
+expect 0 "policy versions lists every push" cli policy versions
+expect_match '^2 .* audit\.yaml  <- in force$' "version 2 (audit) is in force"
+expect_match '^1 .*/example\.yaml$' "version 1 is listed"
+lab_in client $PROBE hold 198.18.2.2 22 --duration 6 --timeout 1 >"$T_DIR/hold.out" 2>&1 &
+HOLD=$!
+sleep 1
+expect 0 "rollback to the version before" cli policy rollback
+expect_match '^rolled back to version 1: now version 3 in force' "rollback says what it did"
+wait $HOLD
+expect 0 "the port-22 connection audit mode let through is cut" grep -q "broke after" "$T_DIR/hold.out"
+expect 1 "after rollback port 22 is denied again" \
+	lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
+expect 0 "status after rollback" cli --json status
+expect_json counters.deny_default.packets -gt "$DENIED" "and counted as denied"
+expect 0 "versions after rollback" cli policy versions
+expect_match '^3 .*/example\.yaml \(rollback to 1\)  <- in force$' "version 3 says it restored 1"
+expect 0 "rollback to a named version" cli policy rollback 2
+expect 0 "audit mode is back: port 22 connects" lab_in client $PROBE tcp 198.18.2.2 22
+expect 1 "rollback to a version that does not exist" cli policy rollback 99
+expect_match 'no policy version 99' "says there is no such version"
+
+t_done
