@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
 	# build
-	clang llvm gcc meson ninja-build pkg-config bpftool
+	clang llvm libclang-rt-14-dev gcc meson ninja-build pkg-config bpftool
 	libbpf-dev libelf-dev zlib1g-dev libyaml-dev libjansson-dev
 	libevent-dev libcurl4-openssl-dev libsqlite3-dev libcriterion-dev
 	# run and test

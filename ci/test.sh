@@ -23,9 +23,20 @@ if [ ! -f build-asan/build.ninja ]; then
 	meson setup build-asan -Db_sanitize=address,undefined \
 		-Db_lundef=false >/dev/null || status=1
 fi
-ninja -C build-asan tests/test_policy tests/test_api tests/test_language >/dev/null || status=1
+ninja -C build-asan tests/test_policy tests/test_api tests/test_language \
+	tests/fuzz/replay_policy >/dev/null || status=1
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --suite unit --no-rebuild --print-errorlogs || status=1
 
-python3 ci/summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json || status=1
+echo "== fuzzing (libFuzzer + ASan/UBSan, ${FUZZ_SECONDS:=60} s per target)"
+if [ ! -f build-fuzz/build.ninja ]; then
+	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled \
+		-Dfuzz_seconds="$FUZZ_SECONDS" -Db_sanitize=address,undefined \
+		-Db_lundef=false >/dev/null || status=1
+fi
+ninja -C build-fuzz tests/fuzz/fuzz_policy >/dev/null || status=1
+meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs || status=1
+
+python3 ci/summary.py build/meson-logs/testlog.json \
+	build-asan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json || status=1
 exit $status
