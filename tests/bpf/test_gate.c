@@ -42,6 +42,9 @@ static const char policy_text[] =
 	"  - { name: allow-web, from: [clients], to: [web], action: allow }\n"
 	"  - { name: deny-banned, from: [banned], to: [web], action: deny }\n";
 
+static struct pc_compiled *live; /* what the live slot holds, as the
+				    daemon keeps it */
+
 static uint64_t apply_text(const char *text)
 {
 	struct pc_policy *pol;
@@ -52,8 +55,9 @@ static uint64_t apply_text(const char *text)
 	cr_assert_eq(parse_e(text, strlen(text), "t.yaml", &pol, err), 0, "%s",
 		     err);
 	cr_assert_eq(compile_e(pol, &c, err), 0, "%s", err);
-	cr_assert_eq(pc_dp_apply(dp, c, &gen), 0);
-	pc_compiled_free(c);
+	cr_assert_eq(pc_dp_apply(dp, c, live, &gen), 0);
+	pc_compiled_free(live);
+	live = c;
 	pc_policy_free(pol);
 	return gen;
 }
@@ -86,6 +90,8 @@ static void teardown(void)
 {
 	struct pc_dp_opts o = {.gateway = gwname};
 
+	pc_compiled_free(live);
+	live = NULL;
 	pc_dp_close(dp);
 	pc_dp_teardown(&o);
 }
@@ -453,23 +459,53 @@ Test(xdp, revocation_and_surviving_flows)
 	EXPECT(&web, XDP_DROP, PC_R_DENY_DEFAULT);
 }
 
-Test(xdp, swap_leaves_one_slot)
+/* Entries per slot of a map whose keys carry the slot byte at 4. */
+static void count_slots(const char *map, size_t ksz, int slots[2])
 {
-	int fd;
-	struct pc_policy_key k, prev;
-	int have = 0, slots[2] = {0, 0};
+	int fd = pc_dp_map_fd(dp, map), have = 0;
+	char k[64], prev[64];
 
-	/* Test that after a push only the live slot holds entries */
-	apply_text(policy_text);
-	fd = pc_dp_map_fd(dp, "policy");
-	while (!bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
-		slots[k.slot & 1]++;
-		prev = k;
+	slots[0] = slots[1] = 0;
+	while (!bpf_map_get_next_key(fd, have ? prev : NULL, k)) {
+		slots[k[4] & 1]++;
+		memcpy(prev, k, ksz);
 		have = 1;
 	}
-	cr_assert_eq(pc_dp_generation(dp), 2);
-	cr_assert_gt(slots[0], 0);
-	cr_assert_eq(slots[1], 0);
+}
+
+Test(xdp, swap_leaves_one_slot)
+{
+	static const char *const maps[] = {"policy", "identities", "services"};
+	static const size_t ksz[] = {sizeof(struct pc_policy_key),
+				     sizeof(struct pc_lpm_key),
+				     sizeof(struct pc_lpm_key)};
+	static const char rated[] =
+		"apiVersion: portcullis/v1\nkind: Policy\n"
+		"identities: { a: { cidrs: [10.0.0.0/8] } }\n"
+		"rules:\n  - { from: [a], to: any, action: allow, rate: 5/s }\n";
+	int slots[2];
+	__u32 key, next;
+	int nrates = 0;
+
+	/* Test that after each push only the live slot holds entries, in
+	 * every map, whether the old slot was walked or known */
+	for (int round = 0; round < 3; round++) {
+		uint64_t gen = apply_text(round == 1 ? rated : policy_text);
+
+		for (size_t m = 0; m < 3; m++) {
+			count_slots(maps[m], ksz[m], slots);
+			cr_assert_gt(slots[gen & 1], 0, "%s", maps[m]);
+			cr_assert_eq(slots[!(gen & 1)], 0, "%s round %d",
+				     maps[m], round);
+		}
+	}
+	/* the rates map held round 1's rule; round 2 has no rate */
+	for (int have = 0;
+	     !bpf_map_get_next_key(pc_dp_map_fd(dp, "rates"),
+				   have ? &key : NULL, &next);
+	     have = 1, key = next)
+		nrates++;
+	cr_assert_eq(nrates, 0);
 }
 
 /* ---- language features in the data plane ------------------------------ */

@@ -23,6 +23,7 @@ struct pc_gateway {
 	struct event *ev_read;
 	struct pc_compiled *compiled; /* the policy in force */
 	struct pc_policy_record rec;
+	double validate_ms, apply_ms; /* of the last push */
 	enum pc_xdp_mode *modes;
 	int *attached;
 	time_t started;
@@ -42,6 +43,14 @@ static void replace_in_force(struct pc_gateway *gw, struct pc_compiled *c,
 	gw->rec = *rec;
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /*
  * Validate (parse, compile, run the policy's tests), apply, record.  On
  * any failure the old policy stays live.  Every error and warning goes to
@@ -56,10 +65,13 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 	uint64_t gen, old_gen;
 	int rc;
 
+	double t0 = now_ms(), t1;
+
 	rc = pc_policy_load(text, len, fname, NULL, &c, d);
 	if (rc)
 		return rc;
-	rc = pc_dp_apply(gw->dp, c, &gen);
+	t1 = now_ms();
+	rc = pc_dp_apply(gw->dp, c, gw->compiled, &gen);
 	if (rc) {
 		pc_diag_add(d, 0, fname, NULL, "failed to apply policy: %s",
 			    strerror(-rc));
@@ -72,16 +84,20 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 		pc_diag_add(d, 0, fname, NULL,
 			    "failed to record policy version");
 		if (gw->compiled)
-			pc_dp_apply(gw->dp, gw->compiled, &old_gen);
+			pc_dp_apply(gw->dp, gw->compiled, c, &old_gen);
 		pc_compiled_free(c);
 		return rc;
 	}
 	pc_store_policy_latest(gw->store, &rec);
 	replace_in_force(gw, c, &rec);
+	gw->validate_ms = t1 - t0;
+	gw->apply_ms = now_ms() - t1;
 	pc_info("policy version %" PRId64 " from %s in force as generation "
-		"%" PRIu64 " (%zu rules, %zu entries%s)",
+		"%" PRIu64 " (%zu rules, %zu entries%s; validated in %.0f ms, "
+		"applied in %.0f ms)",
 		rec.version, fname, gen, c->nrules, c->nentries,
-		c->mode == PC_MODE_AUDIT ? ", audit mode" : "");
+		c->mode == PC_MODE_AUDIT ? ", audit mode" : "", gw->validate_ms,
+		gw->apply_ms);
 	return 0;
 }
 
@@ -135,7 +151,7 @@ static int initial_policy(struct pc_gateway *gw)
 			" (generation %" PRIu64 ") already enforcing",
 			rec.version, gen);
 	} else {
-		rc = pc_dp_apply(gw->dp, c, &gen);
+		rc = pc_dp_apply(gw->dp, c, NULL, &gen);
 		if (rc) {
 			pc_compiled_free(c);
 			pc_policy_record_free(&rec);
@@ -333,13 +349,16 @@ static int be_policy_put(void *ctx, const char *text, size_t len,
 			pc_diags_first_error(d), d->nerrors);
 		return rc;
 	}
-	*result = json_pack("{s:I, s:I, s:I, s:I, s:s}", "version",
-			    (json_int_t)gw->rec.version, "generation",
-			    (json_int_t)gw->rec.generation, "rules",
-			    (json_int_t)gw->compiled->nrules, "entries",
-			    (json_int_t)gw->compiled->nentries, "mode",
+	*result = json_pack("{s:I, s:I, s:I, s:I, s:s, s:{s:f, s:f}}",
+			    "version", (json_int_t)gw->rec.version,
+			    "generation", (json_int_t)gw->rec.generation,
+			    "rules", (json_int_t)gw->compiled->nrules,
+			    "entries", (json_int_t)gw->compiled->nentries,
+			    "mode",
 			    gw->compiled->mode == PC_MODE_AUDIT ? "audit"
-								: "enforce");
+								: "enforce",
+			    "timings_ms", "validate", gw->validate_ms, "apply",
+			    gw->apply_ms);
 	return 0;
 }
 

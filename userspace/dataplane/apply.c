@@ -62,25 +62,101 @@ static int clear_slot(int fd, size_t key_size, __u8 slot)
 	return err;
 }
 
-static int write_sets(int fd, const struct pc_set_entry *v, size_t n, __u8 slot)
+/*
+ * Many updates (or deletes) in one syscall where the kernel has batch
+ * operations for the map type, one by one where it has not (LPM tries
+ * before Linux 6.x).  keys and vals are arrays of n elements.
+ */
+static int update_many(int fd, const void *keys, const void *vals, size_t n,
+		       size_t ksz, size_t vsz)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct pc_lpm_key k = {.prefixlen = 32u + v[i].prefix.plen,
-				       .slot = slot};
-		struct pc_set_val val = {.set_id = v[i].set_id};
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	const char *k = keys, *v = vals;
+	size_t done = 0;
 
-		memcpy(k.addr, v[i].prefix.addr, 16);
-		if (bpf_map_update_elem(fd, &k, &val, BPF_ANY))
-			return -errno;
+	while (done < n) {
+		__u32 cnt = (__u32)(n - done > 65536 ? 65536 : n - done);
+
+		if (bpf_map_update_batch(fd, k + done * ksz, v + done * vsz,
+					 &cnt, &o)) {
+			if (errno != EINVAL && errno != EOPNOTSUPP &&
+			    errno != ENOTSUP)
+				return -errno;
+			break; /* no batch ops here: the slow way */
+		}
+		done += cnt;
 	}
+	for (; done < n; done++)
+		if (bpf_map_update_elem(fd, k + done * ksz, v + done * vsz,
+					BPF_ANY))
+			return -errno;
 	return 0;
 }
 
-static int write_policy(int fd, const struct pc_compiled *c, __u8 slot)
+static int delete_many(int fd, const void *keys, size_t n, size_t ksz)
 {
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	const char *k = keys;
+	size_t done = 0;
+
+	while (done < n) {
+		__u32 cnt = (__u32)(n - done > 65536 ? 65536 : n - done);
+
+		if (bpf_map_delete_batch(fd, k + done * ksz, &cnt, &o)) {
+			if (errno == ENOENT) {
+				done += cnt + 1; /* cnt done, one missing */
+				continue;
+			}
+			if (errno != EINVAL && errno != EOPNOTSUPP &&
+			    errno != ENOTSUP)
+				return -errno;
+			break;
+		}
+		done += cnt;
+	}
+	for (; done < n; done++)
+		if (bpf_map_delete_elem(fd, k + done * ksz) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
+static struct pc_lpm_key *set_keys(const struct pc_set_entry *v, size_t n,
+				   __u8 slot)
+{
+	struct pc_lpm_key *k = pc_xcalloc(n ? n : 1, sizeof(*k));
+
+	for (size_t i = 0; i < n; i++) {
+		k[i].prefixlen = 32u + v[i].prefix.plen;
+		k[i].slot = slot;
+		memcpy(k[i].addr, v[i].prefix.addr, 16);
+	}
+	return k;
+}
+
+static int write_sets(int fd, const struct pc_set_entry *v, size_t n, __u8 slot)
+{
+	struct pc_lpm_key *k = set_keys(v, n, slot);
+	struct pc_set_val *val = pc_xcalloc(n ? n : 1, sizeof(*val));
+	int err;
+
+	for (size_t i = 0; i < n; i++)
+		val[i].set_id = v[i].set_id;
+	err = update_many(fd, k, val, n, sizeof(*k), sizeof(*val));
+	free(k);
+	free(val);
+	return err;
+}
+
+static struct pc_policy_key *policy_keys(const struct pc_compiled *c,
+					 __u8 slot)
+{
+	struct pc_policy_key *k = pc_xcalloc(c->nentries ? c->nentries : 1,
+					     sizeof(*k));
+
 	for (size_t i = 0; i < c->nentries; i++) {
 		const struct pc_policy_entry *e = &c->entries[i];
-		struct pc_policy_key k = {
+
+		k[i] = (struct pc_policy_key){
 			.prefixlen = e->plen,
 			.slot = slot,
 			.src_set = htonl(e->src_set),
@@ -88,29 +164,72 @@ static int write_policy(int fd, const struct pc_compiled *c, __u8 slot)
 			.proto = e->plen > PC_POLICY_PLEN_PROTO ? e->proto : 0,
 			.port = htons(e->port),
 		};
-		struct pc_policy_val v = {.rule_id = e->rule_id,
-					  .action = e->action,
-					  .flags = e->flags};
-
-		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
-			return -errno;
 	}
-	return 0;
+	return k;
+}
+
+static int write_policy(int fd, const struct pc_compiled *c, __u8 slot)
+{
+	struct pc_policy_key *k = policy_keys(c, slot);
+	struct pc_policy_val *v =
+		pc_xcalloc(c->nentries ? c->nentries : 1, sizeof(*v));
+	int err;
+
+	for (size_t i = 0; i < c->nentries; i++)
+		v[i] = (struct pc_policy_val){.rule_id = c->entries[i].rule_id,
+					      .action = c->entries[i].action,
+					      .flags = c->entries[i].flags};
+	err = update_many(fd, k, v, c->nentries, sizeof(*k), sizeof(*v));
+	free(k);
+	free(v);
+	return err;
 }
 
 static int zero_rule_stats(struct pc_dp *dp, size_t nrules, __u8 slot)
 {
 	int fd = pc_dp_map_fd(dp, "rule_stats");
-	struct pc_counter *zero = pc_xcalloc((size_t)dp->ncpus, sizeof(*zero));
-	int err = 0;
+	size_t n = nrules + 1;
+	__u32 *keys = pc_xcalloc(n, sizeof(*keys));
+	struct pc_counter *zero = pc_xcalloc(n * (size_t)dp->ncpus,
+					     sizeof(*zero));
+	int err;
 
-	for (__u32 id = 0; id <= nrules && !err; id++) {
-		__u32 idx = slot * PC_MAX_RULES + id;
-
-		if (bpf_map_update_elem(fd, &idx, zero, BPF_ANY))
-			err = -errno;
-	}
+	for (__u32 id = 0; id < n; id++)
+		keys[id] = slot * PC_MAX_RULES + id;
+	err = update_many(fd, keys, zero, n, sizeof(*keys),
+			  sizeof(*zero) * (size_t)dp->ncpus);
+	free(keys);
 	free(zero);
+	return err;
+}
+
+/* Delete exactly what c put into slot (no walk over the maps). */
+static int remove_compiled(struct pc_dp *dp, const struct pc_compiled *c,
+			   __u8 slot)
+{
+	struct pc_lpm_key *ik = set_keys(c->idents, c->nidents, slot);
+	struct pc_lpm_key *sk = set_keys(c->services, c->nservices, slot);
+	struct pc_policy_key *pk = policy_keys(c, slot);
+	__u32 *rk = pc_xcalloc(c->nrules + 1, sizeof(*rk));
+	size_t nr = 0;
+	int err;
+
+	for (size_t i = 0; i < c->nrules; i++)
+		if (c->rates[i].units)
+			rk[nr++] = slot * PC_MAX_RULES + (__u32)i + 1;
+	/* policy first: no entry may outlive the sets it names */
+	if (!(err = delete_many(pc_dp_map_fd(dp, "policy"), pk, c->nentries,
+				sizeof(*pk))) &&
+	    !(err = delete_many(pc_dp_map_fd(dp, "identities"), ik,
+				c->nidents, sizeof(*ik))) &&
+	    !(err = delete_many(pc_dp_map_fd(dp, "services"), sk,
+				c->nservices, sizeof(*sk))))
+		err = delete_many(pc_dp_map_fd(dp, "rates"), rk, nr,
+				  sizeof(*rk));
+	free(ik);
+	free(sk);
+	free(pk);
+	free(rk);
 	return err;
 }
 
@@ -183,8 +302,10 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 {
 	int err;
 
-	if ((err = clear_all(dp, slot)) ||
-	    (err = zero_rule_stats(dp, c->nrules, slot)) ||
+	if (!dp->idle_clean && (err = clear_all(dp, slot)))
+		return err;
+	dp->idle_clean = 0;
+	if ((err = zero_rule_stats(dp, c->nrules, slot)) ||
 	    (err = write_sets(pc_dp_map_fd(dp, "identities"), c->idents,
 			      c->nidents, slot)) ||
 	    (err = write_sets(pc_dp_map_fd(dp, "services"), c->services,
@@ -203,7 +324,7 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 }
 
 int pc_dp_apply(struct pc_dp *dp, const struct pc_compiled *c,
-		uint64_t *generation)
+		const struct pc_compiled *live, uint64_t *generation)
 {
 	uint64_t gen = pc_dp_generation(dp) + 1;
 	__u8 slot = gen & 1;
@@ -213,17 +334,24 @@ int pc_dp_apply(struct pc_dp *dp, const struct pc_compiled *c,
 	if (err) {
 		pc_error("failed to write policy generation %llu: %s",
 			 (unsigned long long)gen, strerror(-err));
-		clear_all(dp, slot); /* the live slot was never touched */
+		/* the live slot was never touched */
+		dp->idle_clean = !clear_all(dp, slot);
 		return err;
 	}
 	__atomic_store_n(&dp->cfg->generation, gen, __ATOMIC_RELEASE);
+	*generation = gen;
 	err = pc_dp_sync(dp);
-	if (err)
+	if (err) {
 		pc_warn("failed to wait for running programs: %s; keeping the "
 			"old slot until the next push",
 			strerror(-err));
-	else
-		clear_all(dp, slot ^ 1);
-	*generation = gen;
+		return 0;
+	}
+	/* what the old slot held is known when the caller says; otherwise
+	 * (a daemon that adopted pins) walk the maps for it */
+	err = live ? remove_compiled(dp, live, slot ^ 1) : -ENOENT;
+	if (err)
+		err = clear_all(dp, slot ^ 1);
+	dp->idle_clean = !err;
 	return 0;
 }

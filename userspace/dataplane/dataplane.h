@@ -36,12 +36,16 @@ int pc_dp_set_flags(struct pc_dp *dp, uint32_t flags);
 /* Events for denied packets, per second per CPU (0: none). */
 void pc_dp_set_deny_events(struct pc_dp *dp, uint32_t per_sec);
 
-/* Write c into the idle slot, make it live in one store, retire the old. */
 /* The rates map's value for a rule's rate. */
 void pc_dp_rate_val(const struct pc_rate *r, struct pc_rate_val *v);
 
+/*
+ * Write c into the idle slot, make it live in one store, retire the old.
+ * live: what the live slot holds (the policy in force), so that it can be
+ * removed without walking the maps; NULL if not known.
+ */
 int pc_dp_apply(struct pc_dp *dp, const struct pc_compiled *c,
-		uint64_t *generation);
+		const struct pc_compiled *live, uint64_t *generation);
 
 /* Attach XDP (or replace the program of our pinned link) on ifname. */
 int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,

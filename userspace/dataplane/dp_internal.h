@@ -19,6 +19,7 @@ struct pc_dp {
 	int sync_fd;
 	int sync_inner_fd;
 	int adopted;
+	int idle_clean; /* the idle slot holds nothing (we emptied it) */
 	int ncpus;
 	struct ring_buffer *rb;
 	pc_event_fn ev_fn;
