@@ -36,6 +36,27 @@ struct {
 	__type(value, struct pc_set_val);
 } services SEC(".maps");
 
+/*
+ * Host addresses (/32, /128) of identities and services: an exact match
+ * answers most lookups of a big policy in one hash probe, and keeps the
+ * tries small.  Keys are pc_lpm_key with prefixlen 32 + 128.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PC_MAX_IDENT_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pc_lpm_key);
+	__type(value, struct pc_set_val);
+} ident_hosts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PC_MAX_SERVICE_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pc_lpm_key);
+	__type(value, struct pc_set_val);
+} service_hosts SEC(".maps");
+
 /* (slot, identity set, service set, proto, port prefix) -> verdict. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -61,6 +82,21 @@ struct {
 	__type(key, struct pc_bucket_key);
 	__type(value, struct pc_bucket);
 } buckets SEC(".maps");
+
+/*
+ * The policy entries that are not port ranges - one port (prefixlen
+ * PC_POLICY_PLEN_FULL), every port of a protocol (PORT0), every protocol
+ * (PROTO) - are exact keys: pc_policy_key with the bits past prefixlen
+ * zero.  Only range pieces stay in the trie, so the trie is small even
+ * when the policy is not.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PC_MAX_POLICY_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pc_policy_key);
+	__type(value, struct pc_policy_val);
+} policy_exact SEC(".maps");
 
 /* One entry per flow, both directions. */
 struct {

@@ -19,14 +19,18 @@ static __always_inline struct pc_config *pc_config_get(void)
 	return bpf_map_lookup_elem(&config, &zero);
 }
 
-static __always_inline __u32 pc_set_lookup(void *map, __u8 slot,
+/* The set of an address: its host entry if it has one, else the trie's
+ * longest prefix (a host entry's set already holds every prefix above). */
+static __always_inline __u32 pc_set_lookup(void *hosts, void *trie, __u8 slot,
 					   const __u8 *addr)
 {
 	struct pc_lpm_key key = {.prefixlen = 32 + 128, .slot = slot};
 	struct pc_set_val *v;
 
 	__builtin_memcpy(key.addr, addr, 16);
-	v = bpf_map_lookup_elem(map, &key);
+	v = bpf_map_lookup_elem(hosts, &key);
+	if (!v)
+		v = bpf_map_lookup_elem(trie, &key);
 	return v ? v->set_id : 0;
 }
 
@@ -48,13 +52,26 @@ static __always_inline void pc_policy_decide(__u64 gen, const __u8 *src,
 	v->action = PC_ACT_NONE;
 	v->rule_id = 0;
 	v->flags = 0;
-	v->src_set = pc_set_lookup(&identities, slot, src);
-	dst_set = pc_set_lookup(&services, slot, dst);
+	v->src_set = pc_set_lookup(&ident_hosts, &identities, slot, src);
+	dst_set = pc_set_lookup(&service_hosts, &services, slot, dst);
 	if (!v->src_set || !dst_set)
 		return;
 	key.src_set = bpf_htonl(v->src_set);
 	key.dst_set = bpf_htonl(dst_set);
-	pv = bpf_map_lookup_elem(&policy, &key);
+	/* longest first: one port, a range piece, the protocol, anything */
+	pv = bpf_map_lookup_elem(&policy_exact, &key);
+	if (!pv)
+		pv = bpf_map_lookup_elem(&policy, &key);
+	if (!pv) {
+		key.prefixlen = PC_POLICY_PLEN_PORT0;
+		key.port = 0;
+		pv = bpf_map_lookup_elem(&policy_exact, &key);
+	}
+	if (!pv) {
+		key.prefixlen = PC_POLICY_PLEN_PROTO;
+		key.proto = 0;
+		pv = bpf_map_lookup_elem(&policy_exact, &key);
+	}
 	if (!pv)
 		return;
 	v->action = pv->action;

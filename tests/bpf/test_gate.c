@@ -475,14 +475,19 @@ static void count_slots(const char *map, size_t ksz, int slots[2])
 
 Test(xdp, swap_leaves_one_slot)
 {
-	static const char *const maps[] = {"policy", "identities", "services"};
-	static const size_t ksz[] = {sizeof(struct pc_policy_key),
-				     sizeof(struct pc_lpm_key),
-				     sizeof(struct pc_lpm_key)};
+	/* the first three always hold entries for a live policy */
+	static const char *const maps[] = {"policy_exact", "identities",
+					   "services",	   "policy",
+					   "ident_hosts",  "service_hosts"};
+	static const size_t ksz[] = {
+		sizeof(struct pc_policy_key), sizeof(struct pc_lpm_key),
+		sizeof(struct pc_lpm_key),    sizeof(struct pc_policy_key),
+		sizeof(struct pc_lpm_key),    sizeof(struct pc_lpm_key)};
 	static const char rated[] =
 		"apiVersion: portcullis/v1\nkind: Policy\n"
 		"identities: { a: { cidrs: [10.0.0.0/8] } }\n"
-		"rules:\n  - { from: [a], to: any, action: allow, rate: 5/s }\n";
+		"rules:\n  - { from: [a], to: any, action: allow, rate: 5/s "
+		"}\n";
 	int slots[2];
 	__u32 key, next;
 	int nrates = 0;
@@ -492,17 +497,18 @@ Test(xdp, swap_leaves_one_slot)
 	for (int round = 0; round < 3; round++) {
 		uint64_t gen = apply_text(round == 1 ? rated : policy_text);
 
-		for (size_t m = 0; m < 3; m++) {
+		for (size_t m = 0; m < 6; m++) {
 			count_slots(maps[m], ksz[m], slots);
-			cr_assert_gt(slots[gen & 1], 0, "%s", maps[m]);
+			/* policy_text has hosts and a range; rated neither */
+			if (m < 3 || round != 1)
+				cr_assert_gt(slots[gen & 1], 0, "%s", maps[m]);
 			cr_assert_eq(slots[!(gen & 1)], 0, "%s round %d",
 				     maps[m], round);
 		}
 	}
 	/* the rates map held round 1's rule; round 2 has no rate */
-	for (int have = 0;
-	     !bpf_map_get_next_key(pc_dp_map_fd(dp, "rates"),
-				   have ? &key : NULL, &next);
+	for (int have = 0; !bpf_map_get_next_key(pc_dp_map_fd(dp, "rates"),
+						 have ? &key : NULL, &next);
 	     have = 1, key = next)
 		nrates++;
 	cr_assert_eq(nrates, 0);

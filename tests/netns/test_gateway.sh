@@ -25,8 +25,8 @@ expect_json counters.deny_default.packets -ge 3 "denials are counted"
 expect_json counters.allow_new.packets -ge 4 "allowed new flows are counted"
 expect_match '"name": "clients-to-web"' "rules are listed with counters"
 expect 0 "status shows the pinned maps" ls /sys/fs/bpf/portcullis/$LAB/policy
-expect 0 "bpftool prints named fields of the policy map" \
-	bpftool map dump pinned /sys/fs/bpf/portcullis/$LAB/policy
+expect 0 "bpftool prints named fields of the policy_exact map" \
+	bpftool map dump pinned /sys/fs/bpf/portcullis/$LAB/policy_exact
 expect_match '"src_set":' "policy map entries carry BTF field names"
 
 # A bad push is refused with FILE:LINE:COL and changes nothing.

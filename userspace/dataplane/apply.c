@@ -133,25 +133,41 @@ static struct pc_lpm_key *set_keys(const struct pc_set_entry *v, size_t n,
 	return k;
 }
 
-static int write_sets(int fd, const struct pc_set_entry *v, size_t n, __u8 slot)
+/* Host prefixes go to the hash, the rest to the trie (see bpf/lib/maps.h). */
+static int write_sets(int hosts_fd, int trie_fd, const struct pc_set_entry *v,
+		      size_t n, __u8 slot)
 {
 	struct pc_lpm_key *k = set_keys(v, n, slot);
+	struct pc_lpm_key *hk = pc_xcalloc(n ? n : 1, sizeof(*hk));
 	struct pc_set_val *val = pc_xcalloc(n ? n : 1, sizeof(*val));
+	struct pc_set_val *hval = pc_xcalloc(n ? n : 1, sizeof(*hval));
+	size_t nh = 0, nt = 0;
 	int err;
 
-	for (size_t i = 0; i < n; i++)
-		val[i].set_id = v[i].set_id;
-	err = update_many(fd, k, val, n, sizeof(*k), sizeof(*val));
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].prefix.plen == 128) {
+			hk[nh] = k[i];
+			hval[nh++].set_id = v[i].set_id;
+		} else {
+			k[nt] = k[i];
+			val[nt++].set_id = v[i].set_id;
+		}
+	}
+	err = update_many(hosts_fd, hk, hval, nh, sizeof(*hk), sizeof(*hval));
+	if (!err)
+		err = update_many(trie_fd, k, val, nt, sizeof(*k),
+				  sizeof(*val));
 	free(k);
+	free(hk);
 	free(val);
+	free(hval);
 	return err;
 }
 
-static struct pc_policy_key *policy_keys(const struct pc_compiled *c,
-					 __u8 slot)
+static struct pc_policy_key *policy_keys(const struct pc_compiled *c, __u8 slot)
 {
-	struct pc_policy_key *k = pc_xcalloc(c->nentries ? c->nentries : 1,
-					     sizeof(*k));
+	struct pc_policy_key *k =
+		pc_xcalloc(c->nentries ? c->nentries : 1, sizeof(*k));
 
 	for (size_t i = 0; i < c->nentries; i++) {
 		const struct pc_policy_entry *e = &c->entries[i];
@@ -168,18 +184,57 @@ static struct pc_policy_key *policy_keys(const struct pc_compiled *c,
 	return k;
 }
 
-static int write_policy(int fd, const struct pc_compiled *c, __u8 slot)
+/* Range pieces go in the trie; everything else is an exact key. */
+static int is_range_piece(const struct pc_policy_key *k)
+{
+	return k->prefixlen > PC_POLICY_PLEN_PORT0 &&
+	       k->prefixlen < PC_POLICY_PLEN_FULL;
+}
+
+/* Range pieces to the front of k[0..n) (and v alike); returns how many. */
+static size_t split_ranges(struct pc_policy_key *k, struct pc_policy_val *v,
+			   size_t n)
+{
+	size_t nr = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!is_range_piece(&k[i]))
+			continue;
+		if (i != nr) {
+			struct pc_policy_key tk = k[nr];
+
+			k[nr] = k[i];
+			k[i] = tk;
+			if (v) {
+				struct pc_policy_val tv = v[nr];
+
+				v[nr] = v[i];
+				v[i] = tv;
+			}
+		}
+		nr++;
+	}
+	return nr;
+}
+
+static int write_policy(int trie_fd, int exact_fd, const struct pc_compiled *c,
+			__u8 slot)
 {
 	struct pc_policy_key *k = policy_keys(c, slot);
 	struct pc_policy_val *v =
 		pc_xcalloc(c->nentries ? c->nentries : 1, sizeof(*v));
+	size_t nr;
 	int err;
 
 	for (size_t i = 0; i < c->nentries; i++)
 		v[i] = (struct pc_policy_val){.rule_id = c->entries[i].rule_id,
 					      .action = c->entries[i].action,
 					      .flags = c->entries[i].flags};
-	err = update_many(fd, k, v, c->nentries, sizeof(*k), sizeof(*v));
+	nr = split_ranges(k, v, c->nentries);
+	err = update_many(trie_fd, k, v, nr, sizeof(*k), sizeof(*v));
+	if (!err)
+		err = update_many(exact_fd, k + nr, v + nr, c->nentries - nr,
+				  sizeof(*k), sizeof(*v));
 	free(k);
 	free(v);
 	return err;
@@ -190,8 +245,8 @@ static int zero_rule_stats(struct pc_dp *dp, size_t nrules, __u8 slot)
 	int fd = pc_dp_map_fd(dp, "rule_stats");
 	size_t n = nrules + 1;
 	__u32 *keys = pc_xcalloc(n, sizeof(*keys));
-	struct pc_counter *zero = pc_xcalloc(n * (size_t)dp->ncpus,
-					     sizeof(*zero));
+	struct pc_counter *zero =
+		pc_xcalloc(n * (size_t)dp->ncpus, sizeof(*zero));
 	int err;
 
 	for (__u32 id = 0; id < n; id++)
@@ -201,6 +256,24 @@ static int zero_rule_stats(struct pc_dp *dp, size_t nrules, __u8 slot)
 	free(keys);
 	free(zero);
 	return err;
+}
+
+/* Delete set keys from the hash (hosts) or the trie (the rest). */
+static int delete_sets(int hosts_fd, int trie_fd, struct pc_lpm_key *k,
+		       size_t n)
+{
+	size_t nh = 0;
+	int err;
+
+	for (size_t i = 0; i < n; i++) /* hosts to the front */
+		if (k[i].prefixlen == 32 + 128) {
+			struct pc_lpm_key t = k[nh];
+
+			k[nh++] = k[i];
+			k[i] = t;
+		}
+	err = delete_many(hosts_fd, k, nh, sizeof(*k));
+	return err ? err : delete_many(trie_fd, k + nh, n - nh, sizeof(*k));
 }
 
 /* Delete exactly what c put into slot (no walk over the maps). */
@@ -218,12 +291,18 @@ static int remove_compiled(struct pc_dp *dp, const struct pc_compiled *c,
 		if (c->rates[i].units)
 			rk[nr++] = slot * PC_MAX_RULES + (__u32)i + 1;
 	/* policy first: no entry may outlive the sets it names */
-	if (!(err = delete_many(pc_dp_map_fd(dp, "policy"), pk, c->nentries,
+	size_t nrange = split_ranges(pk, NULL, c->nentries);
+
+	if (!(err = delete_many(pc_dp_map_fd(dp, "policy"), pk, nrange,
 				sizeof(*pk))) &&
-	    !(err = delete_many(pc_dp_map_fd(dp, "identities"), ik,
-				c->nidents, sizeof(*ik))) &&
-	    !(err = delete_many(pc_dp_map_fd(dp, "services"), sk,
-				c->nservices, sizeof(*sk))))
+	    !(err = delete_many(pc_dp_map_fd(dp, "policy_exact"), pk + nrange,
+				c->nentries - nrange, sizeof(*pk))) &&
+	    !(err = delete_sets(pc_dp_map_fd(dp, "ident_hosts"),
+				pc_dp_map_fd(dp, "identities"), ik,
+				c->nidents)) &&
+	    !(err = delete_sets(pc_dp_map_fd(dp, "service_hosts"),
+				pc_dp_map_fd(dp, "services"), sk,
+				c->nservices)))
 		err = delete_many(pc_dp_map_fd(dp, "rates"), rk, nr,
 				  sizeof(*rk));
 	free(ik);
@@ -288,6 +367,12 @@ static int clear_all(struct pc_dp *dp, __u8 slot)
 	int err;
 
 	if ((err = clear_rates(pc_dp_map_fd(dp, "rates"), slot)) ||
+	    (err = clear_slot(pc_dp_map_fd(dp, "ident_hosts"),
+			      sizeof(struct pc_lpm_key), slot)) ||
+	    (err = clear_slot(pc_dp_map_fd(dp, "service_hosts"),
+			      sizeof(struct pc_lpm_key), slot)) ||
+	    (err = clear_slot(pc_dp_map_fd(dp, "policy_exact"),
+			      sizeof(struct pc_policy_key), slot)) ||
 	    (err = clear_slot(pc_dp_map_fd(dp, "policy"),
 			      sizeof(struct pc_policy_key), slot)) ||
 	    (err = clear_slot(pc_dp_map_fd(dp, "identities"),
@@ -306,12 +391,15 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 		return err;
 	dp->idle_clean = 0;
 	if ((err = zero_rule_stats(dp, c->nrules, slot)) ||
-	    (err = write_sets(pc_dp_map_fd(dp, "identities"), c->idents,
+	    (err = write_sets(pc_dp_map_fd(dp, "ident_hosts"),
+			      pc_dp_map_fd(dp, "identities"), c->idents,
 			      c->nidents, slot)) ||
-	    (err = write_sets(pc_dp_map_fd(dp, "services"), c->services,
+	    (err = write_sets(pc_dp_map_fd(dp, "service_hosts"),
+			      pc_dp_map_fd(dp, "services"), c->services,
 			      c->nservices, slot)) ||
 	    (err = write_rates(pc_dp_map_fd(dp, "rates"), c, slot)) ||
-	    (err = write_policy(pc_dp_map_fd(dp, "policy"), c, slot)))
+	    (err = write_policy(pc_dp_map_fd(dp, "policy"),
+				pc_dp_map_fd(dp, "policy_exact"), c, slot)))
 		return err;
 	/* the slot's mode: the idle slot's bit, read by no packet yet */
 	if (c->mode == PC_MODE_AUDIT)
