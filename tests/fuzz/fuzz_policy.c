@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pc_policy *p = NULL;
 	struct pc_compiled *c = NULL;
 
-	if (pc_policy_load((const char *)data, size, "fuzz.yaml", &p, &c,
-			   &d) == 0) {
+	if (pc_policy_load((const char *)data, size, "fuzz.yaml", &p, &c, &d) ==
+	    0) {
 		struct pc_explanation x;
 		struct pc_diff diff;
 

@@ -31,7 +31,8 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/%s", argv[i],
 				 de->d_name);
 			if (pc_read_file(path, 1 << 24, &b)) {
-				printf("not ok %d - %s unreadable\n", ++n, path);
+				printf("not ok %d - %s unreadable\n", ++n,
+				       path);
 				closedir(dir);
 				return 1;
 			}

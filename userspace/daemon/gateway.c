@@ -349,16 +349,15 @@ static int be_policy_put(void *ctx, const char *text, size_t len,
 			pc_diags_first_error(d), d->nerrors);
 		return rc;
 	}
-	*result = json_pack("{s:I, s:I, s:I, s:I, s:s, s:{s:f, s:f}}",
-			    "version", (json_int_t)gw->rec.version,
-			    "generation", (json_int_t)gw->rec.generation,
-			    "rules", (json_int_t)gw->compiled->nrules,
-			    "entries", (json_int_t)gw->compiled->nentries,
-			    "mode",
-			    gw->compiled->mode == PC_MODE_AUDIT ? "audit"
-								: "enforce",
-			    "timings_ms", "validate", gw->validate_ms, "apply",
-			    gw->apply_ms);
+	*result = json_pack(
+		"{s:I, s:I, s:I, s:I, s:s, s:{s:f, s:f}}", "version",
+		(json_int_t)gw->rec.version, "generation",
+		(json_int_t)gw->rec.generation, "rules",
+		(json_int_t)gw->compiled->nrules, "entries",
+		(json_int_t)gw->compiled->nentries, "mode",
+		gw->compiled->mode == PC_MODE_AUDIT ? "audit" : "enforce",
+		"timings_ms", "validate", gw->validate_ms, "apply",
+		gw->apply_ms);
 	return 0;
 }
 
