@@ -13,7 +13,8 @@ measures, each in the same run:
      and one rule per line) vs no filtering, at 10 and 10,000 rules;
   3. a deny flood against an allowed flow;
   4. request/response latency with and without enforcement;
-  5. daemon RSS and BPF map memory at each policy size.
+  5. daemon RSS and BPF map memory at each policy size;
+  6. how long a push of each policy size takes to be live.
 and writes the tables (Markdown) to --out.  --quick is the CI-sized smoke
 run: fewer sizes, shorter runs; it checks the harness works, its numbers
 are not for publishing.  Needs root, bpffs, nft and xdp-filter.
@@ -488,11 +489,31 @@ class Bench:
                     if info.returncode == 0:
                         j = json.loads(info.stdout)
                         maps[j["name"]] = j.get("bytes_memlock", 0)
-            rows.append({"rules": n, "rss_kb": kb.get("VmRSS", 0),
-                         "hwm_kb": kb.get("VmHWM", 0), "maps": maps,
-                         "map_bytes": sum(maps.values())})
+            row = {"rules": n, "rss_kb": kb.get("VmRSS", 0),
+                   "hwm_kb": kb.get("VmHWM", 0), "maps": maps,
+                   "map_bytes": sum(maps.values())}
+            row.update(self.push_time(n))
+            rows.append(row)
         self.clear_gw()
         self.results["memory"] = rows
+
+    def push_time(self, n):
+        """Push the same n-rule policy again (every entry rewritten):
+        wall time of `portcullis policy push` until its reply, which
+        comes once the new generation is live, and the daemon's split."""
+        api = ["--api", f"unix:{self.tmp}/api.sock"]
+        gen0 = json.loads(run([self.cli] + api + ["--json", "status"])
+                          .stdout)["policy"]["generation"]
+        t0 = time.monotonic()
+        r = json.loads(run([self.cli] + api + [
+            "--json", "policy", "push", self.policy_file(n)]).stdout)
+        wall = (time.monotonic() - t0) * 1000
+        if r["generation"] != gen0 + 1:
+            raise RuntimeError(f"push of {n} rules: generation "
+                               f"{r['generation']}, expected {gen0 + 1}")
+        return {"push_ms": wall,
+                "validate_ms": r["timings_ms"]["validate"],
+                "apply_ms": r["timings_ms"]["apply"]}
 
     def run_all(self):
         self.lab_up()
@@ -602,6 +623,14 @@ def report(res, quick):
                  f"{f'{xd:.1f}' if xd else 'n/a'} | "
                  f"{ratio(r['pc_established'], xa) if xa else 'n/a'} | "
                  f"{r['pass_new']:.1f} | {r['pc_new']:.1f} |")
+    cost = res.get("cost", [])
+    if len(cost) > 1:
+        lo, hi = cost[0], cost[-1]
+        L += ["", f"Portcullis at {fmt_int(hi['rules'])} rules against "
+              f"{fmt_int(lo['rules'])}: established "
+              f"{ratio(hi['pc_established'], lo['pc_established'])}, "
+              f"denied {ratio(hi['pc_denied'], lo['pc_denied'])}, new flow "
+              f"{ratio(hi['pc_new'], lo['pc_new'])}."]
     L.append("")
 
     L += ["## 2. Packets per second through the gateway", "",
@@ -703,6 +732,22 @@ def report(res, quick):
                  f"{r['hwm_kb'] / 1024:.1f} | "
                  f"{r['map_bytes'] / 2**20:.1f} | " +
                  ", ".join(f"{k} {v / 2**20:.1f}" for k, v in top) + " |")
+    L.append("")
+
+    L += ["## 6. Policy push", "",
+          "The same policy pushed again while it is in force, so every "
+          "entry is written to the idle slot and the old slot's removed: "
+          "wall time of `portcullis policy push` until its reply (sent "
+          "once the new generation is live and the old slot is gone), "
+          "and the daemon's own split: *validate* is parse, compile and "
+          "the policy's tests; *apply* is writing the maps, the swap and "
+          "the removal.", "",
+          "| rules | push ms | validate ms | apply ms |",
+          "|---:|---:|---:|---:|"]
+    for r in res.get("memory", []):
+        if "push_ms" in r:
+            L.append(f"| {fmt_int(r['rules'])} | {r['push_ms']:.0f} | "
+                     f"{r['validate_ms']:.0f} | {r['apply_ms']:.0f} |")
     L.append("")
     return "\n".join(L)
 
