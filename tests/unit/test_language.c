@@ -350,7 +350,7 @@ Test(language, tests_in_the_policy)
 Test(language, warnings_for_dead_rules_and_unused_names)
 {
 	/* Test the warnings: shadowed by a deny, a duplicate, an audit under
-	 * an allow, and names no rule uses; the policy is still valid */
+	 * a deny, and names no rule uses; the policy is still valid */
 	expect_warnings(
 		HEADER
 		"identities:\n"
@@ -368,22 +368,19 @@ Test(language, warnings_for_dead_rules_and_unused_names)
 		"}\n"
 		"  - { name: any-web2, from: any, to: [web], action: "
 		"allow }\n"
-		"  - { name: watch, from: any, to: [web], action: audit }\n",
+		"  - { name: watch, from: [lab], to: [web], action: audit }\n",
 		"p.yaml:6:3: warning: identity \"idle\" is not used by any "
 		"rule\n"
 		"p.yaml:9:3: warning: service \"db\" is not used by any rule\n"
 		"p.yaml:12:5: warning: rule \"lab-web\" can never match: deny "
-		"rule \"no-eng\" decides all its traffic (deny beats allow "
-		"beats "
-		"audit)\n"
+		"rule \"no-eng\" decides all its traffic (deny beats audit "
+		"beats allow)\n"
 		"p.yaml:14:5: warning: rule \"any-web2\" can never match: "
-		"allow "
-		"rule \"any-web\" decides all its traffic (the earlier rule is "
-		"credited)\n"
-		"p.yaml:15:5: warning: rule \"watch\" can never match: allow "
-		"rule "
-		"\"any-web\" decides all its traffic (deny beats allow beats "
-		"audit)");
+		"allow rule \"any-web\" decides all its traffic (the earlier "
+		"rule is credited)\n"
+		"p.yaml:15:5: warning: rule \"watch\" can never match: deny "
+		"rule \"no-eng\" decides all its traffic (deny beats audit "
+		"beats allow)");
 }
 
 Test(language, big_policy_reports_memory_friendly_errors)
@@ -523,8 +520,8 @@ Test(language, explain_reads_the_rules)
 	pc_addr_parse("10.1.2.3", s);
 	pc_addr_parse("10.0.0.80", d);
 	pc_policy_explain(p, c, s, d, 6, 80, &x);
-	cr_assert_eq(x.action, PC_ACT_ALLOW);
-	cr_assert_eq(x.rule_id, 2);
+	cr_assert_eq(x.action, PC_ACT_AUDIT); /* audit beats allow */
+	cr_assert_eq(x.rule_id, 1);
 	cr_assert_eq(x.nidentities, 2);
 	cr_assert_eq(x.nmatching, 2);
 	cr_assert(x.agrees);

@@ -162,9 +162,10 @@ Test(compile, deny_beats_allow_and_overlaps)
 	cr_assert_eq(verdict(c, "198.18.1.9", "198.18.2.5", 6, 8080, &rule),
 		     PC_ACT_DENY);
 	cr_assert_eq(rule, 2);
+	/* an audit rule is a deny being tried: it beats the allow */
 	cr_assert_eq(verdict(c, "198.18.1.7", "198.18.2.2", 6, 22, &rule),
-		     PC_ACT_ALLOW);
-	cr_assert_eq(rule, 3);
+		     PC_ACT_AUDIT);
+	cr_assert_eq(rule, 4);
 	cr_assert_eq(verdict(c, "198.18.1.9", "198.18.2.2", 6, 22, &rule),
 		     PC_ACT_AUDIT);
 	cr_assert_eq(verdict(c, "198.18.1.9", "198.18.2.2", 6, 23, NULL),
@@ -396,7 +397,8 @@ static uint8_t reference(const struct pc_policy *p, const uint8_t src[16],
 				       port <= s->ports[k].hi);
 			to |= !s->nports;
 		}
-		if (from && to && rule->action > best) {
+		if (from && to &&
+		    pc_action_rank(rule->action) > pc_action_rank(best)) {
 			best = rule->action;
 			*rule_id = (uint32_t)r + 1;
 		}

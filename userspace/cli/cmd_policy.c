@@ -489,7 +489,7 @@ static int policy_explain(const struct pc_cli *cli, int argc, char **argv)
 				       pol->rules[x.matching[i]].action));
 		printf("%s\n", x.nmatching ? "" : " none: default deny");
 		if (x.nmatching > 1)
-			printf("  why: deny beats allow beats audit; among "
+			printf("  why: deny beats audit beats allow; among "
 			       "equals the earliest rule decides\n");
 		if (pol->mode == PC_MODE_AUDIT &&
 		    (x.action == PC_ACT_NONE || x.action == PC_ACT_DENY))

@@ -411,7 +411,7 @@ static int spec_beats(const struct spec *a, const struct spec *b)
 	if (!b)
 		return 1;
 	if (a->action != b->action)
-		return a->action > b->action;
+		return pc_action_rank(a->action) > pc_action_rank(b->action);
 	return a->rule_id < b->rule_id;
 }
 
@@ -795,8 +795,9 @@ static void lint(const struct pc_policy *pol, const struct pc_compiled *c,
 				    "\"%s\" decides all its traffic%s",
 				    rule->name, pc_action_name(e->action),
 				    c->rule_names[e->rule_id - 1],
-				    e->action > rule->action
-					    ? " (deny beats allow beats audit)"
+				    pc_action_rank(e->action) >
+						    pc_action_rank(rule->action)
+					    ? " (deny beats audit beats allow)"
 				    : e->action == rule->action
 					    ? " (the earlier rule is credited)"
 					    : "");

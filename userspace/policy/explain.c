@@ -157,7 +157,8 @@ void pc_policy_explain(const struct pc_policy *p, const struct pc_compiled *c,
 			continue;
 		push(&x->matching, &x->nmatching, r);
 		if (!x->rule_id ||
-		    rule->action > p->rules[x->rule_id - 1].action)
+		    pc_action_rank(rule->action) >
+			    pc_action_rank(p->rules[x->rule_id - 1].action))
 			x->rule_id = (uint32_t)r + 1;
 	}
 	x->action = x->rule_id ? p->rules[x->rule_id - 1].action : PC_ACT_NONE;

@@ -1594,6 +1594,20 @@ void pc_policy_free(struct pc_policy *p)
 	free(p);
 }
 
+int pc_action_rank(uint8_t action)
+{
+	switch (action) {
+	case PC_ACT_DENY:
+		return 3;
+	case PC_ACT_AUDIT:
+		return 2;
+	case PC_ACT_ALLOW:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 const char *pc_action_name(uint8_t action)
 {
 	switch (action) {

@@ -218,6 +218,13 @@ int pc_policy_load(const char *text, size_t len, const char *filename,
 
 const char *pc_action_name(uint8_t action);
 
+/*
+ * Precedence of rule actions: deny beats audit (a deny being tried out:
+ * it must see what allows let through) beats allow.  Among equals the
+ * earlier rule decides.
+ */
+int pc_action_rank(uint8_t action);
+
 /* One port, as tests: and explain take it: 443/tcp, icmp (an echo
  * request), icmp/TYPE[/CODE], gre.  0 or -EINVAL. */
 int pc_port_parse_one(const char *s, uint8_t *proto, uint16_t *port);
