@@ -535,3 +535,79 @@ Test(language, explain_reads_the_rules)
 	pc_compiled_free(c);
 	pc_policy_free(p);
 }
+
+Test(language, every_other_message)
+{
+	static const struct {
+		const char *body, *want;
+	} cases[] = {
+		{"identities: [a, b]\n", "3:13: identities must be a mapping"},
+		{"identities:\n  a: { cidrs: { x: 1 } }\n",
+		 "4:15: expected a list"},
+		{"rules:\n  - allow\n", "4:5: a rule must be a mapping"},
+		{"rules:\n  - { from: any, to: any, action: allow, rate: "
+		 "99999999999999/s }\n",
+		 "4:48: bad rate \"99999999999999/s\": rate too high"},
+		{"rules:\n  - { from: any, to: any, action: allow, rate: "
+		 "10mbit/m }\n",
+		 "4:48: bad rate \"10mbit/m\": byte and bit rates are per "
+		 "second"},
+		{"rules:\n  - { from: any, to: any, action: allow, rate: 10/s, "
+		 "burst: lots }\n",
+		 "4:61: bad burst \"lots\" (packets, or bytes for a byte or "
+		 "bit "
+		 "rate)"},
+		{"rules:\n  - { to: any, action: allow }\n",
+		 "4:5: rule \"rule-1\" has no \"from\""},
+		{"rules:\n  - { from: any, action: allow }\n",
+		 "4:5: rule \"rule-1\" has no \"to\""},
+		{"rules:\n  - { from: any, to: any, action: allow, colour: red "
+		 "}\n",
+		 "4:42: unknown key \"colour\" in rule (name, from, to, "
+		 "action, "
+		 "log, rate, burst)"},
+		{"rules:\n  - { from: any, to: any, action: allow, log: maybe "
+		 "}\n",
+		 "4:47: expected true or false, not \"maybe\""},
+		{"rules:\n  - { from: [bad name], to: any, action: allow }\n",
+		 "4:14: bad name \"bad name\" (letters, digits, '-', '_', '.', "
+		 "at most 63; not \"any\" nor an address)"},
+		{"services:\n  web: { cidrs: [10.0.0.1], portz: [80/tcp] }\n",
+		 "4:29: unknown key \"portz\" in service \"web\" (cidrs, "
+		 "ports)"},
+		{"tests:\n  - { from: 10.0.0.300, to: 10.0.0.1, port: 80/tcp, "
+		 "expect: deny }\n",
+		 "4:13: bad address \"10.0.0.300\" in test"},
+		{"tests:\n  - { from: 10.0.0.3, to: 10.0.0.1, port: 80-90/tcp, "
+		 "expect: deny }\n",
+		 "4:43: bad port \"80-90/tcp\" in test (one port: 443/tcp, "
+		 "53/udp, icmp, icmp/echo-request, gre)"},
+		{"services:\n  d: { ports: [80/tcp] }\ntests:\n  - { from: "
+		 "10.0.0.3, to: d, port: 80/tcp, expect: deny }\n",
+		 "6:27: service \"d\" has no cidrs: give the test an address"},
+		{"identities:\n  p: { peers: [\"" KEY_A "\"] }\ntests:\n  - { "
+		 "from: p, to: 10.0.0.1, port: 80/tcp, expect: deny }\n",
+		 "6:13: identity \"p\" has no cidrs: give the test an address"},
+		{"tests:\n  - { from: 10.0.0.3, to: 10.0.0.1, port: 80/tcp, "
+		 "expect: deny, why: x }\n",
+		 "4:65: unknown key \"why\" in test (from, to, port, expect)"},
+		{"kind: Policy\n", "3:1: duplicate key \"kind\""},
+		{"identities:\n  b: { include: [a], peers: "
+		 "[\"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dh=\"] }\n  a: { "
+		 "cidrs: [10.0.0.0/8] }\n",
+		 "4:30: bad WireGuard public key "
+		 "\"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dh=\" (44 "
+		 "characters of base64, as `wg pubkey` prints)"},
+	};
+
+	/* Test the exact text of every remaining refusal */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[1024], want[512];
+
+		snprintf(text, sizeof(text), HEADER "%s", cases[i].body);
+		snprintf(want, sizeof(want), "p.yaml:%s", cases[i].want);
+		expect_diags(text, want);
+	}
+	expect_diags("kind: Policy\n",
+		     "p.yaml:1:1: missing apiVersion: portcullis/v1");
+}

@@ -836,6 +836,10 @@ static int parse_rate(const char *s, struct pc_rate *r, char *why, size_t len)
 		return -EINVAL;
 	}
 	r->unit = rate_units[i].mult ? PC_RATE_BYTES : PC_RATE_PACKETS;
+	if (rate_units[i].mult && r->period_s != 1) {
+		snprintf(why, len, "byte and bit rates are per second");
+		return -EINVAL;
+	}
 	if (rate_units[i].mult) {
 		if (r->units > PC_RATE_MAX * 8 / rate_units[i].mult) {
 			snprintf(why, len, "rate too high");
