@@ -79,6 +79,7 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 					  struct pc_ev_info *ev)
 {
 	int dir = src_lo == ct->orig_is_lo ? PC_DIR_ORIG : PC_DIR_REPLY;
+	int audited = 0;
 
 	if (ct->generation != gen) {
 		struct pc_verdict v;
@@ -91,12 +92,13 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 				bpf_map_delete_elem(&conntrack, k);
 				return PC_R_DENY_REVOKED;
 			}
+			/* it stays tracked, as a would-be deny */
 			ct->generation = gen;
 			ct->rule_id = v.rule_id;
 			ct->src_set = v.src_set;
 			ct->action = PC_ACT_AUDIT;
 			ct->flags = 0;
-			return pc_audit_denied(&v);
+			audited = pc_audit_denied(&v);
 		}
 	}
 	ev->rule_id = ct->rule_id;
@@ -109,6 +111,8 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 	if (p->proto == IPPROTO_TCP)
 		pc_tcp_advance(ct, dir, p->tcp_flags);
 	pc_frag_remember(p, gen, ct->rule_id);
+	if (audited)
+		return audited;
 	return dir == PC_DIR_ORIG ? PC_R_ALLOW_ESTABLISHED : PC_R_ALLOW_REPLY;
 }
 
@@ -192,6 +196,20 @@ static __always_inline int pc_wants_event(int reason,
 }
 
 /*
+ * Is the slot of generation gen in audit mode?  The daemon sets the bit
+ * before it publishes gen.  The flags word is read at an address that
+ * depends on gen (gen >> 63 is always 0, which the compiler cannot know),
+ * so even a weakly ordered CPU reads it after gen, as READ_ONCE's
+ * dependency ordering does.
+ */
+static __always_inline int pc_slot_audit(struct pc_config *cfg, __u64 gen)
+{
+	volatile __u32 *flags = &cfg->flags;
+
+	return !!(flags[gen >> 63] & PC_CFG_AUDIT_SLOT(gen & 1));
+}
+
+/*
  * Decide one packet.  parse_rc is what the parser returned; the result is
  * a PC_R_* reason, which both counts the packet and says pass or drop.
  */
@@ -228,10 +246,7 @@ static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
 		reason = PC_R_DENY_NO_POLICY;
 		goto out;
 	}
-	reason = pc_decide_ip(
-		p, gen,
-		!!(*(volatile __u32 *)&cfg->flags & PC_CFG_AUDIT_SLOT(gen & 1)),
-		&ev);
+	reason = pc_decide_ip(p, gen, pc_slot_audit(cfg, gen), &ev);
 	pc_count_rule(gen, ev.rule_id, p->len);
 out:
 	if (pc_wants_event(reason, &ev, cfg)) {

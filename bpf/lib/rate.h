@@ -26,7 +26,8 @@ static __always_inline int pc_rate_admit(__u64 gen, __u32 rule_id,
 		return 1; /* written with the entry's flag: not reached */
 	inc = (r->bytes ? len : 1) * r->period16 / r->units;
 	if (inc > r->tau16)
-		return 0; /* bigger than the whole bucket */
+		inc = r->tau16; /* a packet bigger than the bucket: a full one
+				 */
 	b = bpf_map_lookup_elem(&buckets, &k);
 	if (!b) {
 		struct pc_bucket nb = {.tat16 = now16 + inc};

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PK_MAX 1024
+#define PK_MAX 2048
 
 struct pspec {
 	int v6;

@@ -624,6 +624,32 @@ Test(lang, audit_mode_passes_would_be_denies_then_enforce_revokes)
 	EXPECT(&ssh_ack, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
 	cr_assert_eq(reason_count(PC_R_DENY_DEFAULT), 0);
 	cr_assert_eq(reason_count(PC_R_DENY_RULE), 0);
+	/* Test that a flow allowed in enforce mode and denied by an audit
+	 * mode push keeps being tracked and counted, as a would-be deny */
+	{
+		struct pspec web = {C4, .proto = IPPROTO_TCP, .sport = 42010,
+				    .dport = 8080, .tcp_flags = 0x10};
+		struct pc_ct_key k = {.lo_port = 42010,
+				      .hi_port = 8080,
+				      .proto = IPPROTO_TCP};
+		struct pc_ct_val v;
+		char narrowed[sizeof(audit_policy)];
+
+		apply_text(enforce_policy);
+		EXPECT(&web, XDP_PASS, PC_R_ALLOW_NEW);
+		memcpy(narrowed, audit_policy, sizeof(audit_policy));
+		memcpy(strstr(narrowed, "8080/tcp"), "8081", 4);
+		apply_text(narrowed);
+		EXPECT(&web, XDP_PASS, PC_R_AUDIT_DENY_DEFAULT);
+		EXPECT(&web, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
+		pc_addr_parse("198.18.1.7", k.lo_addr);
+		pc_addr_parse("198.18.2.2", k.hi_addr);
+		cr_assert_eq(bpf_map_lookup_elem(pc_dp_map_fd(dp, "conntrack"),
+						 &k, &v),
+			     0);
+		cr_assert_eq(v.packets[PC_DIR_ORIG], 3);
+		cr_assert_eq(v.action, PC_ACT_AUDIT);
+	}
 	/* Test that the same policy in enforce mode revokes those flows */
 	apply_text(enforce_policy);
 	EXPECT(&ssh_ack, XDP_DROP, PC_R_DENY_REVOKED);
@@ -643,7 +669,9 @@ static const char rate_policy[] =
 	"rules:\n"
 	"  - { from: [guests], to: [web], action: allow, rate: 3/s }\n"
 	"  - { from: [staff], to: [web], action: allow, rate: 8kbit/s, "
-	"burst: 2000 }\n";
+	"burst: 2000 }\n"
+	"  - { from: [198.18.3.0/24], to: [web], action: allow, rate: 8kbit/s, "
+	"burst: 1514 }\n";
 
 Test(lang, rate_limit_drops_beyond_the_bucket_per_identity)
 {
@@ -680,6 +708,13 @@ Test(lang, rate_limit_drops_beyond_the_bucket_per_identity)
 		passed += run_xdp(&s) == XDP_PASS;
 	cr_assert_eq(passed, 4);
 	cr_assert_eq(reason_count(PC_R_DENY_RATE), dropped + 2);
+	/* Test that a packet bigger than the whole bucket passes when the
+	 * bucket is full, and empties it */
+	s.src = "198.18.3.1";
+	s.payload = 1792; /* 1820 bytes of IP */
+	EXPECT(&s, XDP_PASS, PC_R_ALLOW_NEW);
+	s.payload = 100;
+	EXPECT(&s, XDP_DROP, PC_R_DENY_RATE);
 }
 
 TestSuite(nopolicy, .init = setup, .fini = teardown);

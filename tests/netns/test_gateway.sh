@@ -83,6 +83,24 @@ expect 0 "daemon log says it adopted" grep -q "adopted policy version 4" "$T_DIR
 expect 1 "denied traffic stays denied after restart" \
 	lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
 
+# The first push after adopting: the old slot is found by walking the maps
+# (this daemon did not write it), and only the new slot remains.
+expect 0 "a push after adoption" cli policy push "$T_DIR/revoke.yaml"
+expect 1 "the pushed policy enforces (8080 revoked)" \
+	lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 1
+one_slot() {
+	for m in policy_exact ident_hosts service_hosts identities services policy; do
+		bpftool -j map dump pinned "/sys/fs/bpf/portcullis/$LAB/$m" |
+			python3 -c 'import json,sys
+slots = {e["formatted"]["key"]["slot"] for e in json.load(sys.stdin)}
+sys.exit(len(slots) > 1)' || { echo "$m holds two slots"; return 1; }
+	done
+}
+expect 0 "after it every slotted map holds only the live slot" one_slot
+expect 0 "and the example policy once more" cli policy push "$SRC/policies/example.yaml"
+expect 0 "8080 is allowed again" lab_in client $PROBE tcp 198.18.2.2 8080
+expect 0 "the next push removes the old slot by its keys: one slot" one_slot
+
 # SIGTERM keeps enforcing too; --teardown removes everything.
 daemon_kill TERM
 expect 1 "after SIGTERM denied traffic is still denied" \

@@ -815,7 +815,9 @@ def check(res):
                        f"{r['allowed_delivered']} of {r['allowed_sent']} "
                        "allowed packets below saturation")
     for r in res.get("pps", []):
-        if r["flows_seen"] != 1024:
+        # every flow must show, unless so little got through (nftables,
+        # one rule per line, at 10,000 rules) that some flows got nothing
+        if r["flows_seen"] != 1024 and r["delivered"] >= 100 * 1024:
             bad.append(f"{r['kind']} IPv{r['family']} {r['proto']}: sink "
                        f"saw {r['flows_seen']} of 1024 flows")
     return bad

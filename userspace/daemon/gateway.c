@@ -24,6 +24,9 @@ struct pc_gateway {
 	struct pc_compiled *compiled; /* the policy in force */
 	struct pc_policy_record rec;
 	double validate_ms, apply_ms; /* of the last push */
+	/* compiled is exactly what the live slot holds (this daemon wrote
+	 * it), so the next push may remove it by its keys */
+	int live_known;
 	enum pc_xdp_mode *modes;
 	int *attached;
 	time_t started;
@@ -71,7 +74,7 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 	if (rc)
 		return rc;
 	t1 = now_ms();
-	rc = pc_dp_apply(gw->dp, c, gw->compiled, &gen);
+	rc = pc_dp_apply(gw->dp, c, gw->live_known ? gw->compiled : NULL, &gen);
 	if (rc) {
 		pc_diag_add(d, 0, fname, NULL, "failed to apply policy: %s",
 			    strerror(-rc));
@@ -83,11 +86,20 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 	if (rc) {
 		pc_diag_add(d, 0, fname, NULL,
 			    "failed to record policy version");
-		if (gw->compiled)
-			pc_dp_apply(gw->dp, gw->compiled, c, &old_gen);
+		/* c is live now: put the policy in force back, or at least
+		 * stop trusting our idea of what the live slot holds */
+		gw->live_known = 0;
+		if (gw->compiled &&
+		    !pc_dp_apply(gw->dp, gw->compiled, c, &old_gen)) {
+			gw->live_known = 1;
+			gw->rec.generation = old_gen;
+			pc_store_policy_set_generation(
+				gw->store, gw->rec.version, old_gen);
+		}
 		pc_compiled_free(c);
 		return rc;
 	}
+	gw->live_known = 1;
 	pc_store_policy_latest(gw->store, &rec);
 	replace_in_force(gw, c, &rec);
 	gw->validate_ms = t1 - t0;
@@ -159,6 +171,7 @@ static int initial_policy(struct pc_gateway *gw)
 		}
 		pc_store_policy_set_generation(gw->store, rec.version, gen);
 		rec.generation = gen;
+		gw->live_known = 1;
 		pc_info("restored policy version %" PRId64
 			" as generation %" PRIu64,
 			rec.version, gen);

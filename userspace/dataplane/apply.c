@@ -16,6 +16,17 @@
 
 #include "dp_internal.h"
 
+/* What the kernel answers for a batch op a map type lacks (not in libc) */
+#ifndef ENOTSUPP
+#define ENOTSUPP 524
+#endif
+
+static int no_batch_ops(int err)
+{
+	return err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP ||
+	       err == ENOTSUPP;
+}
+
 int pc_dp_sync(struct pc_dp *dp)
 {
 	__u32 zero = 0;
@@ -79,8 +90,7 @@ static int update_many(int fd, const void *keys, const void *vals, size_t n,
 
 		if (bpf_map_update_batch(fd, k + done * ksz, v + done * vsz,
 					 &cnt, &o)) {
-			if (errno != EINVAL && errno != EOPNOTSUPP &&
-			    errno != ENOTSUP)
+			if (!no_batch_ops(errno))
 				return -errno;
 			break; /* no batch ops here: the slow way */
 		}
@@ -107,8 +117,7 @@ static int delete_many(int fd, const void *keys, size_t n, size_t ksz)
 				done += cnt + 1; /* cnt done, one missing */
 				continue;
 			}
-			if (errno != EINVAL && errno != EOPNOTSUPP &&
-			    errno != ENOTSUP)
+			if (!no_batch_ops(errno))
 				return -errno;
 			break;
 		}
