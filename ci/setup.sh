@@ -8,8 +8,9 @@ PKGS=(
 	clang llvm libclang-rt-14-dev gcc meson ninja-build pkg-config bpftool
 	libbpf-dev libelf-dev zlib1g-dev libyaml-dev libjansson-dev
 	libevent-dev libcurl4-openssl-dev libsqlite3-dev libcriterion-dev
+	libmbedtls-dev
 	# run and test
-	iproute2 iputils-ping python3 util-linux clang-format
+	iproute2 iputils-ping python3 util-linux clang-format curl
 	# benchmarks (tools/bench): the baselines they compare against
 	nftables xdp-tools
 )

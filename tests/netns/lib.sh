@@ -69,7 +69,8 @@ daemon_start() {
 		"$DAEMON" -c "$T_DIR/gateway.yaml" >>"$T_DIR/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	for _ in $(seq 50); do
-		cli status >/dev/null 2>&1 && return 0
+		# up: it answers, with status or with "authentication required"
+		cli status 2>&1 | grep -q '^gateway\|HTTP 401' && return 0
 		sleep 0.1
 	done
 	echo "# daemon did not come up:"

@@ -68,18 +68,84 @@ static int fake_rollback(void *ctx, int64_t version, json_t **result,
 	return 0;
 }
 
+static int fake_auth(void *ctx, const char *token, enum pc_role *role,
+		     char *name, size_t namelen)
+{
+	(void)ctx, (void)token, (void)role, (void)name, (void)namelen;
+	return -EACCES; /* server.c's business, not the routes' */
+}
+
+static char live_token[32] = "grafana";
+
+static json_t *fake_tokens(void *ctx)
+{
+	(void)ctx;
+	return json_pack("{s:[{s:s}]}", "tokens", "name", live_token);
+}
+
+static int fake_token_create(void *ctx, const char *name, enum pc_role role,
+			     json_t **result)
+{
+	(void)ctx;
+	if (!strcmp(name, live_token))
+		return -EEXIST;
+	*result = json_pack("{s:s, s:s, s:s}", "name", name, "role",
+			    pc_role_name(role), "token", "pct_0000abcd_x");
+	return 0;
+}
+
+static int fake_token_revoke(void *ctx, const char *name)
+{
+	(void)ctx;
+	if (strcmp(name, live_token))
+		return -ENOENT;
+	live_token[0] = '\0';
+	return 0;
+}
+
 static const struct pc_api_backend be = {
-	(void *)1,     fake_status,   fake_policy_get, fake_put,
-	fake_versions, fake_rollback, fake_ready};
+	.ctx = (void *)1,
+	.status = fake_status,
+	.policy_get = fake_policy_get,
+	.policy_put = fake_put,
+	.policy_versions = fake_versions,
+	.policy_rollback = fake_rollback,
+	.authenticate = fake_auth,
+	.tokens_list = fake_tokens,
+	.token_create = fake_token_create,
+	.token_revoke = fake_token_revoke,
+	.ready = fake_ready,
+};
 static const struct pc_api_backend empty = {
-	NULL,	       fake_status,   fake_policy_get, fake_put,
-	fake_versions, fake_rollback, fake_ready};
+	.ctx = NULL,
+	.status = fake_status,
+	.policy_get = fake_policy_get,
+	.policy_put = fake_put,
+	.policy_versions = fake_versions,
+	.policy_rollback = fake_rollback,
+	.authenticate = fake_auth,
+	.tokens_list = fake_tokens,
+	.token_create = fake_token_create,
+	.token_revoke = fake_token_revoke,
+	.ready = fake_ready,
+};
+
+static const struct pc_api_caller admin = {PC_ROLE_ADMIN, "test"};
+
+static int call_as(const struct pc_api_backend *b, enum pc_role role,
+		   const char *m, const char *path, const char *q,
+		   const char *ct, const char *body, json_t **out)
+{
+	struct pc_api_caller who = {role, "test"};
+
+	return pc_api_handle(b, &who, m, path, q, ct, body,
+			     body ? strlen(body) : 0, out);
+}
 
 static int call(const struct pc_api_backend *b, const char *m, const char *path,
 		const char *q, const char *ct, const char *body, json_t **out)
 {
-	return pc_api_handle(b, m, path, q, ct, body, body ? strlen(body) : 0,
-			     out);
+	return call_as(b, PC_ROLE_ADMIN, m, path, q, ct, body, out);
 }
 
 static const char *error_of(json_t *j)
@@ -140,8 +206,8 @@ Test(api, policy_put_validation)
 			  "", &out),
 		     400);
 	json_decref(out);
-	cr_assert_eq(pc_api_handle(&be, "PUT", "/v1/policy", NULL, NULL, "a\0b",
-				   3, &out),
+	cr_assert_eq(pc_api_handle(&be, &admin, "PUT", "/v1/policy", NULL, NULL,
+				   "a\0b", 3, &out),
 		     400);
 	json_decref(out);
 	cr_assert_eq(call(&be, "PUT", "/v1/policy", "filename=../../etc/x.yaml",
@@ -216,4 +282,116 @@ Test(api, versions_and_rollback)
 			  "text/plain", "3", &out),
 		     415);
 	json_decref(out);
+}
+
+Test(api, roles_decide_what_a_caller_may_do)
+{
+	static const struct {
+		enum pc_role role;
+		const char *method, *path, *ctype, *body;
+		int want;
+	} cases[] = {
+		{PC_ROLE_NONE, "GET", "/healthz", NULL, NULL, 200},
+		{PC_ROLE_NONE, "GET", "/v1/status", NULL, NULL, 401},
+		{PC_ROLE_NONE, "PUT", "/v1/policy", "text/yaml", "ok", 401},
+		{PC_ROLE_VIEWER, "GET", "/v1/status", NULL, NULL, 200},
+		{PC_ROLE_VIEWER, "GET", "/v1/policy/versions", NULL, NULL, 200},
+		{PC_ROLE_VIEWER, "PUT", "/v1/policy", "text/yaml", "ok", 403},
+		{PC_ROLE_VIEWER, "POST", "/v1/policy/rollback", NULL, NULL,
+		 403},
+		{PC_ROLE_OPERATOR, "PUT", "/v1/policy", "text/yaml", "ok", 200},
+		{PC_ROLE_OPERATOR, "POST", "/v1/policy/rollback", NULL, NULL,
+		 200},
+		{PC_ROLE_OPERATOR, "GET", "/v1/tokens", NULL, NULL, 403},
+		{PC_ROLE_ADMIN, "GET", "/v1/tokens", NULL, NULL, 200},
+	};
+	json_t *out;
+
+	/* Test the role each route needs: none -> 401, too little -> 403 */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = call_as(&be, cases[i].role, cases[i].method,
+				  cases[i].path, NULL, cases[i].ctype,
+				  cases[i].body, &out);
+
+		cr_assert_eq(got, cases[i].want, "%s %s as %s: %d",
+			     cases[i].method, cases[i].path,
+			     pc_role_name(cases[i].role), got);
+		if (got == 401 || got == 403)
+			cr_assert_str_eq(json_string_value(
+						 json_object_get(out, "field")),
+					 "Authorization");
+		json_decref(out);
+	}
+	call_as(&be, PC_ROLE_VIEWER, "PUT", "/v1/policy", NULL, "text/yaml",
+		"ok", &out);
+	cr_assert_str_eq(error_of(out),
+			 "role viewer may not PUT /v1/policy (needs operator)");
+	json_decref(out);
+}
+
+Test(api, token_routes)
+{
+	json_t *out;
+
+	/* Test token creation's validation, conflicts and revocation */
+	cr_assert_eq(call(&be, "POST", "/v1/tokens", NULL, "application/json",
+			  "{\"name\": \"ci\", \"role\": \"viewer\"}", &out),
+		     201);
+	cr_assert_str_eq(json_string_value(json_object_get(out, "role")),
+			 "viewer");
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/tokens", NULL, "application/json",
+			  "{\"name\": \"ci\", \"role\": \"root\"}", &out),
+		     400);
+	cr_assert_str_eq(json_string_value(json_object_get(out, "field")),
+			 "role");
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/tokens", NULL, "application/json",
+			  "{\"name\": \"a b\", \"role\": \"admin\"}", &out),
+		     400);
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/tokens", NULL, "application/json",
+			  "{\"name\": \"grafana\", \"role\": \"viewer\"}",
+			  &out),
+		     409);
+	json_decref(out);
+	cr_assert_eq(
+		call(&be, "POST", "/v1/tokens", NULL, "text/plain", "x", &out),
+		415);
+	json_decref(out);
+	cr_assert_eq(call(&be, "DELETE", "/v1/tokens/nobody", NULL, NULL, NULL,
+			  &out),
+		     404);
+	json_decref(out);
+	cr_assert_eq(
+		call(&be, "DELETE", "/v1/tokens/a/b", NULL, NULL, NULL, &out),
+		404);
+	json_decref(out);
+	cr_assert_eq(call(&be, "DELETE", "/v1/tokens/grafana", NULL, NULL, NULL,
+			  &out),
+		     200);
+	json_decref(out);
+	cr_assert_eq(live_token[0], '\0');
+}
+
+Test(api, tokens_are_hashed_and_compared_whole)
+{
+	char token[PC_TOKEN_LEN], sel[PC_SELECTOR_LEN], sel2[PC_SELECTOR_LEN];
+	const char *secret;
+	uint8_t hash[32];
+
+	/* Test the token format, and that only the right secret matches */
+	cr_assert_eq(pc_token_new(token, sel, hash), 0);
+	cr_assert_eq(strncmp(token, "pct_", 4), 0);
+	cr_assert_eq(strlen(token), 4 + 8 + 1 + 44);
+	cr_assert_eq(pc_token_split(token, sel2, &secret), 0);
+	cr_assert_str_eq(sel, sel2);
+	cr_assert(pc_token_matches(hash, secret));
+	token[strlen(token) - 1] ^= 1;
+	cr_assert_not(pc_token_matches(hash, secret));
+	cr_assert_not(pc_token_matches(hash, ""));
+	cr_assert_eq(pc_token_split("pct_short", sel2, &secret), -EINVAL);
+	cr_assert_eq(pc_token_split("Bearer x", sel2, &secret), -EINVAL);
+	cr_assert_eq(pc_role_parse("operator"), PC_ROLE_OPERATOR);
+	cr_assert_eq(pc_role_parse("root"), PC_ROLE_NONE);
 }

@@ -175,6 +175,7 @@ class Bench:
     - {{ name: g1, mode: native }}
   api:
     listen: unix:{self.tmp}/api.sock
+    trust_local_root: true
   state: {self.tmp}/state-{rules}.db
   policy: {self.policy_file(rules)}
 """)

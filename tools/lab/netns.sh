@@ -67,6 +67,7 @@ gateway:
     - { name: s0, mode: native }
   api:
     listen: unix:$dir/api.sock
+    trust_local_root: ${LAB_TRUST_ROOT:-true}
   state: $dir/state.db
   policy: $policy
 EOC

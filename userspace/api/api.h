@@ -6,10 +6,29 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "policy.h"
 
 #define PC_API_MAX_BODY (16u << 20)
+
+/* Roles, each allowed everything the ones before it are. */
+enum pc_role { PC_ROLE_NONE, PC_ROLE_VIEWER, PC_ROLE_OPERATOR, PC_ROLE_ADMIN };
+
+const char *pc_role_name(enum pc_role r);
+enum pc_role pc_role_parse(const char *s); /* PC_ROLE_NONE if unknown */
+
+#define PC_TOKEN_LEN 64
+#define PC_SELECTOR_LEN 9
+
+/* A new token (printed once), its selector and the hash to store. */
+int pc_token_new(char token[PC_TOKEN_LEN], char selector[PC_SELECTOR_LEN],
+		 uint8_t hash[32]);
+/* Split "pct_SELECTOR_SECRET"; -EINVAL if it is not one. */
+int pc_token_split(const char *token, char selector[PC_SELECTOR_LEN],
+		   const char **secret);
+/* Does SHA-256(secret) equal stored?  Constant time. */
+int pc_token_matches(const uint8_t stored[32], const char *secret);
 
 /* What the API asks of the gateway it serves. */
 struct pc_api_backend {
@@ -31,14 +50,35 @@ struct pc_api_backend {
 	 * policy_put, and -ENOENT when there is no such version */
 	int (*policy_rollback)(void *ctx, int64_t version, json_t **result,
 			       struct pc_diags *d);
+	/* a bearer token: 0 and its role and name, or -EACCES */
+	int (*authenticate)(void *ctx, const char *token, enum pc_role *role,
+			    char *name, size_t namelen);
+	/* {"tokens": [...]} without secrets */
+	json_t *(*tokens_list)(void *ctx);
+	/* a new token; 0 and {"token": ...} once, -EEXIST if the name is
+	 * taken by a live token */
+	int (*token_create)(void *ctx, const char *name, enum pc_role role,
+			    json_t **result);
+	/* -ENOENT when no live token has that name */
+	int (*token_revoke)(void *ctx, const char *name);
 	/* 1 when ready, else 0 with *why set */
 	int (*ready)(void *ctx, const char **why);
 };
 
 struct pc_api;
 
-/* listen: "unix:/path" (mode 0600) or "127.0.0.1:PORT" (loopback only). */
-int pc_api_start(struct event_base *base, const char *listen,
+/* Who is asking: what authenticated them decides the role. */
+struct pc_api_caller {
+	enum pc_role role;
+	const char *name; /* token name, "local root", or "" */
+};
+
+struct pc_api_opts {
+	const char *listen;   /* "unix:/path" (0600) or "127.0.0.1:PORT" */
+	int trust_local_root; /* unix socket: uid 0 is admin, no token */
+};
+
+int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 		 const struct pc_api_backend *be, struct pc_api **out);
 void pc_api_stop(struct pc_api *api);
 
@@ -46,7 +86,8 @@ void pc_api_stop(struct pc_api *api);
 void pc_api_diags_json(json_t *j, const struct pc_diags *d);
 
 /* Routing, exposed for unit tests: returns the HTTP status, fills *body. */
-int pc_api_handle(const struct pc_api_backend *be, const char *method,
+int pc_api_handle(const struct pc_api_backend *be,
+		  const struct pc_api_caller *who, const char *method,
 		  const char *path, const char *query, const char *ctype,
 		  const char *body, size_t len, json_t **out);
 

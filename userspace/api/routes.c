@@ -13,9 +13,13 @@ typedef int (*route_fn)(const struct pc_api_backend *be, const char *query,
 
 struct route {
 	const char *method;
-	const char *path;
+	const char *path; /* a trailing '*' matches one more segment */
 	route_fn fn;
+	enum pc_role role; /* the least role allowed */
 };
+
+/* The last path segment of a '*' route, for its handler. */
+static const char *path_arg;
 
 static json_t *error_json(const char *msg, const char *field)
 {
@@ -253,28 +257,164 @@ static int get_readyz(const struct pc_api_backend *be, const char *query,
 	return 503;
 }
 
+static int valid_token_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 63)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("-_.", *s)))
+			return 0;
+	return 1;
+}
+
+static int get_tokens(const struct pc_api_backend *be, const char *query,
+		      const char *ctype, const char *body, size_t len,
+		      json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	*out = be->tokens_list(be->ctx);
+	if (!*out) {
+		*out = error_json("failed to read the tokens", NULL);
+		return 500;
+	}
+	return 200;
+}
+
+static int post_tokens(const struct pc_api_backend *be, const char *query,
+		       const char *ctype, const char *body, size_t len,
+		       json_t **out)
+{
+	json_error_t jerr;
+	json_t *req;
+	const char *name, *role;
+	enum pc_role r;
+	int rc;
+
+	(void)query;
+	if (!json_ctype(ctype)) {
+		*out = error_json("send {\"name\": ..., \"role\": ...} as "
+				  "application/json",
+				  "Content-Type");
+		return 415;
+	}
+	req = json_loadb(body, len, 0, &jerr);
+	if (!req || !json_is_object(req)) {
+		json_decref(req);
+		*out = error_json("body must be a JSON object", "body");
+		return 400;
+	}
+	name = json_string_value(json_object_get(req, "name"));
+	role = json_string_value(json_object_get(req, "role"));
+	if (!name || !valid_token_name(name)) {
+		json_decref(req);
+		*out = error_json("name: letters, digits, '-', '_', '.', at "
+				  "most 63",
+				  "name");
+		return 400;
+	}
+	if ((r = pc_role_parse(role)) == PC_ROLE_NONE) {
+		json_decref(req);
+		*out = error_json("role must be admin, operator or viewer",
+				  "role");
+		return 400;
+	}
+	rc = be->token_create(be->ctx, name, r, out);
+	json_decref(req);
+	if (rc == -EEXIST) {
+		*out = error_json("a live token already has that name", "name");
+		return 409;
+	}
+	if (rc) {
+		*out = error_json("failed to create the token", NULL);
+		return 500;
+	}
+	return 201;
+}
+
+static int delete_token(const struct pc_api_backend *be, const char *query,
+			const char *ctype, const char *body, size_t len,
+			json_t **out)
+{
+	int rc;
+
+	(void)query, (void)ctype, (void)body, (void)len;
+	rc = be->token_revoke(be->ctx, path_arg);
+	if (rc == -ENOENT) {
+		*out = error_json("no live token has that name", "name");
+		return 404;
+	}
+	if (rc) {
+		*out = error_json("failed to revoke the token", NULL);
+		return 500;
+	}
+	*out = json_pack("{s:s, s:b}", "name", path_arg, "revoked", 1);
+	return 200;
+}
+
 static const struct route routes[] = {
-	{"GET", "/v1/status", get_status},
-	{"GET", "/v1/policy", get_policy},
-	{"PUT", "/v1/policy", put_policy},
-	{"GET", "/v1/policy/versions", get_versions},
-	{"POST", "/v1/policy/rollback", post_rollback},
-	{"GET", "/healthz", get_healthz},
-	{"GET", "/readyz", get_readyz},
+	{"GET", "/v1/status", get_status, PC_ROLE_VIEWER},
+	{"GET", "/v1/policy", get_policy, PC_ROLE_VIEWER},
+	{"PUT", "/v1/policy", put_policy, PC_ROLE_OPERATOR},
+	{"GET", "/v1/policy/versions", get_versions, PC_ROLE_VIEWER},
+	{"POST", "/v1/policy/rollback", post_rollback, PC_ROLE_OPERATOR},
+	{"GET", "/v1/tokens", get_tokens, PC_ROLE_ADMIN},
+	{"POST", "/v1/tokens", post_tokens, PC_ROLE_ADMIN},
+	{"DELETE", "/v1/tokens/*", delete_token, PC_ROLE_ADMIN},
+	{"GET", "/healthz", get_healthz, PC_ROLE_NONE},
+	{"GET", "/readyz", get_readyz, PC_ROLE_NONE},
 };
 
-int pc_api_handle(const struct pc_api_backend *be, const char *method,
+/* Does path match pattern?  Sets path_arg for a '*' pattern. */
+static int path_matches(const char *pattern, const char *path)
+{
+	size_t n = strlen(pattern);
+
+	if (n && pattern[n - 1] == '*') {
+		const char *rest = path + n - 1;
+
+		if (strncmp(pattern, path, n - 1) || !*rest ||
+		    strchr(rest, '/'))
+			return 0;
+		path_arg = rest;
+		return 1;
+	}
+	return !strcmp(pattern, path);
+}
+
+int pc_api_handle(const struct pc_api_backend *be,
+		  const struct pc_api_caller *who, const char *method,
 		  const char *path, const char *query, const char *ctype,
 		  const char *body, size_t len, json_t **out)
 {
 	int path_known = 0;
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(routes[i].path, path))
+		const struct route *r = &routes[i];
+		char msg[160];
+
+		if (!path_matches(r->path, path))
 			continue;
 		path_known = 1;
-		if (!strcmp(routes[i].method, method))
-			return routes[i].fn(be, query, ctype, body, len, out);
+		if (strcmp(r->method, method))
+			continue;
+		if (r->role > who->role && who->role == PC_ROLE_NONE) {
+			*out = error_json("authentication required: send "
+					  "Authorization: Bearer TOKEN",
+					  "Authorization");
+			return 401;
+		}
+		if (r->role > who->role) {
+			snprintf(msg, sizeof(msg),
+				 "role %s may not %s %s (needs %s)",
+				 pc_role_name(who->role), method, r->path,
+				 pc_role_name(r->role));
+			*out = error_json(msg, "Authorization");
+			return 403;
+		}
+		return r->fn(be, query, ctype, body, len, out);
 	}
 	if (path_known) {
 		*out = error_json("method not allowed", "method");

@@ -8,17 +8,36 @@
 #include <event2/listener.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <event2/bufferevent.h>
+
 #include "api.h"
+
+/* Failed authentications per peer: after PC_AUTH_MAX_FAILS in a window,
+ * the peer gets 429 until the window ends. */
+#define PC_AUTH_MAX_FAILS 10
+#define PC_AUTH_WINDOW_S 60
+#define PC_AUTH_PEERS 64
+
+struct auth_fail {
+	char peer[64];
+	time_t window;
+	unsigned int count;
+};
 
 struct pc_api {
 	struct evhttp *http;
 	struct pc_api_backend be;
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int trust_local_root;
+	struct auth_fail fails[PC_AUTH_PEERS];
+	unsigned long fails_total;
 };
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -57,6 +76,116 @@ static void send_json(struct evhttp_request *req, int code, json_t *j)
 		evbuffer_free(out);
 }
 
+/* "uid:N" for a unix socket peer, its address for TCP; uid set if known. */
+static void peer_of(struct pc_api *api, struct evhttp_request *req, char *buf,
+		    size_t len, long *uid)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev =
+		conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	int fd = bev ? bufferevent_getfd(bev) : -1;
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	*uid = -1;
+	snprintf(buf, len, "?");
+	if (api->unix_path[0]) {
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+
+		if (fd >= 0 &&
+		    !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl)) {
+			*uid = cred.uid;
+			snprintf(buf, len, "uid:%u", cred.uid);
+		}
+		return;
+	}
+	if (conn) {
+		evhttp_connection_get_peer(conn, &addr, &port);
+		snprintf(buf, len, "%s", addr ? addr : "?");
+	}
+}
+
+static struct auth_fail *fail_slot(struct pc_api *api, const char *peer,
+				   time_t now)
+{
+	struct auth_fail *oldest = &api->fails[0];
+
+	for (size_t i = 0; i < PC_AUTH_PEERS; i++) {
+		struct auth_fail *f = &api->fails[i];
+
+		if (!strcmp(f->peer, peer)) {
+			if (now - f->window >= PC_AUTH_WINDOW_S) {
+				f->window = now;
+				f->count = 0;
+			}
+			return f;
+		}
+		if (f->window < oldest->window)
+			oldest = f;
+	}
+	snprintf(oldest->peer, sizeof(oldest->peer), "%s", peer);
+	oldest->window = now;
+	oldest->count = 0;
+	return oldest;
+}
+
+/*
+ * Who is asking.  Returns 0, or an HTTP status with *out set: 401 for a
+ * bad token, 429 for a peer that failed too often.
+ */
+static int authenticate(struct pc_api *api, struct evhttp_request *req,
+			struct pc_api_caller *who, char *name, size_t namelen,
+			json_t **out)
+{
+	const char *auth = evhttp_find_header(
+		evhttp_request_get_input_headers(req), "Authorization");
+	time_t now = time(NULL);
+	struct auth_fail *f;
+	enum pc_role role;
+	char peer[64];
+	long uid;
+
+	peer_of(api, req, peer, sizeof(peer), &uid);
+	who->role = PC_ROLE_NONE;
+	who->name = "";
+	if (!auth) {
+		if (api->trust_local_root && uid == 0) {
+			who->role = PC_ROLE_ADMIN;
+			who->name = "local root";
+		}
+		return 0;
+	}
+	f = fail_slot(api, peer, now);
+	if (f->count >= PC_AUTH_MAX_FAILS) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "too many failed authentications; retry in %ld s",
+			 (long)(f->window + PC_AUTH_WINDOW_S - now));
+		*out = json_pack("{s:s, s:s}", "error", msg, "field",
+				 "Authorization");
+		return 429;
+	}
+	if (!strncasecmp(auth, "Bearer ", 7) &&
+	    !api->be.authenticate(api->be.ctx, auth + 7, &role, name,
+				  namelen)) {
+		who->role = role;
+		who->name = name;
+		return 0;
+	}
+	f->count++;
+	api->fails_total++;
+	pc_warn("api: rejected credentials from %s (%u in this minute, %lu "
+		"in all)",
+		peer, f->count, api->fails_total);
+	*out = json_pack("{s:s, s:s}", "error",
+			 "invalid or revoked token (Authorization: Bearer "
+			 "TOKEN)",
+			 "field", "Authorization");
+	return 401;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct pc_api *api = arg;
@@ -66,10 +195,24 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *ctype = evhttp_find_header(
 		evhttp_request_get_input_headers(req), "Content-Type");
-	char *body = malloc(len + 1);
+	struct pc_api_caller who;
+	char name[80];
 	json_t *out = NULL;
+	char *body;
 	int code;
 
+	code = authenticate(api, req, &who, name, sizeof(name), &out);
+	if (code) {
+		if (code == 401)
+			evhttp_add_header(
+				evhttp_request_get_output_headers(req),
+				"WWW-Authenticate",
+				"Bearer realm=\"portcullis\"");
+		send_json(req, code, out);
+		json_decref(out);
+		return;
+	}
+	body = malloc(len + 1);
 	if (!body) {
 		evhttp_send_error(req, 500, NULL);
 		return;
@@ -77,14 +220,18 @@ static void on_request(struct evhttp_request *req, void *arg)
 	evbuffer_copyout(in, body, len);
 	body[len] = '\0';
 	code = pc_api_handle(
-		&api->be, method_name(evhttp_request_get_command(req)),
+		&api->be, &who, method_name(evhttp_request_get_command(req)),
 		path ? path : "/", uri ? evhttp_uri_get_query(uri) : NULL,
 		ctype, body, len, &out);
 	free(body);
+	if (code == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "WWW-Authenticate",
+				  "Bearer realm=\"portcullis\"");
 	send_json(req, code, out);
-	pc_debug("api: %s %s -> %d",
+	pc_debug("api: %s %s by %s -> %d",
 		 method_name(evhttp_request_get_command(req)),
-		 path ? path : "/", code);
+		 path ? path : "/", who.name[0] ? who.name : "anonymous", code);
 	json_decref(out);
 }
 
@@ -161,14 +308,16 @@ static int listen_tcp(const char *addr)
 	return fd;
 }
 
-int pc_api_start(struct event_base *base, const char *listen,
+int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 		 const struct pc_api_backend *be, struct pc_api **out)
 {
 	struct pc_api *api = pc_xcalloc(1, sizeof(*api));
+	const char *listen = o->listen;
 	int fd;
 
 	*out = NULL;
 	api->be = *be;
+	api->trust_local_root = o->trust_local_root;
 	fd = strncmp(listen, "unix:", 5) ? listen_tcp(listen)
 					 : listen_unix(api, listen + 5);
 	if (fd < 0) {

@@ -10,8 +10,11 @@
 #define PC_EXIT_REFUSED 1
 #define PC_EXIT_USAGE 2
 
+#define PC_TOKEN_MAX 128
+
 struct pc_cli {
-	const char *api; /* unix:/path or HOST:PORT */
+	const char *api;   /* unix:/path or HOST:PORT */
+	const char *token; /* API token, or NULL */
 	int json;
 };
 
@@ -35,5 +38,6 @@ void pc_print_json(json_t *j);
 
 int pc_cmd_policy(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_status(const struct pc_cli *cli, int argc, char **argv);
+int pc_cmd_token(const struct pc_cli *cli, int argc, char **argv);
 
 #endif

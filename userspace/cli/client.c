@@ -38,7 +38,7 @@ int pc_client_call(const struct pc_cli *cli, const char *method,
 {
 	struct curl_slist *hdrs = NULL;
 	struct pc_buf resp = {0};
-	char url[4096], ct[128];
+	char url[4096], ct[128], auth[PC_TOKEN_MAX + 32];
 	long status = -1;
 	CURLcode rc;
 	CURL *c;
@@ -50,10 +50,18 @@ int pc_client_call(const struct pc_cli *cli, const char *method,
 		return -1;
 	}
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body) {
+	if (cli->token && *cli->token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+			 cli->token);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	if (body && ctype) {
 		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
 		hdrs = curl_slist_append(hdrs, ct);
+	}
+	if (hdrs)
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)len);
@@ -71,6 +79,7 @@ int pc_client_call(const struct pc_cli *cli, const char *method,
 	}
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
+	memset(auth, 0, sizeof(auth));
 	pc_buf_free(&resp);
 	return (int)status;
 }

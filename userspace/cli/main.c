@@ -16,6 +16,8 @@ static const struct pc_cmd cmds[] = {
 	 "[FILE]",
 	 pc_cmd_policy},
 	{"status", "", pc_cmd_status},
+	{"token", "create --name NAME --role ROLE | list | revoke NAME",
+	 pc_cmd_token},
 };
 
 static void usage(FILE *f)
@@ -30,6 +32,10 @@ static void usage(FILE *f)
 		"               127.0.0.1:PORT (default: $PORTCULLIS_API, "
 		"else\n"
 		"               unix:/run/portcullis/gw1.sock)\n"
+		"  --token TOKEN  API token (default: $PORTCULLIS_TOKEN); "
+		"root\n"
+		"               on the unix socket needs none where the\n"
+		"               gateway config says trust_local_root: true\n"
 		"  --json       machine-readable output for read commands\n"
 		"  -h, --help   this help\n"
 		"  -V, --version\n"
@@ -43,11 +49,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"api", required_argument, NULL, 'a'},
 		{"json", no_argument, NULL, 'j'},
+		{"token", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
-	struct pc_cli cli = {.api = getenv("PORTCULLIS_API")};
+	struct pc_cli cli = {.api = getenv("PORTCULLIS_API"),
+			     .token = getenv("PORTCULLIS_TOKEN")};
 	int c, rc = PC_EXIT_USAGE;
 
 	/* '+': stop at the verb, so verbs may take their own options */
@@ -59,6 +67,9 @@ int main(int argc, char **argv)
 		case 'j':
 			cli.json = 1;
 			break;
+		case 't':
+			cli.token = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return PC_EXIT_OK;
@@ -69,6 +80,10 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return PC_EXIT_USAGE;
 		}
+	}
+	if (cli.token && strlen(cli.token) >= PC_TOKEN_MAX) {
+		fprintf(stderr, "portcullis: --token is too long\n");
+		return PC_EXIT_USAGE;
 	}
 	if (!cli.api || !*cli.api)
 		cli.api = "unix:/run/portcullis/gw1.sock";

@@ -143,18 +143,27 @@ static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 	}
 	if (!strcmp(ks, "api")) {
 		if (v->type != YAML_MAPPING_NODE)
-			return fail(c, v, "api must be { listen: ADDR }");
+			return fail(c, v,
+				    "api must be { listen: ADDR, "
+				    "trust_local_root: BOOL }");
 		for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
 		     p < v->data.mapping.pairs.top; p++) {
 			const char *aks = scalar(node(c, p->key));
+			yaml_node_t *av = node(c, p->value);
 
-			if (!aks || strcmp(aks, "listen"))
+			if (aks && !strcmp(aks, "listen")) {
+				if (want_string(c, av, "listen", &g->listen))
+					return -EINVAL;
+			} else if (aks && !strcmp(aks, "trust_local_root")) {
+				if (want_bool(c, av, "trust_local_root",
+					      &g->trust_local_root))
+					return -EINVAL;
+			} else {
 				return fail(c, node(c, p->key),
-					    "unknown key \"%s\" in api",
+					    "unknown key \"%s\" in api "
+					    "(listen, trust_local_root)",
 					    aks ? aks : "");
-			if (want_string(c, node(c, p->value), "listen",
-					&g->listen))
-				return -EINVAL;
+			}
 		}
 		return 0;
 	}

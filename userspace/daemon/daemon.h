@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <stddef.h>
 
+#include "api.h"
 #include "dataplane.h"
 #include "policy.h"
 
@@ -21,6 +22,7 @@ struct pc_gw_config {
 	struct pc_iface_config *ifaces;
 	size_t nifaces;
 	char *listen;
+	int trust_local_root; /* api: uid 0 on the unix socket is admin */
 	char *state;
 	char *policy;	/* may be NULL */
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
@@ -37,6 +39,11 @@ struct pc_gateway;
 
 int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		     struct pc_gateway **out);
+/* A new token in store (printed once by the caller). */
+struct pc_store;
+int pc_gateway_token_create(struct pc_store *store, const char *name,
+			    enum pc_role role, char token[PC_TOKEN_LEN]);
+
 /* Stop serving; the data plane keeps enforcing from its pins. */
 void pc_gateway_stop(struct pc_gateway *gw);
 

@@ -449,6 +449,99 @@ static int be_policy_rollback(void *ctx, int64_t version, json_t **result,
 	return 0;
 }
 
+static int be_authenticate(void *ctx, const char *token, enum pc_role *role,
+			   char *name, size_t namelen)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_token_record t;
+	char sel[PC_SELECTOR_LEN];
+	const char *secret;
+	int ok;
+
+	if (pc_token_split(token, sel, &secret) ||
+	    pc_store_token_get(gw->store, sel, &t))
+		return -EACCES;
+	ok = !t.revoked && pc_token_matches(t.hash, secret);
+	*role = pc_role_parse(t.role);
+	snprintf(name, namelen, "token %s", t.name);
+	pc_token_record_free(&t);
+	return ok && *role != PC_ROLE_NONE ? 0 : -EACCES;
+}
+
+static json_t *be_tokens_list(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_token_record *v;
+	json_t *arr;
+	size_t n;
+
+	if (pc_store_token_list(gw->store, &v, &n))
+		return NULL;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:s, s:s, s:b}", "name",
+						v[i].name, "role", v[i].role,
+						"created_at", v[i].created_at,
+						"revoked", v[i].revoked));
+		pc_token_record_free(&v[i]);
+	}
+	free(v);
+	return json_pack("{s:o}", "tokens", arr);
+}
+
+int pc_gateway_token_create(struct pc_store *store, const char *name,
+			    enum pc_role role, char token[PC_TOKEN_LEN])
+{
+	char sel[PC_SELECTOR_LEN];
+	uint8_t hash[32];
+	int rc, tries = 0;
+
+	/* a selector is 32 random bits: draw again on the rare collision,
+	 * so that -EEXIST from the store means the name */
+	do {
+		struct pc_token_record t;
+
+		if ((rc = pc_token_new(token, sel, hash)))
+			return rc;
+		rc = pc_store_token_get(store, sel, &t);
+		if (!rc)
+			pc_token_record_free(&t);
+	} while (!rc && ++tries < 8);
+	if (rc != -ENOENT)
+		return rc ? rc : -EAGAIN;
+	rc = pc_store_token_add(store, sel, hash, name, pc_role_name(role));
+	memset(hash, 0, sizeof(hash));
+	if (!rc)
+		pc_info("token \"%s\" created with role %s", name,
+			pc_role_name(role));
+	return rc;
+}
+
+static int be_token_create(void *ctx, const char *name, enum pc_role role,
+			   json_t **result)
+{
+	struct pc_gateway *gw = ctx;
+	char token[PC_TOKEN_LEN];
+	int rc = pc_gateway_token_create(gw->store, name, role, token);
+
+	if (!rc)
+		*result = json_pack("{s:s, s:s, s:s}", "name", name, "role",
+				    pc_role_name(role), "token", token);
+	memset(token, 0, sizeof(token));
+	return rc;
+}
+
+static int be_token_revoke(void *ctx, const char *name)
+{
+	struct pc_gateway *gw = ctx;
+	int rc = pc_store_token_revoke(gw->store, name);
+
+	if (!rc)
+		pc_info("token \"%s\" revoked", name);
+	return rc;
+}
+
 static int be_ready(void *ctx, const char **why)
 {
 	struct pc_gateway *gw = ctx;
@@ -507,13 +600,21 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 {
 	struct pc_gateway *gw = pc_xcalloc(1, sizeof(*gw));
 	struct pc_dp_opts o = {.gateway = cfg->name, .pin_root = cfg->pin_root};
-	struct pc_api_backend be = {gw,
-				    be_status,
-				    be_policy_get,
-				    be_policy_put,
-				    be_policy_versions,
-				    be_policy_rollback,
-				    be_ready};
+	struct pc_api_backend be = {
+		.ctx = gw,
+		.status = be_status,
+		.policy_get = be_policy_get,
+		.policy_put = be_policy_put,
+		.policy_versions = be_policy_versions,
+		.policy_rollback = be_policy_rollback,
+		.authenticate = be_authenticate,
+		.tokens_list = be_tokens_list,
+		.token_create = be_token_create,
+		.token_revoke = be_token_revoke,
+		.ready = be_ready,
+	};
+	struct pc_api_opts ao = {.listen = cfg->listen,
+				 .trust_local_root = cfg->trust_local_root};
 	int rc;
 
 	*out = NULL;
@@ -538,7 +639,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		goto fail;
 	if ((rc = attach_all(gw)))
 		pc_warn("not every interface is attached; see above");
-	rc = pc_api_start(base, cfg->listen, &be, &gw->api);
+	rc = pc_api_start(base, &ao, &be, &gw->api);
 	if (rc)
 		goto fail;
 	pc_info("portcullisd %s serving gateway %s on %s", pc_version(),

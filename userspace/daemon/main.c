@@ -7,10 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+
 #include "daemon.h"
+#include "store.h"
 
 static const char usage[] =
 	"Usage: portcullisd -c GATEWAY.yaml [--teardown] [-v]\n"
+	"       portcullisd -c GATEWAY.yaml --token-create NAME --role ROLE\n"
 	"\n"
 	"Zero-trust gateway daemon: attaches the XDP data plane to the\n"
 	"configured interfaces, enforces the policy and serves the API.\n"
@@ -20,6 +24,10 @@ static const char usage[] =
 	"  -c, --config FILE  gateway configuration (YAML)\n"
 	"      --teardown     detach the programs and remove every pin of\n"
 	"                     the gateway, then exit\n"
+	"      --token-create NAME  create an API token in the gateway's\n"
+	"                     state database, print it once, exit: the\n"
+	"                     first admin token (the daemon may run)\n"
+	"      --role ROLE    admin, operator or viewer\n"
 	"  -v, --verbose      debug logging\n"
 	"  -h, --help         this help\n"
 	"  -V, --version      print the version\n";
@@ -30,6 +38,35 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	pc_info("signal %d: stopping; the data plane keeps enforcing",
 		(int)sig);
 	event_base_loopexit(arg, NULL);
+}
+
+/* Bootstrap: the first token goes straight into the state database. */
+static int create_token(const struct pc_gw_config *cfg, const char *name,
+			const char *role)
+{
+	enum pc_role r = pc_role_parse(role);
+	char token[PC_TOKEN_LEN];
+	struct pc_store *s;
+	int rc;
+
+	if (r == PC_ROLE_NONE) {
+		fprintf(stderr, "portcullisd: --token-create needs --role "
+				"admin|operator|viewer\n");
+		return 2;
+	}
+	if (pc_store_open(cfg->state, &s))
+		return 1;
+	rc = pc_gateway_token_create(s, name, r, token);
+	pc_store_close(s);
+	if (rc) {
+		fprintf(stderr, "portcullisd: token \"%s\": %s\n", name,
+			rc == -EEXIST ? "a live token already has that name"
+				      : strerror(-rc));
+		return 1;
+	}
+	printf("%s\n", token);
+	memset(token, 0, sizeof(token));
+	return 0;
 }
 
 static int run(const struct pc_gw_config *cfg)
@@ -62,12 +99,14 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"teardown", no_argument, NULL, 't'},
+		{"token-create", required_argument, NULL, 'T'},
+		{"role", required_argument, NULL, 'r'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
-	const char *config = NULL;
+	const char *config = NULL, *token_name = NULL, *role = NULL;
 	int teardown = 0, c, rc;
 	char err[PC_ERR_LEN];
 	struct pc_gw_config cfg;
@@ -79,6 +118,12 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			teardown = 1;
+			break;
+		case 'T':
+			token_name = optarg;
+			break;
+		case 'r':
+			role = optarg;
 			break;
 		case 'v':
 			pc_log_set_level(PC_LOG_DEBUG);
@@ -103,6 +148,11 @@ int main(int argc, char **argv)
 	if (pc_gw_config_load(config, &cfg, err)) {
 		fprintf(stderr, "portcullisd: %s\n", err);
 		return 1;
+	}
+	if (token_name) {
+		rc = create_token(&cfg, token_name, role);
+		pc_gw_config_free(&cfg);
+		return rc;
 	}
 	if (teardown) {
 		struct pc_dp_opts o = {.gateway = cfg.name,

@@ -29,6 +29,18 @@ static const char schema[] =
 static const char *const migrations[] = {
 	/* 1: a version made by rollback says which version it restored */
 	"ALTER TABLE policy_versions ADD COLUMN rollback_of INTEGER;",
+	/* 2: API tokens: a public selector, SHA-256 of the secret, a role */
+	"CREATE TABLE tokens ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  selector TEXT NOT NULL UNIQUE,"
+	"  hash BLOB NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  created_at TEXT NOT NULL"
+	"    DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
+	"  revoked_at TEXT);"
+	"CREATE UNIQUE INDEX tokens_live_name ON tokens (name)"
+	"  WHERE revoked_at IS NULL;",
 };
 
 static int migrate(sqlite3 *db, char **err)
@@ -42,6 +54,15 @@ static int migrate(sqlite3 *db, char **err)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		have = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
+	if (have > (int)PC_ARRAY_SIZE(migrations)) {
+		*err = sqlite3_mprintf(
+			"its schema (version %d) is newer than this "
+			"portcullisd "
+			"knows (%d): run a newer portcullisd, or restore a "
+			"backup",
+			have, (int)PC_ARRAY_SIZE(migrations));
+		return SQLITE_ERROR;
+	}
 	for (int v = have; v < (int)PC_ARRAY_SIZE(migrations); v++) {
 		char pragma[64];
 
@@ -248,4 +269,126 @@ void pc_policy_record_free(struct pc_policy_record *r)
 	free(r->filename);
 	free(r->created_at);
 	memset(r, 0, sizeof(*r));
+}
+
+/* ---- tokens -------------------------------------------------------------- */
+
+int pc_store_token_add(struct pc_store *s, const char *selector,
+		       const uint8_t hash[32], const char *name,
+		       const char *role)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"INSERT INTO tokens (selector, hash, name, role) "
+		"VALUES (?, ?, ?, ?)",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, selector, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, role, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_CONSTRAINT)
+		return -EEXIST;
+	if (rc != SQLITE_DONE) {
+		pc_error("failed to store token: %s", sqlite3_errmsg(s->db));
+		return -EIO;
+	}
+	return 0;
+}
+
+static void read_token(sqlite3_stmt *st, struct pc_token_record *t)
+{
+	const void *h = sqlite3_column_blob(st, 1);
+
+	memset(t, 0, sizeof(*t));
+	t->selector = col_text(st, 0);
+	if (h && sqlite3_column_bytes(st, 1) == 32)
+		memcpy(t->hash, h, 32);
+	t->name = col_text(st, 2);
+	t->role = col_text(st, 3);
+	t->created_at = col_text(st, 4);
+	t->revoked = sqlite3_column_type(st, 5) != SQLITE_NULL;
+}
+
+#define TOKEN_COLS "selector, hash, name, role, created_at, revoked_at"
+
+int pc_store_token_get(struct pc_store *s, const char *selector,
+		       struct pc_token_record *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT " TOKEN_COLS " FROM tokens WHERE "
+				"selector = ?",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, selector, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_token(st, out);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+int pc_store_token_list(struct pc_store *s, struct pc_token_record **out,
+			size_t *n)
+{
+	struct pc_token_record *v = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT " TOKEN_COLS " FROM tokens ORDER BY id",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		pc_xgrow(&v, &cap, *n, sizeof(*v));
+		read_token(st, &v[(*n)++]);
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int pc_store_token_revoke(struct pc_store *s, const char *name)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"UPDATE tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', "
+		"'now') WHERE name = ? AND revoked_at IS NULL",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	return sqlite3_changes(s->db) ? 0 : -ENOENT;
+}
+
+void pc_token_record_free(struct pc_token_record *t)
+{
+	free(t->selector);
+	free(t->name);
+	free(t->role);
+	free(t->created_at);
+	memset(t, 0, sizeof(*t));
 }

@@ -3,6 +3,7 @@
 #ifndef PC_STORE_H
 #define PC_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct pc_store;
@@ -33,5 +34,27 @@ int pc_store_policy_list(struct pc_store *s, size_t limit,
 int pc_store_policy_set_generation(struct pc_store *s, int64_t version,
 				   uint64_t generation);
 void pc_policy_record_free(struct pc_policy_record *r);
+
+/* API tokens: "pct_SELECTOR_SECRET"; only SHA-256(SECRET) is stored. */
+struct pc_token_record {
+	char *selector;
+	uint8_t hash[32];
+	char *name;
+	char *role; /* admin | operator | viewer */
+	char *created_at;
+	int revoked;
+};
+
+/* -EEXIST when a live token already has that name. */
+int pc_store_token_add(struct pc_store *s, const char *selector,
+		       const uint8_t hash[32], const char *name,
+		       const char *role);
+int pc_store_token_get(struct pc_store *s, const char *selector,
+		       struct pc_token_record *out);
+int pc_store_token_list(struct pc_store *s, struct pc_token_record **out,
+			size_t *n);
+/* -ENOENT when no live token has that name. */
+int pc_store_token_revoke(struct pc_store *s, const char *name);
+void pc_token_record_free(struct pc_token_record *t);
 
 #endif

@@ -1,0 +1,58 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Test API authentication on a live daemon that does not trust local root:
+# bootstrap token, roles (401/403), token create/list/revoke, failed
+# attempts rate-limited, tokens stored hashed.
+SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-$SRC/build}
+LAB=pa$$
+export LAB_TRUST_ROOT=false
+. "$SRC/tests/netns/lib.sh"
+trap t_cleanup EXIT
+
+t_setup
+expect 0 "a first admin token is created offline" \
+	"$DAEMON" -c "$T_DIR/gateway.yaml" --token-create boot --role admin
+ADMIN=$(grep "^pct_" "$T_DIR/last.out")
+expect_match '^pct_[0-9a-f]{8}_[A-Za-z0-9_-]{44}$' "and printed once (stdout), in its format"
+daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
+ok "daemon starts"
+
+expect 1 "without a token even root is refused" cli status
+expect_match 'HTTP 401: authentication required' "with 401 and what to send"
+expect 0 "health needs no token" curl -sf --unix-socket "$T_DIR/api.sock" http://x/healthz
+expect 0 "the admin token reads status" cli --token "$ADMIN" status
+expect 0 "the admin creates a viewer token" \
+	cli --token "$ADMIN" token create --name grafana --role viewer
+VIEWER=$(cat "$T_DIR/last.out")
+expect 0 "and an operator token" \
+	env PORTCULLIS_TOKEN="$ADMIN" "$CLI" --api "unix:$T_DIR/api.sock" \
+	token create --name ci --role operator
+OPERATOR=$(cat "$T_DIR/last.out")
+expect 1 "a second live token of the same name is refused" \
+	cli --token "$ADMIN" token create --name ci --role viewer
+expect_match 'HTTP 409: a live token already has that name' "with 409"
+
+expect 0 "the viewer reads status" cli --token "$VIEWER" status
+expect 1 "the viewer may not push" cli --token "$VIEWER" policy push "$SRC/policies/example.yaml"
+expect_match 'HTTP 403: role viewer may not PUT /v1/policy \(needs operator\)' "403 says why"
+expect 0 "the operator pushes" cli --token "$OPERATOR" policy push "$SRC/policies/example.yaml"
+expect 1 "the operator may not manage tokens" cli --token "$OPERATOR" token list
+expect_match 'HTTP 403' "403"
+expect 0 "the admin lists tokens" cli --token "$ADMIN" token list
+expect_match '^grafana +viewer ' "names and roles, no secrets"
+expect 1 "no secret in the list" grep -q "$VIEWER" "$T_DIR/last.out"
+expect 1 "no secret in the state database (or its WAL)" grep -q "${VIEWER#pct_*_}" "$T_DIR"/state.db*
+
+expect 0 "the admin revokes the viewer token" cli --token "$ADMIN" token revoke grafana
+expect 1 "a revoked token is refused" cli --token "$VIEWER" status
+expect_match 'HTTP 401: invalid or revoked token' "with 401"
+expect 1 "a token with a wrong secret is refused" cli --token "${OPERATOR%?}x" status
+
+# ten failures in a minute from one peer: 429 until the minute is over
+for _ in $(seq 8); do cli --token pct_00000000_nope status >/dev/null 2>&1; done
+expect 1 "after ten failures the peer is turned away" cli --token "$ADMIN" status
+expect_match 'HTTP 429: too many failed authentications' "with 429, even with a good token"
+expect 0 "failures are logged with the peer" grep -q 'rejected credentials from uid:0' "$T_DIR/daemon.log"
+
+t_done

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Unit tests: the sqlite store's migrations and tokens. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static char dir[64], path[128];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/pc-store.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state.db", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+Test(store, tokens_by_selector_names_unique_while_live)
+{
+	struct pc_store *s;
+	struct pc_token_record t, *v;
+	uint8_t h[32] = {1, 2, 3};
+	size_t n;
+
+	/* Test add, get, the live-name rule, revoke and list */
+	cr_assert_eq(pc_store_open(path, &s), 0);
+	cr_assert_eq(pc_store_token_add(s, "0000abcd", h, "ci", "operator"), 0);
+	cr_assert_eq(pc_store_token_add(s, "0000abce", h, "ci", "viewer"),
+		     -EEXIST);
+	cr_assert_eq(pc_store_token_get(s, "0000abcd", &t), 0);
+	cr_assert_str_eq(t.name, "ci");
+	cr_assert_str_eq(t.role, "operator");
+	cr_assert_eq(memcmp(t.hash, h, 32), 0);
+	cr_assert_not(t.revoked);
+	pc_token_record_free(&t);
+	cr_assert_eq(pc_store_token_get(s, "ffffffff", &t), -ENOENT);
+	cr_assert_eq(pc_store_token_revoke(s, "ci"), 0);
+	cr_assert_eq(pc_store_token_revoke(s, "ci"), -ENOENT);
+	/* a revoked name may be used again */
+	cr_assert_eq(pc_store_token_add(s, "0000abce", h, "ci", "viewer"), 0);
+	cr_assert_eq(pc_store_token_list(s, &v, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert(v[0].revoked);
+	cr_assert_not(v[1].revoked);
+	for (size_t i = 0; i < n; i++)
+		pc_token_record_free(&v[i]);
+	free(v);
+	pc_store_close(s);
+}
+
+Test(store, migrations_run_once_and_newer_schemas_are_refused)
+{
+	struct pc_store *s;
+	sqlite3 *db;
+	int64_t version;
+
+	/* Test that reopening keeps data, and a schema from a newer
+	 * portcullisd is refused rather than guessed at */
+	cr_assert_eq(pc_store_open(path, &s), 0);
+	cr_assert_eq(pc_store_policy_add(s, "x", "p.yaml", 1, 0, &version), 0);
+	pc_store_close(s);
+	cr_assert_eq(pc_store_open(path, &s), 0);
+	pc_store_close(s);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(
+		sqlite3_exec(db, "PRAGMA user_version = 99;", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	cr_assert_eq(pc_store_open(path, &s), -EIO);
+	cr_assert_null(s);
+}
