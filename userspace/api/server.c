@@ -106,15 +106,17 @@ static void peer_of(struct pc_api *api, struct evhttp_request *req, char *buf,
 	}
 }
 
+/* The peer's failure record; a new one (the oldest reused) only when
+ * allocate, so that callers that never fail take no room. */
 static struct auth_fail *fail_slot(struct pc_api *api, const char *peer,
-				   time_t now)
+				   time_t now, int allocate)
 {
 	struct auth_fail *oldest = &api->fails[0];
 
 	for (size_t i = 0; i < PC_AUTH_PEERS; i++) {
 		struct auth_fail *f = &api->fails[i];
 
-		if (!strcmp(f->peer, peer)) {
+		if (f->count && !strcmp(f->peer, peer)) {
 			if (now - f->window >= PC_AUTH_WINDOW_S) {
 				f->window = now;
 				f->count = 0;
@@ -124,6 +126,8 @@ static struct auth_fail *fail_slot(struct pc_api *api, const char *peer,
 		if (f->window < oldest->window)
 			oldest = f;
 	}
+	if (!allocate)
+		return NULL;
 	snprintf(oldest->peer, sizeof(oldest->peer), "%s", peer);
 	oldest->window = now;
 	oldest->count = 0;
@@ -156,8 +160,8 @@ static int authenticate(struct pc_api *api, struct evhttp_request *req,
 		}
 		return 0;
 	}
-	f = fail_slot(api, peer, now);
-	if (f->count >= PC_AUTH_MAX_FAILS) {
+	f = fail_slot(api, peer, now, 0);
+	if (f && f->count >= PC_AUTH_MAX_FAILS) {
 		char msg[96];
 
 		snprintf(msg, sizeof(msg),
@@ -174,6 +178,8 @@ static int authenticate(struct pc_api *api, struct evhttp_request *req,
 		who->name = name;
 		return 0;
 	}
+	if (!f)
+		f = fail_slot(api, peer, now, 1);
 	f->count++;
 	api->fails_total++;
 	pc_warn("api: rejected credentials from %s (%u in this minute, %lu "
