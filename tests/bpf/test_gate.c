@@ -77,6 +77,8 @@ static void setup(void)
 	veth_ifindex = (int)if_nametoindex("pct0");
 	tun_ifindex = (int)if_nametoindex("pctun");
 	snprintf(gwname, sizeof(gwname), "bpftest-%d", getpid());
+	/* pins of an earlier test process that had this pid: not ours */
+	pc_dp_teardown(&o);
 	cr_assert_eq(pc_dp_open(&o, &dp), 0);
 }
 
@@ -444,6 +446,7 @@ Test(xdp, revocation_and_surviving_flows)
 	struct pspec web_reply = {S4, .proto = IPPROTO_TCP, .sport = 8080,
 				  .dport = 40080, .tcp_flags = 0x10};
 	char narrowed[sizeof(policy_text)];
+	uint64_t gen;
 	char *p;
 
 	EXPECT(&web, XDP_PASS, PC_R_ALLOW_NEW);
@@ -453,7 +456,8 @@ Test(xdp, revocation_and_surviving_flows)
 	memcpy(narrowed, policy_text, sizeof(policy_text));
 	p = strstr(narrowed, "8080/tcp, ");
 	memmove(p, p + 10, strlen(p + 10) + 1);
-	cr_assert_eq(apply_text(narrowed), 2);
+	gen = pc_dp_generation(dp);
+	cr_assert_eq(apply_text(narrowed), gen + 1);
 	EXPECT(&dns, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
 	EXPECT(&web_reply, XDP_DROP, PC_R_DENY_REVOKED);
 	EXPECT(&web, XDP_DROP, PC_R_DENY_DEFAULT);

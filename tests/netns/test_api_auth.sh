@@ -37,6 +37,8 @@ expect 0 "the viewer reads status" cli --token "$VIEWER" status
 expect 1 "the viewer may not push" cli --token "$VIEWER" policy push "$SRC/policies/example.yaml"
 expect_match 'HTTP 403: role viewer may not PUT /v1/policy \(needs operator\)' "403 says why"
 expect 0 "the operator pushes" cli --token "$OPERATOR" policy push "$SRC/policies/example.yaml"
+sed 's/8080\/tcp,/8080\/tcp, 8443\/tcp,/' "$SRC/policies/example.yaml" >"$T_DIR/wider.yaml"
+expect 0 "and a wider policy" cli --token "$OPERATOR" policy push "$T_DIR/wider.yaml"
 expect 1 "the operator may not manage tokens" cli --token "$OPERATOR" token list
 expect_match 'HTTP 403' "403"
 expect 0 "the admin lists tokens" cli --token "$ADMIN" token list
@@ -48,6 +50,18 @@ expect 0 "the admin revokes the viewer token" cli --token "$ADMIN" token revoke 
 expect 1 "a revoked token is refused" cli --token "$VIEWER" status
 expect_match 'HTTP 401: invalid or revoked token' "with 401"
 expect 1 "a token with a wrong secret is refused" cli --token "${OPERATOR%?}x" status
+
+# the audit log: who changed what, from where, with the access it changed
+expect 0 "another viewer token" cli --token "$ADMIN" token create --name v2 --role viewer
+V2=$(cat "$T_DIR/last.out")
+expect 1 "a viewer may not read the audit log" cli --token "$V2" audit
+expect_match 'HTTP 403: role viewer may not GET /v1/audit \(needs operator\)' "403"
+expect 0 "the admin reads the audit log" cli --token "$ADMIN" audit
+expect_match 'token\.revoke +token boot \(uid:0\)  grafana$' "the revocation, by whom"
+expect_match 'policy\.push +token ci \(uid:0\)  version 3 from wider\.yaml$' "the push, by whom"
+expect_match '^    \+ clients -> web 8443/tcp: allow \(was default-deny\)$' "with what it changed in access"
+expect_match '^    0 access changes$' "and a push that changed nothing says so"
+expect_match 'token\.create +portcullisd --token-create \(local\)  boot$' "the offline bootstrap too"
 
 # ten failures in a minute from one peer: 429 until the minute is over
 for _ in $(seq 8); do cli --token pct_00000000_nope status >/dev/null 2>&1; done

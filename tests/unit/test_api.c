@@ -20,9 +20,13 @@ static json_t *fake_policy_get(void *ctx)
 	return ctx ? json_pack("{s:i}", "version", 3) : NULL;
 }
 
-static int fake_put(void *ctx, const char *text, size_t len, const char *fname,
+static const char *last_who;
+
+static int fake_put(void *ctx, const struct pc_api_caller *who,
+		    const char *text, size_t len, const char *fname,
 		    json_t **result, struct pc_diags *d)
 {
+	last_who = who->name;
 	struct pc_loc one = {1, 1}, two = {2, 5};
 
 	(void)ctx;
@@ -55,9 +59,10 @@ static json_t *fake_versions(void *ctx, size_t limit)
 
 static int64_t last_rollback;
 
-static int fake_rollback(void *ctx, int64_t version, json_t **result,
-			 struct pc_diags *d)
+static int fake_rollback(void *ctx, const struct pc_api_caller *who,
+			 int64_t version, json_t **result, struct pc_diags *d)
 {
+	(void)who;
 	(void)ctx;
 	last_rollback = version;
 	if (version == 99) {
@@ -83,9 +88,11 @@ static json_t *fake_tokens(void *ctx)
 	return json_pack("{s:[{s:s}]}", "tokens", "name", live_token);
 }
 
-static int fake_token_create(void *ctx, const char *name, enum pc_role role,
+static int fake_token_create(void *ctx, const struct pc_api_caller *who,
+			     const char *name, enum pc_role role,
 			     json_t **result)
 {
+	(void)who;
 	(void)ctx;
 	if (!strcmp(name, live_token))
 		return -EEXIST;
@@ -94,13 +101,21 @@ static int fake_token_create(void *ctx, const char *name, enum pc_role role,
 	return 0;
 }
 
-static int fake_token_revoke(void *ctx, const char *name)
+static int fake_token_revoke(void *ctx, const struct pc_api_caller *who,
+			     const char *name)
 {
+	(void)who;
 	(void)ctx;
 	if (strcmp(name, live_token))
 		return -ENOENT;
 	live_token[0] = '\0';
 	return 0;
+}
+
+static json_t *fake_audit(void *ctx, size_t limit)
+{
+	(void)ctx;
+	return json_pack("{s:[], s:I}", "entries", "limit", (json_int_t)limit);
 }
 
 static const struct pc_api_backend be = {
@@ -114,6 +129,7 @@ static const struct pc_api_backend be = {
 	.tokens_list = fake_tokens,
 	.token_create = fake_token_create,
 	.token_revoke = fake_token_revoke,
+	.audit_list = fake_audit,
 	.ready = fake_ready,
 };
 static const struct pc_api_backend empty = {
@@ -127,16 +143,17 @@ static const struct pc_api_backend empty = {
 	.tokens_list = fake_tokens,
 	.token_create = fake_token_create,
 	.token_revoke = fake_token_revoke,
+	.audit_list = fake_audit,
 	.ready = fake_ready,
 };
 
-static const struct pc_api_caller admin = {PC_ROLE_ADMIN, "test"};
+static const struct pc_api_caller admin = {PC_ROLE_ADMIN, "test", "uid:0"};
 
 static int call_as(const struct pc_api_backend *b, enum pc_role role,
 		   const char *m, const char *path, const char *q,
 		   const char *ct, const char *body, json_t **out)
 {
-	struct pc_api_caller who = {role, "test"};
+	struct pc_api_caller who = {role, "test", "uid:0"};
 
 	return pc_api_handle(b, &who, m, path, q, ct, body,
 			     body ? strlen(body) : 0, out);
@@ -304,6 +321,8 @@ Test(api, roles_decide_what_a_caller_may_do)
 		 200},
 		{PC_ROLE_OPERATOR, "GET", "/v1/tokens", NULL, NULL, 403},
 		{PC_ROLE_ADMIN, "GET", "/v1/tokens", NULL, NULL, 200},
+		{PC_ROLE_VIEWER, "GET", "/v1/audit", NULL, NULL, 403},
+		{PC_ROLE_OPERATOR, "GET", "/v1/audit", NULL, NULL, 200},
 	};
 	json_t *out;
 
@@ -326,6 +345,12 @@ Test(api, roles_decide_what_a_caller_may_do)
 		"ok", &out);
 	cr_assert_str_eq(error_of(out),
 			 "role viewer may not PUT /v1/policy (needs operator)");
+	json_decref(out);
+	/* the backend learns who is asking, for its audit log */
+	cr_assert_eq(call_as(&be, PC_ROLE_OPERATOR, "PUT", "/v1/policy", NULL,
+			     "text/yaml", "ok", &out),
+		     200);
+	cr_assert_str_eq(last_who, "test");
 	json_decref(out);
 }
 

@@ -83,3 +83,37 @@ Test(store, migrations_run_once_and_newer_schemas_are_refused)
 	cr_assert_eq(pc_store_open(path, &s), -EIO);
 	cr_assert_null(s);
 }
+
+Test(store, audit_log_is_append_only)
+{
+	struct pc_store *s;
+	struct pc_audit_record *v;
+	sqlite3 *db;
+	size_t n;
+
+	/* Test that entries come back newest first, and that the database
+	 * itself refuses to change or delete them */
+	cr_assert_eq(pc_store_open(path, &s), 0);
+	cr_assert_eq(pc_store_audit_add(s, "token ci", "uid:0", "policy.push",
+					"version 1", "the first policy"),
+		     0);
+	cr_assert_eq(pc_store_audit_add(s, "token ci", "uid:0", "token.revoke",
+					"grafana", ""),
+		     0);
+	cr_assert_eq(pc_store_audit_list(s, 10, &v, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(v[0].action, "token.revoke");
+	cr_assert_str_eq(v[1].detail, "the first policy");
+	for (size_t i = 0; i < n; i++)
+		pc_audit_record_free(&v[i]);
+	free(v);
+	pc_store_close(s);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_neq(
+		sqlite3_exec(db, "DELETE FROM audit_log;", NULL, NULL, NULL),
+		SQLITE_OK);
+	cr_assert_neq(sqlite3_exec(db, "UPDATE audit_log SET who = 'x';", NULL,
+				   NULL, NULL),
+		      SQLITE_OK);
+	sqlite3_close(db);
+}

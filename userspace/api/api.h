@@ -30,6 +30,13 @@ int pc_token_split(const char *token, char selector[PC_SELECTOR_LEN],
 /* Does SHA-256(secret) equal stored?  Constant time. */
 int pc_token_matches(const uint8_t stored[32], const char *secret);
 
+/* Who is asking: what authenticated them decides the role. */
+struct pc_api_caller {
+	enum pc_role role;
+	const char *name; /* "token NAME", "local root", or "" */
+	const char *peer; /* "uid:N" on the unix socket, else the address */
+};
+
 /* What the API asks of the gateway it serves. */
 struct pc_api_backend {
 	void *ctx;
@@ -41,14 +48,15 @@ struct pc_api_backend {
 	 * FILE:LINE:COL error; other -errno: it could not be applied.
 	 * Warnings go to d either way.
 	 */
-	int (*policy_put)(void *ctx, const char *text, size_t len,
-			  const char *filename, json_t **result,
-			  struct pc_diags *d);
+	int (*policy_put)(void *ctx, const struct pc_api_caller *who,
+			  const char *text, size_t len, const char *filename,
+			  json_t **result, struct pc_diags *d);
 	/* {"versions": [...]}, newest first; NULL on a store error */
 	json_t *(*policy_versions)(void *ctx, size_t limit);
 	/* restore version (0: the one before the version in force); like
 	 * policy_put, and -ENOENT when there is no such version */
-	int (*policy_rollback)(void *ctx, int64_t version, json_t **result,
+	int (*policy_rollback)(void *ctx, const struct pc_api_caller *who,
+			       int64_t version, json_t **result,
 			       struct pc_diags *d);
 	/* a bearer token: 0 and its role and name, or -EACCES */
 	int (*authenticate)(void *ctx, const char *token, enum pc_role *role,
@@ -57,21 +65,19 @@ struct pc_api_backend {
 	json_t *(*tokens_list)(void *ctx);
 	/* a new token; 0 and {"token": ...} once, -EEXIST if the name is
 	 * taken by a live token */
-	int (*token_create)(void *ctx, const char *name, enum pc_role role,
+	int (*token_create)(void *ctx, const struct pc_api_caller *who,
+			    const char *name, enum pc_role role,
 			    json_t **result);
 	/* -ENOENT when no live token has that name */
-	int (*token_revoke)(void *ctx, const char *name);
+	int (*token_revoke)(void *ctx, const struct pc_api_caller *who,
+			    const char *name);
+	/* {"entries": [...]}, newest first; NULL on a store error */
+	json_t *(*audit_list)(void *ctx, size_t limit);
 	/* 1 when ready, else 0 with *why set */
 	int (*ready)(void *ctx, const char **why);
 };
 
 struct pc_api;
-
-/* Who is asking: what authenticated them decides the role. */
-struct pc_api_caller {
-	enum pc_role role;
-	const char *name; /* token name, "local root", or "" */
-};
 
 struct pc_api_opts {
 	const char *listen;   /* "unix:/path" (0600) or "127.0.0.1:PORT" */

@@ -18,8 +18,9 @@ struct route {
 	enum pc_role role; /* the least role allowed */
 };
 
-/* The last path segment of a '*' route, for its handler. */
+/* The last path segment of a '*' route, and the caller, for handlers. */
 static const char *path_arg;
+static const struct pc_api_caller *caller;
 
 static json_t *error_json(const char *msg, const char *field)
 {
@@ -122,7 +123,7 @@ static int put_policy(const struct pc_api_backend *be, const char *query,
 		return 400;
 	}
 	query_filename(query, fname, sizeof(fname));
-	rc = be->policy_put(be->ctx, body, len, fname, out, &d);
+	rc = be->policy_put(be->ctx, caller, body, len, fname, out, &d);
 	if (rc == -EINVAL) {
 		*out = error_json(pc_diags_first_error(&d), "policy");
 		status = 422;
@@ -215,7 +216,7 @@ static int post_rollback(const struct pc_api_backend *be, const char *query,
 		version = v ? json_integer_value(v) : 0;
 		json_decref(req);
 	}
-	rc = be->policy_rollback(be->ctx, version, out, &d);
+	rc = be->policy_rollback(be->ctx, caller, version, out, &d);
 	if (rc == -ENOENT) {
 		*out = error_json(pc_diags_first_error(&d), "version");
 		status = 404;
@@ -321,7 +322,7 @@ static int post_tokens(const struct pc_api_backend *be, const char *query,
 				  "role");
 		return 400;
 	}
-	rc = be->token_create(be->ctx, name, r, out);
+	rc = be->token_create(be->ctx, caller, name, r, out);
 	json_decref(req);
 	if (rc == -EEXIST) {
 		*out = error_json("a live token already has that name", "name");
@@ -341,7 +342,7 @@ static int delete_token(const struct pc_api_backend *be, const char *query,
 	int rc;
 
 	(void)query, (void)ctype, (void)body, (void)len;
-	rc = be->token_revoke(be->ctx, path_arg);
+	rc = be->token_revoke(be->ctx, caller, path_arg);
 	if (rc == -ENOENT) {
 		*out = error_json("no live token has that name", "name");
 		return 404;
@@ -354,6 +355,26 @@ static int delete_token(const struct pc_api_backend *be, const char *query,
 	return 200;
 }
 
+static int get_audit(const struct pc_api_backend *be, const char *query,
+		     const char *ctype, const char *body, size_t len,
+		     json_t **out)
+{
+	long limit = query_limit(query);
+
+	(void)ctype, (void)body, (void)len;
+	if (limit < 0) {
+		*out = error_json("limit must be a number from 1 to 1000",
+				  "limit");
+		return 400;
+	}
+	*out = be->audit_list(be->ctx, (size_t)limit);
+	if (!*out) {
+		*out = error_json("failed to read the audit log", NULL);
+		return 500;
+	}
+	return 200;
+}
+
 static const struct route routes[] = {
 	{"GET", "/v1/status", get_status, PC_ROLE_VIEWER},
 	{"GET", "/v1/policy", get_policy, PC_ROLE_VIEWER},
@@ -363,6 +384,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/tokens", get_tokens, PC_ROLE_ADMIN},
 	{"POST", "/v1/tokens", post_tokens, PC_ROLE_ADMIN},
 	{"DELETE", "/v1/tokens/*", delete_token, PC_ROLE_ADMIN},
+	{"GET", "/v1/audit", get_audit, PC_ROLE_OPERATOR},
 	{"GET", "/healthz", get_healthz, PC_ROLE_NONE},
 	{"GET", "/readyz", get_readyz, PC_ROLE_NONE},
 };
@@ -414,6 +436,7 @@ int pc_api_handle(const struct pc_api_backend *be,
 			*out = error_json(msg, "Authorization");
 			return 403;
 		}
+		caller = who;
 		return r->fn(be, query, ctype, body, len, out);
 	}
 	if (path_known) {

@@ -140,19 +140,19 @@ static struct auth_fail *fail_slot(struct pc_api *api, const char *peer,
  */
 static int authenticate(struct pc_api *api, struct evhttp_request *req,
 			struct pc_api_caller *who, char *name, size_t namelen,
-			json_t **out)
+			char *peer, size_t peerlen, json_t **out)
 {
 	const char *auth = evhttp_find_header(
 		evhttp_request_get_input_headers(req), "Authorization");
 	time_t now = time(NULL);
 	struct auth_fail *f;
 	enum pc_role role;
-	char peer[64];
 	long uid;
 
-	peer_of(api, req, peer, sizeof(peer), &uid);
+	peer_of(api, req, peer, peerlen, &uid);
 	who->role = PC_ROLE_NONE;
 	who->name = "";
+	who->peer = peer;
 	if (!auth) {
 		if (api->trust_local_root && uid == 0) {
 			who->role = PC_ROLE_ADMIN;
@@ -202,12 +202,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *ctype = evhttp_find_header(
 		evhttp_request_get_input_headers(req), "Content-Type");
 	struct pc_api_caller who;
-	char name[80];
+	char name[80], peer[64];
 	json_t *out = NULL;
 	char *body;
 	int code;
 
-	code = authenticate(api, req, &who, name, sizeof(name), &out);
+	code = authenticate(api, req, &who, name, sizeof(name), peer,
+			    sizeof(peer), &out);
 	if (code) {
 		if (code == 401)
 			evhttp_add_header(

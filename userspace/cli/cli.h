@@ -39,5 +39,6 @@ void pc_print_json(json_t *j);
 int pc_cmd_policy(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_status(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_token(const struct pc_cli *cli, int argc, char **argv);
+int pc_cmd_audit(const struct pc_cli *cli, int argc, char **argv);
 
 #endif

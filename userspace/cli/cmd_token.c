@@ -113,6 +113,57 @@ static int token_revoke(const struct pc_cli *cli, int argc, char **argv)
 	return PC_EXIT_OK;
 }
 
+/* portcullis audit [--limit N]: the newest changes first */
+int pc_cmd_audit(const struct pc_cli *cli, int argc, char **argv)
+{
+	char err[512], path[64], *end = "";
+	json_t *reply, *e;
+	long limit = 50;
+	size_t i;
+	int status;
+
+	if (argc == 2 && !strcmp(argv[0], "--limit"))
+		limit = strtol(argv[1], &end, 10);
+	if ((argc != 0 && argc != 2) ||
+	    (argc == 2 && (*end || limit < 1 || limit > 1000))) {
+		fprintf(stderr, "usage: portcullis audit [--limit 1..1000]\n");
+		return PC_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/v1/audit?limit=%ld", limit);
+	status = pc_client_call(cli, "GET", path, NULL, 0, NULL, &reply, err,
+				sizeof(err));
+	if (status != 200) {
+		pc_client_fail("audit", status, reply, err);
+		json_decref(reply);
+		return PC_EXIT_REFUSED;
+	}
+	if (cli->json) {
+		pc_print_json(reply);
+		json_decref(reply);
+		return PC_EXIT_OK;
+	}
+	json_array_foreach (json_object_get(reply, "entries"), i, e) {
+		const char *detail =
+			json_string_value(json_object_get(e, "detail"));
+
+		printf("%s  %-16s %s (%s)  %s\n",
+		       json_string_value(json_object_get(e, "at")),
+		       json_string_value(json_object_get(e, "action")),
+		       json_string_value(json_object_get(e, "who")),
+		       json_string_value(json_object_get(e, "peer")),
+		       json_string_value(json_object_get(e, "target")));
+		/* the detail (a diff) indented under its entry */
+		for (const char *p = detail; p && *p;) {
+			size_t n = strcspn(p, "\n");
+
+			printf("    %.*s\n", (int)n, p);
+			p += n + (p[n] == '\n');
+		}
+	}
+	json_decref(reply);
+	return PC_EXIT_OK;
+}
+
 static const struct pc_cmd token_cmds[] = {
 	{"create", "--name NAME --role admin|operator|viewer", token_create},
 	{"list", "", token_list},

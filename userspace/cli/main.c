@@ -18,6 +18,7 @@ static const struct pc_cmd cmds[] = {
 	{"status", "", pc_cmd_status},
 	{"token", "create --name NAME --role ROLE | list | revoke NAME",
 	 pc_cmd_token},
+	{"audit", "[--limit N]", pc_cmd_audit},
 };
 
 static void usage(FILE *f)

@@ -59,9 +59,56 @@ static double now_ms(void)
  * any failure the old policy stays live.  Every error and warning goes to
  * d; -EINVAL means the policy itself was refused.
  */
+/* What a push changes in access, for the audit log: a count, then the
+ * first lines of the semantic diff. */
+#define PC_AUDIT_DIFF_LINES 20
+
+static void access_changes(const struct pc_compiled *old,
+			   const struct pc_compiled *new, struct pc_buf *out)
+{
+	struct pc_diff diff;
+
+	if (!old) {
+		pc_buf_printf(out, "the first policy");
+		return;
+	}
+	pc_policy_diff(old, new, &diff);
+	pc_buf_printf(out, "%zu access change%s", diff.n,
+		      diff.n == 1 ? "" : "s");
+	for (size_t i = 0; i < diff.n && i < PC_AUDIT_DIFF_LINES; i++) {
+		const struct pc_diff_line *l = &diff.v[i];
+		int gains = l->old_action == PC_ACT_NONE ||
+			    l->old_action == PC_ACT_DENY;
+		int loses = l->new_action == PC_ACT_NONE ||
+			    l->new_action == PC_ACT_DENY;
+
+		pc_buf_printf(out, "\n%c %s -> %s %s: %s (was %s)",
+			      gains   ? '+'
+			      : loses ? '-'
+				      : '~',
+			      l->from, l->to, l->ports,
+			      pc_action_name(l->new_action),
+			      pc_action_name(l->old_action));
+	}
+	if (diff.n > PC_AUDIT_DIFF_LINES)
+		pc_buf_printf(out, "\n(and %zu more)",
+			      diff.n - PC_AUDIT_DIFF_LINES);
+	pc_diff_free(&diff);
+}
+
+static void audit(struct pc_gateway *gw, const struct pc_api_caller *who,
+		  const char *action, const char *target, const char *detail)
+{
+	if (pc_store_audit_add(gw->store, who->name[0] ? who->name : "-",
+			       who->peer ? who->peer : "-", action, target,
+			       detail))
+		pc_error("audit log: failed to record %s %s by %s", action,
+			 target, who->name);
+}
+
 static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 		       const char *fname, int64_t rollback_of,
-		       struct pc_diags *d)
+		       struct pc_diags *d, struct pc_buf *changes)
 {
 	struct pc_policy_record rec = {0};
 	struct pc_compiled *c;
@@ -101,6 +148,8 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 	}
 	gw->live_known = 1;
 	pc_store_policy_latest(gw->store, &rec);
+	if (changes)
+		access_changes(gw->compiled, c, changes);
 	replace_in_force(gw, c, &rec);
 	gw->validate_ms = t1 - t0;
 	gw->apply_ms = now_ms() - t1;
@@ -136,7 +185,7 @@ static int initial_policy(struct pc_gateway *gw)
 			return rc;
 		}
 		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, 0,
-				 &d);
+				 &d, NULL);
 		for (size_t i = 0; i < d.n; i++)
 			pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR,
 			       "%s", d.v[i].msg);
@@ -351,17 +400,27 @@ static json_t *be_policy_get(void *ctx)
 			 "source", gw->rec.source);
 }
 
-static int be_policy_put(void *ctx, const char *text, size_t len,
-			 const char *fname, json_t **result, struct pc_diags *d)
+static int be_policy_put(void *ctx, const struct pc_api_caller *who,
+			 const char *text, size_t len, const char *fname,
+			 json_t **result, struct pc_diags *d)
 {
 	struct pc_gateway *gw = ctx;
-	int rc = push_policy(gw, text, len, fname, 0, d);
+	struct pc_buf changes = {0}, target = {0};
+	int rc = push_policy(gw, text, len, fname, 0, d, &changes);
 
 	if (rc) {
 		pc_warn("policy push refused: %s (%zu errors)",
 			pc_diags_first_error(d), d->nerrors);
+		audit(gw, who, "policy.refused", fname,
+		      pc_diags_first_error(d));
+		pc_buf_free(&changes);
 		return rc;
 	}
+	pc_buf_printf(&target, "version %" PRId64 " from %s", gw->rec.version,
+		      fname);
+	audit(gw, who, "policy.push", target.data, changes.data);
+	pc_buf_free(&changes);
+	pc_buf_free(&target);
 	*result = json_pack(
 		"{s:I, s:I, s:I, s:I, s:s, s:{s:f, s:f}}", "version",
 		(json_int_t)gw->rec.version, "generation",
@@ -414,10 +473,12 @@ static json_t *be_policy_versions(void *ctx, size_t limit)
  * force) by pushing its source again, as a new version that says which
  * it restored.  It is validated like any push; the swap is atomic.
  */
-static int be_policy_rollback(void *ctx, int64_t version, json_t **result,
+static int be_policy_rollback(void *ctx, const struct pc_api_caller *who,
+			      int64_t version, json_t **result,
 			      struct pc_diags *d)
 {
 	struct pc_gateway *gw = ctx;
+	struct pc_buf changes = {0}, target = {0};
 	struct pc_policy_record rec;
 	int rc;
 
@@ -436,12 +497,20 @@ static int be_policy_rollback(void *ctx, int64_t version, json_t **result,
 		return rc == -ENOENT ? -ENOENT : rc;
 	}
 	rc = push_policy(gw, rec.source, strlen(rec.source), rec.filename,
-			 version, d);
+			 version, d, &changes);
 	pc_policy_record_free(&rec);
-	if (rc)
+	if (rc) {
+		pc_buf_free(&changes);
 		return rc;
+	}
 	pc_info("rolled back to version %" PRId64 " (now version %" PRId64 ")",
 		version, gw->rec.version);
+	pc_buf_printf(&target,
+		      "version %" PRId64 " restored as version %" PRId64,
+		      version, gw->rec.version);
+	audit(gw, who, "policy.rollback", target.data, changes.data);
+	pc_buf_free(&changes);
+	pc_buf_free(&target);
 	*result = json_pack("{s:I, s:I, s:I}", "version",
 			    (json_int_t)gw->rec.version, "generation",
 			    (json_int_t)gw->rec.generation, "rollback_of",
@@ -518,28 +587,56 @@ int pc_gateway_token_create(struct pc_store *store, const char *name,
 	return rc;
 }
 
-static int be_token_create(void *ctx, const char *name, enum pc_role role,
-			   json_t **result)
+static int be_token_create(void *ctx, const struct pc_api_caller *who,
+			   const char *name, enum pc_role role, json_t **result)
 {
 	struct pc_gateway *gw = ctx;
 	char token[PC_TOKEN_LEN];
 	int rc = pc_gateway_token_create(gw->store, name, role, token);
 
-	if (!rc)
+	if (!rc) {
 		*result = json_pack("{s:s, s:s, s:s}", "name", name, "role",
 				    pc_role_name(role), "token", token);
+		audit(gw, who, "token.create", name, pc_role_name(role));
+	}
 	memset(token, 0, sizeof(token));
 	return rc;
 }
 
-static int be_token_revoke(void *ctx, const char *name)
+static int be_token_revoke(void *ctx, const struct pc_api_caller *who,
+			   const char *name)
 {
 	struct pc_gateway *gw = ctx;
 	int rc = pc_store_token_revoke(gw->store, name);
 
-	if (!rc)
+	if (!rc) {
 		pc_info("token \"%s\" revoked", name);
+		audit(gw, who, "token.revoke", name, "");
+	}
 	return rc;
+}
+
+static json_t *be_audit_list(void *ctx, size_t limit)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_audit_record *v;
+	json_t *arr;
+	size_t n;
+
+	if (pc_store_audit_list(gw->store, limit, &v, &n))
+		return NULL;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(
+			arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}",
+				       "id", (json_int_t)v[i].id, "at", v[i].at,
+				       "who", v[i].who, "peer", v[i].peer,
+				       "action", v[i].action, "target",
+				       v[i].target, "detail", v[i].detail));
+		pc_audit_record_free(&v[i]);
+	}
+	free(v);
+	return json_pack("{s:o}", "entries", arr);
 }
 
 static int be_ready(void *ctx, const char **why)
@@ -611,6 +708,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.tokens_list = be_tokens_list,
 		.token_create = be_token_create,
 		.token_revoke = be_token_revoke,
+		.audit_list = be_audit_list,
 		.ready = be_ready,
 	};
 	struct pc_api_opts ao = {.listen = cfg->listen,

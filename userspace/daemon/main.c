@@ -57,6 +57,9 @@ static int create_token(const struct pc_gw_config *cfg, const char *name,
 	if (pc_store_open(cfg->state, &s))
 		return 1;
 	rc = pc_gateway_token_create(s, name, r, token);
+	if (!rc)
+		pc_store_audit_add(s, "portcullisd --token-create", "local",
+				   "token.create", name, pc_role_name(r));
 	pc_store_close(s);
 	if (rc) {
 		fprintf(stderr, "portcullisd: token \"%s\": %s\n", name,

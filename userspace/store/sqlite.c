@@ -41,6 +41,19 @@ static const char *const migrations[] = {
 	"  revoked_at TEXT);"
 	"CREATE UNIQUE INDEX tokens_live_name ON tokens (name)"
 	"  WHERE revoked_at IS NULL;",
+	/* 3: the audit log: every change, append-only */
+	"CREATE TABLE audit_log ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
+	"  who TEXT NOT NULL,"
+	"  peer TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  detail TEXT NOT NULL);"
+	"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 };
 
 static int migrate(sqlite3 *db, char **err)
@@ -391,4 +404,81 @@ void pc_token_record_free(struct pc_token_record *t)
 	free(t->role);
 	free(t->created_at);
 	memset(t, 0, sizeof(*t));
+}
+
+/* ---- audit log ----------------------------------------------------------- */
+
+int pc_store_audit_add(struct pc_store *s, const char *who, const char *peer,
+		       const char *action, const char *target,
+		       const char *detail)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db,
+				"INSERT INTO audit_log (who, peer, action, "
+				"target, detail) VALUES (?, ?, ?, ?, ?)",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, target ? target : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, detail ? detail : "", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		pc_error("failed to append to the audit log: %s",
+			 sqlite3_errmsg(s->db));
+		return -EIO;
+	}
+	return 0;
+}
+
+int pc_store_audit_list(struct pc_store *s, size_t limit,
+			struct pc_audit_record **out, size_t *n)
+{
+	struct pc_audit_record *v = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT id, at, who, peer, action, target, "
+				"detail FROM audit_log ORDER BY id DESC "
+				"LIMIT ?",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		pc_xgrow(&v, &cap, *n, sizeof(*v));
+		v[*n] = (struct pc_audit_record){
+			.id = sqlite3_column_int64(st, 0),
+			.at = col_text(st, 1),
+			.who = col_text(st, 2),
+			.peer = col_text(st, 3),
+			.action = col_text(st, 4),
+			.target = col_text(st, 5),
+			.detail = col_text(st, 6),
+		};
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+void pc_audit_record_free(struct pc_audit_record *r)
+{
+	free(r->at);
+	free(r->who);
+	free(r->peer);
+	free(r->action);
+	free(r->target);
+	free(r->detail);
+	memset(r, 0, sizeof(*r));
 }

@@ -57,4 +57,20 @@ int pc_store_token_list(struct pc_store *s, struct pc_token_record **out,
 int pc_store_token_revoke(struct pc_store *s, const char *name);
 void pc_token_record_free(struct pc_token_record *t);
 
+/* The audit log: every change, who made it and from where; append-only
+ * (the database refuses updates and deletes). */
+struct pc_audit_record {
+	int64_t id;
+	char *at; /* UTC, ISO 8601 */
+	char *who, *peer, *action, *target, *detail;
+};
+
+int pc_store_audit_add(struct pc_store *s, const char *who, const char *peer,
+		       const char *action, const char *target,
+		       const char *detail);
+/* The newest first, at most limit. */
+int pc_store_audit_list(struct pc_store *s, size_t limit,
+			struct pc_audit_record **out, size_t *n);
+void pc_audit_record_free(struct pc_audit_record *r);
+
 #endif
