@@ -43,6 +43,15 @@ sed 's/8080\/tcp,/8080\/tcp, 8443\/tcp,/' "$SRC/policies/example.yaml" >"$T_DIR/
 lab_in client $PROBE hold 198.18.2.2 8080 --duration 3 >"$T_DIR/hold1.out" 2>&1 &
 HOLD=$!
 sleep 1
+expect 0 "flows lists the open connection" \
+	cli flows --identity clients --service web --state established --proto tcp
+expect_match '^tcp +198\.18\.1\.2:[0-9]+ +198\.18\.2\.2:8080 +established +[0-9]+/[0-9]+ +clients +clients-to-web$' \
+	"with its ends, state, packets, identity and rule"
+expect 0 "flows as JSON" cli --json flows --service web --limit 1
+expect_json shown -eq 1 "a limit bounds what is shown"
+expect_json flows.0.verdict == allow "each flow says its verdict"
+expect 0 "flows of an identity with none" cli flows --identity nobody
+expect_match '^0 flows matched, 0 shown$' "match nothing"
 expect 0 "a wider policy is pushed" cli policy push "$T_DIR/wider.yaml"
 wait $HOLD
 expect 0 "an open connection that keeps access survives the push" grep -q survived "$T_DIR/hold1.out"

@@ -112,6 +112,15 @@ static int fake_token_revoke(void *ctx, const struct pc_api_caller *who,
 	return 0;
 }
 
+static struct pc_flow_filter last_filter;
+
+static json_t *fake_flows(void *ctx, const struct pc_flow_filter *f)
+{
+	(void)ctx;
+	last_filter = *f;
+	return json_pack("{s:[], s:i, s:i}", "flows", "matched", 0, "shown", 0);
+}
+
 static json_t *fake_audit(void *ctx, size_t limit)
 {
 	(void)ctx;
@@ -130,6 +139,7 @@ static const struct pc_api_backend be = {
 	.token_create = fake_token_create,
 	.token_revoke = fake_token_revoke,
 	.audit_list = fake_audit,
+	.flows = fake_flows,
 	.ready = fake_ready,
 };
 static const struct pc_api_backend empty = {
@@ -144,6 +154,7 @@ static const struct pc_api_backend empty = {
 	.token_create = fake_token_create,
 	.token_revoke = fake_token_revoke,
 	.audit_list = fake_audit,
+	.flows = fake_flows,
 	.ready = fake_ready,
 };
 
@@ -419,4 +430,44 @@ Test(api, tokens_are_hashed_and_compared_whole)
 	cr_assert_eq(pc_token_split("Bearer x", sel2, &secret), -EINVAL);
 	cr_assert_eq(pc_role_parse("operator"), PC_ROLE_OPERATOR);
 	cr_assert_eq(pc_role_parse("root"), PC_ROLE_NONE);
+}
+
+Test(api, flow_filters)
+{
+	json_t *out;
+
+	/* Test that the query's filters reach the backend, checked */
+	cr_assert_eq(call(&be, "GET", "/v1/flows",
+			  "identity=eng&service=web&state=established&proto="
+			  "tcp&limit=5",
+			  NULL, NULL, &out),
+		     200);
+	cr_assert_str_eq(last_filter.identity, "eng");
+	cr_assert_str_eq(last_filter.service, "web");
+	cr_assert_eq(last_filter.state, 2 + 1);
+	cr_assert_eq(last_filter.proto, 6);
+	cr_assert_eq(last_filter.limit, 5);
+	json_decref(out);
+	cr_assert_eq(call(&be, "GET", "/v1/flows", NULL, NULL, NULL, &out),
+		     200);
+	cr_assert_eq(last_filter.limit, 100);
+	cr_assert_eq(last_filter.proto, -1);
+	json_decref(out);
+	cr_assert_eq(
+		call(&be, "GET", "/v1/flows", "state=open", NULL, NULL, &out),
+		400);
+	cr_assert_str_eq(json_string_value(json_object_get(out, "field")),
+			 "state");
+	json_decref(out);
+	cr_assert_eq(call(&be, "GET", "/v1/flows", "limit=0", NULL, NULL, &out),
+		     400);
+	json_decref(out);
+	cr_assert_eq(
+		call(&be, "GET", "/v1/flows", "proto=gre", NULL, NULL, &out),
+		400);
+	json_decref(out);
+	cr_assert_eq(call_as(&be, PC_ROLE_NONE, "GET", "/v1/flows", NULL, NULL,
+			     NULL, &out),
+		     401);
+	json_decref(out);
 }

@@ -37,6 +37,15 @@ struct pc_api_caller {
 	const char *peer; /* "uid:N" on the unix socket, else the address */
 };
 
+/* GET /v1/flows?identity=&service=&state=&proto=&limit= */
+struct pc_flow_filter {
+	char identity[64]; /* a name the source's identity set holds */
+	char service[64];  /* a name the destination's service set holds */
+	int state;	   /* PC_TCP_* + 1, 0: any */
+	int proto;	   /* -1: any */
+	size_t limit;
+};
+
 /* What the API asks of the gateway it serves. */
 struct pc_api_backend {
 	void *ctx;
@@ -71,6 +80,8 @@ struct pc_api_backend {
 	/* -ENOENT when no live token has that name */
 	int (*token_revoke)(void *ctx, const struct pc_api_caller *who,
 			    const char *name);
+	/* {"flows": [...], "matched": N}: conntrack, filtered */
+	json_t *(*flows)(void *ctx, const struct pc_flow_filter *f);
 	/* {"entries": [...]}, newest first; NULL on a store error */
 	json_t *(*audit_list)(void *ctx, size_t limit);
 	/* 1 when ready, else 0 with *why set */

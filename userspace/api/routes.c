@@ -375,6 +375,87 @@ static int get_audit(const struct pc_api_backend *be, const char *query,
 	return 200;
 }
 
+/* One "key=value" of a query into buf; 0 if absent, -1 if too long. */
+static int query_get(const char *query, const char *key, char *buf, size_t len)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = query; p && *p;) {
+		size_t n = strcspn(p, "&");
+
+		if (n > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			if (n - kl - 1 >= len)
+				return -1;
+			memcpy(buf, p + kl + 1, n - kl - 1);
+			buf[n - kl - 1] = '\0';
+			return 1;
+		}
+		p += n + (p[n] == '&');
+	}
+	return 0;
+}
+
+static int get_flows(const struct pc_api_backend *be, const char *query,
+		     const char *ctype, const char *body, size_t len,
+		     json_t **out)
+{
+	static const char *const states[] = {"none", "syn_sent", "established",
+					     "closing", "closed"};
+	struct pc_flow_filter f = {.proto = -1, .limit = 100};
+	char v[64];
+	int rc;
+
+	(void)ctype, (void)body, (void)len;
+	if (query_get(query, "identity", f.identity, sizeof(f.identity)) < 0 ||
+	    query_get(query, "service", f.service, sizeof(f.service)) < 0) {
+		*out = error_json("names are at most 63 characters",
+				  "identity");
+		return 400;
+	}
+	if ((rc = query_get(query, "state", v, sizeof(v))) != 0) {
+		for (size_t i = 0; rc > 0 && i < PC_ARRAY_SIZE(states); i++)
+			if (!strcmp(v, states[i]))
+				f.state = (int)i + 1;
+		if (!f.state) {
+			*out = error_json("state: none, syn_sent, established, "
+					  "closing or closed",
+					  "state");
+			return 400;
+		}
+	}
+	if ((rc = query_get(query, "proto", v, sizeof(v))) != 0) {
+		f.proto = rc < 0		 ? -2
+			  : !strcmp(v, "tcp")	 ? 6
+			  : !strcmp(v, "udp")	 ? 17
+			  : !strcmp(v, "icmp")	 ? 1
+			  : !strcmp(v, "icmpv6") ? 58
+						 : -2;
+		if (f.proto == -2) {
+			*out = error_json("proto: tcp, udp, icmp or icmpv6",
+					  "proto");
+			return 400;
+		}
+	}
+	if ((rc = query_get(query, "limit", v, sizeof(v))) != 0) {
+		char *end;
+		long l = rc < 0 ? 0 : strtol(v, &end, 10);
+
+		if (rc < 0 || *end || l < 1 || l > 10000) {
+			*out = error_json("limit must be a number from 1 to "
+					  "10000",
+					  "limit");
+			return 400;
+		}
+		f.limit = (size_t)l;
+	}
+	*out = be->flows(be->ctx, &f);
+	if (!*out) {
+		*out = error_json("failed to read the flows", NULL);
+		return 500;
+	}
+	return 200;
+}
+
 static const struct route routes[] = {
 	{"GET", "/v1/status", get_status, PC_ROLE_VIEWER},
 	{"GET", "/v1/policy", get_policy, PC_ROLE_VIEWER},
@@ -385,6 +466,7 @@ static const struct route routes[] = {
 	{"POST", "/v1/tokens", post_tokens, PC_ROLE_ADMIN},
 	{"DELETE", "/v1/tokens/*", delete_token, PC_ROLE_ADMIN},
 	{"GET", "/v1/audit", get_audit, PC_ROLE_OPERATOR},
+	{"GET", "/v1/flows", get_flows, PC_ROLE_VIEWER},
 	{"GET", "/healthz", get_healthz, PC_ROLE_NONE},
 	{"GET", "/readyz", get_readyz, PC_ROLE_NONE},
 };

@@ -40,5 +40,6 @@ int pc_cmd_policy(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_status(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_token(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_audit(const struct pc_cli *cli, int argc, char **argv);
+int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv);
 
 #endif

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* portcullis status */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "pclib.h"
 
 static long long jint(json_t *o, const char *k)
 {
@@ -73,6 +75,84 @@ int pc_cmd_status(const struct pc_cli *cli, int argc, char **argv)
 		pc_print_json(reply);
 	else
 		print_status(reply);
+	json_decref(reply);
+	return PC_EXIT_OK;
+}
+
+/* portcullis flows [--identity N] [--service N] [--state S] [--proto P]
+ * [--limit N]: the conntrack table, filtered by the daemon */
+int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
+{
+	static const char *const keys[] = {"identity", "service", "state",
+					   "proto", "limit"};
+	struct pc_buf path = {0};
+	char err[512];
+	json_t *reply, *f;
+	size_t i;
+	int status;
+
+	pc_buf_printf(&path, "/v1/flows?");
+	for (int a = 0; a < argc; a += 2) {
+		size_t k;
+
+		for (k = 0; k < PC_ARRAY_SIZE(keys); k++)
+			if (!strncmp(argv[a], "--", 2) &&
+			    !strcmp(argv[a] + 2, keys[k]))
+				break;
+		if (k == PC_ARRAY_SIZE(keys) || a + 1 >= argc ||
+		    strpbrk(argv[a + 1], "&?#% ")) {
+			fprintf(stderr,
+				"usage: portcullis flows [--identity NAME] "
+				"[--service NAME] [--state STATE] [--proto "
+				"PROTO] [--limit N]\n");
+			pc_buf_free(&path);
+			return PC_EXIT_USAGE;
+		}
+		pc_buf_printf(&path, "%s%s=%s", a ? "&" : "", keys[k],
+			      argv[a + 1]);
+	}
+	status = pc_client_call(cli, "GET", path.data, NULL, 0, NULL, &reply,
+				err, sizeof(err));
+	pc_buf_free(&path);
+	if (status != 200) {
+		pc_client_fail("flows", status, reply, err);
+		json_decref(reply);
+		return PC_EXIT_REFUSED;
+	}
+	if (cli->json) {
+		pc_print_json(reply);
+		json_decref(reply);
+		return PC_EXIT_OK;
+	}
+	printf("%-6s %-40s %-40s %-12s %-16s %-14s %s\n", "PROTO", "SOURCE",
+	       "DESTINATION", "STATE", "PACKETS", "IDENTITIES", "RULE");
+	json_array_foreach (json_object_get(reply, "flows"), i, f) {
+		char src[64], dst[64], pk[32];
+
+		snprintf(src, sizeof(src), "%s:%lld",
+			 json_string_value(json_object_get(f, "src")),
+			 (long long)json_integer_value(
+				 json_object_get(f, "sport")));
+		snprintf(dst, sizeof(dst), "%s:%lld",
+			 json_string_value(json_object_get(f, "dst")),
+			 (long long)json_integer_value(
+				 json_object_get(f, "dport")));
+		snprintf(pk, sizeof(pk), "%lld/%lld",
+			 (long long)json_integer_value(json_array_get(
+				 json_object_get(f, "packets"), 0)),
+			 (long long)json_integer_value(json_array_get(
+				 json_object_get(f, "packets"), 1)));
+		printf("%-6s %-40s %-40s %-12s %-16s %-14s %s\n",
+		       json_string_value(json_object_get(f, "proto")), src, dst,
+		       json_string_value(json_object_get(f, "state")), pk,
+		       json_string_value(json_object_get(f, "identities")),
+		       json_string_value(json_object_get(f, "rule"))
+			       ? json_string_value(json_object_get(f, "rule"))
+			       : "-");
+	}
+	printf("%lld flows matched, %lld shown\n",
+	       (long long)json_integer_value(json_object_get(reply, "matched")),
+	       (long long)json_integer_value(json_object_get(reply, "shown")));
 	json_decref(reply);
 	return PC_EXIT_OK;
 }

@@ -19,6 +19,10 @@ static const struct pc_cmd cmds[] = {
 	{"token", "create --name NAME --role ROLE | list | revoke NAME",
 	 pc_cmd_token},
 	{"audit", "[--limit N]", pc_cmd_audit},
+	{"flows",
+	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "
+	 "[--limit N]",
+	 pc_cmd_flows},
 };
 
 static void usage(FILE *f)

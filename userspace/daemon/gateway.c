@@ -616,6 +616,113 @@ static int be_token_revoke(void *ctx, const struct pc_api_caller *who,
 	return rc;
 }
 
+/* Is name one of the '+'-joined names of a set ("eng+ops")? */
+static int set_has(const char *set, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = set; p && *p;) {
+		size_t k = strcspn(p, "+");
+
+		if (k == n && !strncmp(p, name, n))
+			return 1;
+		p += k + (p[k] == '+');
+	}
+	return 0;
+}
+
+/* The service set of an address: the longest prefix (a linear scan). */
+static const char *service_names(const struct pc_compiled *c,
+				 const uint8_t addr[16])
+{
+	struct pc_prefix host = {.plen = 128};
+	const struct pc_set_entry *best = NULL;
+
+	memcpy(host.addr, addr, 16);
+	for (size_t i = 0; i < c->nservices; i++)
+		if (pc_prefix_contains(&c->services[i].prefix, &host) &&
+		    (!best || c->services[i].prefix.plen > best->prefix.plen))
+			best = &c->services[i];
+	return best ? c->service_set_names[best->set_id - 1] : "-";
+}
+
+struct flows_ctx {
+	struct pc_gateway *gw;
+	const struct pc_flow_filter *f;
+	json_t *arr;
+	size_t matched;
+	uint64_t now_ns;
+};
+
+static const char *const tcp_states[] = {"none", "syn_sent", "established",
+					 "closing", "closed"};
+
+static int flow_one(void *arg, const struct pc_ct_key *k,
+		    const struct pc_ct_val *v)
+{
+	struct flows_ctx *x = arg;
+	const struct pc_compiled *c = x->gw->compiled;
+	int current = c && v->generation == pc_dp_generation(x->gw->dp);
+	const uint8_t *src = v->orig_is_lo ? k->lo_addr : k->hi_addr;
+	const uint8_t *dst = v->orig_is_lo ? k->hi_addr : k->lo_addr;
+	const char *ids = current && v->src_set && v->src_set <= c->nident_sets
+				  ? c->ident_set_names[v->src_set - 1]
+				  : "-";
+	const char *svcs = c ? service_names(c, dst) : "-";
+	const char *rule = current && v->rule_id && v->rule_id <= c->nrules
+				   ? c->rule_names[v->rule_id - 1]
+				   : NULL;
+	char s[64], d[64], pbuf[16];
+
+	if (x->f->identity[0] && !set_has(ids, x->f->identity))
+		return 0;
+	if (x->f->service[0] && !set_has(svcs, x->f->service))
+		return 0;
+	if (x->f->proto >= 0 && k->proto != x->f->proto)
+		return 0;
+	if (x->f->state &&
+	    (k->proto != IPPROTO_TCP || v->state + 1 != x->f->state))
+		return 0;
+	if (x->matched++ >= x->f->limit)
+		return 0; /* counted, not shown */
+	pc_addr_format(src, s, sizeof(s));
+	pc_addr_format(dst, d, sizeof(d));
+	json_array_append_new(
+		x->arr,
+		json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:[I,I], s:[I,I], "
+			  "s:f, s:f, s:s?, s:s, s:s, s:s}",
+			  "src", s, "sport",
+			  v->orig_is_lo ? k->lo_port : k->hi_port, "dst", d,
+			  "dport", v->orig_is_lo ? k->hi_port : k->lo_port,
+			  "proto", proto_name(k->proto, pbuf, sizeof(pbuf)),
+			  "state",
+			  k->proto == IPPROTO_TCP && v->state < 5
+				  ? tcp_states[v->state]
+				  : "-",
+			  "packets", (json_int_t)v->packets[PC_DIR_ORIG],
+			  (json_int_t)v->packets[PC_DIR_REPLY], "bytes",
+			  (json_int_t)v->bytes[PC_DIR_ORIG],
+			  (json_int_t)v->bytes[PC_DIR_REPLY], "age_s",
+			  (double)(x->now_ns - v->created_ns) / 1e9, "idle_s",
+			  (double)(x->now_ns - v->last_seen_ns) / 1e9, "rule",
+			  rule, "identities", ids, "services", svcs, "verdict",
+			  pc_action_name(v->action)));
+	return 0;
+}
+
+static json_t *be_flows(void *ctx, const struct pc_flow_filter *f)
+{
+	struct flows_ctx x = {.gw = ctx, .f = f, .arr = json_array()};
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns's clock */
+	x.now_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	pc_dp_ct_each(x.gw->dp, flow_one, &x);
+	return json_pack("{s:o, s:I, s:I}", "flows", x.arr, "matched",
+			 (json_int_t)x.matched, "shown",
+			 (json_int_t)json_array_size(x.arr));
+}
+
 static json_t *be_audit_list(void *ctx, size_t limit)
 {
 	struct pc_gateway *gw = ctx;
@@ -709,6 +816,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.token_create = be_token_create,
 		.token_revoke = be_token_revoke,
 		.audit_list = be_audit_list,
+		.flows = be_flows,
 		.ready = be_ready,
 	};
 	struct pc_api_opts ao = {.listen = cfg->listen,

@@ -62,6 +62,11 @@ int pc_dp_read_stats(struct pc_dp *dp, struct pc_counter out[PC_REASON_SLOTS]);
 int pc_dp_read_rule_stats(struct pc_dp *dp, size_t nrules,
 			  struct pc_counter *out);
 int pc_dp_ct_count(struct pc_dp *dp, size_t *n);
+/* Call fn for each conntrack entry; fn returns non-zero to stop. */
+int pc_dp_ct_each(struct pc_dp *dp,
+		  int (*fn)(void *arg, const struct pc_ct_key *k,
+			    const struct pc_ct_val *v),
+		  void *arg);
 
 typedef void (*pc_event_fn)(void *arg, const struct pc_event *e);
 /* A file descriptor that is readable when events wait; then poll. */

@@ -60,6 +60,28 @@ int pc_dp_read_rule_stats(struct pc_dp *dp, size_t nrules,
 	return err;
 }
 
+int pc_dp_ct_each(struct pc_dp *dp,
+		  int (*fn)(void *arg, const struct pc_ct_key *k,
+			    const struct pc_ct_val *v),
+		  void *arg)
+{
+	int fd = pc_dp_map_fd(dp, "conntrack");
+	struct pc_ct_key k, prev;
+	struct pc_ct_val v;
+	int have = 0;
+
+	while (!bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
+		prev = k;
+		have = 1;
+		/* an entry may go between the two calls: skip it */
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			continue;
+		if (fn(arg, &k, &v))
+			break;
+	}
+	return 0;
+}
+
 int pc_dp_ct_count(struct pc_dp *dp, size_t *n)
 {
 	int fd = pc_dp_map_fd(dp, "conntrack");
