@@ -21,6 +21,8 @@ ok "daemon starts"
 expect 1 "without a token even root is refused" cli status
 expect_match 'HTTP 401: authentication required' "with 401 and what to send"
 expect 0 "health needs no token" curl -sf --unix-socket "$T_DIR/api.sock" http://x/healthz
+expect 1 "the event stream needs a token too" cli events --duration 1
+expect_match 'HTTP 401' "401"
 expect 0 "the admin token reads status" cli --token "$ADMIN" status
 expect 0 "the admin creates a viewer token" \
 	cli --token "$ADMIN" token create --name grafana --role viewer

@@ -20,6 +20,19 @@ expect 1 "denied port times out" lab_in client $PROBE tcp 198.18.2.2 22 --timeou
 expect 1 "denied IPv6 port times out" lab_in client $PROBE tcp fd00:2::2 22 --timeout 1
 expect 1 "server-initiated connection is denied" \
 	lab_in server $PROBE tcp 198.18.1.2 9000 --timeout 1
+# the live event stream: a denied connection shows up as it happens
+cli --json events --reason deny_default --duration 3 >"$T_DIR/events.out" 2>&1 &
+EVENTS=$!
+sleep 0.5
+lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1 >/dev/null 2>&1
+lab_in client $PROBE tcp 198.18.2.2 8080 >/dev/null 2>&1
+wait $EVENTS
+EV_RC=$?
+expect 0 "the event stream ran its 3 seconds and ended cleanly" test "$EV_RC" = 0
+expect 0 "it carried the denied connection" \
+	grep -q '"dport":22,"dst":"198.18.2.2".*"reason":"deny_default"' "$T_DIR/events.out"
+expect 1 "and, filtered by reason, not the allowed one" \
+	grep -q '"dport":8080' "$T_DIR/events.out"
 expect 0 "status reads counters" cli --json status
 expect_json counters.deny_default.packets -ge 3 "denials are counted"
 expect_json counters.allow_new.packets -ge 4 "allowed new flows are counted"

@@ -99,6 +99,17 @@ int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 		 const struct pc_api_backend *be, struct pc_api **out);
 void pc_api_stop(struct pc_api *api);
 
+/*
+ * GET /v1/events (viewer) is a Server-Sent Events stream: each published
+ * event is one "event: verdict" + "data: JSON" record.  ?reason=NAME
+ * keeps one reason.  A subscriber that cannot keep up loses events (its
+ * count is in a comment record); at most PC_API_MAX_STREAMS at once.
+ */
+#define PC_API_MAX_STREAMS 32
+void pc_api_publish(struct pc_api *api, const char *reason, json_t *data);
+/* How many event streams are open (for status). */
+size_t pc_api_streams(const struct pc_api *api);
+
 /* {"errors": [...], "warnings": [...]} from diagnostics, into j. */
 void pc_api_diags_json(json_t *j, const struct pc_diags *d);
 

@@ -31,8 +31,21 @@ struct auth_fail {
 	unsigned int count;
 };
 
+/* An open GET /v1/events. */
+struct stream {
+	struct evhttp_request *req;
+	struct pc_api *api;
+	char reason[32];       /* only this reason, or "" */
+	unsigned long dropped; /* events it was too slow for */
+};
+
+#define PC_STREAM_BACKLOG (256u << 10) /* bytes queued before dropping */
+#define PC_STREAM_KEEPALIVE_S 15
+
 struct pc_api {
 	struct evhttp *http;
+	struct stream *streams[PC_API_MAX_STREAMS];
+	struct event *keepalive;
 	struct pc_api_backend be;
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int trust_local_root;
@@ -192,6 +205,136 @@ static int authenticate(struct pc_api *api, struct evhttp_request *req,
 	return 401;
 }
 
+static void stream_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct stream *st = arg;
+
+	(void)conn;
+	for (size_t i = 0; i < PC_API_MAX_STREAMS; i++)
+		if (st->api->streams[i] == st)
+			st->api->streams[i] = NULL;
+	free(st);
+}
+
+static void stream_send(struct stream *st, const char *text, size_t len)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(st->req);
+	struct bufferevent *bev =
+		conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	struct evbuffer *buf;
+
+	/* a client that does not read does not make us queue forever */
+	if (bev && evbuffer_get_length(bufferevent_get_output(bev)) >
+			   PC_STREAM_BACKLOG) {
+		st->dropped++;
+		return;
+	}
+	if (!(buf = evbuffer_new()))
+		return;
+	if (st->dropped) {
+		evbuffer_add_printf(buf, ": dropped %lu events\n\n",
+				    st->dropped);
+		st->dropped = 0;
+	}
+	evbuffer_add(buf, text, len);
+	evhttp_send_reply_chunk(st->req, buf);
+	evbuffer_free(buf);
+}
+
+void pc_api_publish(struct pc_api *api, const char *reason, json_t *data)
+{
+	char *text = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; api && i < PC_API_MAX_STREAMS; i++) {
+		struct stream *st = api->streams[i];
+
+		if (!st || (st->reason[0] && strcmp(st->reason, reason)))
+			continue;
+		if (!text) {
+			char *j =
+				json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+
+			if (!j)
+				return;
+			len = strlen(j) + 32;
+			text = malloc(len);
+			if (!text) {
+				free(j);
+				return;
+			}
+			len = (size_t)snprintf(
+				text, len, "event: verdict\ndata: %s\n\n", j);
+			free(j);
+		}
+		stream_send(st, text, len);
+	}
+	free(text);
+}
+
+size_t pc_api_streams(const struct pc_api *api)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; api && i < PC_API_MAX_STREAMS; i++)
+		n += api->streams[i] != NULL;
+	return n;
+}
+
+static void on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	struct pc_api *api = arg;
+
+	(void)fd, (void)what;
+	for (size_t i = 0; i < PC_API_MAX_STREAMS; i++)
+		if (api->streams[i])
+			stream_send(api->streams[i], ": keepalive\n\n", 14);
+}
+
+/* GET /v1/events: a stream, not a JSON reply. */
+static void start_stream(struct pc_api *api, struct evhttp_request *req,
+			 const char *query)
+{
+	const char *r = query ? strstr(query, "reason=") : NULL;
+	struct stream *st;
+	size_t slot;
+	json_t *err;
+
+	for (slot = 0; slot < PC_API_MAX_STREAMS && api->streams[slot]; slot++)
+		;
+	if (slot == PC_API_MAX_STREAMS) {
+		err = json_pack("{s:s}", "error", "too many event streams");
+		send_json(req, 503, err);
+		json_decref(err);
+		return;
+	}
+	st = pc_xcalloc(1, sizeof(*st));
+	st->req = req;
+	st->api = api;
+	if (r && (r == query || r[-1] == '&')) {
+		size_t n = strcspn(r + 7, "&");
+
+		if (n >= sizeof(st->reason)) {
+			free(st);
+			err = json_pack("{s:s, s:s}", "error", "no such reason",
+					"field", "reason");
+			send_json(req, 400, err);
+			json_decref(err);
+			return;
+		}
+		memcpy(st->reason, r + 7, n);
+	}
+	api->streams[slot] = st;
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "Content-Type", "text/event-stream");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "Cache-Control", "no-cache");
+	evhttp_send_reply_start(req, 200, "OK");
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+				      stream_closed, st);
+	stream_send(st, ": portcullis verdict events\n\n", 30);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct pc_api *api = arg;
@@ -216,6 +359,20 @@ static void on_request(struct evhttp_request *req, void *arg)
 				"WWW-Authenticate",
 				"Bearer realm=\"portcullis\"");
 		send_json(req, code, out);
+		json_decref(out);
+		return;
+	}
+	if (path && !strcmp(path, "/v1/events") &&
+	    evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+		if (who.role >= PC_ROLE_VIEWER) {
+			start_stream(api, req, evhttp_uri_get_query(uri));
+			return;
+		}
+		out = json_pack("{s:s, s:s}", "error",
+				"authentication required: send "
+				"Authorization: Bearer TOKEN",
+				"field", "Authorization");
+		send_json(req, 401, out);
 		json_decref(out);
 		return;
 	}
@@ -346,6 +503,12 @@ int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 						      EVHTTP_REQ_POST |
 						      EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(api->http, on_request, api);
+	api->keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, api);
+	if (api->keepalive) {
+		struct timeval tv = {PC_STREAM_KEEPALIVE_S, 0};
+
+		event_add(api->keepalive, &tv);
+	}
 	*out = api;
 	return 0;
 }
@@ -354,7 +517,9 @@ void pc_api_stop(struct pc_api *api)
 {
 	if (!api)
 		return;
-	evhttp_free(api->http);
+	if (api->keepalive)
+		event_free(api->keepalive);
+	evhttp_free(api->http); /* closes the streams (their close callbacks) */
 	if (api->unix_path[0])
 		unlink(api->unix_path);
 	free(api);

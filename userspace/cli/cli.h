@@ -35,11 +35,20 @@ int pc_client_call(const struct pc_cli *cli, const char *method,
 int pc_client_fail(const char *verb, int status, json_t *reply,
 		   const char *err);
 void pc_print_json(json_t *j);
+/*
+ * Follow an event stream for seconds (0: until it ends), calling fn with
+ * each event's JSON text.  Returns the HTTP status (200 when it ran), or
+ * -1 with err set.
+ */
+int pc_client_stream(const struct pc_cli *cli, const char *path, long seconds,
+		     void (*fn)(void *arg, const char *data), void *arg,
+		     char *err, size_t errlen);
 
 int pc_cmd_policy(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_status(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_token(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_audit(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv);
+int pc_cmd_events(const struct pc_cli *cli, int argc, char **argv);
 
 #endif

@@ -106,3 +106,71 @@ void pc_print_json(json_t *j)
 		puts(s);
 	free(s);
 }
+
+/* ---- event streams ------------------------------------------------------- */
+
+struct stream_ctx {
+	struct pc_buf line;
+	void (*fn)(void *arg, const char *data);
+	void *arg;
+};
+
+/* Split the stream into lines; hand on each "data: " line's payload. */
+static size_t on_stream(char *p, size_t size, size_t n, void *arg)
+{
+	struct stream_ctx *s = arg;
+
+	for (size_t i = 0; i < size * n; i++) {
+		if (p[i] != '\n') {
+			if (pc_buf_append(&s->line, &p[i], 1))
+				return 0;
+			continue;
+		}
+		if (s->line.len > 6 && !strncmp(s->line.data, "data: ", 6))
+			s->fn(s->arg, s->line.data + 6);
+		s->line.len = 0;
+		if (s->line.data)
+			s->line.data[0] = '\0';
+	}
+	return size * n;
+}
+
+int pc_client_stream(const struct pc_cli *cli, const char *path, long seconds,
+		     void (*fn)(void *arg, const char *data), void *arg,
+		     char *err, size_t errlen)
+{
+	struct stream_ctx s = {.fn = fn, .arg = arg};
+	struct curl_slist *hdrs = NULL;
+	char url[4096], auth[PC_TOKEN_MAX + 32] = "";
+	long status = -1;
+	CURLcode rc;
+	CURL *c = setup(cli, path, url, sizeof(url));
+
+	if (!c) {
+		snprintf(err, errlen, "failed to initialise HTTP client");
+		return -1;
+	}
+	if (cli->token && *cli->token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+			 cli->token);
+		hdrs = curl_slist_append(hdrs, auth);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	}
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, seconds > 0 ? seconds : 0L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	/* the end of --duration is how a bounded stream ends */
+	if (rc != CURLE_OK &&
+	    !(rc == CURLE_OPERATION_TIMEDOUT && status == 200)) {
+		snprintf(err, errlen, "event stream from %s: %s", cli->api,
+			 curl_easy_strerror(rc));
+		status = -1;
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	pc_buf_free(&s.line);
+	memset(auth, 0, sizeof(auth));
+	return (int)status;
+}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* portcullis status */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -154,5 +155,66 @@ int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
 	       (long long)json_integer_value(json_object_get(reply, "matched")),
 	       (long long)json_integer_value(json_object_get(reply, "shown")));
 	json_decref(reply);
+	return PC_EXIT_OK;
+}
+
+static void print_event(void *arg, const char *data)
+{
+	const struct pc_cli *cli = arg;
+	json_t *e;
+
+	if (cli->json) {
+		puts(data);
+		fflush(stdout);
+		return;
+	}
+	if (!(e = json_loads(data, 0, NULL)))
+		return;
+	printf("%-20s %-5s %s:%lld -> %s:%lld identities=%s rule=%s if=%s\n",
+	       json_string_value(json_object_get(e, "reason")),
+	       json_string_value(json_object_get(e, "proto")),
+	       json_string_value(json_object_get(e, "src")),
+	       (long long)json_integer_value(json_object_get(e, "sport")),
+	       json_string_value(json_object_get(e, "dst")),
+	       (long long)json_integer_value(json_object_get(e, "dport")),
+	       json_string_value(json_object_get(e, "identities")),
+	       json_string_value(json_object_get(e, "rule")),
+	       json_string_value(json_object_get(e, "interface")));
+	fflush(stdout);
+	json_decref(e);
+}
+
+/* portcullis events [--reason R] [--duration S]: verdicts as they come */
+int pc_cmd_events(const struct pc_cli *cli, int argc, char **argv)
+{
+	char path[96] = "/v1/events", err[512], *end = "";
+	long seconds = 0;
+	int status;
+
+	for (int a = 0; a < argc; a += 2) {
+		if (a + 1 < argc && !strcmp(argv[a], "--reason") &&
+		    strlen(argv[a + 1]) < 32 && !strpbrk(argv[a + 1], "&?#% "))
+			snprintf(path, sizeof(path), "/v1/events?reason=%s",
+				 argv[a + 1]);
+		else if (a + 1 < argc && !strcmp(argv[a], "--duration"))
+			seconds = strtol(argv[a + 1], &end, 10);
+		else
+			end = "x";
+		if (*end || seconds < 0) {
+			fprintf(stderr, "usage: portcullis events [--reason "
+					"REASON] [--duration SECONDS]\n");
+			return PC_EXIT_USAGE;
+		}
+	}
+	status = pc_client_stream(cli, path, seconds, print_event, (void *)cli,
+				  err, sizeof(err));
+	if (status != 200) {
+		if (status < 0)
+			fprintf(stderr, "portcullis: %s\n", err);
+		else
+			fprintf(stderr, "portcullis: events failed: HTTP %d\n",
+				status);
+		return PC_EXIT_REFUSED;
+	}
 	return PC_EXIT_OK;
 }

@@ -19,6 +19,7 @@ static const struct pc_cmd cmds[] = {
 	{"token", "create --name NAME --role ROLE | list | revoke NAME",
 	 pc_cmd_token},
 	{"audit", "[--limit N]", pc_cmd_audit},
+	{"events", "[--reason REASON] [--duration SECONDS]", pc_cmd_events},
 	{"flows",
 	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "
 	 "[--limit N]",

@@ -275,8 +275,6 @@ static void on_event(void *arg, const struct pc_event *e)
 	const char *rule = "-", *who = "-";
 	const char *reason = pc_reason_name(e->reason);
 
-	if (!log_allowed(gw))
-		return;
 	pc_addr_format(e->saddr, src, sizeof(src));
 	pc_addr_format(e->daddr, dst, sizeof(dst));
 	if_indextoname(e->ifindex, ifn);
@@ -286,6 +284,22 @@ static void on_event(void *arg, const struct pc_event *e)
 		if (e->src_set && e->src_set <= c->nident_sets)
 			who = c->ident_set_names[e->src_set - 1];
 	}
+	if (pc_api_streams(gw->api)) {
+		json_t *j = json_pack(
+			"{s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:I, "
+			"s:I}",
+			"reason", reason ? reason : "?", "proto",
+			proto_name(e->proto, pbuf, sizeof(pbuf)), "src", src,
+			"sport", e->sport, "dst", dst, "dport", e->dport,
+			"identities", who, "rule", rule, "interface", ifn,
+			"generation", (json_int_t)e->generation, "ts_ns",
+			(json_int_t)e->ts_ns);
+
+		pc_api_publish(gw->api, reason ? reason : "?", j);
+		json_decref(j);
+	}
+	if (!log_allowed(gw))
+		return;
 	pc_info("verdict %s %s %s%s%s:%u -> %s%s%s:%u identity=%s rule=%s "
 		"if=%s",
 		reason ? reason : "?", proto_name(e->proto, pbuf, sizeof(pbuf)),
