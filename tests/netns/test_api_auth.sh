@@ -67,8 +67,12 @@ expect_match 'token\.create +portcullisd --token-create \(local\)  boot$' "the o
 
 # ten failures in a minute from one peer: 429 until the minute is over
 for _ in $(seq 8); do cli --token pct_00000000_nope status >/dev/null 2>&1; done
-expect 1 "after ten failures the peer is turned away" cli --token "$ADMIN" status
-expect_match 'HTTP 429: too many failed authentications' "with 429, even with a good token"
+expect 1 "after ten failures the peer's next bad token is turned away" \
+	cli --token pct_00000000_again status
+expect_match 'HTTP 429: too many failed authentications' "with 429"
+expect 0 "while a good token from the same peer still gets in" cli --token "$ADMIN" status
+expect 2 "a token with a header in it is refused by the CLI" \
+	cli --token "$(printf 'pct_0_x\r\nX-Evil: 1')" status
 expect 0 "failures are logged with the peer" grep -q 'rejected credentials from uid:0' "$T_DIR/daemon.log"
 
 t_done

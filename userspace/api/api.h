@@ -27,6 +27,10 @@ int pc_token_new(char token[PC_TOKEN_LEN], char selector[PC_SELECTOR_LEN],
 /* Split "pct_SELECTOR_SECRET"; -EINVAL if it is not one. */
 int pc_token_split(const char *token, char selector[PC_SELECTOR_LEN],
 		   const char **secret);
+/* Token names: letters, digits, '-', '_', '.', 1 to 63. */
+int pc_token_name_valid(const char *s);
+/* Could s be a token at all (its characters and length)? */
+int pc_token_text_valid(const char *s);
 /* Does SHA-256(secret) equal stored?  Constant time. */
 int pc_token_matches(const uint8_t stored[32], const char *secret);
 

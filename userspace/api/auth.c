@@ -41,7 +41,7 @@ int pc_token_new(char token[PC_TOKEN_LEN], char selector[PC_SELECTOR_LEN],
 	size_t k = 0;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		return -errno;
+		return errno ? -errno : -EIO;
 	snprintf(selector, PC_SELECTOR_LEN, "%02x%02x%02x%02x", rnd[0], rnd[1],
 		 rnd[2], rnd[3]);
 	/* 33 random bytes: 44 characters of base64url, 264 bits */
@@ -70,6 +70,26 @@ int pc_token_split(const char *token, char selector[PC_SELECTOR_LEN],
 	selector[8] = '\0';
 	*secret = token + 13;
 	return 0;
+}
+
+int pc_token_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 63)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("-_.", *s)))
+			return 0;
+	return 1;
+}
+
+int pc_token_text_valid(const char *s)
+{
+	return *s && strlen(s) < PC_TOKEN_LEN &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789_-") == strlen(s);
 }
 
 int pc_token_matches(const uint8_t stored[32], const char *secret)

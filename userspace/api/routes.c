@@ -258,19 +258,6 @@ static int get_readyz(const struct pc_api_backend *be, const char *query,
 	return 503;
 }
 
-static int valid_token_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (!n || n > 63)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr("-_.", *s)))
-			return 0;
-	return 1;
-}
-
 static int get_tokens(const struct pc_api_backend *be, const char *query,
 		      const char *ctype, const char *body, size_t len,
 		      json_t **out)
@@ -309,7 +296,7 @@ static int post_tokens(const struct pc_api_backend *be, const char *query,
 	}
 	name = json_string_value(json_object_get(req, "name"));
 	role = json_string_value(json_object_get(req, "role"));
-	if (!name || !valid_token_name(name)) {
+	if (!name || !pc_token_name_valid(name)) {
 		json_decref(req);
 		*out = error_json("name: letters, digits, '-', '_', '.', at "
 				  "most 63",

@@ -173,6 +173,15 @@ static int authenticate(struct pc_api *api, struct evhttp_request *req,
 		}
 		return 0;
 	}
+	/* a good token always gets in: a noisy neighbour on the same
+	 * address cannot lock it out */
+	if (!strncasecmp(auth, "Bearer ", 7) &&
+	    !api->be.authenticate(api->be.ctx, auth + 7, &role, name,
+				  namelen)) {
+		who->role = role;
+		who->name = name;
+		return 0;
+	}
 	f = fail_slot(api, peer, now, 0);
 	if (f && f->count >= PC_AUTH_MAX_FAILS) {
 		char msg[96];
@@ -183,13 +192,6 @@ static int authenticate(struct pc_api *api, struct evhttp_request *req,
 		*out = json_pack("{s:s, s:s}", "error", msg, "field",
 				 "Authorization");
 		return 429;
-	}
-	if (!strncasecmp(auth, "Bearer ", 7) &&
-	    !api->be.authenticate(api->be.ctx, auth + 7, &role, name,
-				  namelen)) {
-		who->role = role;
-		who->name = name;
-		return 0;
 	}
 	if (!f)
 		f = fail_slot(api, peer, now, 1);
@@ -213,10 +215,17 @@ static void stream_closed(struct evhttp_connection *conn, void *arg)
 	for (size_t i = 0; i < PC_API_MAX_STREAMS; i++)
 		if (st->api->streams[i] == st)
 			st->api->streams[i] = NULL;
+	/* a client that went away leaves its unfinished request detached
+	 * from the connection, for us to free; on pc_api_stop it is still
+	 * attached and evhttp frees it */
+	if (!evhttp_request_get_connection(st->req))
+		evhttp_request_free(st->req);
 	free(st);
 }
 
-static void stream_send(struct stream *st, const char *text, size_t len)
+/* counted: an event, whose loss is reported; else a keepalive */
+static void stream_send(struct stream *st, const char *text, size_t len,
+			int counted)
 {
 	struct evhttp_connection *conn = evhttp_request_get_connection(st->req);
 	struct bufferevent *bev =
@@ -226,7 +235,7 @@ static void stream_send(struct stream *st, const char *text, size_t len)
 	/* a client that does not read does not make us queue forever */
 	if (bev && evbuffer_get_length(bufferevent_get_output(bev)) >
 			   PC_STREAM_BACKLOG) {
-		st->dropped++;
+		st->dropped += (unsigned long)counted;
 		return;
 	}
 	if (!(buf = evbuffer_new()))
@@ -267,7 +276,7 @@ void pc_api_publish(struct pc_api *api, const char *reason, json_t *data)
 				text, len, "event: verdict\ndata: %s\n\n", j);
 			free(j);
 		}
-		stream_send(st, text, len);
+		stream_send(st, text, len, 1);
 	}
 	free(text);
 }
@@ -281,6 +290,9 @@ size_t pc_api_streams(const struct pc_api *api)
 	return n;
 }
 
+#define KEEPALIVE ": keepalive\n\n"
+#define GREETING ": portcullis verdict events\n\n"
+
 static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 {
 	struct pc_api *api = arg;
@@ -288,7 +300,8 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	for (size_t i = 0; i < PC_API_MAX_STREAMS; i++)
 		if (api->streams[i])
-			stream_send(api->streams[i], ": keepalive\n\n", 14);
+			stream_send(api->streams[i], KEEPALIVE,
+				    strlen(KEEPALIVE), 0);
 }
 
 /* GET /v1/events: a stream, not a JSON reply. */
@@ -332,7 +345,17 @@ static void start_stream(struct pc_api *api, struct evhttp_request *req,
 	evhttp_send_reply_start(req, 200, "OK");
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
 				      stream_closed, st);
-	stream_send(st, ": portcullis verdict events\n\n", 30);
+	/* the client sends nothing more: no read timeout, only a write one
+	 * (evhttp's timeout would cut the stream after 30 s) */
+	{
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(
+			evhttp_request_get_connection(req));
+		struct timeval wtv = {30, 0};
+
+		if (bev)
+			bufferevent_set_timeouts(bev, NULL, &wtv);
+	}
+	stream_send(st, GREETING, strlen(GREETING), 0);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "cli.h"
 #include "pclib.h"
 
@@ -28,8 +29,13 @@ static int token_create(const struct pc_cli *cli, int argc, char **argv)
 		return PC_EXIT_USAGE;
 	}
 	req = json_pack("{s:s, s:s}", "name", name, "role", role);
-	body = json_dumps(req, JSON_COMPACT);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
+	if (!body) {
+		fprintf(stderr, "portcullis: --name and --role must be text "
+				"(UTF-8)\n");
+		return PC_EXIT_USAGE;
+	}
 	status = pc_client_call(cli, "POST", "/v1/tokens", body, strlen(body),
 				"application/json", &reply, err, sizeof(err));
 	free(body);
@@ -92,8 +98,7 @@ static int token_revoke(const struct pc_cli *cli, int argc, char **argv)
 	json_t *reply;
 	int status;
 
-	if (argc != 1 || strlen(argv[0]) > 63 || strchr(argv[0], '/') ||
-	    strchr(argv[0], '?') || strchr(argv[0], '%')) {
+	if (argc != 1 || !pc_token_name_valid(argv[0])) {
 		fprintf(stderr, "usage: portcullis token revoke NAME\n");
 		return PC_EXIT_USAGE;
 	}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "cli.h"
 #include "pclib.h"
 
@@ -87,8 +88,9 @@ int main(int argc, char **argv)
 			return PC_EXIT_USAGE;
 		}
 	}
-	if (cli.token && strlen(cli.token) >= PC_TOKEN_MAX) {
-		fprintf(stderr, "portcullis: --token is too long\n");
+	if (cli.token && *cli.token && !pc_token_text_valid(cli.token)) {
+		fprintf(stderr, "portcullis: the token is not one (pct_..., "
+				"letters, digits, '_', '-')\n");
 		return PC_EXIT_USAGE;
 	}
 	if (!cli.api || !*cli.api)

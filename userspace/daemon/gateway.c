@@ -514,6 +514,10 @@ static int be_policy_rollback(void *ctx, const struct pc_api_caller *who,
 			 version, d, &changes);
 	pc_policy_record_free(&rec);
 	if (rc) {
+		pc_buf_printf(&target, "version %" PRId64, version);
+		audit(gw, who, "policy.rollback.refused", target.data,
+		      pc_diags_first_error(d));
+		pc_buf_free(&target);
 		pc_buf_free(&changes);
 		return rc;
 	}
@@ -668,6 +672,12 @@ struct flows_ctx {
 	uint64_t now_ns;
 };
 
+/* Seconds from then to now; 0 for a flow touched during the walk. */
+static double since(uint64_t now, uint64_t then)
+{
+	return then < now ? (double)(now - then) / 1e9 : 0;
+}
+
 static const char *const tcp_states[] = {"none", "syn_sent", "established",
 					 "closing", "closed"};
 
@@ -717,9 +727,9 @@ static int flow_one(void *arg, const struct pc_ct_key *k,
 			  (json_int_t)v->packets[PC_DIR_REPLY], "bytes",
 			  (json_int_t)v->bytes[PC_DIR_ORIG],
 			  (json_int_t)v->bytes[PC_DIR_REPLY], "age_s",
-			  (double)(x->now_ns - v->created_ns) / 1e9, "idle_s",
-			  (double)(x->now_ns - v->last_seen_ns) / 1e9, "rule",
-			  rule, "identities", ids, "services", svcs, "verdict",
+			  since(x->now_ns, v->created_ns), "idle_s",
+			  since(x->now_ns, v->last_seen_ns), "rule", rule,
+			  "identities", ids, "services", svcs, "verdict",
 			  pc_action_name(v->action)));
 	return 0;
 }

@@ -54,6 +54,13 @@ static int create_token(const struct pc_gw_config *cfg, const char *name,
 				"admin|operator|viewer\n");
 		return 2;
 	}
+	if (!pc_token_name_valid(name)) {
+		fprintf(stderr,
+			"portcullisd: bad token name \"%s\" (letters, "
+			"digits, '-', '_', '.', at most 63)\n",
+			name);
+		return 2;
+	}
 	if (pc_store_open(cfg->state, &s))
 		return 1;
 	rc = pc_gateway_token_create(s, name, r, token);

@@ -65,12 +65,35 @@ int pc_dp_ct_each(struct pc_dp *dp,
 			    const struct pc_ct_val *v),
 		  void *arg)
 {
+	enum { CHUNK = 4096 };
 	int fd = pc_dp_map_fd(dp, "conntrack");
-	struct pc_ct_key k, prev;
-	struct pc_ct_val v;
-	int have = 0;
+	struct pc_ct_key *keys = pc_xcalloc(CHUNK, sizeof(*keys)), k, prev;
+	struct pc_ct_val *vals = pc_xcalloc(CHUNK, sizeof(*vals)), v;
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u32 batch, cnt;
+	void *in = NULL;
+	int have = 0, err = 0, stop = 0;
+	size_t seen = 0;
 
-	while (!bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
+	/* batches walk the hash bucket by bucket, so entries that come and
+	 * go meanwhile do not restart the walk */
+	do {
+		cnt = CHUNK;
+		err = bpf_map_lookup_batch(fd, in, &batch, keys, vals, &cnt,
+					   &o);
+		if (err && errno != ENOENT)
+			break;
+		for (__u32 i = 0; i < cnt && !stop; i++)
+			stop = fn(arg, &keys[i], &vals[i]);
+		in = &batch;
+	} while (!err && !stop);
+	free(keys);
+	free(vals);
+	if (!err || errno == ENOENT || stop)
+		return 0;
+	/* no batch ops: key by key, at most the map's size */
+	while (seen++ < PC_CT_ENTRIES &&
+	       !bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
 		prev = k;
 		have = 1;
 		/* an entry may go between the two calls: skip it */

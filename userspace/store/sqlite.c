@@ -373,8 +373,15 @@ int pc_store_token_list(struct pc_store *s, struct pc_token_record **out,
 		read_token(st, &v[(*n)++]);
 	}
 	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < *n; i++)
+			pc_token_record_free(&v[i]);
+		free(v);
+		*n = 0;
+		return -EIO;
+	}
 	*out = v;
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return 0;
 }
 
 int pc_store_token_revoke(struct pc_store *s, const char *name)
@@ -468,8 +475,15 @@ int pc_store_audit_list(struct pc_store *s, size_t limit,
 		(*n)++;
 	}
 	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < *n; i++)
+			pc_audit_record_free(&v[i]);
+		free(v);
+		*n = 0;
+		return -EIO;
+	}
 	*out = v;
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return 0;
 }
 
 void pc_audit_record_free(struct pc_audit_record *r)
