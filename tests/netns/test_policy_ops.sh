@@ -70,4 +70,34 @@ expect 0 "audit mode is back: port 22 connects" lab_in client $PROBE tcp 198.18.
 expect 1 "rollback to a version that does not exist" cli policy rollback 99
 expect_match 'no policy version 99' "says there is no such version"
 
+# SIGHUP re-reads the gateway config: a bad one changes nothing ...
+cp "$T_DIR/gateway.yaml" "$T_DIR/gateway.good"
+echo "  bogus: [" >>"$T_DIR/gateway.yaml"
+expect 0 "SIGHUP with a broken config" kill -HUP "$DAEMON_PID"
+sleep 0.5
+expect 0 "is refused in the log" grep -q "reload refused: .*gateway.yaml" "$T_DIR/daemon.log"
+expect 0 "and the daemon keeps serving" cli --json status
+VERSION=$(jget policy.version)
+# ... a good one with a new policy file and one interface fewer applies
+sed -e "s|policy: .*|policy: $T_DIR/wider.yaml|" -e '/name: s0/d' \
+	"$T_DIR/gateway.good" >"$T_DIR/gateway.yaml"
+expect 0 "SIGHUP with a new policy file and without s0" kill -HUP "$DAEMON_PID"
+sleep 0.5
+expect 0 "status after the reload" cli --json status
+expect_json policy.version -eq $((VERSION + 1)) "the changed policy file was pushed"
+expect 0 "the reload is in the log" grep -q "reload: interface s0 removed" "$T_DIR/daemon.log"
+expect 0 "ip link show s0" lab_in gw ip link show s0
+expect 1 "s0 has no XDP program any more" grep -q "prog/xdp" "$T_DIR/last.out"
+expect 0 "ip link show c0" lab_in gw ip link show c0
+expect_match 'prog/xdp' "while c0 keeps its own"
+expect 0 "the push is in the audit log" cli audit --limit 1
+expect_match 'policy\.push +SIGHUP \(local\)' "by SIGHUP"
+cp "$T_DIR/gateway.good" "$T_DIR/gateway.yaml"
+expect 0 "SIGHUP back to the first config" kill -HUP "$DAEMON_PID"
+sleep 0.5
+expect 0 "ip link show s0" lab_in gw ip link show s0
+expect_match 'prog/xdp' "s0 is enforced again"
+expect 1 "server-initiated traffic is denied again" \
+	lab_in server $PROBE tcp 198.18.1.2 9000 --timeout 1
+
 t_done

@@ -44,6 +44,14 @@ struct pc_store;
 int pc_gateway_token_create(struct pc_store *store, const char *name,
 			    enum pc_role role, char token[PC_TOKEN_LEN]);
 
+/*
+ * SIGHUP: apply a re-read config.  Interfaces are attached and detached,
+ * knobs set, and the policy file pushed if it changed; name, api, state
+ * and pin_root need a restart.  On success the gateway uses cfg (the
+ * caller keeps it alive); on failure nothing changed.
+ */
+int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg);
+
 /* Stop serving; the data plane keeps enforcing from its pins. */
 void pc_gateway_stop(struct pc_gateway *gw);
 

@@ -823,6 +823,96 @@ static int start_events(struct pc_gateway *gw)
 	return 0;
 }
 
+static int str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
+{
+	static const struct pc_api_caller sighup = {PC_ROLE_ADMIN, "SIGHUP",
+						    "local"};
+	const struct pc_gw_config *old = gw->cfg;
+	struct pc_buf text = {0};
+	int rc;
+
+	if (str_differs(old->name, cfg->name) ||
+	    str_differs(old->listen, cfg->listen) ||
+	    str_differs(old->state, cfg->state) ||
+	    str_differs(old->pin_root, cfg->pin_root) ||
+	    old->trust_local_root != cfg->trust_local_root) {
+		pc_error("reload refused: name, api, state and pin_root take a "
+			 "restart; nothing changed");
+		return -EINVAL;
+	}
+	/* the policy file first: if it is refused, nothing else changes */
+	if (cfg->policy) {
+		rc = pc_read_file(cfg->policy, PC_API_MAX_BODY, &text);
+		if (rc) {
+			pc_error("reload refused: policy '%s': %s", cfg->policy,
+				 strerror(-rc));
+			return rc;
+		}
+		if (!gw->rec.source || strcmp(text.data, gw->rec.source)) {
+			struct pc_diags d = {0};
+			struct pc_buf changes = {0};
+
+			rc = push_policy(gw, text.data, text.len, cfg->policy,
+					 0, &d, &changes);
+			for (size_t i = 0; i < d.n; i++)
+				pc_log(d.v[i].warning ? PC_LOG_WARN
+						      : PC_LOG_ERROR,
+				       "%s", d.v[i].msg);
+			audit(gw, &sighup,
+			      rc ? "policy.refused" : "policy.push",
+			      cfg->policy,
+			      rc ? pc_diags_first_error(&d) : changes.data);
+			pc_diags_free(&d);
+			pc_buf_free(&changes);
+			if (rc) {
+				pc_buf_free(&text);
+				pc_error("reload refused: the policy file does "
+					 "not load; nothing changed");
+				return rc;
+			}
+		}
+		pc_buf_free(&text);
+	}
+	for (size_t i = 0; i < cfg->nifaces; i++) {
+		size_t j;
+
+		for (j = 0; j < old->nifaces; j++)
+			if (!strcmp(cfg->ifaces[i].name, old->ifaces[j].name))
+				break;
+		if (j == old->nifaces)
+			pc_info("reload: interface %s added",
+				cfg->ifaces[i].name);
+	}
+	for (size_t j = 0; j < old->nifaces; j++) {
+		size_t i;
+
+		for (i = 0; i < cfg->nifaces; i++)
+			if (!strcmp(cfg->ifaces[i].name, old->ifaces[j].name))
+				break;
+		if (i == cfg->nifaces)
+			pc_info("reload: interface %s removed",
+				old->ifaces[j].name);
+	}
+	gw->cfg = cfg;
+	free(gw->modes);
+	free(gw->attached);
+	gw->modes = pc_xcalloc(cfg->nifaces + 1, sizeof(*gw->modes));
+	gw->attached = pc_xcalloc(cfg->nifaces + 1, sizeof(*gw->attached));
+	if (attach_all(gw))
+		pc_warn("reload: not every interface is attached; see above");
+	pc_dp_set_flags(gw->dp,
+			(cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
+				(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
+	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
+	pc_info("reloaded the gateway config");
+	return 0;
+}
+
 int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		     struct pc_gateway **out)
 {

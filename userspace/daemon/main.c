@@ -19,7 +19,9 @@ static const char usage[] =
 	"Zero-trust gateway daemon: attaches the XDP data plane to the\n"
 	"configured interfaces, enforces the policy and serves the API.\n"
 	"Stopping it leaves the pinned data plane enforcing; starting it\n"
-	"again adopts what is pinned.\n"
+	"again adopts what is pinned.  SIGHUP re-reads the config: it\n"
+	"attaches and detaches interfaces, sets the knobs and pushes the\n"
+	"policy file if it changed; a bad config changes nothing.\n"
 	"\n"
 	"  -c, --config FILE  gateway configuration (YAML)\n"
 	"      --teardown     detach the programs and remove every pin of\n"
@@ -79,28 +81,61 @@ static int create_token(const struct pc_gw_config *cfg, const char *name,
 	return 0;
 }
 
-static int run(const struct pc_gw_config *cfg)
+struct running {
+	const char *path;
+	struct pc_gw_config *cfg; /* the one in use */
+	struct pc_gateway *gw;
+};
+
+/* SIGHUP: re-read the config; a bad one is refused, the old one stays. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct running *r = arg;
+	struct pc_gw_config *next = pc_xcalloc(1, sizeof(*next));
+	char err[PC_ERR_LEN];
+
+	(void)sig, (void)what;
+	pc_info("SIGHUP: reloading %s", r->path);
+	if (pc_gw_config_load(r->path, next, err)) {
+		pc_error("reload refused: %s; keeping the running config", err);
+		free(next);
+		return;
+	}
+	if (pc_gateway_reload(r->gw, next)) {
+		pc_gw_config_free(next);
+		free(next);
+		return;
+	}
+	pc_gw_config_free(r->cfg);
+	free(r->cfg);
+	r->cfg = next;
+}
+
+static int run(const char *path, struct pc_gw_config *cfg)
 {
 	struct event_base *base = event_base_new();
-	struct event *sigs[2];
-	struct pc_gateway *gw;
+	struct running r = {.path = path, .cfg = cfg};
+	struct event *sigs[3];
 	int rc;
 
 	if (!base)
 		return 1;
 	sigs[0] = evsignal_new(base, SIGTERM, on_signal, base);
 	sigs[1] = evsignal_new(base, SIGINT, on_signal, base);
-	event_add(sigs[0], NULL);
-	event_add(sigs[1], NULL);
+	sigs[2] = evsignal_new(base, SIGHUP, on_hup, &r);
+	for (int i = 0; i < 3; i++)
+		event_add(sigs[i], NULL);
 	signal(SIGPIPE, SIG_IGN);
-	rc = pc_gateway_start(base, cfg, &gw);
+	rc = pc_gateway_start(base, cfg, &r.gw);
 	if (!rc) {
 		event_base_dispatch(base);
-		pc_gateway_stop(gw);
+		pc_gateway_stop(r.gw);
 	}
-	event_free(sigs[0]);
-	event_free(sigs[1]);
+	for (int i = 0; i < 3; i++)
+		event_free(sigs[i]);
 	event_base_free(base);
+	pc_gw_config_free(r.cfg); /* the one in use: cfg or a reload's */
+	free(r.cfg);
 	return rc ? 1 : 0;
 }
 
@@ -179,7 +214,12 @@ int main(int argc, char **argv)
 		pc_gw_config_free(&cfg);
 		return rc ? 1 : 0;
 	}
-	rc = run(&cfg);
-	pc_gw_config_free(&cfg);
+	/* run owns the config from here: a reload replaces it */
+	{
+		struct pc_gw_config *heap = pc_xcalloc(1, sizeof(*heap));
+
+		*heap = cfg;
+		rc = run(config, heap);
+	}
 	return rc;
 }
