@@ -99,5 +99,12 @@ expect 0 "ip link show s0" lab_in gw ip link show s0
 expect_match 'prog/xdp' "s0 is enforced again"
 expect 1 "server-initiated traffic is denied again" \
 	lab_in server $PROBE tcp 198.18.1.2 9000 --timeout 1
+# structured logs: one JSON object per line
+sed 's/^  state:/  log_format: json\n  state:/' "$T_DIR/gateway.good" >"$T_DIR/gateway.yaml"
+expect 0 "SIGHUP with log_format: json" kill -HUP "$DAEMON_PID"
+sleep 0.5
+expect 0 "the daemon now logs JSON lines" python3 -c 'import json,sys
+last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+sys.exit(not (last["level"] == "info" and last["msg"] == "reloaded the gateway config" and last["ts"].endswith("Z")))' "$T_DIR/daemon.log"
 
 t_done

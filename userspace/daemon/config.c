@@ -133,6 +133,14 @@ static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 		return want_bool(c, v, ks, &g->log_flows);
 	if (!strcmp(ks, "deny_events"))
 		return want_uint(c, v, ks, 1000000, &g->deny_events);
+	if (!strcmp(ks, "log_format")) {
+		const char *vs = scalar(v);
+
+		if (!vs || (strcmp(vs, "text") && strcmp(vs, "json")))
+			return fail(c, v, "log_format must be text or json");
+		g->log_json = !strcmp(vs, "json");
+		return 0;
+	}
 	if (!strcmp(ks, "non_ip")) {
 		const char *vs = scalar(v);
 

@@ -28,6 +28,7 @@ struct pc_gw_config {
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
 	int non_ip_pass;
 	int log_flows;
+	int log_json;		  /* log_format: json */
 	unsigned int deny_events; /* per second per CPU */
 };
 

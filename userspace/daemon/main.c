@@ -101,7 +101,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		free(next);
 		return;
 	}
+	pc_log_set_json(next->log_json);
 	if (pc_gateway_reload(r->gw, next)) {
+		pc_log_set_json(r->cfg->log_json);
 		pc_gw_config_free(next);
 		free(next);
 		return;
@@ -194,6 +196,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "portcullisd: %s\n", err);
 		return 1;
 	}
+	pc_log_set_json(cfg.log_json);
 	if (token_name) {
 		rc = create_token(&cfg, token_name, role);
 		pc_gw_config_free(&cfg);

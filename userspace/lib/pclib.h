@@ -12,6 +12,8 @@
 enum pc_log_level { PC_LOG_DEBUG, PC_LOG_INFO, PC_LOG_WARN, PC_LOG_ERROR };
 
 void pc_log_set_level(enum pc_log_level level);
+/* Log lines as JSON objects {"ts","level","msg"} instead of text. */
+void pc_log_set_json(int on);
 void pc_log(enum pc_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void pc_vlog(enum pc_log_level level, const char *fmt, va_list ap);
