@@ -12,7 +12,7 @@ PKGS=(
 	# run and test
 	iproute2 iputils-ping python3 util-linux clang-format curl
 	# benchmarks (tools/bench): the baselines they compare against
-	nftables xdp-tools
+	nftables xdp-tools wrk
 )
 
 missing=()

@@ -14,7 +14,8 @@ measures, each in the same run:
   3. a deny flood against an allowed flow;
   4. request/response latency with and without enforcement;
   5. daemon RSS and BPF map memory at each policy size;
-  6. how long a push of each policy size takes to be live.
+  6. how long a push of each policy size takes to be live;
+  7. the API under wrk, and the daemon's memory idle and under load.
 and writes the tables (Markdown) to --out.  --quick is the CI-sized smoke
 run: fewer sizes, shorter runs; it checks the harness works, its numbers
 are not for publishing.  Needs root, bpffs, nft and xdp-filter.
@@ -516,6 +517,76 @@ class Bench:
                 "validate_ms": r["timings_ms"]["validate"],
                 "apply_ms": r["timings_ms"]["apply"]}
 
+    # ---- 7. the API ---------------------------------------------------------
+    def wrk(self, url, token, secs):
+        """wrk against url in the gateway namespace: req/s, p50, p99 (ms)."""
+        cmd = ["wrk", "-t1", "-c16", f"-d{secs}s", "--latency"]
+        if token:
+            cmd += ["-H", f"Authorization: Bearer {token}"]
+        if self.cpus > 1:
+            cmd = ["taskset", "-c", "0"] + cmd
+        out = run(cmd + [url], ns="gw").stdout
+        res = {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "errors": 0}
+        unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+        for ln in out.splitlines():
+            f = ln.split()
+            if ln.startswith("Requests/sec:"):
+                res["rps"] = float(f[1])
+            elif len(f) == 2 and f[0] in ("50%", "99%"):
+                num = f[1].rstrip("usm")
+                u = f[1][len(num):]
+                res["p50_ms" if f[0] == "50%" else "p99_ms"] = \
+                    float(num) * unit.get(u, 1.0)
+            elif "Non-2xx or 3xx responses:" in ln:
+                res["errors"] = int(f[-1])
+        return res
+
+    def rss(self):
+        status = open(f"/proc/{self.daemon_proc.pid}/status").read()
+        return {ln.split(":")[0]: int(ln.split()[1])
+                for ln in status.splitlines()
+                if ln.startswith(("VmRSS", "VmHWM"))}
+
+    def api(self):
+        """The daemon's HTTP API on loopback TCP in the gateway namespace,
+        with a viewer token: requests per second and latency, and the
+        daemon's memory idle and after the load."""
+        secs = 2 if self.quick else 5
+        port = 9464
+        path = os.path.join(self.tmp, "gateway-api.yaml")
+        with open(path, "w") as f:
+            f.write(open(self.gateway_config(10)).read().replace(
+                f"unix:{self.tmp}/api.sock", f"127.0.0.1:{port}").replace(
+                "trust_local_root: true", "trust_local_root: false"))
+        log("api: wrk against the daemon")
+        self.clear_gw()
+        token = run([self.daemon, "-c", path, "--token-create", "bench",
+                     "--role", "viewer"]).stdout.strip()
+        logf = open(os.path.join(self.tmp, "daemon-api.log"), "a")
+        self.daemon_proc = subprocess.Popen(
+            ["nsenter", f"--net=/var/run/netns/{NS['gw']}", self.daemon,
+             "-c", path], stdout=logf, stderr=logf)
+        cli = [self.cli, "--api", f"127.0.0.1:{port}", "--token", token]
+        for _ in range(100):
+            if run(cli + ["status"], ns="gw", check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("portcullisd (api) did not come up")
+        idle = self.rss()
+        base = f"http://127.0.0.1:{port}"
+        rows = [dict(self.wrk(base + "/healthz", None, secs),
+                     route="GET /healthz (no token)"),
+                dict(self.wrk(base + "/v1/status", token, secs),
+                     route="GET /v1/status (viewer token)"),
+                dict(self.wrk(base + "/v1/policy/versions", token, secs),
+                     route="GET /v1/policy/versions (viewer token)")]
+        after = self.rss()
+        self.clear_gw()
+        self.results["api"] = {"rows": rows, "rss_idle_kb": idle["VmRSS"],
+                               "rss_after_kb": after["VmRSS"],
+                               "hwm_kb": after["VmHWM"], "seconds": secs}
+
     def run_all(self):
         self.lab_up()
         try:
@@ -524,6 +595,7 @@ class Bench:
             self.flood()
             self.latency()
             self.memory()
+            self.api()
         except BaseException:
             log(f"failed; logs kept in {self.tmp}")
             raise
@@ -750,6 +822,22 @@ def report(res, quick):
             L.append(f"| {fmt_int(r['rules'])} | {r['push_ms']:.0f} | "
                      f"{r['validate_ms']:.0f} | {r['apply_ms']:.0f} |")
     L.append("")
+    a = res.get("api")
+    if a:
+        L += ["## 7. The API", "",
+              "`wrk -t1 -c16 -d" + str(a["seconds"]) + "s` in the gateway's "
+              "namespace against the daemon listening on 127.0.0.1 (plain "
+              "HTTP on loopback; TLS is not in yet), with a viewer token "
+              "where the route needs one.  The daemon is one thread.", "",
+              "| route | requests/s | p50 ms | p99 ms | non-2xx |",
+              "|---|---:|---:|---:|---:|"]
+        for r in a["rows"]:
+            L.append(f"| {r['route']} | {fmt_int(r['rps'])} | "
+                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                     f"{r['errors']} |")
+        L += ["", f"Daemon RSS: {a['rss_idle_kb'] / 1024:.1f} MiB idle, "
+              f"{a['rss_after_kb'] / 1024:.1f} MiB after the load (peak "
+              f"{a['hwm_kb'] / 1024:.1f} MiB), with a 10-rule policy.", ""]
     return "\n".join(L)
 
 
@@ -769,7 +857,8 @@ def main():
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run.py: needs root (namespaces, XDP, nftables)")
-    for tool in ["nft", "xdp-filter", "bpftool", "nsenter", "taskset"]:
+    for tool in ["nft", "xdp-filter", "bpftool", "nsenter", "taskset",
+                 "wrk"]:
         if not shutil.which(tool):
             sys.exit(f"run.py: {tool} not found (ci/setup.sh installs it)")
     out = args.out or (os.path.join(args.build, "bench-quick.md")
