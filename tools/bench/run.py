@@ -515,7 +515,8 @@ class Bench:
                                f"{r['generation']}, expected {gen0 + 1}")
         return {"push_ms": wall,
                 "validate_ms": r["timings_ms"]["validate"],
-                "apply_ms": r["timings_ms"]["apply"]}
+                "apply_ms": r["timings_ms"]["apply"],
+                "audit_ms": r["timings_ms"]["audit"]}
 
     # ---- 7. the API ---------------------------------------------------------
     def wrk(self, url, token, secs):
@@ -814,13 +815,18 @@ def report(res, quick):
           "once the new generation is live and the old slot is gone), "
           "and the daemon's own split: *validate* is parse, compile and "
           "the policy's tests; *apply* is writing the maps, the swap and "
-          "the removal.", "",
-          "| rules | push ms | validate ms | apply ms |",
-          "|---:|---:|---:|---:|"]
+          "the removal, so the new policy is live after *validate* + "
+          "*apply*; *audit* is the access diff the audit log records, "
+          "before the reply.", "",
+          "| rules | push ms | validate ms | apply ms | live after ms | "
+          "audit ms |",
+          "|---:|---:|---:|---:|---:|---:|"]
     for r in res.get("memory", []):
         if "push_ms" in r:
             L.append(f"| {fmt_int(r['rules'])} | {r['push_ms']:.0f} | "
-                     f"{r['validate_ms']:.0f} | {r['apply_ms']:.0f} |")
+                     f"{r['validate_ms']:.0f} | {r['apply_ms']:.0f} | "
+                     f"{r['validate_ms'] + r['apply_ms']:.0f} | "
+                     f"{r.get('audit_ms', 0):.0f} |")
     L.append("")
     a = res.get("api")
     if a:
