@@ -307,6 +307,21 @@ class Bench:
         }
 
     def leak_check(self):
+        """leak_check_once, again if allowed packets were lost: this VM's
+        hypervisor now and then stalls a vCPU long enough to overflow a
+        ring even at a tenth of capacity; a loss that repeats is real."""
+        r = self.leak_check_once()
+        if r["allowed_delivered"] != r["allowed_sent"]:
+            log(f"leak check lost {r['allowed_sent'] - r['allowed_delivered']}"
+                " allowed packets; once more")
+            r2 = self.leak_check_once()
+            r2["denied_sent"] += r["denied_sent"]
+            r2["denied_delivered"] += r["denied_delivered"]  # leaks add up
+            r2["attempts"] = 2
+            r = r2
+        return r
+
+    def leak_check_once(self):
         """Thinned allowed and denied traffic: nothing lost, nothing leaked."""
         count = 2000 if self.quick else 20000
         self.sink_read()
