@@ -3,6 +3,7 @@
 #ifndef PC_POLICY_TEST_H
 #define PC_POLICY_TEST_H
 
+#include <criterion/criterion.h>
 #include <stdio.h>
 
 #include "policy.h"
@@ -27,6 +28,22 @@ static inline int compile_e(const struct pc_policy *p, struct pc_compiled **c,
 	snprintf(err, PC_ERR_LEN, "%s", pc_diags_first_error(&d));
 	pc_diags_free(&d);
 	return rc;
+}
+
+/* What the compiled policy decides for src -> dst proto/port. */
+static inline uint8_t decide(const struct pc_compiled *c, const char *src,
+			     const char *dst, uint8_t proto, uint16_t port,
+			     uint32_t *rule)
+{
+	uint8_t s[16], d[16];
+	struct pc_eval e;
+
+	cr_assert_eq(pc_addr_parse(src, s), 0, "%s", src);
+	cr_assert_eq(pc_addr_parse(dst, d), 0, "%s", dst);
+	pc_compiled_eval(c, s, d, proto, port, &e);
+	if (rule)
+		*rule = e.rule_id;
+	return e.action;
 }
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "portcullis/maps.h"
-#include "policy.h"
+#include "policy_test.h"
 
 #define HEADER "apiVersion: portcullis/v1\nkind: Policy\n"
 
@@ -162,21 +162,6 @@ Test(language, ports_protocols_and_icmp_types)
 		"p.yaml:4:16: bad port \"80/gre\" in service \"s\" "
 		"(443/tcp, 8000-8100/tcp, any/udp, tcp, gre, any/47, icmp, "
 		"icmp/echo-request, icmpv6/128 or any)");
-}
-
-static uint8_t decide(const struct pc_compiled *c, const char *src,
-		      const char *dst, uint8_t proto, uint16_t port,
-		      uint32_t *rule)
-{
-	uint8_t s[16], d[16];
-	struct pc_eval e;
-
-	cr_assert_eq(pc_addr_parse(src, s), 0);
-	cr_assert_eq(pc_addr_parse(dst, d), 0);
-	pc_compiled_eval(c, s, d, proto, port, &e);
-	if (rule)
-		*rule = e.rule_id;
-	return e.action;
 }
 
 Test(language, include_and_inline_cidrs)

@@ -124,21 +124,6 @@ static struct pc_compiled *compile(const char *text)
 	return c;
 }
 
-static uint8_t verdict(const struct pc_compiled *c, const char *src,
-		       const char *dst, uint8_t proto, uint16_t port,
-		       uint32_t *rule)
-{
-	uint8_t s[16], d[16];
-	struct pc_eval e;
-
-	cr_assert_eq(pc_addr_parse(src, s), 0);
-	cr_assert_eq(pc_addr_parse(dst, d), 0);
-	pc_compiled_eval(c, s, d, proto, port, &e);
-	if (rule)
-		*rule = e.rule_id;
-	return e.action;
-}
-
 Test(compile, deny_beats_allow_and_overlaps)
 {
 	struct pc_compiled *c = compile(
@@ -159,18 +144,18 @@ Test(compile, deny_beats_allow_and_overlaps)
 
 	/* Test that deny wins over allow whatever the order, that an address
 	 * belongs to every identity containing it, and that ranges are exact */
-	cr_assert_eq(verdict(c, "198.18.1.9", "198.18.2.5", 6, 8080, &rule),
+	cr_assert_eq(decide(c, "198.18.1.9", "198.18.2.5", 6, 8080, &rule),
 		     PC_ACT_DENY);
 	cr_assert_eq(rule, 2);
 	/* an audit rule is a deny being tried: it beats the allow */
-	cr_assert_eq(verdict(c, "198.18.1.7", "198.18.2.2", 6, 22, &rule),
+	cr_assert_eq(decide(c, "198.18.1.7", "198.18.2.2", 6, 22, &rule),
 		     PC_ACT_AUDIT);
 	cr_assert_eq(rule, 4);
-	cr_assert_eq(verdict(c, "198.18.1.9", "198.18.2.2", 6, 22, &rule),
+	cr_assert_eq(decide(c, "198.18.1.9", "198.18.2.2", 6, 22, &rule),
 		     PC_ACT_AUDIT);
-	cr_assert_eq(verdict(c, "198.18.1.9", "198.18.2.2", 6, 23, NULL),
+	cr_assert_eq(decide(c, "198.18.1.9", "198.18.2.2", 6, 23, NULL),
 		     PC_ACT_NONE);
-	cr_assert_eq(verdict(c, "10.0.0.1", "198.18.2.2", 6, 22, NULL),
+	cr_assert_eq(decide(c, "10.0.0.1", "198.18.2.2", 6, 22, NULL),
 		     PC_ACT_NONE);
 	pc_compiled_free(c);
 }
@@ -185,18 +170,16 @@ Test(compile, ranges_are_prefixes_not_ports)
 
 	/* Test that a full range is a handful of entries and edges hold */
 	cr_assert_lt(c->nentries, 40, "%zu entries", c->nentries);
-	cr_assert_eq(verdict(c, "10.1.1.1", "1.2.3.4", 6, 1, NULL),
+	cr_assert_eq(decide(c, "10.1.1.1", "1.2.3.4", 6, 1, NULL),
 		     PC_ACT_ALLOW);
-	cr_assert_eq(verdict(c, "10.1.1.1", "1.2.3.4", 6, 65535, NULL),
+	cr_assert_eq(decide(c, "10.1.1.1", "1.2.3.4", 6, 65535, NULL),
 		     PC_ACT_ALLOW);
-	cr_assert_eq(verdict(c, "10.1.1.1", "1.2.3.4", 6, 0, NULL),
-		     PC_ACT_NONE);
+	cr_assert_eq(decide(c, "10.1.1.1", "1.2.3.4", 6, 0, NULL), PC_ACT_NONE);
 	for (unsigned p = 7990; p < 8110; p++)
-		cr_assert_eq(verdict(c, "10.1.1.1", "1.2.3.4", 17, (uint16_t)p,
-				     NULL),
-			     p >= 8000 && p <= 8100 ? PC_ACT_ALLOW
-						    : PC_ACT_NONE,
-			     "udp/%u", p);
+		cr_assert_eq(
+			decide(c, "10.1.1.1", "1.2.3.4", 17, (uint16_t)p, NULL),
+			p >= 8000 && p <= 8100 ? PC_ACT_ALLOW : PC_ACT_NONE,
+			"udp/%u", p);
 	pc_compiled_free(c);
 }
 
@@ -210,16 +193,16 @@ Test(compile, any_and_ipv6)
 		       "  - { from: any, to: [dns], action: deny }\n");
 
 	/* Test "any" on both sides and IPv6 prefixes */
-	cr_assert_eq(verdict(c, "fd00:1::5", "2001:db8::1", 6, 443, NULL),
+	cr_assert_eq(decide(c, "fd00:1::5", "2001:db8::1", 6, 443, NULL),
 		     PC_ACT_ALLOW);
-	cr_assert_eq(verdict(c, "fd00:1::5", "fd00:2::53", 17, 53, NULL),
+	cr_assert_eq(decide(c, "fd00:1::5", "fd00:2::53", 17, 53, NULL),
 		     PC_ACT_DENY);
-	cr_assert_eq(verdict(c, "fd00:1::5", "fd00:2::53", 17, 54, NULL),
+	cr_assert_eq(decide(c, "fd00:1::5", "fd00:2::53", 17, 54, NULL),
 		     PC_ACT_ALLOW);
-	cr_assert_eq(verdict(c, "fd00:9::5", "2001:db8::1", 6, 443, NULL),
+	cr_assert_eq(decide(c, "fd00:9::5", "2001:db8::1", 6, 443, NULL),
 		     PC_ACT_NONE);
 	/* IPv4 source is not in an IPv6 identity */
-	cr_assert_eq(verdict(c, "10.0.0.1", "2001:db8::1", 6, 443, NULL),
+	cr_assert_eq(decide(c, "10.0.0.1", "2001:db8::1", 6, 443, NULL),
 		     PC_ACT_NONE);
 	pc_compiled_free(c);
 }

@@ -153,24 +153,34 @@ static long query_limit(const char *query)
 	return v;
 }
 
-static int get_versions(const struct pc_api_backend *be, const char *query,
-			const char *ctype, const char *body, size_t len,
-			json_t **out)
+/* A list route: ?limit=N (1..1000, default 50), then the backend's. */
+static int list_route(json_t *(*fn)(void *ctx, size_t limit), void *ctx,
+		      const char *query, const char *what, json_t **out)
 {
 	long limit = query_limit(query);
+	char msg[96];
 
-	(void)ctype, (void)body, (void)len;
 	if (limit < 0) {
 		*out = error_json("limit must be a number from 1 to 1000",
 				  "limit");
 		return 400;
 	}
-	*out = be->policy_versions(be->ctx, (size_t)limit);
+	*out = fn(ctx, (size_t)limit);
 	if (!*out) {
-		*out = error_json("failed to read the policy versions", NULL);
+		snprintf(msg, sizeof(msg), "failed to read the %s", what);
+		*out = error_json(msg, NULL);
 		return 500;
 	}
 	return 200;
+}
+
+static int get_versions(const struct pc_api_backend *be, const char *query,
+			const char *ctype, const char *body, size_t len,
+			json_t **out)
+{
+	(void)ctype, (void)body, (void)len;
+	return list_route(be->policy_versions, be->ctx, query,
+			  "policy versions", out);
 }
 
 static int json_ctype(const char *ctype)
@@ -346,20 +356,8 @@ static int get_audit(const struct pc_api_backend *be, const char *query,
 		     const char *ctype, const char *body, size_t len,
 		     json_t **out)
 {
-	long limit = query_limit(query);
-
 	(void)ctype, (void)body, (void)len;
-	if (limit < 0) {
-		*out = error_json("limit must be a number from 1 to 1000",
-				  "limit");
-		return 400;
-	}
-	*out = be->audit_list(be->ctx, (size_t)limit);
-	if (!*out) {
-		*out = error_json("failed to read the audit log", NULL);
-		return 500;
-	}
-	return 200;
+	return list_route(be->audit_list, be->ctx, query, "audit log", out);
 }
 
 /* One "key=value" of a query into buf; 0 if absent, -1 if too long. */

@@ -31,6 +31,15 @@ struct pc_cmd {
 int pc_client_call(const struct pc_cli *cli, const char *method,
 		   const char *path, const char *body, size_t len,
 		   const char *ctype, json_t **out, char *err, size_t errlen);
+/*
+ * GET path: 0 with *reply (the caller's to free) on 200; otherwise the
+ * failure is printed (as verb) and PC_EXIT_REFUSED returned.
+ */
+int pc_client_get(const struct pc_cli *cli, const char *verb, const char *path,
+		  json_t **reply);
+/* With --json: print reply, free it, return 1 (the caller is done). */
+int pc_client_json_done(const struct pc_cli *cli, json_t *reply);
+
 /* Print the "error" of an API reply (or err) as one line; return 1. */
 int pc_client_fail(const char *verb, int status, json_t *reply,
 		   const char *err);

@@ -98,6 +98,30 @@ int pc_client_fail(const char *verb, int status, json_t *reply, const char *err)
 	return PC_EXIT_REFUSED;
 }
 
+int pc_client_get(const struct pc_cli *cli, const char *verb, const char *path,
+		  json_t **reply)
+{
+	char err[512];
+	int status = pc_client_call(cli, "GET", path, NULL, 0, NULL, reply, err,
+				    sizeof(err));
+
+	if (status == 200)
+		return 0;
+	pc_client_fail(verb, status, *reply, err);
+	json_decref(*reply);
+	*reply = NULL;
+	return PC_EXIT_REFUSED;
+}
+
+int pc_client_json_done(const struct pc_cli *cli, json_t *reply)
+{
+	if (!cli->json)
+		return 0;
+	pc_print_json(reply);
+	json_decref(reply);
+	return 1;
+}
+
 void pc_print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -185,28 +185,19 @@ static int policy_show(const struct pc_cli *cli, int argc, char **argv)
 
 static int policy_versions(const struct pc_cli *cli, int argc, char **argv)
 {
-	char err[512];
 	json_t *reply, *v;
 	size_t i;
-	int status;
 
 	(void)argv;
 	if (argc != 0) {
 		fprintf(stderr, "usage: portcullis policy versions\n");
 		return PC_EXIT_USAGE;
 	}
-	status = pc_client_call(cli, "GET", "/v1/policy/versions?limit=1000",
-				NULL, 0, NULL, &reply, err, sizeof(err));
-	if (status != 200) {
-		pc_client_fail("policy versions", status, reply, err);
-		json_decref(reply);
+	if (pc_client_get(cli, "policy versions",
+			  "/v1/policy/versions?limit=1000", &reply))
 		return PC_EXIT_REFUSED;
-	}
-	if (cli->json) {
-		pc_print_json(reply);
-		json_decref(reply);
+	if (pc_client_json_done(cli, reply))
 		return PC_EXIT_OK;
-	}
 	printf("%-8s %-20s %-10s %s\n", "VERSION", "PUSHED (UTC)", "GENERATION",
 	       "FILE");
 	json_array_foreach (json_object_get(reply, "versions"), i, v) {

@@ -87,7 +87,6 @@ int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
 	static const char *const keys[] = {"identity", "service", "state",
 					   "proto", "limit"};
 	struct pc_buf path = {0};
-	char err[512];
 	json_t *reply, *f;
 	size_t i;
 	int status;
@@ -112,19 +111,12 @@ int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
 		pc_buf_printf(&path, "%s%s=%s", a ? "&" : "", keys[k],
 			      argv[a + 1]);
 	}
-	status = pc_client_call(cli, "GET", path.data, NULL, 0, NULL, &reply,
-				err, sizeof(err));
+	status = pc_client_get(cli, "flows", path.data, &reply);
 	pc_buf_free(&path);
-	if (status != 200) {
-		pc_client_fail("flows", status, reply, err);
-		json_decref(reply);
+	if (status)
 		return PC_EXIT_REFUSED;
-	}
-	if (cli->json) {
-		pc_print_json(reply);
-		json_decref(reply);
+	if (pc_client_json_done(cli, reply))
 		return PC_EXIT_OK;
-	}
 	printf("%-6s %-40s %-40s %-12s %-16s %-14s %s\n", "PROTO", "SOURCE",
 	       "DESTINATION", "STATE", "PACKETS", "IDENTITIES", "RULE");
 	json_array_foreach (json_object_get(reply, "flows"), i, f) {

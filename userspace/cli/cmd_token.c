@@ -56,38 +56,27 @@ static int token_create(const struct pc_cli *cli, int argc, char **argv)
 
 static int token_list(const struct pc_cli *cli, int argc, char **argv)
 {
-	char err[512];
 	json_t *reply, *t;
 	size_t i;
-	int status;
 
 	(void)argv;
 	if (argc) {
 		fprintf(stderr, "usage: portcullis token list\n");
 		return PC_EXIT_USAGE;
 	}
-	status = pc_client_call(cli, "GET", "/v1/tokens", NULL, 0, NULL, &reply,
-				err, sizeof(err));
-	if (status != 200) {
-		pc_client_fail("token list", status, reply, err);
-		json_decref(reply);
+	if (pc_client_get(cli, "token list", "/v1/tokens", &reply))
 		return PC_EXIT_REFUSED;
-	}
-	if (cli->json) {
-		pc_print_json(reply);
-	} else {
-		printf("%-24s %-9s %-21s %s\n", "NAME", "ROLE", "CREATED (UTC)",
-		       "STATE");
-		json_array_foreach (json_object_get(reply, "tokens"), i, t)
-			printf("%-24s %-9s %-21s %s\n",
-			       json_string_value(json_object_get(t, "name")),
-			       json_string_value(json_object_get(t, "role")),
-			       json_string_value(
-				       json_object_get(t, "created_at")),
-			       json_is_true(json_object_get(t, "revoked"))
-				       ? "revoked"
-				       : "live");
-	}
+	if (pc_client_json_done(cli, reply))
+		return PC_EXIT_OK;
+	printf("%-24s %-9s %-21s %s\n", "NAME", "ROLE", "CREATED (UTC)",
+	       "STATE");
+	json_array_foreach (json_object_get(reply, "tokens"), i, t)
+		printf("%-24s %-9s %-21s %s\n",
+		       json_string_value(json_object_get(t, "name")),
+		       json_string_value(json_object_get(t, "role")),
+		       json_string_value(json_object_get(t, "created_at")),
+		       json_is_true(json_object_get(t, "revoked")) ? "revoked"
+								   : "live");
 	json_decref(reply);
 	return PC_EXIT_OK;
 }
@@ -121,11 +110,10 @@ static int token_revoke(const struct pc_cli *cli, int argc, char **argv)
 /* portcullis audit [--limit N]: the newest changes first */
 int pc_cmd_audit(const struct pc_cli *cli, int argc, char **argv)
 {
-	char err[512], path[64], *end = "";
+	char path[64], *end = "";
 	json_t *reply, *e;
 	long limit = 50;
 	size_t i;
-	int status;
 
 	if (argc == 2 && !strcmp(argv[0], "--limit"))
 		limit = strtol(argv[1], &end, 10);
@@ -135,18 +123,10 @@ int pc_cmd_audit(const struct pc_cli *cli, int argc, char **argv)
 		return PC_EXIT_USAGE;
 	}
 	snprintf(path, sizeof(path), "/v1/audit?limit=%ld", limit);
-	status = pc_client_call(cli, "GET", path, NULL, 0, NULL, &reply, err,
-				sizeof(err));
-	if (status != 200) {
-		pc_client_fail("audit", status, reply, err);
-		json_decref(reply);
+	if (pc_client_get(cli, "audit", path, &reply))
 		return PC_EXIT_REFUSED;
-	}
-	if (cli->json) {
-		pc_print_json(reply);
-		json_decref(reply);
+	if (pc_client_json_done(cli, reply))
 		return PC_EXIT_OK;
-	}
 	json_array_foreach (json_object_get(reply, "entries"), i, e) {
 		const char *detail =
 			json_string_value(json_object_get(e, "detail"));
