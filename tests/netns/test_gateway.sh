@@ -33,6 +33,9 @@ expect 0 "it carried the denied connection" \
 	grep -q '"dport":22,"dst":"198.18.2.2".*"reason":"deny_default"' "$T_DIR/events.out"
 expect 1 "and, filtered by reason, not the allowed one" \
 	grep -q '"dport":8080' "$T_DIR/events.out"
+expect 0 "stored deny events" cli --json denies --limit 5
+expect_match '"dport": 22' "keep the denied connection"
+expect_json denies.0.reason == deny_default "with its reason, newest first"
 expect 0 "status reads counters" cli --json status
 expect_json counters.deny_default.packets -ge 3 "denials are counted"
 expect_json counters.allow_new.packets -ge 4 "allowed new flows are counted"

@@ -121,6 +121,12 @@ static json_t *fake_flows(void *ctx, const struct pc_flow_filter *f)
 	return json_pack("{s:[], s:i, s:i}", "flows", "matched", 0, "shown", 0);
 }
 
+static json_t *fake_denies(void *ctx, size_t limit)
+{
+	(void)ctx;
+	return json_pack("{s:[], s:I}", "denies", "limit", (json_int_t)limit);
+}
+
 static json_t *fake_audit(void *ctx, size_t limit)
 {
 	(void)ctx;
@@ -140,6 +146,7 @@ static const struct pc_api_backend be = {
 	.token_revoke = fake_token_revoke,
 	.audit_list = fake_audit,
 	.flows = fake_flows,
+	.denies = fake_denies,
 	.ready = fake_ready,
 };
 static const struct pc_api_backend empty = {
@@ -155,6 +162,7 @@ static const struct pc_api_backend empty = {
 	.token_revoke = fake_token_revoke,
 	.audit_list = fake_audit,
 	.flows = fake_flows,
+	.denies = fake_denies,
 	.ready = fake_ready,
 };
 
@@ -334,6 +342,8 @@ Test(api, roles_decide_what_a_caller_may_do)
 		{PC_ROLE_ADMIN, "GET", "/v1/tokens", NULL, NULL, 200},
 		{PC_ROLE_VIEWER, "GET", "/v1/audit", NULL, NULL, 403},
 		{PC_ROLE_OPERATOR, "GET", "/v1/audit", NULL, NULL, 200},
+		{PC_ROLE_NONE, "GET", "/v1/denies", NULL, NULL, 401},
+		{PC_ROLE_VIEWER, "GET", "/v1/denies", NULL, NULL, 200},
 	};
 	json_t *out;
 

@@ -117,3 +117,38 @@ Test(store, audit_log_is_append_only)
 		      SQLITE_OK);
 	sqlite3_close(db);
 }
+
+Test(store, deny_events_keep_the_newest)
+{
+	struct pc_store *s;
+	struct pc_deny_record d[5], *v;
+	char src[5][16];
+	size_t n;
+
+	/* Test that retention keeps the newest rows, listed newest first */
+	for (int i = 0; i < 5; i++) {
+		snprintf(src[i], sizeof(src[i]), "10.0.0.%d", i);
+		d[i] = (struct pc_deny_record){"2026-11-22T00:00:00Z",
+					       "deny_default",
+					       "tcp",
+					       src[i],
+					       "10.0.0.99",
+					       "-",
+					       "-",
+					       "eth0",
+					       1000 + i,
+					       22};
+	}
+	cr_assert_eq(pc_store_open(path, &s), 0);
+	cr_assert_eq(pc_store_denies_add(s, d, 5, 3), 0);
+	cr_assert_eq(pc_store_denies_list(s, 10, &v, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(v[0].src, "10.0.0.4");
+	cr_assert_str_eq(v[2].src, "10.0.0.2");
+	cr_assert_eq(v[0].sport, 1004);
+	cr_assert_eq(v[0].dport, 22);
+	for (size_t i = 0; i < n; i++)
+		pc_deny_record_free(&v[i]);
+	free(v);
+	pc_store_close(s);
+}

@@ -86,6 +86,8 @@ struct pc_api_backend {
 			    const char *name);
 	/* {"flows": [...], "matched": N}: conntrack, filtered */
 	json_t *(*flows)(void *ctx, const struct pc_flow_filter *f);
+	/* {"denies": [...]}: stored deny events, newest first */
+	json_t *(*denies)(void *ctx, size_t limit);
 	/* {"entries": [...]}, newest first; NULL on a store error */
 	json_t *(*audit_list)(void *ctx, size_t limit);
 	/* 1 when ready, else 0 with *why set */

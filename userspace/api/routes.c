@@ -352,6 +352,14 @@ static int delete_token(const struct pc_api_backend *be, const char *query,
 	return 200;
 }
 
+static int get_denies(const struct pc_api_backend *be, const char *query,
+		      const char *ctype, const char *body, size_t len,
+		      json_t **out)
+{
+	(void)ctype, (void)body, (void)len;
+	return list_route(be->denies, be->ctx, query, "deny events", out);
+}
+
 static int get_audit(const struct pc_api_backend *be, const char *query,
 		     const char *ctype, const char *body, size_t len,
 		     json_t **out)
@@ -452,6 +460,7 @@ static const struct route routes[] = {
 	{"DELETE", "/v1/tokens/*", delete_token, PC_ROLE_ADMIN},
 	{"GET", "/v1/audit", get_audit, PC_ROLE_OPERATOR},
 	{"GET", "/v1/flows", get_flows, PC_ROLE_VIEWER},
+	{"GET", "/v1/denies", get_denies, PC_ROLE_VIEWER},
 	{"GET", "/healthz", get_healthz, PC_ROLE_NONE},
 	{"GET", "/readyz", get_readyz, PC_ROLE_NONE},
 };

@@ -210,3 +210,42 @@ int pc_cmd_events(const struct pc_cli *cli, int argc, char **argv)
 	}
 	return PC_EXIT_OK;
 }
+
+/* portcullis denies [--limit N]: the stored deny events, newest first */
+int pc_cmd_denies(const struct pc_cli *cli, int argc, char **argv)
+{
+	char path[64], *end = "";
+	json_t *reply, *d;
+	long limit = 50;
+	size_t i;
+
+	if (argc == 2 && !strcmp(argv[0], "--limit"))
+		limit = strtol(argv[1], &end, 10);
+	if ((argc != 0 && argc != 2) ||
+	    (argc == 2 && (*end || limit < 1 || limit > 1000))) {
+		fprintf(stderr, "usage: portcullis denies [--limit 1..1000]\n");
+		return PC_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/v1/denies?limit=%ld", limit);
+	if (pc_client_get(cli, "denies", path, &reply))
+		return PC_EXIT_REFUSED;
+	if (pc_client_json_done(cli, reply))
+		return PC_EXIT_OK;
+	json_array_foreach (json_object_get(reply, "denies"), i, d)
+		printf("%s  %-20s %-5s %s:%lld -> %s:%lld identities=%s "
+		       "rule=%s if=%s\n",
+		       json_string_value(json_object_get(d, "at")),
+		       json_string_value(json_object_get(d, "reason")),
+		       json_string_value(json_object_get(d, "proto")),
+		       json_string_value(json_object_get(d, "src")),
+		       (long long)json_integer_value(
+			       json_object_get(d, "sport")),
+		       json_string_value(json_object_get(d, "dst")),
+		       (long long)json_integer_value(
+			       json_object_get(d, "dport")),
+		       json_string_value(json_object_get(d, "identities")),
+		       json_string_value(json_object_get(d, "rule")),
+		       json_string_value(json_object_get(d, "interface")));
+	json_decref(reply);
+	return PC_EXIT_OK;
+}

@@ -21,6 +21,7 @@ static const struct pc_cmd cmds[] = {
 	 pc_cmd_token},
 	{"audit", "[--limit N]", pc_cmd_audit},
 	{"events", "[--reason REASON] [--duration SECONDS]", pc_cmd_events},
+	{"denies", "[--limit N]", pc_cmd_denies},
 	{"flows",
 	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "
 	 "[--limit N]",

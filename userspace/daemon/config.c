@@ -133,6 +133,8 @@ static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 		return want_bool(c, v, ks, &g->log_flows);
 	if (!strcmp(ks, "deny_events"))
 		return want_uint(c, v, ks, 1000000, &g->deny_events);
+	if (!strcmp(ks, "deny_retention"))
+		return want_uint(c, v, ks, 100000000, &g->deny_retention);
 	if (!strcmp(ks, "log_format")) {
 		const char *vs = scalar(v);
 
@@ -275,6 +277,7 @@ int pc_gw_config_load(const char *path, struct pc_gw_config *g,
 		rc = -EINVAL;
 	} else {
 		g->deny_events = PC_DEFAULT_DENY_EVENTS;
+		g->deny_retention = PC_DEFAULT_DENY_RETENTION;
 		rc = parse_root(&c, yaml_document_get_root_node(&c.doc), g);
 		yaml_document_delete(&c.doc);
 	}

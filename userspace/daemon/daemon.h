@@ -16,6 +16,7 @@ struct pc_iface_config {
 };
 
 #define PC_DEFAULT_DENY_EVENTS 1000
+#define PC_DEFAULT_DENY_RETENTION 100000
 
 struct pc_gw_config {
 	char *name;
@@ -28,8 +29,9 @@ struct pc_gw_config {
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
 	int non_ip_pass;
 	int log_flows;
-	int log_json;		  /* log_format: json */
-	unsigned int deny_events; /* per second per CPU */
+	int log_json;		     /* log_format: json */
+	unsigned int deny_events;    /* per second per CPU */
+	unsigned int deny_retention; /* deny events kept in the store */
 };
 
 int pc_gw_config_load(const char *path, struct pc_gw_config *cfg,

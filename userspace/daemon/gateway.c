@@ -29,6 +29,11 @@ struct pc_gateway {
 	/* compiled is exactly what the live slot holds (this daemon wrote
 	 * it), so the next push may remove it by its keys */
 	int live_known;
+	/* deny events waiting for the once-a-second write to the store */
+	struct pc_deny_record *denies;
+	size_t ndenies, cap_denies;
+	unsigned long denies_dropped;
+	struct event *ev_flush;
 	enum pc_xdp_mode *modes;
 	int *attached;
 	time_t started;
@@ -271,6 +276,89 @@ static int log_allowed(struct pc_gateway *gw)
 #define V6L(a) (strchr(a, ':') ? "[" : "")
 #define V6R(a) (strchr(a, ':') ? "]" : "")
 
+#define PC_DENIES_PER_FLUSH 5000 /* a second's worth kept, at most */
+
+static void keep_deny(struct pc_gateway *gw, const struct pc_event *e,
+		      const char *reason, char *pbuf, const char *src,
+		      const char *dst, const char *who, const char *rule,
+		      const char *ifn)
+{
+	struct pc_deny_record *d;
+	struct timespec ts;
+	struct tm tm;
+	char at[32];
+
+	if (gw->ndenies >= PC_DENIES_PER_FLUSH) {
+		gw->denies_dropped++;
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pc_xgrow(&gw->denies, &gw->cap_denies, gw->ndenies, sizeof(*d));
+	d = &gw->denies[gw->ndenies++];
+	*d = (struct pc_deny_record){
+		.at = pc_strdup(at),
+		.reason = pc_strdup(reason ? reason : "?"),
+		.proto = pc_strdup(proto_name(e->proto, pbuf, 16)),
+		.src = pc_strdup(src),
+		.sport = e->sport,
+		.dst = pc_strdup(dst),
+		.dport = e->dport,
+		.identities = pc_strdup(who),
+		.rule = pc_strdup(rule),
+		.iface = pc_strdup(ifn),
+	};
+}
+
+/* Once a second: the buffered deny events in one transaction. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct pc_gateway *gw = arg;
+
+	(void)fd, (void)what;
+	if (!gw->ndenies)
+		return;
+	pc_store_denies_add(gw->store, gw->denies, gw->ndenies,
+			    gw->cfg->deny_retention);
+	for (size_t i = 0; i < gw->ndenies; i++)
+		pc_deny_record_free(&gw->denies[i]);
+	gw->ndenies = 0;
+	if (gw->denies_dropped) {
+		pc_warn("deny events: %lu not stored (more than %d in a "
+			"second)",
+			gw->denies_dropped, PC_DENIES_PER_FLUSH);
+		gw->denies_dropped = 0;
+	}
+}
+
+static json_t *be_denies(void *ctx, size_t limit)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_deny_record *v;
+	json_t *arr;
+	size_t n;
+
+	on_flush(-1, 0, gw); /* what is buffered too */
+	if (pc_store_denies_list(gw->store, limit, &v, &n))
+		return NULL;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(
+			arr,
+			json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:s, "
+				  "s:s, s:s}",
+				  "at", v[i].at, "reason", v[i].reason, "proto",
+				  v[i].proto, "src", v[i].src, "sport",
+				  v[i].sport, "dst", v[i].dst, "dport",
+				  v[i].dport, "identities", v[i].identities,
+				  "rule", v[i].rule, "interface", v[i].iface));
+		pc_deny_record_free(&v[i]);
+	}
+	free(v);
+	return json_pack("{s:o}", "denies", arr);
+}
+
 static void on_event(void *arg, const struct pc_event *e)
 {
 	struct pc_gateway *gw = arg;
@@ -288,6 +376,9 @@ static void on_event(void *arg, const struct pc_event *e)
 		if (e->src_set && e->src_set <= c->nident_sets)
 			who = c->ident_set_names[e->src_set - 1];
 	}
+	if (e->reason >= PC_R_FIRST_DROP || e->reason == PC_R_AUDIT_DENY_RULE ||
+	    e->reason == PC_R_AUDIT_DENY_DEFAULT)
+		keep_deny(gw, e, reason, pbuf, src, dst, who, rule, ifn);
 	if (pc_api_streams(gw->api)) {
 		json_t *j = json_pack(
 			"{s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:I, "
@@ -824,6 +915,12 @@ static int start_events(struct pc_gateway *gw)
 		event_new(gw->base, fd, EV_READ | EV_PERSIST, on_readable, gw);
 	if (!gw->ev_read || event_add(gw->ev_read, NULL))
 		return -ENOMEM;
+	gw->ev_flush = event_new(gw->base, -1, EV_PERSIST, on_flush, gw);
+	if (gw->ev_flush) {
+		struct timeval one = {1, 0};
+
+		event_add(gw->ev_flush, &one);
+	}
 	return 0;
 }
 
@@ -935,6 +1032,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.token_revoke = be_token_revoke,
 		.audit_list = be_audit_list,
 		.flows = be_flows,
+		.denies = be_denies,
 		.ready = be_ready,
 	};
 	struct pc_api_opts ao = {.listen = cfg->listen,
@@ -982,6 +1080,11 @@ void pc_gateway_stop(struct pc_gateway *gw)
 	pc_api_stop(gw->api);
 	if (gw->ev_read)
 		event_free(gw->ev_read);
+	if (gw->ev_flush) {
+		on_flush(-1, 0, gw);
+		event_free(gw->ev_flush);
+	}
+	free(gw->denies);
 	pc_dp_close(gw->dp);
 	pc_store_close(gw->store);
 	pc_compiled_free(gw->compiled);

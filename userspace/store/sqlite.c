@@ -54,6 +54,15 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
 	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+	/* 4: denied (and would-be denied) packets, newest kept */
+	"CREATE TABLE deny_events ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at TEXT NOT NULL,"
+	"  reason TEXT NOT NULL, proto TEXT NOT NULL,"
+	"  src TEXT NOT NULL, sport INTEGER NOT NULL,"
+	"  dst TEXT NOT NULL, dport INTEGER NOT NULL,"
+	"  identities TEXT NOT NULL, rule TEXT NOT NULL,"
+	"  iface TEXT NOT NULL);",
 };
 
 static int migrate(sqlite3 *db, char **err)
@@ -495,4 +504,123 @@ void pc_audit_record_free(struct pc_audit_record *r)
 	free(r->target);
 	free(r->detail);
 	memset(r, 0, sizeof(*r));
+}
+
+/* ---- deny events --------------------------------------------------------- */
+
+int pc_store_denies_add(struct pc_store *s, const struct pc_deny_record *v,
+			size_t n, size_t keep)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (!n)
+		return 0;
+	if (sqlite3_exec(s->db, "BEGIN;", NULL, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	rc = sqlite3_prepare_v2(s->db,
+				"INSERT INTO deny_events (at, reason, proto, "
+				"src, sport, dst, dport, identities, rule, "
+				"iface) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+		return -EIO;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		const struct pc_deny_record *d = &v[i];
+
+		sqlite3_bind_text(st, 1, d->at, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, d->reason, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, d->proto, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, d->src, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 5, d->sport);
+		sqlite3_bind_text(st, 6, d->dst, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, d->dport);
+		sqlite3_bind_text(st, 8, d->identities, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 9, d->rule, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 10, d->iface, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			err = -EIO;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (!err) {
+		char sql[128];
+
+		/* bounded retention: the newest keep rows */
+		snprintf(sql, sizeof(sql),
+			 "DELETE FROM deny_events WHERE id <= "
+			 "(SELECT MAX(id) FROM deny_events) - %zu;",
+			 keep);
+		if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			err = -EIO;
+	}
+	if (err ||
+	    sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
+		pc_error("failed to store deny events: %s",
+			 sqlite3_errmsg(s->db));
+		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+		return -EIO;
+	}
+	return 0;
+}
+
+int pc_store_denies_list(struct pc_store *s, size_t limit,
+			 struct pc_deny_record **out, size_t *n)
+{
+	struct pc_deny_record *v = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT at, reason, proto, src, sport, dst, "
+				"dport, identities, rule, iface FROM "
+				"deny_events ORDER BY id DESC LIMIT ?",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		pc_xgrow(&v, &cap, *n, sizeof(*v));
+		v[*n] = (struct pc_deny_record){
+			.at = col_text(st, 0),
+			.reason = col_text(st, 1),
+			.proto = col_text(st, 2),
+			.src = col_text(st, 3),
+			.sport = sqlite3_column_int(st, 4),
+			.dst = col_text(st, 5),
+			.dport = sqlite3_column_int(st, 6),
+			.identities = col_text(st, 7),
+			.rule = col_text(st, 8),
+			.iface = col_text(st, 9),
+		};
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < *n; i++)
+			pc_deny_record_free(&v[i]);
+		free(v);
+		*n = 0;
+		return -EIO;
+	}
+	*out = v;
+	return 0;
+}
+
+void pc_deny_record_free(struct pc_deny_record *d)
+{
+	free(d->at);
+	free(d->reason);
+	free(d->proto);
+	free(d->src);
+	free(d->dst);
+	free(d->identities);
+	free(d->rule);
+	free(d->iface);
+	memset(d, 0, sizeof(*d));
 }

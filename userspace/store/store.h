@@ -73,4 +73,17 @@ int pc_store_audit_list(struct pc_store *s, size_t limit,
 			struct pc_audit_record **out, size_t *n);
 void pc_audit_record_free(struct pc_audit_record *r);
 
+/* Denied packets (and audit mode's would-be denies), newest kept. */
+struct pc_deny_record {
+	char *at, *reason, *proto, *src, *dst, *identities, *rule, *iface;
+	int sport, dport;
+};
+
+/* Append n in one transaction, then keep only the newest keep rows. */
+int pc_store_denies_add(struct pc_store *s, const struct pc_deny_record *v,
+			size_t n, size_t keep);
+int pc_store_denies_list(struct pc_store *s, size_t limit,
+			 struct pc_deny_record **out, size_t *n);
+void pc_deny_record_free(struct pc_deny_record *d);
+
 #endif
