@@ -45,8 +45,8 @@ expect 1 "the operator may not manage tokens" cli --token "$OPERATOR" token list
 expect_match 'HTTP 403' "403"
 expect 0 "the admin lists tokens" cli --token "$ADMIN" token list
 expect_match '^grafana +viewer ' "names and roles, no secrets"
-expect 1 "no secret in the list" grep -q "$VIEWER" "$T_DIR/last.out"
-expect 1 "no secret in the state database (or its WAL)" grep -q "${VIEWER#pct_*_}" "$T_DIR"/state.db*
+expect 1 "no secret in the list" grep -qF -- "$VIEWER" "$T_DIR/last.out"
+expect 1 "no secret in the state database (or its WAL)" grep -qF -- "${VIEWER#pct_*_}" "$T_DIR"/state.db*
 
 expect 0 "the admin revokes the viewer token" cli --token "$ADMIN" token revoke grafana
 expect 1 "a revoked token is refused" cli --token "$VIEWER" status
