@@ -37,6 +37,8 @@ int pc_client_call(const struct pc_cli *cli, const char *method,
  */
 int pc_client_get(const struct pc_cli *cli, const char *verb, const char *path,
 		  json_t **reply);
+/* "[--limit N]" (1..1000, default 50) as a verb's only arguments. */
+int pc_cli_limit(int argc, char **argv, long *limit);
 /* With --json: print reply, free it, return 1 (the caller is done). */
 int pc_client_json_done(const struct pc_cli *cli, json_t *reply);
 

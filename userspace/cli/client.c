@@ -2,6 +2,7 @@
 /* HTTP client for the daemon's API (libcurl; unix sockets and TCP). */
 #include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -111,6 +112,18 @@ int pc_client_get(const struct pc_cli *cli, const char *verb, const char *path,
 	json_decref(*reply);
 	*reply = NULL;
 	return PC_EXIT_REFUSED;
+}
+
+int pc_cli_limit(int argc, char **argv, long *limit)
+{
+	char *end = "";
+
+	*limit = 50;
+	if (argc == 2 && !strcmp(argv[0], "--limit"))
+		*limit = strtol(argv[1], &end, 10);
+	else if (argc)
+		return -1;
+	return *end || *limit < 1 || *limit > 1000 ? -1 : 0;
 }
 
 int pc_client_json_done(const struct pc_cli *cli, json_t *reply)

@@ -214,15 +214,12 @@ int pc_cmd_events(const struct pc_cli *cli, int argc, char **argv)
 /* portcullis denies [--limit N]: the stored deny events, newest first */
 int pc_cmd_denies(const struct pc_cli *cli, int argc, char **argv)
 {
-	char path[64], *end = "";
+	char path[64];
 	json_t *reply, *d;
-	long limit = 50;
+	long limit;
 	size_t i;
 
-	if (argc == 2 && !strcmp(argv[0], "--limit"))
-		limit = strtol(argv[1], &end, 10);
-	if ((argc != 0 && argc != 2) ||
-	    (argc == 2 && (*end || limit < 1 || limit > 1000))) {
+	if (pc_cli_limit(argc, argv, &limit)) {
 		fprintf(stderr, "usage: portcullis denies [--limit 1..1000]\n");
 		return PC_EXIT_USAGE;
 	}

@@ -110,15 +110,12 @@ static int token_revoke(const struct pc_cli *cli, int argc, char **argv)
 /* portcullis audit [--limit N]: the newest changes first */
 int pc_cmd_audit(const struct pc_cli *cli, int argc, char **argv)
 {
-	char path[64], *end = "";
+	char path[64];
 	json_t *reply, *e;
-	long limit = 50;
+	long limit;
 	size_t i;
 
-	if (argc == 2 && !strcmp(argv[0], "--limit"))
-		limit = strtol(argv[1], &end, 10);
-	if ((argc != 0 && argc != 2) ||
-	    (argc == 2 && (*end || limit < 1 || limit > 1000))) {
+	if (pc_cli_limit(argc, argv, &limit)) {
 		fprintf(stderr, "usage: portcullis audit [--limit 1..1000]\n");
 		return PC_EXIT_USAGE;
 	}

@@ -11,34 +11,10 @@
 #include "portcullis/maps.h"
 #include "policy.h"
 
-static const char *proto_name(uint8_t proto)
-{
-	switch (proto) {
-	case 1:
-		return "icmp";
-	case 6:
-		return "tcp";
-	case 17:
-		return "udp";
-	case 47:
-		return "gre";
-	case 50:
-		return "esp";
-	case 58:
-		return "icmpv6";
-	case 132:
-		return "sctp";
-	case 136:
-		return "udplite";
-	default:
-		return NULL;
-	}
-}
-
 void pc_format_ports(uint8_t proto, int any_proto, uint16_t lo, uint16_t hi,
 		     char *buf, size_t len)
 {
-	const char *name = proto_name(proto);
+	const char *name = pc_proto_name(proto);
 	char pn[8];
 
 	if (any_proto) {

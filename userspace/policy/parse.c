@@ -481,6 +481,14 @@ static const struct {
 	{"l2tp", 115},	{"sctp", 132}, {"udplite", 136},
 };
 
+const char *pc_proto_name(uint8_t proto)
+{
+	for (size_t i = 0; i < PC_ARRAY_SIZE(proto_names); i++)
+		if (proto_names[i].proto == proto)
+			return proto_names[i].name;
+	return NULL;
+}
+
 static int parse_proto(const char *s, size_t len, uint8_t *proto)
 {
 	unsigned long v = 0;

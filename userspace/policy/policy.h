@@ -229,6 +229,9 @@ int pc_action_rank(uint8_t action);
  * request), icmp/TYPE[/CODE], gre.  0 or -EINVAL. */
 int pc_port_parse_one(const char *s, uint8_t *proto, uint16_t *port);
 
+/* The policy language's name of an IP protocol ("gre"), or NULL. */
+const char *pc_proto_name(uint8_t proto);
+
 /* "443/tcp", "8000-8100/tcp", "any/udp", "gre", "icmp/8", "any". */
 void pc_format_ports(uint8_t proto, int any_proto, uint16_t lo, uint16_t hi,
 		     char *buf, size_t len);

@@ -188,6 +188,43 @@ static void read_record(sqlite3_stmt *st, struct pc_policy_record *r)
 	r->rollback_of = sqlite3_column_int64(st, 4);
 }
 
+/*
+ * Every row of sql (its one parameter, if any, bound to limit) read by
+ * read into an array of size-byte elements.  On a store error the rows
+ * read so far are freed with free_row and -EIO returned.
+ */
+static int list_rows(struct pc_store *s, const char *sql, int64_t limit,
+		     size_t size, void (*read)(sqlite3_stmt *st, void *row),
+		     void (*free_row)(void *row), void **out, size_t *n)
+{
+	char *v = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	if (limit >= 0)
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		pc_xgrow(&v, &cap, *n, size);
+		memset(v + *n * size, 0, size);
+		read(st, v + (*n)++ * size);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < *n; i++)
+			free_row(v + i * size);
+		free(v);
+		*n = 0;
+		return -EIO;
+	}
+	*out = v;
+	return 0;
+}
+
 /* One record with its source: version > 0, or the newest. */
 static int policy_get(struct pc_store *s, int64_t version,
 		      struct pc_policy_record *out)
@@ -231,39 +268,24 @@ int pc_store_policy_get(struct pc_store *s, int64_t version,
 	return policy_get(s, version, out);
 }
 
+static void read_record_row(sqlite3_stmt *st, void *row)
+{
+	read_record(st, row);
+}
+
+static void free_record_row(void *row)
+{
+	pc_policy_record_free(row);
+}
+
 int pc_store_policy_list(struct pc_store *s, size_t limit,
 			 struct pc_policy_record **out, size_t *n)
 {
-	struct pc_policy_record *v = NULL;
-	size_t cap = 0;
-	sqlite3_stmt *st;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT " RECORD_COLS " FROM policy_versions "
-				"ORDER BY version DESC LIMIT ?",
-				-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		pc_xgrow(&v, &cap, *n, sizeof(*v));
-		memset(&v[*n], 0, sizeof(*v));
-		read_record(st, &v[(*n)++]);
-	}
-	sqlite3_finalize(st);
-	*out = v;
-	if (rc != SQLITE_DONE) {
-		for (size_t i = 0; i < *n; i++)
-			pc_policy_record_free(&v[i]);
-		free(v);
-		*out = NULL;
-		*n = 0;
-		return -EIO;
-	}
-	return 0;
+	return list_rows(s,
+			 "SELECT " RECORD_COLS " FROM policy_versions ORDER BY "
+			 "version DESC LIMIT ?",
+			 (int64_t)limit, sizeof(**out), read_record_row,
+			 free_record_row, (void **)out, n);
 }
 
 int pc_store_policy_set_generation(struct pc_store *s, int64_t version,
@@ -362,35 +384,22 @@ int pc_store_token_get(struct pc_store *s, const char *selector,
 	return rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
+static void read_token_row(sqlite3_stmt *st, void *row)
+{
+	read_token(st, row);
+}
+
+static void free_token_row(void *row)
+{
+	pc_token_record_free(row);
+}
+
 int pc_store_token_list(struct pc_store *s, struct pc_token_record **out,
 			size_t *n)
 {
-	struct pc_token_record *v = NULL;
-	size_t cap = 0;
-	sqlite3_stmt *st;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT " TOKEN_COLS " FROM tokens ORDER BY id",
-				-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return -EIO;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		pc_xgrow(&v, &cap, *n, sizeof(*v));
-		read_token(st, &v[(*n)++]);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		for (size_t i = 0; i < *n; i++)
-			pc_token_record_free(&v[i]);
-		free(v);
-		*n = 0;
-		return -EIO;
-	}
-	*out = v;
-	return 0;
+	return list_rows(s, "SELECT " TOKEN_COLS " FROM tokens ORDER BY id", -1,
+			 sizeof(**out), read_token_row, free_token_row,
+			 (void **)out, n);
 }
 
 int pc_store_token_revoke(struct pc_store *s, const char *name)
@@ -452,47 +461,32 @@ int pc_store_audit_add(struct pc_store *s, const char *who, const char *peer,
 	return 0;
 }
 
+static void read_audit_row(sqlite3_stmt *st, void *row)
+{
+	*(struct pc_audit_record *)row = (struct pc_audit_record){
+		.id = sqlite3_column_int64(st, 0),
+		.at = col_text(st, 1),
+		.who = col_text(st, 2),
+		.peer = col_text(st, 3),
+		.action = col_text(st, 4),
+		.target = col_text(st, 5),
+		.detail = col_text(st, 6),
+	};
+}
+
+static void free_audit_row(void *row)
+{
+	pc_audit_record_free(row);
+}
+
 int pc_store_audit_list(struct pc_store *s, size_t limit,
 			struct pc_audit_record **out, size_t *n)
 {
-	struct pc_audit_record *v = NULL;
-	size_t cap = 0;
-	sqlite3_stmt *st;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT id, at, who, peer, action, target, "
-				"detail FROM audit_log ORDER BY id DESC "
-				"LIMIT ?",
-				-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		pc_xgrow(&v, &cap, *n, sizeof(*v));
-		v[*n] = (struct pc_audit_record){
-			.id = sqlite3_column_int64(st, 0),
-			.at = col_text(st, 1),
-			.who = col_text(st, 2),
-			.peer = col_text(st, 3),
-			.action = col_text(st, 4),
-			.target = col_text(st, 5),
-			.detail = col_text(st, 6),
-		};
-		(*n)++;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		for (size_t i = 0; i < *n; i++)
-			pc_audit_record_free(&v[i]);
-		free(v);
-		*n = 0;
-		return -EIO;
-	}
-	*out = v;
-	return 0;
+	return list_rows(s,
+			 "SELECT id, at, who, peer, action, target, detail "
+			 "FROM audit_log ORDER BY id DESC LIMIT ?",
+			 (int64_t)limit, sizeof(**out), read_audit_row,
+			 free_audit_row, (void **)out, n);
 }
 
 void pc_audit_record_free(struct pc_audit_record *r)
@@ -566,50 +560,36 @@ int pc_store_denies_add(struct pc_store *s, const struct pc_deny_record *v,
 	return 0;
 }
 
+static void read_deny_row(sqlite3_stmt *st, void *row)
+{
+	*(struct pc_deny_record *)row = (struct pc_deny_record){
+		.at = col_text(st, 0),
+		.reason = col_text(st, 1),
+		.proto = col_text(st, 2),
+		.src = col_text(st, 3),
+		.sport = sqlite3_column_int(st, 4),
+		.dst = col_text(st, 5),
+		.dport = sqlite3_column_int(st, 6),
+		.identities = col_text(st, 7),
+		.rule = col_text(st, 8),
+		.iface = col_text(st, 9),
+	};
+}
+
+static void free_deny_row(void *row)
+{
+	pc_deny_record_free(row);
+}
+
 int pc_store_denies_list(struct pc_store *s, size_t limit,
 			 struct pc_deny_record **out, size_t *n)
 {
-	struct pc_deny_record *v = NULL;
-	size_t cap = 0;
-	sqlite3_stmt *st;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT at, reason, proto, src, sport, dst, "
-				"dport, identities, rule, iface FROM "
-				"deny_events ORDER BY id DESC LIMIT ?",
-				-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		pc_xgrow(&v, &cap, *n, sizeof(*v));
-		v[*n] = (struct pc_deny_record){
-			.at = col_text(st, 0),
-			.reason = col_text(st, 1),
-			.proto = col_text(st, 2),
-			.src = col_text(st, 3),
-			.sport = sqlite3_column_int(st, 4),
-			.dst = col_text(st, 5),
-			.dport = sqlite3_column_int(st, 6),
-			.identities = col_text(st, 7),
-			.rule = col_text(st, 8),
-			.iface = col_text(st, 9),
-		};
-		(*n)++;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		for (size_t i = 0; i < *n; i++)
-			pc_deny_record_free(&v[i]);
-		free(v);
-		*n = 0;
-		return -EIO;
-	}
-	*out = v;
-	return 0;
+	return list_rows(s,
+			 "SELECT at, reason, proto, src, sport, dst, dport, "
+			 "identities, rule, iface FROM deny_events ORDER BY "
+			 "id DESC LIMIT ?",
+			 (int64_t)limit, sizeof(**out), read_deny_row,
+			 free_deny_row, (void **)out, n);
 }
 
 void pc_deny_record_free(struct pc_deny_record *d)
