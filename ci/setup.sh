@@ -10,7 +10,7 @@ PKGS=(
 	libevent-dev libcurl4-openssl-dev libsqlite3-dev libcriterion-dev
 	libmbedtls-dev
 	# run and test
-	iproute2 iputils-ping python3 util-linux clang-format curl
+	iproute2 iputils-ping python3 util-linux clang-format curl openssl
 	# benchmarks (tools/bench): the baselines they compare against
 	nftables xdp-tools wrk
 )

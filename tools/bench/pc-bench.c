@@ -11,6 +11,8 @@
  *                   interface, through BPF_PROG_TEST_RUN repeat
  *   pc-bench xdp-filter-fill   list N source addresses in xdp-filter
  *   pc-bench echo | latency    UDP request/response round trips
+ *   pc-bench http TARGET PATH SECONDS CONNS [TOKEN]   keep-alive GETs
+ *                   against unix:/PATH or IPV4:PORT (httpload.c)
  *
  * Every result is one JSON object on stdout.  Exit status 0 on success,
  * 1 when a measurement went wrong (a verdict other than the expected one,
@@ -36,6 +38,7 @@
 #include <linux/if_link.h>
 
 #include "bench.h"
+#include "httpload.h"
 #include "bench.skel.h"
 #include "pclib.h"
 
@@ -65,7 +68,9 @@ static int usage(void)
 		"[--src-step N]\n"
 		"       pc-bench echo --port N --duration S\n"
 		"       pc-bench latency --dst ADDR --port N --count N "
-		"[--size BYTES]\n");
+		"[--size BYTES]\n"
+		"       pc-bench http unix:/PATH|IPV4:PORT PATH SECONDS CONNS "
+		"[TOKEN]\n");
 	return 2;
 }
 
@@ -871,6 +876,9 @@ int main(int argc, char **argv)
 		return cmd_sink(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "pass"))
 		return cmd_pass(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "http") && (argc == 6 || argc == 7))
+		return pc_httpload(argv[2], argv[3], atof(argv[4]),
+				   atoi(argv[5]), argc == 7 ? argv[6] : NULL);
 	if (parse_opts(argc - 1, argv + 1, &o))
 		return usage();
 	if (!strcmp(argv[1], "gen"))

@@ -534,15 +534,32 @@ class Bench:
                 "audit_ms": r["timings_ms"]["audit"]}
 
     # ---- 7. the API ---------------------------------------------------------
-    def wrk(self, url, token, secs):
-        """wrk against url in the gateway namespace: req/s, p50, p99 (ms)."""
-        cmd = ["wrk", "-t1", "-c16", f"-d{secs}s", "--latency"]
-        if token:
-            cmd += ["-H", f"Authorization: Bearer {token}"]
+    def load(self, target, path, token, secs):
+        """Keep-alive GETs for secs from 16 connections, in the gateway
+        namespace: wrk for http(s):// URLs, pc-bench http for unix
+        sockets (which wrk cannot reach).  Samples the daemon's RSS
+        halfway.  Returns req/s, p50, p99 (ms), non-2xx, rss_kb."""
+        if target.startswith("unix:"):
+            cmd = [self.pcb, "http", target, path, str(secs), "16"] + \
+                ([token] if token else [])
+        else:
+            cmd = ["wrk", "-t1", "-c16", f"-d{secs}s", "--latency"]
+            if token:
+                cmd += ["-H", f"Authorization: Bearer {token}"]
+            cmd.append(target + path)
         if self.cpus > 1:
             cmd = ["taskset", "-c", "0"] + cmd
-        out = run(cmd + [url], ns="gw").stdout
-        res = {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "errors": 0}
+        p = subprocess.Popen(["nsenter", f"--net=/var/run/netns/{NS['gw']}"]
+                             + cmd, stdout=subprocess.PIPE, text=True)
+        time.sleep(secs / 2)
+        rss = self.rss()["VmRSS"]
+        out = p.communicate(timeout=secs + 60)[0]
+        if p.returncode:
+            raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}")
+        if target.startswith("unix:"):
+            return dict(json.loads(out), rss_kb=rss)
+        res = {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "errors": 0,
+               "rss_kb": rss}
         unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
         for ln in out.splitlines():
             f = ln.split()
@@ -563,45 +580,116 @@ class Bench:
                 for ln in status.splitlines()
                 if ln.startswith(("VmRSS", "VmHWM"))}
 
-    def api(self):
-        """The daemon's HTTP API on loopback TCP in the gateway namespace,
-        with a viewer token: requests per second and latency, and the
-        daemon's memory idle and after the load."""
-        secs = 2 if self.quick else 5
-        port = 9464
-        path = os.path.join(self.tmp, "gateway-api.yaml")
+    def make_pki(self):
+        """A CA and a server certificate for 127.0.0.1 (EC P-256)."""
+        d = os.path.join(self.tmp, "pki")
+        os.makedirs(d, exist_ok=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+              "-nodes"]
+        run(["openssl", "req", "-x509"] + ec + [
+            "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt", "-days", "1",
+            "-subj", "/CN=bench-ca"])
+        run(["openssl", "req"] + ec + [
+            "-keyout", f"{d}/gw.key", "-out", f"{d}/gw.csr",
+            "-subj", "/CN=gw"])
+        with open(f"{d}/ext", "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        run(["openssl", "x509", "-req", "-in", f"{d}/gw.csr", "-CA",
+             f"{d}/ca.crt", "-CAkey", f"{d}/ca.key", "-CAcreateserial",
+             "-days", "1", "-extfile", f"{d}/ext", "-out", f"{d}/gw.crt"])
+        os.chmod(f"{d}/gw.key", 0o600)
+        return d
+
+    def api_daemon(self, name, tcp, tls_pki=None):
+        """The daemon on its unix socket and tcp, with TLS from tls_pki;
+        returns a viewer and an operator token."""
+        path = os.path.join(self.tmp, f"gateway-{name}.yaml")
+        api = (f"    listen: [unix:{self.tmp}/api.sock, {tcp}]\n"
+               "    trust_local_root: false\n")
+        if tls_pki:
+            api += (f"    tls: {{ cert: {tls_pki}/gw.crt, "
+                    f"key: {tls_pki}/gw.key }}\n")
         with open(path, "w") as f:
             f.write(open(self.gateway_config(10)).read().replace(
-                f"unix:{self.tmp}/api.sock", f"127.0.0.1:{port}").replace(
-                "trust_local_root: true", "trust_local_root: false"))
-        log("api: wrk against the daemon")
+                f"    listen: unix:{self.tmp}/api.sock\n"
+                "    trust_local_root: true\n", api))
         self.clear_gw()
-        token = run([self.daemon, "-c", path, "--token-create", "bench",
-                     "--role", "viewer"]).stdout.strip()
+        tokens = [run([self.daemon, "-c", path, "--token-create",
+                       f"{name}-{role}", "--role", role]).stdout.strip()
+                  for role in ("viewer", "operator")]
         logf = open(os.path.join(self.tmp, "daemon-api.log"), "a")
         self.daemon_proc = subprocess.Popen(
             ["nsenter", f"--net=/var/run/netns/{NS['gw']}", self.daemon,
              "-c", path], stdout=logf, stderr=logf)
-        cli = [self.cli, "--api", f"127.0.0.1:{port}", "--token", token]
+        cli = [self.cli, "--api", f"unix:{self.tmp}/api.sock", "--token",
+               tokens[0]]
         for _ in range(100):
-            if run(cli + ["status"], ns="gw", check=False).returncode == 0:
-                break
+            if run(cli + ["status"], check=False).returncode == 0:
+                return tokens
             time.sleep(0.1)
-        else:
-            raise RuntimeError("portcullisd (api) did not come up")
+        raise RuntimeError("portcullisd (api) did not come up")
+
+    def push_latency(self, api, token, extra, n):
+        """n pushes through the CLI, alternating two 10-rule policies
+        (each push changes something): median and p90 wall ms."""
+        a = self.policy_file(10)
+        b = os.path.join(self.tmp, "policy-10b.yaml")
+        with open(b, "w") as f:  # rules: is the last section
+            f.write(open(a).read() + "  - {name: bench-b, from: [c0], "
+                    "to: [sink], action: deny}\n")
+        ms = []
+        for i in range(n):
+            t0 = time.time()
+            run([self.cli, "--api", api, "--token", token] + extra +
+                ["policy", "push", b if i % 2 else a], ns="gw")
+            ms.append((time.time() - t0) * 1e3)
+        ms.sort()
+        return {"p50_ms": ms[len(ms) // 2],
+                "p90_ms": ms[min(len(ms) - 1, int(0.9 * len(ms)))]}
+
+    def api(self):
+        """The daemon's HTTP API in the gateway namespace: on its unix
+        socket (the baseline), on loopback TCP (through the front's
+        relay) and over TLS; requests per second, latency, policy push
+        latency, and the daemon's memory idle and under load."""
+        secs = 2 if self.quick else 5
+        pushes = 4 if self.quick else 20
+        port = 9464
+        unix = f"unix:{self.tmp}/api.sock"
+        log("api: load on the unix socket and loopback TCP")
+        viewer, operator = self.api_daemon("plain", f"127.0.0.1:{port}")
         idle = self.rss()
-        base = f"http://127.0.0.1:{port}"
-        rows = [dict(self.wrk(base + "/healthz", None, secs),
-                     route="GET /healthz (no token)"),
-                dict(self.wrk(base + "/v1/status", token, secs),
-                     route="GET /v1/status (viewer token)"),
-                dict(self.wrk(base + "/v1/policy/versions", token, secs),
-                     route="GET /v1/policy/versions (viewer token)")]
+        rows = []
+        routes = [("/healthz", None), ("/v1/status", viewer),
+                  ("/v1/policy/versions", viewer)]
+        for route, tok in routes:
+            rows.append(dict(self.load(unix, route, tok, secs),
+                             route=route, via="unix"))
+            rows.append(dict(self.load(f"http://127.0.0.1:{port}", route,
+                                       tok, secs), route=route, via="tcp"))
+        push = {"unix": self.push_latency(unix, operator, [], pushes)}
         after = self.rss()
+        log("api: load over TLS")
+        pki = self.make_pki()
+        viewer, operator = self.api_daemon("tls", f"127.0.0.1:{port}", pki)
+        for route, tok in routes[:2]:
+            rows.append(dict(self.load(f"https://127.0.0.1:{port}", route,
+                                       tok, secs), route=route, via="tls"))
+        push["tls"] = self.push_latency(f"https://127.0.0.1:{port}",
+                                        operator,
+                                        ["--cacert", f"{pki}/ca.crt"],
+                                        pushes)
+        tls_after = self.rss()
         self.clear_gw()
-        self.results["api"] = {"rows": rows, "rss_idle_kb": idle["VmRSS"],
+        bad = [r for r in rows if r["errors"] or not r["rps"]]
+        if bad:
+            raise RuntimeError(f"api: failed requests: {bad}")
+        self.results["api"] = {"rows": rows, "push": push,
+                               "rss_idle_kb": idle["VmRSS"],
                                "rss_after_kb": after["VmRSS"],
-                               "hwm_kb": after["VmHWM"], "seconds": secs}
+                               "hwm_kb": max(after["VmHWM"],
+                                             tls_after["VmHWM"]),
+                               "seconds": secs, "pushes": pushes}
 
     def run_all(self):
         self.lab_up()
@@ -844,19 +932,37 @@ def report(res, quick):
                      f"{r.get('audit_ms', 0):.0f} |")
     L.append("")
     a = res.get("api")
-    if a:
+    if a and "push" in a:
+        base = {r["route"]: r["rps"] for r in a["rows"] if r["via"] == "unix"}
         L += ["## 7. The API", "",
-              "`wrk -t1 -c16 -d" + str(a["seconds"]) + "s` in the gateway's "
-              "namespace against the daemon listening on 127.0.0.1 (plain "
-              "HTTP on loopback; TLS is not in yet), with a viewer token "
-              "where the route needs one.  The daemon is one thread.", "",
-              "| route | requests/s | p50 ms | p99 ms | non-2xx |",
-              "|---|---:|---:|---:|---:|"]
+              f"Keep-alive GETs from 16 connections for {a['seconds']} s in "
+              "the gateway's namespace, with a viewer token where the route "
+              "needs one: `pc-bench http` on the unix socket (wrk cannot "
+              "reach one; on TCP the two agree within a few percent), "
+              "`wrk -t1 -c16` on loopback TCP and TLS.  TCP and TLS reach "
+              "evhttp through the front's relay (docs/api.md); the ratio is "
+              "against the unix socket in the same run.  The daemon is one "
+              "thread; the load generator is pinned to the other core.  "
+              "`/v1/status` walks the conntrack map, so its rate is the "
+              "map walk's, not the transport's.", "",
+              "| route | via | requests/s | vs unix | p50 ms | p99 ms | "
+              "daemon RSS under load |",
+              "|---|---|---:|---:|---:|---:|---:|"]
         for r in a["rows"]:
-            L.append(f"| {r['route']} | {fmt_int(r['rps'])} | "
-                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                     f"{r['errors']} |")
-        L += ["", f"Daemon RSS: {a['rss_idle_kb'] / 1024:.1f} MiB idle, "
+            ratio = r["rps"] / base[r["route"]] if base.get(r["route"]) \
+                else 0
+            L.append(f"| {r['route']} | {r['via']} | {fmt_int(r['rps'])} | "
+                     f"{ratio:.2f}x | {r['p50_ms']:.2f} | "
+                     f"{r['p99_ms']:.2f} | "
+                     f"{r['rss_kb'] / 1024:.1f} MiB |")
+        L += ["", f"`portcullis policy push` of a 10-rule policy, wall time "
+              f"per push ({a['pushes']} pushes, alternating two policies so "
+              "each changes something): unix socket p50 "
+              f"{a['push']['unix']['p50_ms']:.0f} ms (p90 "
+              f"{a['push']['unix']['p90_ms']:.0f}), TLS with a new "
+              f"handshake per push p50 {a['push']['tls']['p50_ms']:.0f} ms "
+              f"(p90 {a['push']['tls']['p90_ms']:.0f}).", "",
+              f"Daemon RSS: {a['rss_idle_kb'] / 1024:.1f} MiB idle, "
               f"{a['rss_after_kb'] / 1024:.1f} MiB after the load (peak "
               f"{a['hwm_kb'] / 1024:.1f} MiB), with a 10-rule policy.", ""]
     return "\n".join(L)
@@ -879,7 +985,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("run.py: needs root (namespaces, XDP, nftables)")
     for tool in ["nft", "xdp-filter", "bpftool", "nsenter", "taskset",
-                 "wrk"]:
+                 "wrk", "openssl"]:
         if not shutil.which(tool):
             sys.exit(f"run.py: {tool} not found (ci/setup.sh installs it)")
     out = args.out or (os.path.join(args.build, "bench-quick.md")

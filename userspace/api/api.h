@@ -11,6 +11,8 @@
 #include "policy.h"
 
 #define PC_API_MAX_BODY (16u << 20)
+#define PC_API_MAX_HEADERS 16384
+#define PC_API_TIMEOUT_S 30 /* idle or stalled request, per connection */
 
 /* Roles, each allowed everything the ones before it are. */
 enum pc_role { PC_ROLE_NONE, PC_ROLE_VIEWER, PC_ROLE_OPERATOR, PC_ROLE_ADMIN };
@@ -96,14 +98,59 @@ struct pc_api_backend {
 
 struct pc_api;
 
+/* Who may present a client certificate, and what it makes them. */
+enum pc_client_auth {
+	PC_CLIENT_AUTH_NONE,	 /* no certificate asked for */
+	PC_CLIENT_AUTH_OPTIONAL, /* verified when sent; a token works too */
+	PC_CLIENT_AUTH_REQUIRED, /* no handshake without a valid one */
+};
+
+struct pc_cert_role {
+	char *cn; /* the certificate subject's common name */
+	enum pc_role role;
+};
+
+/* api.tls: every TCP listener speaks TLS 1.2 (ECDHE, AEAD suites). */
+struct pc_api_tls {
+	const char *cert;      /* PEM: certificate chain */
+	const char *key;       /* PEM: its private key */
+	const char *client_ca; /* PEM: CAs for client certificates, or NULL */
+	enum pc_client_auth client_auth;
+	const struct pc_cert_role *roles;
+	size_t nroles;
+};
+
+#define PC_API_MAX_LISTEN 8
+#define PC_API_DEFAULT_MAX_CONNECTIONS 256
+
 struct pc_api_opts {
-	const char *listen;   /* "unix:/path" (0600) or "127.0.0.1:PORT" */
+	/* "unix:/path" (mode 0600, at most one), "IPV4:PORT", "[IPV6]:PORT" */
+	const char *const *listen;
+	size_t nlisten;
 	int trust_local_root; /* unix socket: uid 0 is admin, no token */
+	/* TCP connections open at once; more are closed at accept */
+	unsigned int max_connections;
+	const struct pc_api_tls *tls; /* NULL: TCP only on loopback */
 };
 
 int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 		 const struct pc_api_backend *be, struct pc_api **out);
 void pc_api_stop(struct pc_api *api);
+/*
+ * SIGHUP re-reads the certificate, key and client CA files, in two steps
+ * so that a reload refused later changes nothing: load (0 with *out NULL
+ * when the API has no TLS; errors logged), then use or drop.  Open
+ * connections keep the files they started with.
+ */
+struct pc_tls_ctx;
+int pc_api_tls_load(struct pc_api *api, const struct pc_api_tls *tls,
+		    struct pc_tls_ctx **out);
+void pc_api_tls_use(struct pc_api *api, struct pc_tls_ctx *t);
+void pc_api_tls_drop(struct pc_tls_ctx *t);
+/* Do the TLS files load (errors logged)?  For portcullisd --check. */
+int pc_api_tls_check(const struct pc_api_tls *tls);
+/* {"auth_failures": N, "event_streams": N, "tcp": {...}} for status. */
+json_t *pc_api_stats(const struct pc_api *api);
 
 /*
  * GET /v1/events (viewer) is a Server-Sent Events stream: each published

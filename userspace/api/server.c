@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* evhttp server on a unix socket (or loopback TCP) in front of routes.c. */
+/* evhttp server on unix sockets (TCP arrives through front.c): routes.c. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -18,6 +19,7 @@
 #include <event2/bufferevent.h>
 
 #include "api.h"
+#include "front.h"
 
 /* Failed authentications per peer: after PC_AUTH_MAX_FAILS in a window,
  * the peer gets 429 until the window ends. */
@@ -47,6 +49,7 @@ struct pc_api {
 	struct stream *streams[PC_API_MAX_STREAMS];
 	struct event *keepalive;
 	struct pc_api_backend be;
+	struct pc_front *front; /* TCP listeners, when configured */
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int trust_local_root;
 	struct auth_fail fails[PC_AUTH_PEERS];
@@ -66,6 +69,10 @@ static const char *method_name(enum evhttp_cmd_type t)
 		return "DELETE";
 	case EVHTTP_REQ_HEAD:
 		return "HEAD";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
 	default:
 		return "OTHER";
 	}
@@ -89,33 +96,44 @@ static void send_json(struct evhttp_request *req, int code, json_t *j)
 		evbuffer_free(out);
 }
 
-/* "uid:N" for a unix socket peer, its address for TCP; uid set if known. */
+/*
+ * Who is at the other end: "uid:N" on the public unix socket (uid set),
+ * else the TCP client the front relays for (and the role its client
+ * certificate carries, in *cert).
+ */
 static void peer_of(struct pc_api *api, struct evhttp_request *req, char *buf,
-		    size_t len, long *uid)
+		    size_t len, long *uid, const struct pc_front_peer **cert)
 {
 	struct evhttp_connection *conn = evhttp_request_get_connection(req);
 	struct bufferevent *bev =
 		conn ? evhttp_connection_get_bufferevent(conn) : NULL;
 	int fd = bev ? bufferevent_getfd(bev) : -1;
-	char *addr = NULL;
-	ev_uint16_t port = 0;
+	struct sockaddr_un sa;
+	socklen_t sl = sizeof(sa);
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
 
 	*uid = -1;
+	*cert = NULL;
 	snprintf(buf, len, "?");
-	if (api->unix_path[0]) {
-		struct ucred cred;
-		socklen_t cl = sizeof(cred);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&sa, &sl) ||
+	    sa.sun_family != AF_UNIX)
+		return;
+	if (sl > offsetof(struct sockaddr_un, sun_path) && !sa.sun_path[0]) {
+		/* the front's internal listener: its relay socket's name */
+		const struct pc_front_peer *p;
 
-		if (fd >= 0 &&
-		    !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl)) {
-			*uid = cred.uid;
-			snprintf(buf, len, "uid:%u", cred.uid);
-		}
+		sl = sizeof(sa);
+		if (getpeername(fd, (struct sockaddr *)&sa, &sl) ||
+		    !(p = pc_front_peer(api->front, &sa, sl)))
+			return;
+		snprintf(buf, len, "%s", p->addr);
+		*cert = p;
 		return;
 	}
-	if (conn) {
-		evhttp_connection_get_peer(conn, &addr, &port);
-		snprintf(buf, len, "%s", addr ? addr : "?");
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl)) {
+		*uid = cred.uid;
+		snprintf(buf, len, "uid:%u", cred.uid);
 	}
 }
 
@@ -158,11 +176,12 @@ static int authenticate(struct pc_api *api, struct evhttp_request *req,
 	const char *auth = evhttp_find_header(
 		evhttp_request_get_input_headers(req), "Authorization");
 	time_t now = time(NULL);
+	const struct pc_front_peer *cert;
 	struct auth_fail *f;
 	enum pc_role role;
 	long uid;
 
-	peer_of(api, req, peer, peerlen, &uid);
+	peer_of(api, req, peer, peerlen, &uid, &cert);
 	who->role = PC_ROLE_NONE;
 	who->name = "";
 	who->peer = peer;
@@ -170,6 +189,10 @@ static int authenticate(struct pc_api *api, struct evhttp_request *req,
 		if (api->trust_local_root && uid == 0) {
 			who->role = PC_ROLE_ADMIN;
 			who->name = "local root";
+		} else if (cert && cert->role != PC_ROLE_NONE) {
+			who->role = cert->role;
+			snprintf(name, namelen, "certificate %s", cert->cert);
+			who->name = name;
 		}
 		return 0;
 	}
@@ -368,7 +391,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *ctype = evhttp_find_header(
 		evhttp_request_get_input_headers(req), "Content-Type");
 	struct pc_api_caller who;
-	char name[80], peer[64];
+	char name[96], peer[64];
 	json_t *out = NULL;
 	char *body;
 	int code;
@@ -455,77 +478,97 @@ static int listen_unix(struct pc_api *api, const char *path)
 	return fd;
 }
 
-static int listen_tcp(const char *addr)
+/* The front's relay target: abstract and autobound, so no name to squat;
+ * who connects is checked per request (pc_front_peer). */
+static int listen_internal(unsigned int backlog)
 {
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	int fd, one = 1;
-	long port;
+	sa_family_t fam = AF_UNIX;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-	if (!colon || (size_t)(colon - addr) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	port = strtol(colon + 1, NULL, 10);
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || port <= 0 ||
-	    port > 65535) {
-		pc_error("failed to listen on '%s': expected IPV4:PORT", addr);
-		return -EINVAL;
-	}
-	if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
-		pc_error(
-			"refusing to serve the API without TLS on non-loopback "
-			"address '%s'",
-			addr);
-		return -EPERM;
-	}
-	sa.sin_port = htons((uint16_t)port);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
+	if (bind(fd, (struct sockaddr *)&fam, sizeof(fam)) ||
+	    listen(fd, (int)backlog)) {
 		int err = -errno;
 
-		pc_error("failed to listen on '%s': %s", addr, strerror(errno));
+		pc_error("failed to open the API's internal socket: %s",
+			 strerror(errno));
 		close(fd);
 		return err;
 	}
 	return fd;
 }
 
+static int serve(struct pc_api *api, int fd)
+{
+	if (!evhttp_accept_socket_with_handle(api->http, fd)) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int open_listeners(struct pc_api *api, struct event_base *base,
+			  const struct pc_api_opts *o)
+{
+	size_t tcp = 0;
+	int fd, rc;
+
+	for (size_t i = 0; i < o->nlisten; i++) {
+		if (strncmp(o->listen[i], "unix:", 5)) {
+			tcp++;
+			continue;
+		}
+		if (api->unix_path[0]) {
+			pc_error("failed to listen on '%s': one unix socket "
+				 "only",
+				 o->listen[i]);
+			return -EINVAL;
+		}
+		if ((fd = listen_unix(api, o->listen[i] + 5)) < 0)
+			return fd;
+		if ((rc = serve(api, fd)))
+			return rc;
+	}
+	if (!tcp)
+		return 0;
+	fd = listen_internal((o->max_connections
+				      ? o->max_connections
+				      : PC_API_DEFAULT_MAX_CONNECTIONS) +
+			     16);
+	if (fd < 0)
+		return fd;
+	if ((rc = pc_front_start(base, o, fd, &api->front))) {
+		close(fd);
+		return rc;
+	}
+	return serve(api, fd);
+}
+
 int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 		 const struct pc_api_backend *be, struct pc_api **out)
 {
 	struct pc_api *api = pc_xcalloc(1, sizeof(*api));
-	const char *listen = o->listen;
-	int fd;
+	int rc;
 
 	*out = NULL;
 	api->be = *be;
 	api->trust_local_root = o->trust_local_root;
-	fd = strncmp(listen, "unix:", 5) ? listen_tcp(listen)
-					 : listen_unix(api, listen + 5);
-	if (fd < 0) {
-		free(api);
-		return fd;
-	}
 	api->http = evhttp_new(base);
-	if (!api->http || !evhttp_accept_socket_with_handle(api->http, fd)) {
-		close(fd);
-		if (api->http)
-			evhttp_free(api->http);
+	if (!api->http) {
 		free(api);
 		return -ENOMEM;
 	}
 	evhttp_set_max_body_size(api->http, PC_API_MAX_BODY);
-	evhttp_set_max_headers_size(api->http, 16384);
-	evhttp_set_timeout(api->http, 30);
-	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT |
-						      EVHTTP_REQ_POST |
-						      EVHTTP_REQ_DELETE);
+	evhttp_set_max_headers_size(api->http, PC_API_MAX_HEADERS);
+	evhttp_set_timeout(api->http, PC_API_TIMEOUT_S);
+	/* every method reaches the router, which answers 405 in JSON */
+	evhttp_set_allowed_methods(api->http, 0xffff);
 	evhttp_set_gencb(api->http, on_request, api);
+	if ((rc = open_listeners(api, base, o))) {
+		pc_api_stop(api);
+		return rc;
+	}
 	api->keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, api);
 	if (api->keepalive) {
 		struct timeval tv = {PC_STREAM_KEEPALIVE_S, 0};
@@ -536,12 +579,52 @@ int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 	return 0;
 }
 
+int pc_api_tls_load(struct pc_api *api, const struct pc_api_tls *tls,
+		    struct pc_tls_ctx **out)
+{
+	return pc_front_tls_load(api->front, tls, out);
+}
+
+void pc_api_tls_use(struct pc_api *api, struct pc_tls_ctx *t)
+{
+	pc_front_tls_use(api->front, t);
+}
+
+void pc_api_tls_drop(struct pc_tls_ctx *t)
+{
+	pc_front_tls_drop(t);
+}
+
+json_t *pc_api_stats(const struct pc_api *api)
+{
+	json_t *j = json_pack("{s:I, s:I}", "auth_failures",
+			      (json_int_t)api->fails_total, "event_streams",
+			      (json_int_t)pc_api_streams(api));
+	struct pc_front_stats s;
+
+	if (!j || !api->front)
+		return j;
+	pc_front_stats(api->front, &s);
+	json_object_set_new(
+		j, "tcp",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "connections",
+			  (json_int_t)s.connections, "max_connections",
+			  (json_int_t)s.max_connections, "accepted",
+			  (json_int_t)s.accepted, "refused",
+			  (json_int_t)s.refused, "tls_handshake_failures",
+			  (json_int_t)s.handshake_failures,
+			  "client_certs_rejected",
+			  (json_int_t)s.cert_rejected));
+	return j;
+}
+
 void pc_api_stop(struct pc_api *api)
 {
 	if (!api)
 		return;
 	if (api->keepalive)
 		event_free(api->keepalive);
+	pc_front_stop(api->front); /* the relays first: evhttp sees EOF */
 	evhttp_free(api->http); /* closes the streams (their close callbacks) */
 	if (api->unix_path[0])
 		unlink(api->unix_path);

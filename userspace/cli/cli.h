@@ -13,8 +13,9 @@
 #define PC_TOKEN_MAX 128
 
 struct pc_cli {
-	const char *api;   /* unix:/path or HOST:PORT */
+	const char *api;   /* unix:/path, HOST:PORT or https://HOST:PORT */
 	const char *token; /* API token, or NULL */
+	const char *cacert, *cert, *key; /* TLS: CA to trust, client cert */
 	int json;
 };
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* HTTP client for the daemon's API (libcurl; unix sockets and TCP). */
+/* HTTP client for the daemon's API (libcurl: unix socket, TCP, TLS). */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +23,18 @@ static CURL *setup(const struct pc_cli *cli, const char *path, char *url,
 	if (!strncmp(cli->api, "unix:", 5)) {
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, cli->api + 5);
 		snprintf(url, urllen, "http://localhost%s", path);
+	} else if (!strncmp(cli->api, "https://", 8) ||
+		   !strncmp(cli->api, "http://", 7)) {
+		snprintf(url, urllen, "%s%s", cli->api, path);
 	} else {
 		snprintf(url, urllen, "http://%s%s", cli->api, path);
 	}
+	if (cli->cacert)
+		curl_easy_setopt(c, CURLOPT_CAINFO, cli->cacert);
+	if (cli->cert)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, cli->cert);
+	if (cli->key)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, cli->key);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);

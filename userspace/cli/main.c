@@ -36,14 +36,20 @@ static void usage(FILE *f)
 		fprintf(f, "  %s %s\n", cmds[i].name, cmds[i].usage);
 	fprintf(f,
 		"\nOptions:\n"
-		"  --api ADDR   daemon API: unix:/run/portcullis/GW.sock or\n"
-		"               127.0.0.1:PORT (default: $PORTCULLIS_API, "
-		"else\n"
-		"               unix:/run/portcullis/gw1.sock)\n"
+		"  --api ADDR   daemon API: unix:/run/portcullis/GW.sock,\n"
+		"               127.0.0.1:PORT or https://HOST:PORT "
+		"(default:\n"
+		"               $PORTCULLIS_API, else "
+		"unix:/run/portcullis/gw1.sock)\n"
 		"  --token TOKEN  API token (default: $PORTCULLIS_TOKEN); "
 		"root\n"
 		"               on the unix socket needs none where the\n"
 		"               gateway config says trust_local_root: true\n"
+		"  --cacert FILE  CA that signed the gateway's TLS "
+		"certificate\n"
+		"               ($PORTCULLIS_CACERT; default: the system's)\n"
+		"  --cert FILE, --key FILE  client certificate and its key\n"
+		"               ($PORTCULLIS_CERT, $PORTCULLIS_KEY)\n"
 		"  --json       machine-readable output for read commands\n"
 		"  -h, --help   this help\n"
 		"  -V, --version\n"
@@ -58,12 +64,18 @@ int main(int argc, char **argv)
 		{"api", required_argument, NULL, 'a'},
 		{"json", no_argument, NULL, 'j'},
 		{"token", required_argument, NULL, 't'},
+		{"cacert", required_argument, NULL, 'C'},
+		{"cert", required_argument, NULL, 'E'},
+		{"key", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	struct pc_cli cli = {.api = getenv("PORTCULLIS_API"),
-			     .token = getenv("PORTCULLIS_TOKEN")};
+			     .token = getenv("PORTCULLIS_TOKEN"),
+			     .cacert = getenv("PORTCULLIS_CACERT"),
+			     .cert = getenv("PORTCULLIS_CERT"),
+			     .key = getenv("PORTCULLIS_KEY")};
 	int c, rc = PC_EXIT_USAGE;
 
 	/* '+': stop at the verb, so verbs may take their own options */
@@ -77,6 +89,15 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			cli.token = optarg;
+			break;
+		case 'C':
+			cli.cacert = optarg;
+			break;
+		case 'E':
+			cli.cert = optarg;
+			break;
+		case 'K':
+			cli.key = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "daemon.h"
+#include "front.h"
 
 struct cctx {
 	yaml_document_t doc;
@@ -118,6 +119,212 @@ static int parse_iface(struct cctx *c, yaml_node_t *n, struct pc_gw_config *g)
 	return err;
 }
 
+static int parse_listen_one(struct cctx *c, yaml_node_t *v,
+			    struct pc_gw_config *g)
+{
+	const char *s = scalar(v);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int loopback;
+
+	if (!s || !*s)
+		return fail(c, v, "listen addresses must be strings");
+	if (g->nlisten == PC_API_MAX_LISTEN)
+		return fail(c, v, "at most %d listen addresses",
+			    PC_API_MAX_LISTEN);
+	if (!strncmp(s, "unix:", 5)) {
+		if (s[5] != '/')
+			return fail(c, v,
+				    "\"%s\": a unix socket needs an absolute "
+				    "path (unix:/run/portcullis/GW.sock)",
+				    s);
+		for (size_t i = 0; i < g->nlisten; i++)
+			if (!strncmp(g->listen[i], "unix:", 5))
+				return fail(c, v, "only one unix socket");
+	} else if (pc_front_parse_addr(s, &ss, &len, &loopback)) {
+		return fail(c, v,
+			    "\"%s\" is not unix:/PATH, IPV4:PORT or "
+			    "[IPV6]:PORT",
+			    s);
+	}
+	g->listen[g->nlisten++] = pc_strdup(s);
+	return 0;
+}
+
+static int parse_listen(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
+{
+	for (size_t i = 0; i < g->nlisten; i++)
+		free(g->listen[i]);
+	g->nlisten = 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return parse_listen_one(c, v, g);
+	if (v->data.sequence.items.start == v->data.sequence.items.top)
+		return fail(c, v, "listen is an empty list");
+	for (yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top; it++)
+		if (parse_listen_one(c, node(c, *it), g))
+			return -EINVAL;
+	return 0;
+}
+
+static int parse_client_roles(struct cctx *c, yaml_node_t *v,
+			      struct pc_gw_tls *t)
+{
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, v,
+			    "client_roles must map certificate names to "
+			    "roles ({ grafana: viewer })");
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+	     p < v->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(c, p->key), *r = node(c, p->value);
+		const char *cn = scalar(k);
+		enum pc_role role = pc_role_parse(scalar(r) ? scalar(r) : "");
+
+		if (!cn || !*cn || strlen(cn) >= 72)
+			return fail(c, k,
+				    "a certificate name (CN), up to 71 "
+				    "characters");
+		if (role == PC_ROLE_NONE)
+			return fail(c, r,
+				    "role must be viewer, operator or "
+				    "admin");
+		t->roles =
+			realloc(t->roles, (t->nroles + 1) * sizeof(*t->roles));
+		if (!t->roles)
+			return -ENOMEM;
+		t->roles[t->nroles].cn = pc_strdup(cn);
+		t->roles[t->nroles++].role = role;
+	}
+	return 0;
+}
+
+static int parse_tls(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
+{
+	struct pc_gw_tls *t = &g->tls;
+	int auth_set = 0;
+
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, v,
+			    "tls must be { cert: FILE, key: FILE, "
+			    "client_ca: FILE, client_auth: "
+			    "none|optional|required, client_roles: {...} }");
+	t->set = 1;
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+	     p < v->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(c, p->key), *tv = node(c, p->value);
+		const char *ks = scalar(k), *vs = scalar(tv);
+		int err;
+
+		if (ks && !strcmp(ks, "cert"))
+			err = want_string(c, tv, "cert", &t->cert);
+		else if (ks && !strcmp(ks, "key"))
+			err = want_string(c, tv, "key", &t->key);
+		else if (ks && !strcmp(ks, "client_ca"))
+			err = want_string(c, tv, "client_ca", &t->client_ca);
+		else if (ks && !strcmp(ks, "client_roles"))
+			err = parse_client_roles(c, tv, t);
+		else if (ks && !strcmp(ks, "client_auth")) {
+			static const char *const names[] = {"none", "optional",
+							    "required"};
+
+			err = fail(c, tv,
+				   "client_auth must be none, optional or "
+				   "required");
+			for (int i = 0; i < 3; i++)
+				if (vs && !strcmp(vs, names[i])) {
+					t->client_auth = (enum pc_client_auth)i;
+					auth_set = 1;
+					err = 0;
+				}
+		} else
+			err = fail(c, k,
+				   "unknown key \"%s\" in tls (cert, key, "
+				   "client_ca, client_auth, client_roles)",
+				   ks ? ks : "");
+		if (err)
+			return err;
+	}
+	if (!t->cert || !t->key)
+		return fail(c, v, "tls needs cert and key");
+	if (!auth_set && t->client_ca)
+		t->client_auth = PC_CLIENT_AUTH_OPTIONAL;
+	if (t->client_auth != PC_CLIENT_AUTH_NONE && !t->client_ca)
+		return fail(c, v, "client_auth %s needs client_ca",
+			    t->client_auth == PC_CLIENT_AUTH_REQUIRED
+				    ? "required"
+				    : "optional");
+	if (t->nroles && t->client_auth == PC_CLIENT_AUTH_NONE)
+		return fail(c, v,
+			    "client_roles needs client certificates "
+			    "(client_ca, client_auth)");
+	return 0;
+}
+
+/* TCP listeners: TLS, or loopback only. */
+static int check_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
+{
+	size_t tcp = 0;
+
+	for (size_t i = 0; i < g->nlisten; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		int loopback;
+
+		if (!strncmp(g->listen[i], "unix:", 5))
+			continue;
+		tcp++;
+		pc_front_parse_addr(g->listen[i], &ss, &len, &loopback);
+		if (!loopback && !g->tls.set)
+			return fail(c, v,
+				    "api listens on \"%s\" without TLS: "
+				    "plain TCP is for loopback only; set "
+				    "api.tls",
+				    g->listen[i]);
+	}
+	if (g->tls.set && !tcp)
+		return fail(c, v,
+			    "api.tls is set but api.listen has no TCP "
+			    "address");
+	return 0;
+}
+
+static int parse_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
+{
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, v,
+			    "api must be { listen: ADDR or [ADDR, ...], "
+			    "trust_local_root: BOOL, max_connections: N, "
+			    "tls: {...} }");
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+	     p < v->data.mapping.pairs.top; p++) {
+		const char *aks = scalar(node(c, p->key));
+		yaml_node_t *av = node(c, p->value);
+		int err;
+
+		if (aks && !strcmp(aks, "listen"))
+			err = parse_listen(c, av, g);
+		else if (aks && !strcmp(aks, "trust_local_root"))
+			err = want_bool(c, av, aks, &g->trust_local_root);
+		else if (aks && !strcmp(aks, "max_connections"))
+			err = want_uint(c, av, aks, 65536,
+					&g->max_connections) ||
+			      (!g->max_connections &&
+			       fail(c, av,
+				    "max_connections must be at least "
+				    "1"));
+		else if (aks && !strcmp(aks, "tls"))
+			err = parse_tls(c, av, g);
+		else
+			err = fail(c, node(c, p->key),
+				   "unknown key \"%s\" in api (listen, "
+				   "trust_local_root, max_connections, tls)",
+				   aks ? aks : "");
+		if (err)
+			return err;
+	}
+	return check_api(c, v, g);
+}
+
 static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 			     yaml_node_t *v, struct pc_gw_config *g)
 {
@@ -151,32 +358,8 @@ static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 		g->non_ip_pass = !strcmp(vs, "pass");
 		return 0;
 	}
-	if (!strcmp(ks, "api")) {
-		if (v->type != YAML_MAPPING_NODE)
-			return fail(c, v,
-				    "api must be { listen: ADDR, "
-				    "trust_local_root: BOOL }");
-		for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
-		     p < v->data.mapping.pairs.top; p++) {
-			const char *aks = scalar(node(c, p->key));
-			yaml_node_t *av = node(c, p->value);
-
-			if (aks && !strcmp(aks, "listen")) {
-				if (want_string(c, av, "listen", &g->listen))
-					return -EINVAL;
-			} else if (aks && !strcmp(aks, "trust_local_root")) {
-				if (want_bool(c, av, "trust_local_root",
-					      &g->trust_local_root))
-					return -EINVAL;
-			} else {
-				return fail(c, node(c, p->key),
-					    "unknown key \"%s\" in api "
-					    "(listen, trust_local_root)",
-					    aks ? aks : "");
-			}
-		}
-		return 0;
-	}
+	if (!strcmp(ks, "api"))
+		return parse_api(c, v, g);
 	if (!strcmp(ks, "interfaces")) {
 		if (v->type != YAML_SEQUENCE_NODE)
 			return fail(c, v, "interfaces must be a list");
@@ -240,11 +423,13 @@ static void apply_defaults(struct pc_gw_config *g)
 {
 	char buf[256];
 
-	if (!g->listen) {
+	if (!g->nlisten) {
 		snprintf(buf, sizeof(buf), "unix:/run/portcullis/%s.sock",
 			 g->name);
-		g->listen = pc_strdup(buf);
+		g->listen[g->nlisten++] = pc_strdup(buf);
 	}
+	if (!g->max_connections)
+		g->max_connections = PC_API_DEFAULT_MAX_CONNECTIONS;
 	if (!g->state) {
 		snprintf(buf, sizeof(buf), "/var/lib/portcullis/%s.db",
 			 g->name);
@@ -296,7 +481,14 @@ void pc_gw_config_free(struct pc_gw_config *g)
 		free(g->ifaces[i].name);
 	free(g->ifaces);
 	free(g->name);
-	free(g->listen);
+	for (size_t i = 0; i < g->nlisten; i++)
+		free(g->listen[i]);
+	free(g->tls.cert);
+	free(g->tls.key);
+	free(g->tls.client_ca);
+	for (size_t i = 0; i < g->tls.nroles; i++)
+		free(g->tls.roles[i].cn);
+	free(g->tls.roles);
 	free(g->state);
 	free(g->policy);
 	free(g->pin_root);

@@ -22,8 +22,17 @@ struct pc_gw_config {
 	char *name;
 	struct pc_iface_config *ifaces;
 	size_t nifaces;
-	char *listen;
+	char *listen[PC_API_MAX_LISTEN]; /* api.listen: one or a list */
+	size_t nlisten;
 	int trust_local_root; /* api: uid 0 on the unix socket is admin */
+	unsigned int max_connections; /* api: TCP connections at once */
+	struct pc_gw_tls {
+		int set;
+		char *cert, *key, *client_ca;
+		enum pc_client_auth client_auth;
+		struct pc_cert_role *roles; /* api.tls.client_roles */
+		size_t nroles;
+	} tls;
 	char *state;
 	char *policy;	/* may be NULL */
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
@@ -54,6 +63,10 @@ int pc_gateway_token_create(struct pc_store *store, const char *name,
  * caller keeps it alive); on failure nothing changed.
  */
 int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg);
+
+/* cfg's api.tls as the API takes it (in t), or NULL without one. */
+const struct pc_api_tls *pc_gateway_tls_opts(const struct pc_gw_config *cfg,
+					     struct pc_api_tls *t);
 
 /* Stop serving; the data plane keeps enforcing from its pins. */
 void pc_gateway_stop(struct pc_gateway *gw);

@@ -486,14 +486,16 @@ static json_t *be_status(void *ctx)
 
 	pc_dp_ct_count(gw->dp, &ct);
 	return json_pack(
-		"{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:{s:I, s:I}}",
+		"{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:{s:I, s:I}, "
+		"s:o*}",
 		"gateway", gw->cfg->name, "version", pc_version(),
 		"uptime_seconds", (json_int_t)(time(NULL) - gw->started),
 		"adopted", pc_dp_adopted(gw->dp), "pin_dir",
 		pc_dp_pin_dir(gw->dp), "policy", policy_summary(gw),
 		"interfaces", ifaces_json(gw), "counters", counters_json(gw),
 		"rules", rules_json(gw), "conntrack", "entries", (json_int_t)ct,
-		"capacity", (json_int_t)PC_CT_ENTRIES);
+		"capacity", (json_int_t)PC_CT_ENTRIES, "api",
+		gw->api ? pc_api_stats(gw->api) : NULL);
 }
 
 static json_t *be_policy_get(void *ctx)
@@ -929,21 +931,57 @@ static int str_differs(const char *a, const char *b)
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
 }
 
+static int listen_differs(const struct pc_gw_config *a,
+			  const struct pc_gw_config *b)
+{
+	if (a->nlisten != b->nlisten)
+		return 1;
+	for (size_t i = 0; i < a->nlisten; i++)
+		if (strcmp(a->listen[i], b->listen[i]))
+			return 1;
+	return 0;
+}
+
+const struct pc_api_tls *pc_gateway_tls_opts(const struct pc_gw_config *cfg,
+					     struct pc_api_tls *t)
+{
+	if (!cfg->tls.set)
+		return NULL;
+	*t = (struct pc_api_tls){
+		.cert = cfg->tls.cert,
+		.key = cfg->tls.key,
+		.client_ca = cfg->tls.client_ca,
+		.client_auth = cfg->tls.client_auth,
+		.roles = cfg->tls.roles,
+		.nroles = cfg->tls.nroles,
+	};
+	return t;
+}
+
 int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 {
 	static const struct pc_api_caller sighup = {PC_ROLE_ADMIN, "SIGHUP",
 						    "local"};
 	const struct pc_gw_config *old = gw->cfg;
+	struct pc_tls_ctx *tls = NULL;
 	struct pc_buf text = {0};
+	struct pc_api_tls t;
 	int rc;
 
-	if (str_differs(old->name, cfg->name) ||
-	    str_differs(old->listen, cfg->listen) ||
+	if (str_differs(old->name, cfg->name) || listen_differs(old, cfg) ||
 	    str_differs(old->state, cfg->state) ||
 	    str_differs(old->pin_root, cfg->pin_root) ||
-	    old->trust_local_root != cfg->trust_local_root) {
-		pc_error("reload refused: name, api, state and pin_root take a "
-			 "restart; nothing changed");
+	    old->trust_local_root != cfg->trust_local_root ||
+	    old->max_connections != cfg->max_connections ||
+	    old->tls.set != cfg->tls.set) {
+		pc_error("reload refused: name, state, pin_root and api (but "
+			 "for its TLS files) take a restart; nothing changed");
+		return -EINVAL;
+	}
+	/* certificates may have been renewed in place: read them again */
+	if (pc_api_tls_load(gw->api, pc_gateway_tls_opts(cfg, &t), &tls)) {
+		pc_error("reload refused: TLS files do not load; nothing "
+			 "changed");
 		return -EINVAL;
 	}
 	/* the policy file first: if it is refused, nothing else changes */
@@ -952,6 +990,7 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 		if (rc) {
 			pc_error("reload refused: policy '%s': %s", cfg->policy,
 				 strerror(-rc));
+			pc_api_tls_drop(tls);
 			return rc;
 		}
 		if (!gw->rec.source || strcmp(text.data, gw->rec.source)) {
@@ -972,6 +1011,7 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 			pc_buf_free(&changes);
 			if (rc) {
 				pc_buf_free(&text);
+				pc_api_tls_drop(tls);
 				pc_error("reload refused: the policy file does "
 					 "not load; nothing changed");
 				return rc;
@@ -998,6 +1038,10 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 		if (i == cfg->nifaces)
 			pc_info("reload: interface %s removed",
 				old->ifaces[j].name);
+	}
+	if (tls) {
+		pc_api_tls_use(gw->api, tls);
+		pc_info("reload: TLS certificate '%s' re-read", cfg->tls.cert);
 	}
 	gw->cfg = cfg;
 	free(gw->modes);
@@ -1035,8 +1079,14 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.denies = be_denies,
 		.ready = be_ready,
 	};
-	struct pc_api_opts ao = {.listen = cfg->listen,
-				 .trust_local_root = cfg->trust_local_root};
+	struct pc_api_tls t;
+	struct pc_api_opts ao = {
+		.listen = (const char *const *)cfg->listen,
+		.nlisten = cfg->nlisten,
+		.trust_local_root = cfg->trust_local_root,
+		.max_connections = cfg->max_connections,
+		.tls = pc_gateway_tls_opts(cfg, &t),
+	};
 	int rc;
 
 	*out = NULL;
@@ -1064,8 +1114,9 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 	rc = pc_api_start(base, &ao, &be, &gw->api);
 	if (rc)
 		goto fail;
-	pc_info("portcullisd %s serving gateway %s on %s", pc_version(),
-		cfg->name, cfg->listen);
+	pc_info("portcullisd %s serving gateway %s on %s%s", pc_version(),
+		cfg->name, cfg->listen[0],
+		cfg->nlisten > 1 ? " and more (see above)" : "");
 	*out = gw;
 	return 0;
 fail:

@@ -13,7 +13,7 @@
 #include "store.h"
 
 static const char usage[] =
-	"Usage: portcullisd -c GATEWAY.yaml [--teardown] [-v]\n"
+	"Usage: portcullisd -c GATEWAY.yaml [--check | --teardown] [-v]\n"
 	"       portcullisd -c GATEWAY.yaml --token-create NAME --role ROLE\n"
 	"\n"
 	"Zero-trust gateway daemon: attaches the XDP data plane to the\n"
@@ -24,6 +24,8 @@ static const char usage[] =
 	"policy file if it changed; a bad config changes nothing.\n"
 	"\n"
 	"  -c, --config FILE  gateway configuration (YAML)\n"
+	"      --check        check the config, its policy file and TLS\n"
+	"                     files, then exit (0: all good)\n"
 	"      --teardown     detach the programs and remove every pin of\n"
 	"                     the gateway, then exit\n"
 	"      --token-create NAME  create an API token in the gateway's\n"
@@ -113,6 +115,35 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	r->cfg = next;
 }
 
+/* --check: what a start would load, without touching the kernel. */
+static int check_config(const char *path, const struct pc_gw_config *cfg)
+{
+	struct pc_diags d = {0};
+	struct pc_buf text = {0};
+	struct pc_api_tls t;
+	struct pc_compiled *c;
+	int rc = 0;
+
+	if (cfg->policy) {
+		rc = pc_read_file(cfg->policy, PC_API_MAX_BODY, &text);
+		if (rc)
+			fprintf(stderr, "portcullisd: policy '%s': %s\n",
+				cfg->policy, strerror(-rc));
+		else if (!(rc = pc_policy_load(text.data, text.len, cfg->policy,
+					       NULL, &c, &d)))
+			pc_compiled_free(c);
+		for (size_t i = 0; i < d.n; i++)
+			fprintf(stderr, "%s\n", d.v[i].msg);
+		pc_diags_free(&d);
+		pc_buf_free(&text);
+	}
+	if (pc_gateway_tls_opts(cfg, &t) && pc_api_tls_check(&t))
+		rc = -EINVAL;
+	if (!rc)
+		printf("%s: ok\n", path);
+	return rc ? 1 : 0;
+}
+
 static int run(const char *path, struct pc_gw_config *cfg)
 {
 	struct event_base *base = event_base_new();
@@ -146,6 +177,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"teardown", no_argument, NULL, 't'},
+		{"check", no_argument, NULL, 'k'},
 		{"token-create", required_argument, NULL, 'T'},
 		{"role", required_argument, NULL, 'r'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -154,7 +186,7 @@ int main(int argc, char **argv)
 		{0},
 	};
 	const char *config = NULL, *token_name = NULL, *role = NULL;
-	int teardown = 0, c, rc;
+	int teardown = 0, check = 0, c, rc;
 	char err[PC_ERR_LEN];
 	struct pc_gw_config cfg;
 
@@ -165,6 +197,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			teardown = 1;
+			break;
+		case 'k':
+			check = 1;
 			break;
 		case 'T':
 			token_name = optarg;
@@ -197,6 +232,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pc_log_set_json(cfg.log_json);
+	if (check) {
+		rc = check_config(config, &cfg);
+		pc_gw_config_free(&cfg);
+		return rc;
+	}
 	if (token_name) {
 		rc = create_token(&cfg, token_name, role);
 		pc_gw_config_free(&cfg);

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Unit tests: the gateway config's api block (listen, TLS, limits). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "front.h"
+
+static char path[64];
+static char err[PC_ERR_LEN];
+static struct pc_gw_config cfg;
+
+static void setup(void)
+{
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/pc-config.XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+}
+
+static void teardown(void)
+{
+	pc_gw_config_free(&cfg);
+	unlink(path);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+/* Write "gateway:\n  name: gw1\n" + body and load it. */
+static int load(const char *body)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fprintf(f, "gateway:\n  name: gw1\n%s", body);
+	fclose(f);
+	err[0] = '\0';
+	return pc_gw_config_load(path, &cfg, err);
+}
+
+/* err, past "PATH:" */
+static const char *where(void)
+{
+	size_t n = strlen(path);
+
+	return strncmp(err, path, n) ? err : err + n + 1;
+}
+
+Test(config, defaults)
+{
+	/* Test that without an api block the gateway listens on its own
+	 * unix socket, with the default connection limit and no TLS */
+	cr_assert_eq(load(""), 0, "%s", err);
+	cr_assert_eq(cfg.nlisten, 1);
+	cr_assert_str_eq(cfg.listen[0], "unix:/run/portcullis/gw1.sock");
+	cr_assert_eq(cfg.max_connections, PC_API_DEFAULT_MAX_CONNECTIONS);
+	cr_assert_eq(cfg.tls.set, 0);
+	cr_assert_eq(cfg.trust_local_root, 0);
+}
+
+Test(config, listen_one_or_a_list)
+{
+	/* Test that listen takes one address or a list of them */
+	cr_assert_eq(load("  api:\n    listen: 127.0.0.1:9000\n"), 0, "%s",
+		     err);
+	cr_assert_eq(cfg.nlisten, 1);
+	cr_assert_str_eq(cfg.listen[0], "127.0.0.1:9000");
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  api:\n    listen: [unix:/run/a.sock, "
+			  "127.0.0.1:9000, \"[::1]:9001\"]\n"),
+		     0, "%s", err);
+	cr_assert_eq(cfg.nlisten, 3);
+	cr_assert_str_eq(cfg.listen[2], "[::1]:9001");
+}
+
+Test(config, bad_listen_addresses)
+{
+	/* Test that each bad address is named at its line and column */
+	cr_assert_eq(load("  api:\n    listen: unix:run/a.sock\n"), -EINVAL);
+	cr_assert_str_eq(where(), "4:13: \"unix:run/a.sock\": a unix socket "
+				  "needs an absolute path "
+				  "(unix:/run/portcullis/GW.sock)");
+	cr_assert_eq(load("  api:\n    listen: [127.0.0.1:9000, "
+			  "localhost:80]\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "4:30: \"localhost:80\" is not "
+				  "unix:/PATH, IPV4:PORT or [IPV6]:PORT");
+	cr_assert_eq(load("  api:\n    listen: 127.0.0.1:70000\n"), -EINVAL);
+	cr_assert_eq(load("  api:\n    listen: [unix:/a, unix:/b]\n"), -EINVAL);
+	cr_assert_str_eq(where(), "4:23: only one unix socket");
+	cr_assert_eq(load("  api:\n    listen: []\n"), -EINVAL);
+	cr_assert_str_eq(where(), "4:13: listen is an empty list");
+}
+
+Test(config, plain_tcp_only_on_loopback)
+{
+	/* Test that plain TCP off loopback is refused, v4 and v6 */
+	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:9443\n"), -EINVAL);
+	cr_assert_str_eq(where(),
+			 "4:5: api listens on \"0.0.0.0:9443\" without TLS: "
+			 "plain TCP is for loopback only; set api.tls");
+	cr_assert_eq(load("  api:\n    listen: \"[::]:9443\"\n"), -EINVAL);
+	cr_assert_eq(load("  api:\n    listen: \"[::1]:9443\"\n"), 0, "%s",
+		     err);
+}
+
+Test(config, tls_block)
+{
+	/* Test a full tls block: client_auth defaults to optional with a
+	 * client CA, roles are read in order */
+	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:9443\n    tls:\n"
+			  "      cert: /etc/gw.crt\n      key: /etc/gw.key\n"
+			  "      client_ca: /etc/ca.crt\n"
+			  "      client_roles: { grafana: viewer, ci: "
+			  "operator }\n"),
+		     0, "%s", err);
+	cr_assert_eq(cfg.tls.set, 1);
+	cr_assert_str_eq(cfg.tls.cert, "/etc/gw.crt");
+	cr_assert_str_eq(cfg.tls.key, "/etc/gw.key");
+	cr_assert_eq(cfg.tls.client_auth, PC_CLIENT_AUTH_OPTIONAL);
+	cr_assert_eq(cfg.tls.nroles, 2);
+	cr_assert_str_eq(cfg.tls.roles[1].cn, "ci");
+	cr_assert_eq(cfg.tls.roles[1].role, PC_ROLE_OPERATOR);
+}
+
+Test(config, tls_mistakes)
+{
+	/* Test that incomplete or contradictory tls blocks are refused */
+	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:1\n    tls: { cert: "
+			  "/a }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "5:10: tls needs cert and key");
+	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:1\n    tls: { cert: "
+			  "/a, key: /b, client_auth: required }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "5:10: client_auth required needs client_ca");
+	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:1\n    tls: { cert: "
+			  "/a, key: /b, client_auth: maybe }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "5:44: client_auth must be none, optional "
+				  "or required");
+	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:1\n    tls: { cert: "
+			  "/a, key: /b, client_ca: /c, client_roles: { x: "
+			  "root } }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(),
+			 "5:65: role must be viewer, operator or admin");
+	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:1\n    tls: { cert: "
+			  "/a, key: /b, client_roles: { x: viewer } }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "5:10: client_roles needs client "
+				  "certificates (client_ca, client_auth)");
+	cr_assert_eq(load("  api:\n    listen: unix:/a\n    tls: { cert: "
+			  "/a, key: /b }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "4:5: api.tls is set but api.listen has "
+				  "no TCP address");
+	cr_assert_eq(load("  api:\n    tls: { cert: /a, key: /b, pin: x }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "4:31: unknown key \"pin\" in tls (cert, "
+				  "key, client_ca, client_auth, "
+				  "client_roles)");
+}
+
+Test(config, max_connections)
+{
+	/* Test the connection limit's range */
+	cr_assert_eq(load("  api:\n    max_connections: 10\n"), 0, "%s", err);
+	cr_assert_eq(cfg.max_connections, 10);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  api:\n    max_connections: 0\n"), -EINVAL);
+	cr_assert_str_eq(where(), "4:22: max_connections must be at least 1");
+	cr_assert_eq(load("  api:\n    max_connections: 100000\n"), -EINVAL);
+}
+
+Test(config, tcp_addresses)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int lo;
+
+	/* Test the TCP address parser and its idea of loopback */
+	cr_assert_eq(pc_front_parse_addr("127.0.0.2:80", &ss, &len, &lo), 0);
+	cr_assert_eq(lo, 1);
+	cr_assert_eq(ss.ss_family, AF_INET);
+	cr_assert_eq(pc_front_parse_addr("198.18.0.1:443", &ss, &len, &lo), 0);
+	cr_assert_eq(lo, 0);
+	cr_assert_eq(pc_front_parse_addr("[::1]:443", &ss, &len, &lo), 0);
+	cr_assert_eq(lo, 1);
+	cr_assert_eq(ss.ss_family, AF_INET6);
+	cr_assert_eq(pc_front_parse_addr("[fd00::1]:443", &ss, &len, &lo), 0);
+	cr_assert_eq(lo, 0);
+	cr_assert_eq(pc_front_parse_addr("::1:443", &ss, &len, &lo), -EINVAL);
+	cr_assert_eq(pc_front_parse_addr("[::1]443", &ss, &len, &lo), -EINVAL);
+	cr_assert_eq(pc_front_parse_addr("1.2.3.4:", &ss, &len, &lo), -EINVAL);
+	cr_assert_eq(pc_front_parse_addr("1.2.3.4:0", &ss, &len, &lo), -EINVAL);
+	cr_assert_eq(pc_front_parse_addr(":80", &ss, &len, &lo), -EINVAL);
+	cr_assert_eq(pc_front_parse_addr("1.2.3.4:8x", &ss, &len, &lo),
+		     -EINVAL);
+}
