@@ -101,6 +101,17 @@ void pc_api_diags_json(json_t *j, const struct pc_diags *d)
 	json_object_set_new(j, "warnings", warnings);
 }
 
+/* A push or rollback that failed for want of the state database (full,
+ * read-only, locked): 503, the store named; anything else 500. */
+static int failed(int rc, const struct pc_diags *d, json_t **out)
+{
+	int store = rc == -ENOSPC || rc == -EROFS || rc == -EBUSY;
+
+	*out = error_json(d->nerrors ? pc_diags_first_error(d) : strerror(-rc),
+			  store ? "state" : NULL);
+	return store ? 503 : 500;
+}
+
 static int put_policy(const struct pc_api_backend *be, const char *query,
 		      const char *ctype, const char *body, size_t len,
 		      json_t **out)
@@ -128,10 +139,7 @@ static int put_policy(const struct pc_api_backend *be, const char *query,
 		*out = error_json(pc_diags_first_error(&d), "policy");
 		status = 422;
 	} else if (rc) {
-		*out = error_json(d.nerrors ? pc_diags_first_error(&d)
-					    : strerror(-rc),
-				  NULL);
-		status = 500;
+		status = failed(rc, &d, out);
 	}
 	pc_api_diags_json(*out, &d);
 	pc_diags_free(&d);
@@ -234,10 +242,7 @@ static int post_rollback(const struct pc_api_backend *be, const char *query,
 		*out = error_json(pc_diags_first_error(&d), "policy");
 		status = 422;
 	} else if (rc) {
-		*out = error_json(d.nerrors ? pc_diags_first_error(&d)
-					    : strerror(-rc),
-				  NULL);
-		status = 500;
+		status = failed(rc, &d, out);
 	}
 	pc_api_diags_json(*out, &d);
 	pc_diags_free(&d);

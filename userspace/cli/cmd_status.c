@@ -41,6 +41,11 @@ static void print_status(json_t *s)
 		       json_is_true(json_object_get(v, "attached"))
 			       ? ""
 			       : " (NOT ATTACHED)");
+	v = json_object_get(s, "state");
+	if (json_is_object(v) && !json_is_true(json_object_get(v, "writable")))
+		printf("state    NOT WRITABLE: %s (the data plane keeps "
+		       "enforcing; pushes are refused)\n",
+		       json_string_value(json_object_get(v, "error")));
 	ct = json_object_get(s, "conntrack");
 	printf("flows    %lld of %lld\n", jint(ct, "entries"),
 	       jint(ct, "capacity"));

@@ -33,6 +33,7 @@ struct pc_gateway {
 	struct pc_deny_record *denies;
 	size_t ndenies, cap_denies;
 	unsigned long denies_dropped;
+	unsigned long denies_lost; /* refused by the store (disk full...) */
 	struct event *ev_flush;
 	enum pc_xdp_mode *modes;
 	int *attached;
@@ -61,11 +62,6 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/*
- * Validate (parse, compile, run the policy's tests), apply, record.  On
- * any failure the old policy stays live.  Every error and warning goes to
- * d; -EINVAL means the policy itself was refused.
- */
 /* What a push changes in access, for the audit log: a count, then the
  * first lines of the semantic diff. */
 #define PC_AUDIT_DIFF_LINES 20
@@ -113,13 +109,53 @@ static void audit(struct pc_gateway *gw, const struct pc_api_caller *who,
 			 target, who->name);
 }
 
+/* The store could not take it: say so, and that nothing changed. */
+static void store_refused(struct pc_gateway *gw, struct pc_diags *d,
+			  const char *fname)
+{
+	const char *why = pc_store_error(gw->store);
+
+	pc_diag_add(d, 0, fname, NULL, "%s; the policy in force is unchanged",
+		    why ? why : "failed to record the policy version");
+}
+
+/*
+ * After a failed commit: put the policy in force back in the data plane
+ * (the store never saw the new one).  Its stored generation is now stale,
+ * which only means the next start applies that same version again.
+ */
+static void unapply(struct pc_gateway *gw, struct pc_compiled *c)
+{
+	uint64_t old_gen;
+
+	gw->live_known = 0;
+	if (gw->compiled && !pc_dp_apply(gw->dp, gw->compiled, c, &old_gen)) {
+		gw->live_known = 1;
+		gw->rec.generation = old_gen;
+	} else if (!gw->compiled) {
+		pc_error("the policy live in the data plane is not in the "
+			 "state database; the next start applies the "
+			 "configured policy file");
+	}
+}
+
+/*
+ * Validate (parse, compile, run the policy's tests), then in one store
+ * transaction: record the version, apply it, record its generation and
+ * (with who) the audit entry, commit.  On any failure the old policy
+ * stays live and the store unchanged.  Every error and warning goes to d;
+ * -EINVAL means the policy itself was refused, -ENOSPC, -EROFS, -EBUSY
+ * or -EIO that the state database could not record it.
+ */
 static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 		       const char *fname, int64_t rollback_of,
-		       struct pc_diags *d, struct pc_buf *changes)
+		       const struct pc_api_caller *who, struct pc_diags *d)
 {
 	struct pc_policy_record rec = {0};
+	struct pc_buf changes = {0}, target = {0};
 	struct pc_compiled *c;
-	uint64_t gen, old_gen;
+	int64_t version;
+	uint64_t gen;
 	int rc;
 
 	double t0 = now_ms(), t1, t2;
@@ -128,36 +164,53 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 	if (rc)
 		return rc;
 	t1 = now_ms();
+	if ((rc = pc_store_begin(gw->store)) ||
+	    (rc = pc_store_policy_add(gw->store, text, fname, 0, rollback_of,
+				      &version))) {
+		pc_store_rollback(gw->store);
+		store_refused(gw, d, fname);
+		pc_compiled_free(c);
+		return rc;
+	}
 	rc = pc_dp_apply(gw->dp, c, gw->live_known ? gw->compiled : NULL, &gen);
 	if (rc) {
+		pc_store_rollback(gw->store);
 		pc_diag_add(d, 0, fname, NULL, "failed to apply policy: %s",
 			    strerror(-rc));
 		pc_compiled_free(c);
 		return rc;
 	}
-	rc = pc_store_policy_add(gw->store, text, fname, gen, rollback_of,
-				 &rec.version);
-	if (rc) {
-		pc_diag_add(d, 0, fname, NULL,
-			    "failed to record policy version");
-		/* c is live now: put the policy in force back, or at least
-		 * stop trusting our idea of what the live slot holds */
-		gw->live_known = 0;
-		if (gw->compiled &&
-		    !pc_dp_apply(gw->dp, gw->compiled, c, &old_gen)) {
-			gw->live_known = 1;
-			gw->rec.generation = old_gen;
-			pc_store_policy_set_generation(
-				gw->store, gw->rec.version, old_gen);
-		}
-		pc_compiled_free(c);
-		return rc;
-	}
 	gw->live_known = 1;
 	t2 = now_ms(); /* live since pc_dp_apply; the rest is bookkeeping */
+	if (who) {
+		access_changes(gw->compiled, c, &changes);
+		if (rollback_of)
+			pc_buf_printf(&target,
+				      "version %" PRId64
+				      " restored as version %" PRId64,
+				      rollback_of, version);
+		else
+			pc_buf_printf(&target, "version %" PRId64 " from %s",
+				      version, fname);
+	}
+	if ((rc = pc_store_policy_set_generation(gw->store, version, gen)) ||
+	    (who && (rc = pc_store_audit_add(
+			     gw->store, who->name[0] ? who->name : "-",
+			     who->peer ? who->peer : "-",
+			     rollback_of ? "policy.rollback" : "policy.push",
+			     target.data, changes.data))) ||
+	    (rc = pc_store_commit(gw->store))) {
+		pc_store_rollback(gw->store);
+		store_refused(gw, d, fname);
+		unapply(gw, c);
+		pc_compiled_free(c);
+		pc_buf_free(&changes);
+		pc_buf_free(&target);
+		return rc;
+	}
+	pc_buf_free(&changes);
+	pc_buf_free(&target);
 	pc_store_policy_latest(gw->store, &rec);
-	if (changes)
-		access_changes(gw->compiled, c, changes);
 	replace_in_force(gw, c, &rec);
 	gw->validate_ms = t1 - t0;
 	gw->apply_ms = t2 - t1;
@@ -194,7 +247,7 @@ static int initial_policy(struct pc_gateway *gw)
 			return rc;
 		}
 		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, 0,
-				 &d, NULL);
+				 NULL, &d);
 		for (size_t i = 0; i < d.n; i++)
 			pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR,
 			       "%s", d.v[i].msg);
@@ -319,8 +372,9 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (!gw->ndenies)
 		return;
-	pc_store_denies_add(gw->store, gw->denies, gw->ndenies,
-			    gw->cfg->deny_retention);
+	if (pc_store_denies_add(gw->store, gw->denies, gw->ndenies,
+				gw->cfg->deny_retention))
+		gw->denies_lost += gw->ndenies; /* the store said why */
 	for (size_t i = 0; i < gw->ndenies; i++)
 		pc_deny_record_free(&gw->denies[i]);
 	gw->ndenies = 0;
@@ -482,10 +536,12 @@ static json_t *policy_summary(struct pc_gateway *gw)
 static json_t *be_status(void *ctx)
 {
 	struct pc_gateway *gw = ctx;
+	const char *err;
 	size_t ct = 0;
+	json_t *j;
 
 	pc_dp_ct_count(gw->dp, &ct);
-	return json_pack(
+	j = json_pack(
 		"{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:{s:I, s:I}, "
 		"s:o*}",
 		"gateway", gw->cfg->name, "version", pc_version(),
@@ -496,6 +552,13 @@ static json_t *be_status(void *ctx)
 		"rules", rules_json(gw), "conntrack", "entries", (json_int_t)ct,
 		"capacity", (json_int_t)PC_CT_ENTRIES, "api",
 		gw->api ? pc_api_stats(gw->api) : NULL);
+	err = pc_store_error(gw->store);
+	json_object_set_new(j, "state",
+			    json_pack("{s:s, s:b, s:s?, s:I}", "path",
+				      gw->cfg->state, "writable", !err, "error",
+				      err, "deny_events_lost",
+				      (json_int_t)gw->denies_lost));
+	return j;
 }
 
 static json_t *be_policy_get(void *ctx)
@@ -516,22 +579,15 @@ static int be_policy_put(void *ctx, const struct pc_api_caller *who,
 			 json_t **result, struct pc_diags *d)
 {
 	struct pc_gateway *gw = ctx;
-	struct pc_buf changes = {0}, target = {0};
-	int rc = push_policy(gw, text, len, fname, 0, d, &changes);
+	int rc = push_policy(gw, text, len, fname, 0, who, d);
 
 	if (rc) {
 		pc_warn("policy push refused: %s (%zu errors)",
 			pc_diags_first_error(d), d->nerrors);
 		audit(gw, who, "policy.refused", fname,
 		      pc_diags_first_error(d));
-		pc_buf_free(&changes);
 		return rc;
 	}
-	pc_buf_printf(&target, "version %" PRId64 " from %s", gw->rec.version,
-		      fname);
-	audit(gw, who, "policy.push", target.data, changes.data);
-	pc_buf_free(&changes);
-	pc_buf_free(&target);
 	*result = json_pack(
 		"{s:I, s:I, s:I, s:I, s:s, s:{s:f, s:f, s:f}}", "version",
 		(json_int_t)gw->rec.version, "generation",
@@ -589,7 +645,7 @@ static int be_policy_rollback(void *ctx, const struct pc_api_caller *who,
 			      struct pc_diags *d)
 {
 	struct pc_gateway *gw = ctx;
-	struct pc_buf changes = {0}, target = {0};
+	struct pc_buf target = {0};
 	struct pc_policy_record rec;
 	int rc;
 
@@ -608,24 +664,17 @@ static int be_policy_rollback(void *ctx, const struct pc_api_caller *who,
 		return rc == -ENOENT ? -ENOENT : rc;
 	}
 	rc = push_policy(gw, rec.source, strlen(rec.source), rec.filename,
-			 version, d, &changes);
+			 version, who, d);
 	pc_policy_record_free(&rec);
 	if (rc) {
 		pc_buf_printf(&target, "version %" PRId64, version);
 		audit(gw, who, "policy.rollback.refused", target.data,
 		      pc_diags_first_error(d));
 		pc_buf_free(&target);
-		pc_buf_free(&changes);
 		return rc;
 	}
 	pc_info("rolled back to version %" PRId64 " (now version %" PRId64 ")",
 		version, gw->rec.version);
-	pc_buf_printf(&target,
-		      "version %" PRId64 " restored as version %" PRId64,
-		      version, gw->rec.version);
-	audit(gw, who, "policy.rollback", target.data, changes.data);
-	pc_buf_free(&changes);
-	pc_buf_free(&target);
 	*result = json_pack("{s:I, s:I, s:I}", "version",
 			    (json_int_t)gw->rec.version, "generation",
 			    (json_int_t)gw->rec.generation, "rollback_of",
@@ -995,20 +1044,17 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 		}
 		if (!gw->rec.source || strcmp(text.data, gw->rec.source)) {
 			struct pc_diags d = {0};
-			struct pc_buf changes = {0};
 
 			rc = push_policy(gw, text.data, text.len, cfg->policy,
-					 0, &d, &changes);
+					 0, &sighup, &d);
 			for (size_t i = 0; i < d.n; i++)
 				pc_log(d.v[i].warning ? PC_LOG_WARN
 						      : PC_LOG_ERROR,
 				       "%s", d.v[i].msg);
-			audit(gw, &sighup,
-			      rc ? "policy.refused" : "policy.push",
-			      cfg->policy,
-			      rc ? pc_diags_first_error(&d) : changes.data);
+			if (rc)
+				audit(gw, &sighup, "policy.refused",
+				      cfg->policy, pc_diags_first_error(&d));
 			pc_diags_free(&d);
-			pc_buf_free(&changes);
 			if (rc) {
 				pc_buf_free(&text);
 				pc_api_tls_drop(tls);

@@ -6,13 +6,115 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "pclib.h"
 #include "store.h"
 
 struct pc_store {
 	sqlite3 *db;
+	char *path;
+	char error[320]; /* why the last write failed, "" when it did not */
+	int read_only;	 /* opened on a read-only file system */
 };
+
+/*
+ * A write failed: say why (once per new reason), remember it for
+ * pc_store_error, and map it to an errno the API can answer with.
+ * Call before finalizing the statement (it still holds the error).
+ */
+static int write_failed(struct pc_store *s, const char *what)
+{
+	int rc = sqlite3_extended_errcode(s->db) & 0xff;
+	int sys = sqlite3_system_errno(s->db), err;
+	char msg[sizeof(s->error)];
+
+	if (s->read_only)
+		return -EROFS; /* s->error says so since the start */
+	switch (rc) {
+	case SQLITE_FULL:
+		err = -ENOSPC;
+		break;
+	case SQLITE_READONLY:
+		err = -EROFS;
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		err = -EBUSY;
+		break;
+	case SQLITE_IOERR:
+		err = sys == ENOSPC || sys == EROFS || sys == EDQUOT ? -sys
+								     : -EIO;
+		break;
+	default:
+		err = -EIO;
+	}
+	snprintf(msg, sizeof(msg),
+		 "state database '%s': failed to %s: %s%s%s%s", s->path, what,
+		 sqlite3_errmsg(s->db), rc == SQLITE_IOERR && sys ? " (" : "",
+		 rc == SQLITE_IOERR && sys ? strerror(sys) : "",
+		 rc == SQLITE_IOERR && sys ? ")" : "");
+	if (strcmp(msg, s->error))
+		pc_error("%s", msg);
+	memcpy(s->error, msg, sizeof(msg));
+	return err;
+}
+
+static void write_ok(struct pc_store *s)
+{
+	if (!s->error[0])
+		return;
+	pc_info("state database '%s': writes work again", s->path);
+	s->error[0] = '\0';
+}
+
+const char *pc_store_error(const struct pc_store *s)
+{
+	return s->error[0] ? s->error : NULL;
+}
+
+/* Step a prepared write to its end and finalize it. */
+static int step_write(struct pc_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st), err = 0;
+
+	if (rc != SQLITE_DONE)
+		err = write_failed(s, what);
+	sqlite3_finalize(st);
+	if (!err && sqlite3_get_autocommit(s->db))
+		write_ok(s); /* committed: the disk took it */
+	return err;
+}
+
+static int exec_write(struct pc_store *s, const char *sql, const char *what)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return write_failed(s, what);
+	return 0;
+}
+
+int pc_store_begin(struct pc_store *s)
+{
+	return exec_write(s, "BEGIN IMMEDIATE;", "begin a transaction");
+}
+
+int pc_store_commit(struct pc_store *s)
+{
+	int rc = exec_write(s, "COMMIT;", "commit");
+
+	if (rc)
+		pc_store_rollback(s);
+	else
+		write_ok(s);
+	return rc;
+}
+
+void pc_store_rollback(struct pc_store *s)
+{
+	/* an I/O error may have rolled it back already */
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+}
 
 static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
@@ -101,14 +203,75 @@ static int migrate(sqlite3 *db, char **err)
 	return SQLITE_OK;
 }
 
+/* The schema version a database has, or -1. */
+static int user_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL))
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * A database on a read-only file system (a read-only mount, a disk the
+ * kernel remounted read-only): sqlite cannot open a WAL database there
+ * normally, but nothing can change it either, so it is read as immutable.
+ * The gateway serves what is stored and refuses changes.
+ */
+static int open_read_only(struct pc_store *s, const char *path)
+{
+	char *uri = sqlite3_mprintf("file:%s?immutable=1", path);
+	int rc, v;
+
+	if (!uri)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(uri, &s->db,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+	sqlite3_free(uri);
+	v = rc == SQLITE_OK ? user_version(s->db) : -1;
+	if (v != (int)PC_ARRAY_SIZE(migrations)) {
+		pc_error("failed to open state database '%s' on a read-only "
+			 "file system: %s",
+			 path,
+			 v < 0 ? sqlite3_errmsg(s->db)
+			       : "its schema needs migrating, which needs it "
+				 "writable");
+		sqlite3_close(s->db);
+		s->db = NULL;
+		return -EROFS;
+	}
+	s->read_only = 1;
+	snprintf(s->error, sizeof(s->error),
+		 "state database '%s' is on a read-only file system: changes "
+		 "are refused until portcullisd restarts with it writable",
+		 path);
+	pc_error("%s", s->error);
+	return 0;
+}
+
 int pc_store_open(const char *path, struct pc_store **out)
 {
 	struct pc_store *s = pc_xcalloc(1, sizeof(*s));
 	char *dir = pc_strdup(path), *err = NULL;
+	const char *parent = dirname(dir);
+	struct statvfs vfs;
 	int rc;
 
 	*out = NULL;
-	pc_mkdir_p(dirname(dir), 0700);
+	pc_mkdir_p(parent, 0700);
+	if (!statvfs(parent, &vfs) && (vfs.f_flag & ST_RDONLY)) {
+		free(dir);
+		if ((rc = open_read_only(s, path))) {
+			free(s);
+			return rc;
+		}
+		goto done;
+	}
 	free(dir);
 	rc = sqlite3_open_v2(path, &s->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -126,6 +289,8 @@ int pc_store_open(const char *path, struct pc_store **out)
 		free(s);
 		return -EIO;
 	}
+done:
+	s->path = pc_strdup(path);
 	*out = s;
 	return 0;
 }
@@ -135,6 +300,7 @@ void pc_store_close(struct pc_store *s)
 	if (!s)
 		return;
 	sqlite3_close(s->db);
+	free(s->path);
 	free(s);
 }
 
@@ -159,13 +325,8 @@ int pc_store_policy_add(struct pc_store *s, const char *source,
 		sqlite3_bind_int64(st, 4, rollback_of);
 	else
 		sqlite3_bind_null(st, 4);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		pc_error("failed to store policy version: %s",
-			 sqlite3_errmsg(s->db));
-		return -EIO;
-	}
+	if ((rc = step_write(s, st, "record a policy version")))
+		return rc;
 	*version = sqlite3_last_insert_rowid(s->db);
 	return 0;
 }
@@ -302,9 +463,7 @@ int pc_store_policy_set_generation(struct pc_store *s, int64_t version,
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)generation);
 	sqlite3_bind_int64(st, 2, version);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return step_write(s, st, "record a policy generation");
 }
 
 void pc_policy_record_free(struct pc_policy_record *r)
@@ -336,14 +495,15 @@ int pc_store_token_add(struct pc_store *s, const char *selector,
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, role, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_CONSTRAINT)
+	if (rc == SQLITE_CONSTRAINT) {
+		sqlite3_finalize(st);
 		return -EEXIST;
-	if (rc != SQLITE_DONE) {
-		pc_error("failed to store token: %s", sqlite3_errmsg(s->db));
-		return -EIO;
 	}
-	return 0;
+	rc = rc == SQLITE_DONE ? 0 : write_failed(s, "store a token");
+	sqlite3_finalize(st);
+	if (!rc)
+		write_ok(s);
+	return rc;
 }
 
 static void read_token(sqlite3_stmt *st, struct pc_token_record *t)
@@ -415,10 +575,8 @@ int pc_store_token_revoke(struct pc_store *s, const char *name)
 	if (rc != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return -EIO;
+	if ((rc = step_write(s, st, "revoke a token")))
+		return rc;
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
 }
 
@@ -451,14 +609,7 @@ int pc_store_audit_add(struct pc_store *s, const char *who, const char *peer,
 	sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, target ? target : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, detail ? detail : "", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		pc_error("failed to append to the audit log: %s",
-			 sqlite3_errmsg(s->db));
-		return -EIO;
-	}
-	return 0;
+	return step_write(s, st, "append to the audit log");
 }
 
 static void read_audit_row(sqlite3_stmt *st, void *row)
@@ -510,15 +661,15 @@ int pc_store_denies_add(struct pc_store *s, const struct pc_deny_record *v,
 
 	if (!n)
 		return 0;
-	if (sqlite3_exec(s->db, "BEGIN;", NULL, NULL, NULL) != SQLITE_OK)
-		return -EIO;
+	if ((err = pc_store_begin(s)))
+		return err;
 	rc = sqlite3_prepare_v2(s->db,
 				"INSERT INTO deny_events (at, reason, proto, "
 				"src, sport, dst, dport, identities, rule, "
 				"iface) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK) {
-		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+		pc_store_rollback(s);
 		return -EIO;
 	}
 	for (size_t i = 0; i < n && !err; i++) {
@@ -535,7 +686,7 @@ int pc_store_denies_add(struct pc_store *s, const struct pc_deny_record *v,
 		sqlite3_bind_text(st, 9, d->rule, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 10, d->iface, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			err = -EIO;
+			err = write_failed(s, "store deny events");
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
@@ -547,17 +698,13 @@ int pc_store_denies_add(struct pc_store *s, const struct pc_deny_record *v,
 			 "DELETE FROM deny_events WHERE id <= "
 			 "(SELECT MAX(id) FROM deny_events) - %zu;",
 			 keep);
-		if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-			err = -EIO;
+		err = exec_write(s, sql, "trim deny events");
 	}
-	if (err ||
-	    sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
-		pc_error("failed to store deny events: %s",
-			 sqlite3_errmsg(s->db));
-		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
-		return -EIO;
+	if (err) {
+		pc_store_rollback(s);
+		return err;
 	}
-	return 0;
+	return pc_store_commit(s);
 }
 
 static void read_deny_row(sqlite3_stmt *st, void *row)

@@ -20,6 +20,19 @@ struct pc_policy_record {
 int pc_store_open(const char *path, struct pc_store **out);
 void pc_store_close(struct pc_store *s);
 
+/*
+ * Writes that fail return -ENOSPC (disk full), -EROFS (read-only),
+ * -EBUSY or -EIO, and are logged once per new reason.  What is stored
+ * stays as it was: each write is one transaction, or part of the
+ * caller's.  pc_store_error says why the last write failed, NULL once
+ * one succeeds again.
+ */
+const char *pc_store_error(const struct pc_store *s);
+/* A transaction around several writes; a failed commit rolls back. */
+int pc_store_begin(struct pc_store *s);
+int pc_store_commit(struct pc_store *s);
+void pc_store_rollback(struct pc_store *s);
+
 int pc_store_policy_add(struct pc_store *s, const char *source,
 			const char *filename, uint64_t generation,
 			int64_t rollback_of, int64_t *version);
