@@ -78,4 +78,24 @@ expect 2 "a token with a header in it is refused by the CLI" \
 	cli --token "$(printf 'pct_0_x\r\nX-Evil: 1')" status
 expect 0 "failures are logged with the peer" grep -q 'rejected credentials from uid:0' "$T_DIR/daemon.log"
 
+# metrics: viewer, Prometheus text
+api_curl() { curl -s --unix-socket "$T_DIR/api.sock" "$@"; }
+expect 0 "metrics without a token" api_curl -o /dev/null -w '%{http_code}\n' http://x/metrics
+expect_match '^401$' "are refused with 401"
+expect 0 "metrics with a viewer token" \
+	api_curl -D "$T_DIR/headers" -H "Authorization: Bearer $V2" http://x/metrics
+expect_match '^portcullis_build_info\{version="[0-9.]+",gateway="pa[0-9]+"\} 1$' "carry build info"
+expect_match '^portcullis_policy_version 3$' "and the policy version in force"
+expect_match '^# TYPE portcullis_policy_generation gauge$' "with their types"
+expect 0 "as Prometheus text" grep -qi '^Content-Type: text/plain; version=0.0.4' "$T_DIR/headers"
+
+# unknown methods and paths: JSON errors, not evhttp's HTML
+expect 0 "PATCH on a known path" \
+	api_curl -X PATCH -H "Authorization: Bearer $ADMIN" -w '\n%{http_code}\n' http://x/v1/policy
+expect_match '"error": "method not allowed"' "is a JSON error"
+expect_match '^405$' "with 405"
+expect 0 "an unknown path" api_curl -H "Authorization: Bearer $ADMIN" -w '\n%{http_code}\n' http://x/v1/nope
+expect_match '"field": "path"' "is a JSON error naming the path"
+expect_match '^404$' "with 404"
+
 t_done

@@ -94,6 +94,8 @@ struct pc_api_backend {
 	json_t *(*audit_list)(void *ctx, size_t limit);
 	/* 1 when ready, else 0 with *why set */
 	int (*ready)(void *ctx, const char **why);
+	/* GET /metrics: Prometheus text (malloc'd), NULL on failure */
+	char *(*metrics)(void *ctx);
 };
 
 struct pc_api;

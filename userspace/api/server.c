@@ -381,6 +381,43 @@ static void start_stream(struct pc_api *api, struct evhttp_request *req,
 	stream_send(st, GREETING, strlen(GREETING), 0);
 }
 
+/* GET /metrics (viewer): Prometheus text exposition. */
+static void send_metrics(struct pc_api *api, struct evhttp_request *req,
+			 const char *query)
+{
+	char *text = api->be.metrics ? api->be.metrics(api->be.ctx) : NULL;
+	struct evbuffer *out = evbuffer_new();
+
+	(void)query;
+	if (!text || !out) {
+		json_t *err = json_pack("{s:s}", "error",
+					"failed to gather the metrics");
+
+		send_json(req, 500, err);
+		json_decref(err);
+	} else {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Content-Type",
+				  "text/plain; version=0.0.4; charset=utf-8");
+		evbuffer_add(out, text, strlen(text));
+		evhttp_send_reply(req, 200, "OK", out);
+	}
+	free(text);
+	if (out)
+		evbuffer_free(out);
+}
+
+/* Routes (GET, viewer) that answer with something other than one JSON
+ * document. */
+static const struct raw_route {
+	const char *path;
+	void (*fn)(struct pc_api *api, struct evhttp_request *req,
+		   const char *query);
+} raw_routes[] = {
+	{"/v1/events", start_stream},
+	{"/metrics", send_metrics},
+};
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct pc_api *api = arg;
@@ -408,10 +445,12 @@ static void on_request(struct evhttp_request *req, void *arg)
 		json_decref(out);
 		return;
 	}
-	if (path && !strcmp(path, "/v1/events") &&
-	    evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+	for (size_t i = 0; path && i < PC_ARRAY_SIZE(raw_routes); i++) {
+		if (strcmp(path, raw_routes[i].path) ||
+		    evhttp_request_get_command(req) != EVHTTP_REQ_GET)
+			continue;
 		if (who.role >= PC_ROLE_VIEWER) {
-			start_stream(api, req, evhttp_uri_get_query(uri));
+			raw_routes[i].fn(api, req, evhttp_uri_get_query(uri));
 			return;
 		}
 		out = json_pack("{s:s, s:s}", "error",

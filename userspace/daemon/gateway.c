@@ -561,6 +561,44 @@ static json_t *be_status(void *ctx)
 	return j;
 }
 
+/*
+ * GET /metrics: what the daemon knows about itself.  The packet, rule,
+ * flow and map metrics come with the observability work; these names
+ * are final.
+ */
+static char *be_metrics(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_buf b = {0};
+
+	pc_buf_printf(
+		&b,
+		"# HELP portcullis_build_info The running portcullisd.\n"
+		"# TYPE portcullis_build_info gauge\n"
+		"portcullis_build_info{version=\"%s\",gateway=\"%s\"} 1\n"
+		"# HELP portcullis_start_time_seconds When portcullisd "
+		"started, in seconds since the epoch.\n"
+		"# TYPE portcullis_start_time_seconds gauge\n"
+		"portcullis_start_time_seconds %lld\n"
+		"# HELP portcullis_policy_version Stored version of the policy "
+		"in force (0: none).\n"
+		"# TYPE portcullis_policy_version gauge\n"
+		"portcullis_policy_version %" PRId64 "\n"
+		"# HELP portcullis_policy_generation Data plane generation of "
+		"the policy in force.\n"
+		"# TYPE portcullis_policy_generation gauge\n"
+		"portcullis_policy_generation %" PRIu64 "\n"
+		"# HELP portcullis_state_writable 1 when the state database "
+		"takes writes.\n"
+		"# TYPE portcullis_state_writable gauge\n"
+		"portcullis_state_writable %d\n",
+		pc_version(), gw->cfg->name, (long long)gw->started,
+		gw->compiled ? gw->rec.version : 0,
+		gw->compiled ? gw->rec.generation : 0,
+		!pc_store_error(gw->store));
+	return b.data;
+}
+
 static json_t *be_policy_get(void *ctx)
 {
 	struct pc_gateway *gw = ctx;
@@ -1124,6 +1162,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.flows = be_flows,
 		.denies = be_denies,
 		.ready = be_ready,
+		.metrics = be_metrics,
 	};
 	struct pc_api_tls t;
 	struct pc_api_opts ao = {
