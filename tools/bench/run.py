@@ -949,10 +949,10 @@ def report(res, quick):
               "daemon RSS under load |",
               "|---|---|---:|---:|---:|---:|---:|"]
         for r in a["rows"]:
-            ratio = r["rps"] / base[r["route"]] if base.get(r["route"]) \
+            vs = r["rps"] / base[r["route"]] if base.get(r["route"]) \
                 else 0
             L.append(f"| {r['route']} | {r['via']} | {fmt_int(r['rps'])} | "
-                     f"{ratio:.2f}x | {r['p50_ms']:.2f} | "
+                     f"{vs:.2f}x | {r['p50_ms']:.2f} | "
                      f"{r['p99_ms']:.2f} | "
                      f"{r['rss_kb'] / 1024:.1f} MiB |")
         L += ["", f"`portcullis policy push` of a 10-rule policy, wall time "
