@@ -145,6 +145,21 @@ wait $IDLE
 expect 0 "when they close, clients get in again" gw_curl -f "$URL/healthz"
 expect 0 "the unix socket was never limited" cli status
 
+# a handshake has a deadline: trickling a byte every half second does not
+# hold a connection (or a max_connections slot) past 10 s
+expect 0 "a client trickling its handshake is cut off" lab_in gw python3 -c '
+import select, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+t0 = time.time()
+for b in b"\x16\x03\x01\x02\x00" + b"\x01" * 60:
+    if select.select([s], [], [], 0.5)[0] and not s.recv(100):
+        print("closed after %.1f s" % (time.time() - t0))
+        sys.exit(0)
+    s.send(bytes([b]))
+print("still open after %.1f s" % (time.time() - t0))
+sys.exit(1)' "$PORT"
+expect_match 'closed after (9\.[5-9]|1[0-2]\.[0-9]) s' "at the 10 s deadline"
+
 # certificate rotation: SIGHUP re-reads the files in place
 SERIAL1=$(lab_in gw openssl s_client -connect 127.0.0.1:$PORT -CAfile "$P/ca.crt" </dev/null 2>/dev/null |
 	openssl x509 -noout -serial)

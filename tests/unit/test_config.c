@@ -151,6 +151,11 @@ Test(config, tls_mistakes)
 	cr_assert_str_eq(where(),
 			 "5:65: role must be viewer, operator or admin");
 	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:1\n    tls: { cert: "
+			  "/a, key: /b, client_ca: /c, client_roles: { x: "
+			  "viewer, x: admin } }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "5:73: \"x\" is listed twice");
+	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:1\n    tls: { cert: "
 			  "/a, key: /b, client_roles: { x: viewer } }\n"),
 		     -EINVAL);
 	cr_assert_str_eq(where(), "5:10: client_roles needs client "

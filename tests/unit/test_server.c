@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,7 @@ static void stop(void)
 
 static void setup(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* as portcullisd does */
 	start(4);
 }
 
@@ -97,6 +99,7 @@ struct job {
 	size_t len;
 	char resp[65536];
 	size_t got;
+	int half_close; /* shutdown(SHUT_WR) after the request */
 	volatile int done;
 };
 
@@ -133,7 +136,8 @@ static void *client(void *arg)
 
 	if (fd >= 0) {
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (write(fd, j->req, j->len) == (ssize_t)j->len)
+		if (send(fd, j->req, j->len, MSG_NOSIGNAL) == (ssize_t)j->len &&
+		    (!j->half_close || !shutdown(fd, SHUT_WR)))
 			while (j->got < sizeof(j->resp) - 1 &&
 			       (n = read(fd, j->resp + j->got,
 					 sizeof(j->resp) - 1 - j->got)) > 0)
@@ -304,4 +308,35 @@ Test(server, max_connections_on_tcp)
 			     1);
 		json_decref(s);
 	}
+}
+
+Test(server, half_close_still_gets_its_answer)
+{
+	static struct job j;
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+	/* Test that a client that sends its request and shuts its side
+	 * (nc -N, curl --no-keepalive with some proxies) gets the answer
+	 * through the TCP front */
+	j = (struct job){.target = tcp, .req = req, .half_close = 1};
+	cr_assert_eq(exchange(&j), 200, "%s", j.resp);
+	cr_assert(strstr(body(&j), "\"status\": \"ok\""));
+}
+
+Test(server, refused_upload_gets_its_413_not_a_reset)
+{
+	static struct job j;
+	static char req[300000];
+	int n = snprintf(req, sizeof(req),
+			 "PUT /v1/policy HTTP/1.1\r\nHost: x\r\n"
+			 "Authorization: Bearer pct_00000002_x\r\n"
+			 "Content-Type: application/yaml\r\n"
+			 "Content-Length: 16777217\r\n\r\n");
+
+	/* Test that a client still sending a refused body reads the 413:
+	 * the front drains what it sends after the answer instead of
+	 * closing on unread input (which resets the connection) */
+	memset(req + n, 'x', sizeof(req) - (size_t)n);
+	j = (struct job){.target = tcp, .req = req, .len = sizeof(req)};
+	cr_assert_eq(exchange(&j), 413, "%s", j.resp);
 }

@@ -23,8 +23,9 @@
 
 #include "front.h"
 
-#define HANDSHAKE_TIMEOUT_S 10
+#define HANDSHAKE_TIMEOUT_S 10 /* from accept: a deadline, not idle time */
 #define WRITE_TIMEOUT_S 60
+#define LINGER_S 2 /* reading what a client still sends, after our answer */
 /* relay buffers: stop reading one side while the other holds this much */
 #define RELAY_HIGH (1u << 20)
 #define RELAY_LOW (256u << 10)
@@ -49,8 +50,14 @@ struct conn {
 	struct bufferevent *app; /* our relay socket to evhttp */
 	struct pc_tls_ctx *tls;	 /* NULL: plain TCP */
 	mbedtls_ssl_context ssl;
-	int relaying; /* handshake done, relay connected */
-	int closing;  /* evhttp is done: flush to the client, then free */
+	enum {
+		HANDSHAKE,   /* TLS only, until the deadline */
+		RELAY,	     /* both ways */
+		CLIENT_DONE, /* the client sent all it will; answers go on */
+		CLOSING,     /* evhttp is done: flush, linger, free */
+	} state;
+	int shut_app;		/* CLIENT_DONE: shut the relay once flushed */
+	struct event *deadline; /* of the handshake */
 	struct sockaddr_un name;
 	socklen_t namelen;
 	struct pc_front_peer peer;
@@ -59,6 +66,7 @@ struct conn {
 struct pc_front {
 	struct event_base *base;
 	struct evconnlistener *listeners[PC_API_MAX_LISTEN];
+	struct pc_listen_guard *guards[PC_API_MAX_LISTEN];
 	size_t nlisteners;
 	struct sockaddr_un internal;
 	socklen_t internal_len;
@@ -257,6 +265,8 @@ static void conn_free(struct conn *c)
 	if (c->app)
 		bufferevent_free(c->app);
 	bufferevent_free(c->net);
+	if (c->deadline)
+		event_free(c->deadline);
 	if (c->tls) {
 		mbedtls_ssl_free(&c->ssl);
 		tls_unref(c->tls);
@@ -316,24 +326,25 @@ static int connect_app(struct conn *c)
 	bufferevent_setcb(c->app, app_read, app_write, app_event, c);
 	bufferevent_setwatermark(c->app, EV_WRITE, RELAY_LOW, 0);
 	bufferevent_enable(c->app, EV_READ | EV_WRITE);
-	c->relaying = 1;
+	c->state = RELAY;
 	return 0;
 }
 
-/* The certificate's common name, printable characters only. */
+/* The certificate's common name, if it is one printable ASCII string
+ * that fits; else "" (such a certificate maps to no role). */
 static void cert_cn(const mbedtls_x509_crt *crt, char *out, size_t len)
 {
 	out[0] = '\0';
 	for (const mbedtls_x509_name *n = &crt->subject; n; n = n->next) {
-		size_t k = 0;
-
 		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid))
 			continue;
-		for (size_t i = 0; i < n->val.len && k + 1 < len; i++)
-			out[k++] = n->val.p[i] >= 0x20 && n->val.p[i] < 0x7f
-					   ? (char)n->val.p[i]
-					   : '?';
-		out[k] = '\0';
+		if (n->val.len >= len)
+			return;
+		for (size_t i = 0; i < n->val.len; i++)
+			if (n->val.p[i] < 0x20 || n->val.p[i] > 0x7e)
+				return;
+		memcpy(out, n->val.p, n->val.len);
+		out[n->val.len] = '\0';
 		return;
 	}
 }
@@ -358,7 +369,7 @@ static int check_client(struct conn *c)
 		return -EACCES;
 	}
 	cert_cn(crt, c->peer.cert, sizeof(c->peer.cert));
-	for (size_t i = 0; i < c->tls->nroles; i++)
+	for (size_t i = 0; c->peer.cert[0] && i < c->tls->nroles; i++)
 		if (!strcmp(c->tls->roles[i].cn, c->peer.cert))
 			c->peer.role = c->tls->roles[i].role;
 	if (c->peer.role == PC_ROLE_NONE)
@@ -386,10 +397,40 @@ static int handshake(struct conn *c)
 	}
 	if ((rc = check_client(c)) || (rc = connect_app(c)))
 		return rc;
+	event_free(c->deadline);
+	c->deadline = NULL;
 	/* evhttp times out idle requests; the front only gives up on a
 	 * client that takes nothing for a minute */
 	bufferevent_set_timeouts(c->net, NULL, &wtv);
 	return 0;
+}
+
+/* The client will send nothing more (EOF, close_notify): pass on what it
+ * sent, then shut the relay for writing so evhttp sees the end, and keep
+ * relaying its answers. */
+static void client_done(struct conn *c)
+{
+	bufferevent_disable(c->net, EV_READ);
+	c->state = CLIENT_DONE;
+	if (evbuffer_get_length(bufferevent_get_output(c->app))) {
+		c->shut_app = 1; /* app_write, once flushed */
+		bufferevent_setwatermark(c->app, EV_WRITE, 0, 0);
+		return;
+	}
+	shutdown(bufferevent_getfd(c->app), SHUT_WR);
+}
+
+/* Our answer is out: close for writing, then read and drop what the
+ * client still sends until it closes or LINGER_S pass, so that closing
+ * with unread input (a body after a 413) does not reset the connection
+ * and lose the answer on the way. */
+static void linger(struct conn *c)
+{
+	struct timeval tv = {LINGER_S, 0};
+
+	shutdown(bufferevent_getfd(c->net), SHUT_WR);
+	bufferevent_set_timeouts(c->net, &tv, NULL);
+	bufferevent_enable(c->net, EV_READ);
 }
 
 /* Client → evhttp: decrypt what arrived into the relay. */
@@ -399,8 +440,12 @@ static void net_read(struct bufferevent *bev, void *arg)
 	unsigned char buf[16384];
 	int n;
 
-	(void)bev;
-	if (!c->relaying) {
+	if (c->state == CLOSING) {
+		evbuffer_drain(bufferevent_get_input(bev),
+			       evbuffer_get_length(bufferevent_get_input(bev)));
+		return;
+	}
+	if (c->state == HANDSHAKE) {
 		int rc = handshake(c);
 
 		if (rc > 0)
@@ -415,10 +460,12 @@ static void net_read(struct bufferevent *bev, void *arg)
 	} else {
 		while ((n = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf))) > 0)
 			bufferevent_write(c->app, buf, (size_t)n);
+		if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+			client_done(c);
+			return;
+		}
 		if (n != MBEDTLS_ERR_SSL_WANT_READ) {
-			/* 0 or close_notify: the client is done; anything else
-			 * is a broken or hostile record */
-			conn_free(c);
+			conn_free(c); /* a broken or hostile record */
 			return;
 		}
 	}
@@ -431,12 +478,14 @@ static void net_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->closing) {
-		if (!evbuffer_get_length(bufferevent_get_output(bev)))
-			conn_free(c);
+	if (c->state == CLOSING) {
+		if (!evbuffer_get_length(bufferevent_get_output(bev)) &&
+		    !(bufferevent_get_enabled(bev) & EV_READ))
+			linger(c);
 		return;
 	}
-	if (c->relaying && !(bufferevent_get_enabled(c->app) & EV_READ)) {
+	if (c->state != HANDSHAKE &&
+	    !(bufferevent_get_enabled(c->app) & EV_READ)) {
 		bufferevent_enable(c->app, EV_READ);
 		app_read(c->app, c);
 	}
@@ -447,19 +496,34 @@ static void net_event(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if (!c->relaying && c->tls && (what & BEV_EVENT_TIMEOUT)) {
-		c->f->handshake_failures++;
-		client_warn(c->f, "api: TLS handshake with %s timed out",
-			    c->peer.addr);
+	if (c->state == RELAY && (what & BEV_EVENT_EOF) &&
+	    !(what & BEV_EVENT_ERROR)) {
+		/* a half-close: what it sent may still be answered */
+		if (!c->tls)
+			bufferevent_write_buffer(c->app,
+						 bufferevent_get_input(c->net));
+		client_done(c);
+		return;
 	}
+	conn_free(c); /* gone, failed, timed out, or done lingering */
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd, (void)what;
+	c->f->handshake_failures++;
+	client_warn(c->f, "api: TLS handshake with %s took over %d s",
+		    c->peer.addr, HANDSHAKE_TIMEOUT_S);
 	conn_free(c);
 }
 
-/* Relay → client, encrypted when TLS: while the client's buffer has room,
- * or all of it when flush.  0, or -EIO when TLS failed. */
-static int relay_out(struct conn *c, int flush)
+/* Relay → client (in: what came from evhttp), encrypted when TLS: while
+ * the client's buffer has room, or all of it when flush.  0, or -EIO when
+ * TLS failed. */
+static int relay_out(struct conn *c, struct evbuffer *in, int flush)
 {
-	struct evbuffer *in = bufferevent_get_input(c->app);
 	struct evbuffer *out = bufferevent_get_output(c->net);
 	size_t len;
 
@@ -484,7 +548,7 @@ static void app_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (relay_out(c, 0)) {
+	if (relay_out(c, bufferevent_get_input(bev), 0)) {
 		conn_free(c);
 		return;
 	}
@@ -497,7 +561,14 @@ static void app_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	(void)bev;
+	if (c->state == CLIENT_DONE) {
+		if (c->shut_app &&
+		    !evbuffer_get_length(bufferevent_get_output(bev))) {
+			c->shut_app = 0;
+			shutdown(bufferevent_getfd(bev), SHUT_WR);
+		}
+		return;
+	}
 	if (!(bufferevent_get_enabled(c->net) & EV_READ)) {
 		bufferevent_enable(c->net, EV_READ);
 		net_read(c->net, c);
@@ -508,21 +579,36 @@ static void app_write(struct bufferevent *bev, void *arg)
 static void app_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
+	struct evbuffer *rest;
+	int rc;
 
-	(void)bev, (void)what;
+	(void)what;
 	/* what back-pressure held back goes too: an answer is never cut */
-	if (relay_out(c, 1)) {
+	if (relay_out(c, bufferevent_get_input(bev), 1)) {
 		conn_free(c);
 		return;
+	}
+	/* a failed write (evhttp closed on unread input, after a 413) is
+	 * reported before the rest of its answer is read: read it now (not
+	 * into the bufferevent's input, whose end libevent keeps frozen) */
+	if ((rest = evbuffer_new())) {
+		while (evbuffer_read(rest, bufferevent_getfd(bev), 65536) > 0)
+			;
+		rc = relay_out(c, rest, 1);
+		evbuffer_free(rest);
+		if (rc) {
+			conn_free(c);
+			return;
+		}
 	}
 	if (c->tls)
 		mbedtls_ssl_close_notify(&c->ssl);
 	bufferevent_free(c->app);
 	c->app = NULL;
-	c->closing = 1;
+	c->state = CLOSING;
 	bufferevent_disable(c->net, EV_READ);
 	if (!evbuffer_get_length(bufferevent_get_output(c->net))) {
-		conn_free(c);
+		linger(c);
 		return;
 	}
 	bufferevent_setwatermark(c->net, EV_WRITE, 0, 0);
@@ -546,6 +632,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct pc_front *f = arg;
 	struct timeval htv = {HANDSHAKE_TIMEOUT_S, 0};
+	struct timeval wtv = {WRITE_TIMEOUT_S, 0};
 	struct conn *c;
 	int one = 1, rc;
 
@@ -595,15 +682,94 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 			return;
 		}
 		mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
-		bufferevent_set_timeouts(c->net, &htv, &htv);
+		c->state = HANDSHAKE;
+		c->deadline = evtimer_new(f->base, on_deadline, c);
+		if (!c->deadline || evtimer_add(c->deadline, &htv)) {
+			conn_free(c);
+			return;
+		}
 	} else if (connect_app(c)) {
 		conn_free(c);
 		return;
 	}
+	bufferevent_set_timeouts(c->net, NULL, &wtv);
 	bufferevent_enable(c->net, EV_READ | EV_WRITE);
 }
 
 /* ---- listeners ----------------------------------------------------------- */
+
+/*
+ * Out of file descriptors, a listener would spin on accept: pause it for
+ * a second instead, and say so (at most once a second).  The error
+ * callback gets the accept callback's argument (evhttp's own, for its
+ * listeners), so guards are found by listener.
+ */
+struct pc_listen_guard {
+	struct evconnlistener *l;
+	struct event *resume;
+};
+
+#define PC_MAX_GUARDS 16
+static struct pc_listen_guard *guards[PC_MAX_GUARDS];
+static time_t guard_warned;
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct pc_listen_guard *g = arg;
+
+	(void)fd, (void)what;
+	evconnlistener_enable(g->l);
+}
+
+static void on_listen_error(struct evconnlistener *l, void *arg)
+{
+	struct timeval tv = {1, 0};
+	int err = errno;
+
+	(void)arg;
+	for (size_t i = 0; i < PC_MAX_GUARDS; i++) {
+		if (!guards[i] || guards[i]->l != l)
+			continue;
+		evconnlistener_disable(l);
+		evtimer_add(guards[i]->resume, &tv);
+	}
+	if (time(NULL) != guard_warned)
+		pc_warn("api: accepting connections failed: %s; pausing for "
+			"a second",
+			strerror(err));
+	guard_warned = time(NULL);
+}
+
+struct pc_listen_guard *pc_listen_guard(struct event_base *base,
+					struct evconnlistener *l)
+{
+	struct pc_listen_guard *g;
+	size_t i;
+
+	for (i = 0; i < PC_MAX_GUARDS && guards[i]; i++)
+		;
+	if (i == PC_MAX_GUARDS)
+		return NULL;
+	g = pc_xcalloc(1, sizeof(*g));
+	g->l = l;
+	if (!(g->resume = evtimer_new(base, on_resume, g))) {
+		free(g);
+		return NULL;
+	}
+	guards[i] = g;
+	evconnlistener_set_error_cb(l, on_listen_error);
+	return g;
+}
+
+void pc_listen_guard_free(struct pc_listen_guard *g)
+{
+	for (size_t i = 0; g && i < PC_MAX_GUARDS; i++)
+		if (guards[i] == g)
+			guards[i] = NULL;
+	if (g)
+		event_free(g->resume);
+	free(g);
+}
 
 int pc_front_parse_addr(const char *s, struct sockaddr_storage *ss,
 			socklen_t *len, int *loopback)
@@ -680,6 +846,7 @@ static int add_listener(struct pc_front *f, const char *addr)
 		pc_error("failed to listen on '%s': %s", addr, strerror(errno));
 		return errno ? -errno : -EADDRINUSE;
 	}
+	f->guards[f->nlisteners] = pc_listen_guard(f->base, l);
 	f->listeners[f->nlisteners++] = l;
 	pc_info("api: listening on %s (%s)", addr,
 		f->tls ? "TLS" : "plain, loopback");
@@ -733,8 +900,10 @@ void pc_front_stop(struct pc_front *f)
 		return;
 	while (f->conns)
 		conn_free(f->conns);
-	for (size_t i = 0; i < f->nlisteners; i++)
+	for (size_t i = 0; i < f->nlisteners; i++) {
 		evconnlistener_free(f->listeners[i]);
+		pc_listen_guard_free(f->guards[i]);
+	}
 	tls_unref(f->tls);
 	if (f->rng_ready) {
 		mbedtls_ctr_drbg_free(&f->drbg);

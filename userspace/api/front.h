@@ -46,6 +46,14 @@ struct pc_front_stats {
 };
 void pc_front_stats(const struct pc_front *f, struct pc_front_stats *s);
 
+/* Pause l for a second when accept fails (EMFILE) instead of spinning;
+ * free the guard after the listener. */
+struct evconnlistener;
+struct pc_listen_guard;
+struct pc_listen_guard *pc_listen_guard(struct event_base *base,
+					struct evconnlistener *l);
+void pc_listen_guard_free(struct pc_listen_guard *g);
+
 /* Parse "IPV4:PORT" or "[IPV6]:PORT"; 1 if the address is loopback. */
 int pc_front_parse_addr(const char *s, struct sockaddr_storage *ss,
 			socklen_t *len, int *loopback);

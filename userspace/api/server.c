@@ -51,6 +51,10 @@ struct pc_api {
 	struct pc_api_backend be;
 	struct pc_front *front; /* TCP listeners, when configured */
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	/* the front's relay target, in a directory only root can enter */
+	char relay_dir[64],
+		relay_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct pc_listen_guard *guards[2];
 	int trust_local_root;
 	struct auth_fail fails[PC_AUTH_PEERS];
 	unsigned long fails_total;
@@ -119,12 +123,15 @@ static void peer_of(struct pc_api *api, struct evhttp_request *req, char *buf,
 	if (fd < 0 || getsockname(fd, (struct sockaddr *)&sa, &sl) ||
 	    sa.sun_family != AF_UNIX)
 		return;
-	if (sl > offsetof(struct sockaddr_un, sun_path) && !sa.sun_path[0]) {
-		/* the front's internal listener: its relay socket's name */
+	if (api->relay_path[0] && !strcmp(sa.sun_path, api->relay_path)) {
+		/* the front's relay: who it is relaying for, found by the
+		 * relay socket's autobound name; ours or no one's */
 		const struct pc_front_peer *p;
 
 		sl = sizeof(sa);
-		if (getpeername(fd, (struct sockaddr *)&sa, &sl) ||
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) ||
+		    cred.pid != getpid() ||
+		    getpeername(fd, (struct sockaddr *)&sa, &sl) ||
 		    !(p = pc_front_peer(api->front, &sa, sl)))
 			return;
 		snprintf(buf, len, "%s", p->addr);
@@ -517,33 +524,63 @@ static int listen_unix(struct pc_api *api, const char *path)
 	return fd;
 }
 
-/* The front's relay target: abstract and autobound, so no name to squat;
- * who connects is checked per request (pc_front_peer). */
-static int listen_internal(unsigned int backlog)
+/*
+ * The front's relay target: a socket in a fresh 0700 directory, so only
+ * root reaches evhttp without the front (and the pid check in peer_of
+ * tells the front's relays from root's own connections).
+ */
+static int listen_internal(struct pc_api *api, unsigned int backlog)
 {
-	sa_family_t fam = AF_UNIX;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	static const char *const bases[] = {"/run/portcullis", "/tmp"};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
 
+	for (size_t i = 0; i < PC_ARRAY_SIZE(bases); i++) {
+		pc_mkdir_p(bases[i], 0755);
+		snprintf(api->relay_dir, sizeof(api->relay_dir),
+			 "%s/relay.XXXXXX", bases[i]);
+		if (mkdtemp(api->relay_dir))
+			break;
+		api->relay_dir[0] = '\0';
+	}
+	if (!api->relay_dir[0]) {
+		pc_error("failed to make a directory for the API's relay "
+			 "socket in /run/portcullis or /tmp: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/api.sock",
+		 api->relay_dir);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&fam, sizeof(fam)) ||
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
 	    listen(fd, (int)backlog)) {
 		int err = -errno;
 
-		pc_error("failed to open the API's internal socket: %s",
+		pc_error("failed to listen on '%s': %s", sa.sun_path,
 			 strerror(errno));
 		close(fd);
 		return err;
 	}
+	memcpy(api->relay_path, sa.sun_path, sizeof(sa.sun_path));
 	return fd;
 }
 
-static int serve(struct pc_api *api, int fd)
+static int serve(struct pc_api *api, struct event_base *base, int fd)
 {
-	if (!evhttp_accept_socket_with_handle(api->http, fd)) {
-		close(fd);
+	struct evhttp_bound_socket *b =
+		evhttp_accept_socket_with_handle(api->http, fd);
+
+	/* on failure the fd may be closed already (libevent 2.1): leave it */
+	if (!b)
 		return -ENOMEM;
-	}
+	for (size_t i = 0; i < PC_ARRAY_SIZE(api->guards); i++)
+		if (!api->guards[i]) {
+			api->guards[i] = pc_listen_guard(
+				base, evhttp_bound_socket_get_listener(b));
+			break;
+		}
 	return 0;
 }
 
@@ -566,22 +603,22 @@ static int open_listeners(struct pc_api *api, struct event_base *base,
 		}
 		if ((fd = listen_unix(api, o->listen[i] + 5)) < 0)
 			return fd;
-		if ((rc = serve(api, fd)))
+		if ((rc = serve(api, base, fd)))
 			return rc;
 	}
 	if (!tcp)
 		return 0;
-	fd = listen_internal((o->max_connections
-				      ? o->max_connections
-				      : PC_API_DEFAULT_MAX_CONNECTIONS) +
-			     16);
+	fd = listen_internal(api, (o->max_connections
+					   ? o->max_connections
+					   : PC_API_DEFAULT_MAX_CONNECTIONS) +
+					  16);
 	if (fd < 0)
 		return fd;
 	if ((rc = pc_front_start(base, o, fd, &api->front))) {
 		close(fd);
 		return rc;
 	}
-	return serve(api, fd);
+	return serve(api, base, fd);
 }
 
 int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
@@ -665,6 +702,12 @@ void pc_api_stop(struct pc_api *api)
 		event_free(api->keepalive);
 	pc_front_stop(api->front); /* the relays first: evhttp sees EOF */
 	evhttp_free(api->http); /* closes the streams (their close callbacks) */
+	for (size_t i = 0; i < PC_ARRAY_SIZE(api->guards); i++)
+		pc_listen_guard_free(api->guards[i]);
+	if (api->relay_path[0])
+		unlink(api->relay_path);
+	if (api->relay_dir[0])
+		rmdir(api->relay_dir);
 	if (api->unix_path[0])
 		unlink(api->unix_path);
 	free(api);

@@ -170,6 +170,8 @@ static int parse_listen(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 static int parse_client_roles(struct cctx *c, yaml_node_t *v,
 			      struct pc_gw_tls *t)
 {
+	struct pc_cert_role *more;
+
 	if (v->type != YAML_MAPPING_NODE)
 		return fail(c, v,
 			    "client_roles must map certificate names to "
@@ -188,10 +190,13 @@ static int parse_client_roles(struct cctx *c, yaml_node_t *v,
 			return fail(c, r,
 				    "role must be viewer, operator or "
 				    "admin");
-		t->roles =
-			realloc(t->roles, (t->nroles + 1) * sizeof(*t->roles));
-		if (!t->roles)
+		for (size_t i = 0; i < t->nroles; i++)
+			if (!strcmp(t->roles[i].cn, cn))
+				return fail(c, k, "\"%s\" is listed twice", cn);
+		more = realloc(t->roles, (t->nroles + 1) * sizeof(*more));
+		if (!more)
 			return -ENOMEM;
+		t->roles = more;
 		t->roles[t->nroles].cn = pc_strdup(cn);
 		t->roles[t->nroles++].role = role;
 	}

@@ -126,17 +126,33 @@ static void store_refused(struct pc_gateway *gw, struct pc_diags *d,
  */
 static void unapply(struct pc_gateway *gw, struct pc_compiled *c)
 {
+	static const char none[] = "apiVersion: portcullis/v1\nkind: Policy\n";
+	struct pc_compiled *empty = NULL;
+	struct pc_diags d = {0};
 	uint64_t old_gen;
+	int rc;
 
 	gw->live_known = 0;
-	if (gw->compiled && !pc_dp_apply(gw->dp, gw->compiled, c, &old_gen)) {
-		gw->live_known = 1;
-		gw->rec.generation = old_gen;
-	} else if (!gw->compiled) {
-		pc_error("the policy live in the data plane is not in the "
-			 "state database; the next start applies the "
-			 "configured policy file");
+	if (gw->compiled) {
+		rc = pc_dp_apply(gw->dp, gw->compiled, c, &old_gen);
+	} else {
+		/* there was none: back to denying everything */
+		rc = pc_policy_load(none, sizeof(none) - 1, "none", NULL,
+				    &empty, &d);
+		if (!rc)
+			rc = pc_dp_apply(gw->dp, empty, c, &old_gen);
+		pc_compiled_free(empty);
+		pc_diags_free(&d);
 	}
+	if (rc) {
+		pc_error("failed to put the previous policy back in the data "
+			 "plane: %s; it enforces the refused one until the "
+			 "next push or start",
+			 strerror(-rc));
+		return;
+	}
+	gw->live_known = gw->compiled != NULL;
+	gw->rec.generation = old_gen;
 }
 
 /*
@@ -178,7 +194,7 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 		pc_diag_add(d, 0, fname, NULL, "failed to apply policy: %s",
 			    strerror(-rc));
 		pc_compiled_free(c);
-		return rc;
+		return -EIO; /* the data plane's, not the store's */
 	}
 	gw->live_known = 1;
 	t2 = now_ms(); /* live since pc_dp_apply; the rest is bookkeeping */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 
@@ -144,6 +145,26 @@ static int check_config(const char *path, const struct pc_gw_config *cfg)
 	return rc ? 1 : 0;
 }
 
+/* A TCP API connection takes three descriptors (client, relay, evhttp's
+ * end): take what the hard limit allows, and warn if that is too few. */
+static void raise_fd_limit(const struct pc_gw_config *cfg)
+{
+	rlim_t want = 3 * (rlim_t)cfg->max_connections + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want)
+		pc_warn("open files are limited to %llu; api.max_connections "
+			"%u may need %llu (raise LimitNOFILE or ulimit -n)",
+			(unsigned long long)rl.rlim_cur, cfg->max_connections,
+			(unsigned long long)want);
+}
+
 static int run(const char *path, struct pc_gw_config *cfg)
 {
 	struct event_base *base = event_base_new();
@@ -159,6 +180,7 @@ static int run(const char *path, struct pc_gw_config *cfg)
 	for (int i = 0; i < 3; i++)
 		event_add(sigs[i], NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(cfg);
 	rc = pc_gateway_start(base, cfg, &r.gw);
 	if (!rc) {
 		event_base_dispatch(base);

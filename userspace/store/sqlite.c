@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "pclib.h"
 #include "store.h"
@@ -14,8 +16,9 @@
 struct pc_store {
 	sqlite3 *db;
 	char *path;
-	char error[320]; /* why the last write failed, "" when it did not */
-	int read_only;	 /* opened on a read-only file system */
+	char error[320];   /* why the last write failed, "" when it did not */
+	int read_only;	   /* opened on a read-only file system */
+	char copy_dir[64]; /* where its read-only copy is */
 };
 
 /*
@@ -217,32 +220,62 @@ static int user_version(sqlite3 *db)
 	return v;
 }
 
+static int copy_file(const char *from, const char *to)
+{
+	struct pc_buf b = {0};
+	FILE *f;
+	int rc = pc_read_file(from, SIZE_MAX / 2, &b);
+
+	if (rc)
+		return rc;
+	f = fopen(to, "wx");
+	if (!f || fwrite(b.data, 1, b.len, f) != b.len || fclose(f))
+		rc = -errno ? -errno : -EIO;
+	pc_buf_free(&b);
+	return rc;
+}
+
 /*
  * A database on a read-only file system (a read-only mount, a disk the
- * kernel remounted read-only): sqlite cannot open a WAL database there
- * normally, but nothing can change it either, so it is read as immutable.
- * The gateway serves what is stored and refuses changes.
+ * kernel remounted read-only): sqlite cannot open a WAL database there,
+ * and the newest commits may still be in the -wal file.  The gateway
+ * reads a private copy of both (sqlite replays the WAL into it), serves
+ * what is stored and refuses changes (query_only).
  */
 static int open_read_only(struct pc_store *s, const char *path)
 {
-	char *uri = sqlite3_mprintf("file:%s?immutable=1", path);
-	int rc, v;
+	static const char *const bases[] = {"/run/portcullis", "/tmp"};
+	char db[96], wal[112], from[PATH_MAX];
+	int rc = -EROFS, v;
 
-	if (!uri)
-		return -ENOMEM;
-	rc = sqlite3_open_v2(uri, &s->db,
-			     SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
-	sqlite3_free(uri);
+	for (size_t i = 0; i < PC_ARRAY_SIZE(bases); i++) {
+		pc_mkdir_p(bases[i], 0755);
+		snprintf(s->copy_dir, sizeof(s->copy_dir), "%s/state-ro.XXXXXX",
+			 bases[i]);
+		if (mkdtemp(s->copy_dir))
+			break;
+		s->copy_dir[0] = '\0';
+	}
+	snprintf(db, sizeof(db), "%s/state.db", s->copy_dir);
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	snprintf(from, sizeof(from), "%s-wal", path);
+	if (!s->copy_dir[0] || (rc = copy_file(path, db)) ||
+	    ((rc = copy_file(from, wal)) && rc != -ENOENT)) {
+		pc_error("failed to copy state database '%s' off its "
+			 "read-only file system: %s",
+			 path, strerror(-rc));
+		return rc ? rc : -EROFS;
+	}
+	rc = sqlite3_open_v2(db, &s->db, SQLITE_OPEN_READWRITE, NULL);
 	v = rc == SQLITE_OK ? user_version(s->db) : -1;
-	if (v != (int)PC_ARRAY_SIZE(migrations)) {
+	if (v != (int)PC_ARRAY_SIZE(migrations) ||
+	    sqlite3_exec(s->db, "PRAGMA query_only = 1;", NULL, NULL, NULL)) {
 		pc_error("failed to open state database '%s' on a read-only "
 			 "file system: %s",
 			 path,
 			 v < 0 ? sqlite3_errmsg(s->db)
 			       : "its schema needs migrating, which needs it "
 				 "writable");
-		sqlite3_close(s->db);
-		s->db = NULL;
 		return -EROFS;
 	}
 	s->read_only = 1;
@@ -252,6 +285,22 @@ static int open_read_only(struct pc_store *s, const char *path)
 		 path);
 	pc_error("%s", s->error);
 	return 0;
+}
+
+/* The read-only copy, if any, goes with the store. */
+static void remove_copy(struct pc_store *s)
+{
+	static const char *const files[] = {"state.db", "state.db-wal",
+					    "state.db-shm"};
+	char p[128];
+
+	if (!s->copy_dir[0])
+		return;
+	for (size_t i = 0; i < PC_ARRAY_SIZE(files); i++) {
+		snprintf(p, sizeof(p), "%s/%s", s->copy_dir, files[i]);
+		unlink(p);
+	}
+	rmdir(s->copy_dir);
 }
 
 int pc_store_open(const char *path, struct pc_store **out)
@@ -267,6 +316,8 @@ int pc_store_open(const char *path, struct pc_store **out)
 	if (!statvfs(parent, &vfs) && (vfs.f_flag & ST_RDONLY)) {
 		free(dir);
 		if ((rc = open_read_only(s, path))) {
+			sqlite3_close(s->db);
+			remove_copy(s);
 			free(s);
 			return rc;
 		}
@@ -300,6 +351,7 @@ void pc_store_close(struct pc_store *s)
 	if (!s)
 		return;
 	sqlite3_close(s->db);
+	remove_copy(s);
 	free(s->path);
 	free(s);
 }
@@ -317,7 +369,7 @@ int pc_store_policy_add(struct pc_store *s, const char *source,
 				"?, ?)",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return -EIO;
+		return write_failed(s, "record a policy version");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)generation);
 	sqlite3_bind_text(st, 2, filename, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, source, -1, SQLITE_STATIC);
@@ -460,7 +512,7 @@ int pc_store_policy_set_generation(struct pc_store *s, int64_t version,
 				"WHERE version = ?",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return -EIO;
+		return write_failed(s, "record a policy generation");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)generation);
 	sqlite3_bind_int64(st, 2, version);
 	return step_write(s, st, "record a policy generation");
@@ -489,7 +541,7 @@ int pc_store_token_add(struct pc_store *s, const char *selector,
 		"VALUES (?, ?, ?, ?)",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return -EIO;
+		return write_failed(s, "store a token");
 	sqlite3_bind_text(st, 1, selector, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
@@ -573,7 +625,7 @@ int pc_store_token_revoke(struct pc_store *s, const char *name)
 		"'now') WHERE name = ? AND revoked_at IS NULL",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return -EIO;
+		return write_failed(s, "revoke a token");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if ((rc = step_write(s, st, "revoke a token")))
 		return rc;
@@ -603,7 +655,7 @@ int pc_store_audit_add(struct pc_store *s, const char *who, const char *peer,
 				"target, detail) VALUES (?, ?, ?, ?, ?)",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return -EIO;
+		return write_failed(s, "append to the audit log");
 	sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
@@ -669,8 +721,9 @@ int pc_store_denies_add(struct pc_store *s, const struct pc_deny_record *v,
 				"iface) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK) {
+		err = write_failed(s, "store deny events");
 		pc_store_rollback(s);
-		return -EIO;
+		return err;
 	}
 	for (size_t i = 0; i < n && !err; i++) {
 		const struct pc_deny_record *d = &v[i];
