@@ -11,6 +11,7 @@ PKGS=(
 	libmbedtls-dev
 	# run and test
 	iproute2 iputils-ping python3 util-linux clang-format curl openssl
+	wireguard-tools wireguard-go
 	# benchmarks (tools/bench): the baselines they compare against
 	nftables xdp-tools wrk
 )

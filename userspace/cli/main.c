@@ -26,6 +26,7 @@ static const struct pc_cmd cmds[] = {
 	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "
 	 "[--limit N]",
 	 pc_cmd_flows},
+	{"keys", "generate [--out FILE] | public < PRIVATE_KEY", pc_cmd_keys},
 };
 
 static void usage(FILE *f)
@@ -53,7 +54,9 @@ static void usage(FILE *f)
 		"  --json       machine-readable output for read commands\n"
 		"  -h, --help   this help\n"
 		"  -V, --version\n"
-		"\n'policy validate' works offline; every other verb talks to\n"
+		"\n'policy validate' and 'keys' work offline; every other "
+		"verb\n"
+		"talks to the daemon.  "
 		"the daemon.  Exit status: 0 ok, 1 refused or failed, 2 "
 		"usage.\n");
 }

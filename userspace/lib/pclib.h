@@ -45,6 +45,14 @@ int pc_mkdir_p(const char *path, unsigned int mode);
 int pc_loc_error(char *err, size_t len, const char *file, size_t line,
 		 size_t col, const char *fmt, va_list ap);
 
+/* WireGuard (Curve25519) keys, and their text: base64, 44 characters. */
+#define PC_WG_KEY_LEN 32
+#define PC_WG_KEY_B64 45 /* with the NUL */
+void pc_wg_key_to_base64(const uint8_t key[PC_WG_KEY_LEN],
+			 char out[PC_WG_KEY_B64]);
+/* -EINVAL unless s is exactly a key's base64 */
+int pc_wg_key_from_base64(const char *s, uint8_t key[PC_WG_KEY_LEN]);
+
 char *pc_strdup(const char *s);
 void *pc_xcalloc(size_t n, size_t size);
 /*

@@ -142,19 +142,13 @@ static int effect(const struct pc_policy_entry *e)
 	return e->action;
 }
 
+/* the first 8 characters of the key's base64, enough to tell */
 static void b64_prefix(const uint8_t *key, char *out)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-				  "qrstuvwxyz0123456789+/";
+	char full[PC_WG_KEY_B64];
 
-	/* the first 8 characters of the key's base64, enough to tell */
-	for (int i = 0; i < 2; i++) {
-		uint32_t v = (uint32_t)key[3 * i] << 16 |
-			     (uint32_t)key[3 * i + 1] << 8 | key[3 * i + 2];
-
-		for (int k = 0; k < 4; k++)
-			out[4 * i + k] = tab[(v >> (18 - 6 * k)) & 63];
-	}
+	pc_wg_key_to_base64(key, full);
+	memcpy(out, full, 8);
 	out[8] = '\0';
 }
 

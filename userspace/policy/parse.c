@@ -341,46 +341,6 @@ static void add_cidr(struct pctx *c, void *arg)
 	take(c);
 }
 
-static int b64_val(char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-/* A WireGuard public key: 32 bytes in base64, 44 characters ending '='. */
-static int parse_wg_key(const char *s, uint8_t key[PC_WG_KEY_LEN])
-{
-	uint32_t acc = 0;
-	size_t n = 0;
-	int bits = 0;
-
-	if (strlen(s) != 44 || s[43] != '=')
-		return -EINVAL;
-	for (size_t i = 0; i < 43; i++) {
-		int v = b64_val(s[i]);
-
-		if (v < 0)
-			return -EINVAL;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			key[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* 43 * 6 = 258 bits: 32 bytes and 2 bits that must be zero */
-	return n == PC_WG_KEY_LEN && !(acc & 3) ? 0 : -EINVAL;
-}
-
 static void add_peer(struct pctx *c, void *arg)
 {
 	struct pc_identity *id = &c->pol->identities[*(size_t *)arg];
@@ -390,7 +350,7 @@ static void add_peer(struct pctx *c, void *arg)
 
 	if (!s)
 		return;
-	if (parse_wg_key(s, key)) {
+	if (pc_wg_key_from_base64(s, key)) {
 		fail(c, &loc,
 		     "bad WireGuard public key \"%.60s\" (44 characters of "
 		     "base64, as `wg pubkey` prints)",

@@ -21,7 +21,6 @@ struct pc_portrange {
 	uint16_t lo, hi;   /* inclusive; ICMP: type << 8 | code */
 };
 
-#define PC_WG_KEY_LEN 32 /* a WireGuard (Curve25519) public key */
 
 struct pc_identity {
 	char *name; /* inline CIDRs in rules: the CIDR itself */

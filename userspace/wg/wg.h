@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* WireGuard devices and peers, and the backends that configure them. */
+#ifndef PC_WG_H
+#define PC_WG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "pclib.h"
+
+#define PC_WG_NAME_LEN 16 /* IFNAMSIZ */
+
+struct pc_wg_allowedip {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t cidr;
+	union {
+		struct in_addr ip4;
+		struct in6_addr ip6;
+	};
+};
+
+/* What was set, for a peer (and a device below). */
+enum {
+	PC_WG_PEER_REMOVE = 1u << 0,	    /* remove this peer */
+	PC_WG_PEER_REPLACE_IPS = 1u << 1,   /* its allowed IPs are these */
+	PC_WG_PEER_HAS_PSK = 1u << 2,	    /* preshared_key */
+	PC_WG_PEER_HAS_ENDPOINT = 1u << 3,  /* endpoint */
+	PC_WG_PEER_HAS_KEEPALIVE = 1u << 4, /* keepalive */
+};
+
+struct pc_wg_peer {
+	uint8_t public_key[PC_WG_KEY_LEN];
+	uint8_t preshared_key[PC_WG_KEY_LEN];
+	unsigned int flags;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} endpoint;
+	uint16_t keepalive; /* seconds, 0: off */
+	/* read back only */
+	int64_t last_handshake_sec;
+	uint64_t rx_bytes, tx_bytes;
+	struct pc_wg_allowedip *ips;
+	size_t nips;
+};
+
+enum {
+	PC_WG_DEV_HAS_PRIVATE_KEY = 1u << 0,
+	PC_WG_DEV_HAS_LISTEN_PORT = 1u << 1,
+	PC_WG_DEV_HAS_FWMARK = 1u << 2,
+	PC_WG_DEV_REPLACE_PEERS = 1u << 3, /* peers not listed go */
+};
+
+struct pc_wg_device {
+	char name[PC_WG_NAME_LEN];
+	unsigned int flags;
+	uint8_t private_key[PC_WG_KEY_LEN];
+	uint8_t public_key[PC_WG_KEY_LEN]; /* read back only */
+	uint16_t listen_port;
+	uint32_t fwmark;
+	struct pc_wg_peer *peers;
+	size_t npeers;
+};
+
+void pc_wg_device_free(struct pc_wg_device *d);
+/* A new peer at the end of d's list (zeroed), and an allowed IP on p. */
+struct pc_wg_peer *pc_wg_add_peer(struct pc_wg_device *d);
+struct pc_wg_allowedip *pc_wg_add_ip(struct pc_wg_peer *p);
+
+/* ---- keys (key.c): Curve25519 through mbedTLS -------------------------- */
+
+/* A new private key, clamped as X25519 wants. */
+int pc_wg_genkey(uint8_t key[PC_WG_KEY_LEN]);
+/* The public key of a private key. */
+int pc_wg_pubkey(const uint8_t priv[PC_WG_KEY_LEN], uint8_t pub[PC_WG_KEY_LEN]);
+
+/* ---- the cross-platform UAPI (uapi.c): wireguard-go, boringtun ---------- */
+
+/* Where a userspace implementation listens: DIR/NAME.sock. */
+#define PC_WG_UAPI_DIR "/var/run/wireguard"
+
+/*
+ * Set what d says on the device at sock (a path), in one transaction.
+ * 0, a negative errno from the implementation ("errno=N"), or one of the
+ * socket's.
+ */
+int pc_wg_uapi_set(const char *sock, const struct pc_wg_device *d);
+/* Read the device at sock into *d (name left to the caller). */
+int pc_wg_uapi_get(const char *sock, struct pc_wg_device *d);
+
+/*
+ * The protocol's text, without the socket, for tests and for other
+ * transports: the "set=1" request for d, and a "get=1" reply parsed
+ * (it must end with "errno=N" and a blank line).
+ */
+int pc_wg_uapi_format_set(const struct pc_wg_device *d, struct pc_buf *out);
+int pc_wg_uapi_parse_get(const char *text, size_t len, struct pc_wg_device *d);
+
+#endif
