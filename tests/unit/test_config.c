@@ -208,3 +208,86 @@ Test(config, tcp_addresses)
 	cr_assert_eq(pc_front_parse_addr("1.2.3.4:8x", &ss, &len, &lo),
 		     -EINVAL);
 }
+
+Test(config, wireguard_interfaces_and_peers)
+{
+	/* Test a WireGuard interface with its addresses and two peers */
+	cr_assert_eq(load("  wireguard:\n"
+			  "    userspace: /usr/bin/wireguard-go\n"
+			  "    interfaces:\n"
+			  "      - name: wg0\n"
+			  "        private_key_file: /etc/portcullis/wg0.key\n"
+			  "        listen_port: 51820\n"
+			  "        address: [198.18.100.1/24, fd00:100::1/64]\n"
+			  "        peers:\n"
+			  "          - { name: alice, public_key: "
+			  "x8FnwBbFRF6e7i+yMPyxA/mHakUV3pib/3pR51PntS0=, "
+			  "allowed_ips: [198.18.100.2/32], endpoint: "
+			  "\"[fd00::2]:51820\", persistent_keepalive: 25, "
+			  "identity: eng }\n"
+			  "          - { name: bob, public_key: "
+			  "GL+f9ureUciskqbdVbx36G/qbYVxeM3JN4Qiy0PRdzk=, "
+			  "allowed_ips: [198.18.100.3/32] }\n"),
+		     0, "%s", err);
+	cr_assert_str_eq(cfg.wg_userspace, "/usr/bin/wireguard-go");
+	cr_assert_eq(cfg.nwg, 1);
+	cr_assert_str_eq(cfg.wg[0].name, "wg0");
+	cr_assert_eq(cfg.wg[0].listen_port, 51820);
+	cr_assert_eq(cfg.wg[0].naddrs, 2);
+	cr_assert_eq(cfg.wg[0].addrs[0].cidr, 24);
+	cr_assert_eq(cfg.wg[0].npeers, 2);
+	cr_assert_str_eq(cfg.wg[0].peers[0].identity, "eng");
+	cr_assert_eq(cfg.wg[0].peers[0].keepalive, 25);
+	cr_assert_eq(cfg.wg[0].peers[0].endpoint.endpoint.sa.sa_family,
+		     AF_INET6);
+	cr_assert_eq(cfg.wg[0].peers[1].public_key[0], 0x18);
+}
+
+Test(config, wireguard_mistakes)
+{
+	static const char head[] = "  wireguard:\n    interfaces:\n"
+				   "      - name: wg0\n"
+				   "        private_key_file: /k\n";
+	char buf[512];
+
+	/* Test that bad keys, prefixes, endpoints and twice-listed peers
+	 * are refused where they are */
+	snprintf(buf, sizeof(buf),
+		 "%s        peers: [{ name: a, public_key: nope }]\n", head);
+	cr_assert_eq(load(buf), -EINVAL);
+	cr_assert_str_eq(where(), "7:40: public_key must be a WireGuard key "
+				  "(44 characters of base64, as `wg pubkey` "
+				  "prints)");
+	snprintf(buf, sizeof(buf),
+		 "%s        peers: [{ name: a, public_key: "
+		 "x8FnwBbFRF6e7i+yMPyxA/mHakUV3pib/3pR51PntS0=, allowed_ips: "
+		 "[198.18.100.1/24] }]\n",
+		 head);
+	cr_assert_eq(load(buf), -EINVAL);
+	cr_assert(strstr(where(), "\"198.18.100.1/24\" is not an address or "
+				  "prefix in allowed_ips"),
+		  "%s", err);
+	snprintf(buf, sizeof(buf),
+		 "%s        peers: [{ name: a, public_key: "
+		 "x8FnwBbFRF6e7i+yMPyxA/mHakUV3pib/3pR51PntS0=, endpoint: "
+		 "host:1 }]\n",
+		 head);
+	cr_assert_eq(load(buf), -EINVAL);
+	cr_assert(strstr(where(), "endpoint must be IPV4:PORT or "
+				  "[IPV6]:PORT, not \"host:1\""),
+		  "%s", err);
+	snprintf(buf, sizeof(buf),
+		 "%s        peers:\n"
+		 "          - { name: a, public_key: "
+		 "x8FnwBbFRF6e7i+yMPyxA/mHakUV3pib/3pR51PntS0= }\n"
+		 "          - { name: b, public_key: "
+		 "x8FnwBbFRF6e7i+yMPyxA/mHakUV3pib/3pR51PntS0= }\n",
+		 head);
+	cr_assert_eq(load(buf), -EINVAL);
+	cr_assert_str_eq(where(), "9:13: peer \"b\" is listed twice (by name "
+				  "or key) on wg0");
+	cr_assert_eq(load("  wireguard:\n    interfaces: [{ name: wg0 }]\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "4:18: WireGuard interface wg0 needs "
+				  "private_key_file");
+}

@@ -330,6 +330,203 @@ static int parse_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 	return check_api(c, v, g);
 }
 
+/* ---- wireguard ----------------------------------------------------------- */
+
+static int want_ips(struct cctx *c, yaml_node_t *v, const char *key,
+		    int host_bits, struct pc_wg_allowedip **out, size_t *n)
+{
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, "\"%s\" must be a list of addresses", key);
+	for (yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top; it++) {
+		yaml_node_t *a = node(c, *it);
+		struct pc_wg_allowedip ip;
+
+		if (!scalar(a) || pc_wg_parse_ip(scalar(a), host_bits, &ip))
+			return fail(c, a, "\"%s\" is not an address%s in %s",
+				    scalar(a) ? scalar(a) : "",
+				    host_bits ? "/length" : " or prefix", key);
+		*out = realloc(*out, (*n + 1) * sizeof(**out));
+		if (!*out)
+			abort();
+		(*out)[(*n)++] = ip;
+	}
+	return 0;
+}
+
+static int parse_endpoint(struct cctx *c, yaml_node_t *v,
+			  struct pc_wg_peer_config *p)
+{
+	const char *s = scalar(v);
+
+	if (!s || pc_wg_parse_endpoint(s, &p->endpoint))
+		return fail(c, v,
+			    "endpoint must be IPV4:PORT or [IPV6]:PORT, not "
+			    "\"%s\"",
+			    s ? s : "");
+	p->endpoint.flags = PC_WG_PEER_HAS_ENDPOINT;
+	return 0;
+}
+
+static int parse_wg_peer(struct cctx *c, yaml_node_t *n,
+			 struct pc_wg_iface_config *w)
+{
+	struct pc_wg_peer_config *p;
+	int has_key = 0, err = 0;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n,
+			    "a peer must be { name: N, public_key: KEY, "
+			    "allowed_ips: [...], ... }");
+	w->peers = realloc(w->peers, (w->npeers + 1) * sizeof(*p));
+	if (!w->peers)
+		abort();
+	p = &w->peers[w->npeers++];
+	memset(p, 0, sizeof(*p));
+	for (yaml_node_pair_t *kv = n->data.mapping.pairs.start;
+	     kv < n->data.mapping.pairs.top && !err; kv++) {
+		yaml_node_t *k = node(c, kv->key), *v = node(c, kv->value);
+		const char *ks = scalar(k) ? scalar(k) : "";
+
+		if (!strcmp(ks, "name"))
+			err = want_string(c, v, ks, &p->name);
+		else if (!strcmp(ks, "public_key")) {
+			has_key = 1;
+			if (!scalar(v) ||
+			    pc_wg_key_from_base64(scalar(v), p->public_key))
+				err = fail(c, v,
+					   "public_key must be a WireGuard key "
+					   "(44 characters of base64, as `wg "
+					   "pubkey` prints)");
+		} else if (!strcmp(ks, "allowed_ips"))
+			err = want_ips(c, v, ks, 0, &p->ips, &p->nips);
+		else if (!strcmp(ks, "endpoint"))
+			err = parse_endpoint(c, v, p);
+		else if (!strcmp(ks, "persistent_keepalive"))
+			err = want_uint(c, v, ks, 65535, &p->keepalive);
+		else if (!strcmp(ks, "identity"))
+			err = want_string(c, v, ks, &p->identity);
+		else
+			err = fail(c, k,
+				   "unknown key \"%s\" in peer (name, "
+				   "public_key, allowed_ips, endpoint, "
+				   "persistent_keepalive, identity)",
+				   ks);
+	}
+	if (!err && (!p->name || !has_key))
+		err = fail(c, n, "a peer needs a name and a public_key");
+	for (size_t i = 0; !err && i + 1 < w->npeers; i++)
+		if (!strcmp(w->peers[i].name, p->name) ||
+		    !memcmp(w->peers[i].public_key, p->public_key,
+			    PC_WG_KEY_LEN))
+			err = fail(c, n,
+				   "peer \"%s\" is listed twice (by "
+				   "name or key) on %s",
+				   p->name, w->name ? w->name : "it");
+	return err;
+}
+
+static int parse_wg_iface(struct cctx *c, yaml_node_t *n,
+			  struct pc_gw_config *g)
+{
+	struct pc_wg_iface_config *w;
+	int err = 0;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n,
+			    "a WireGuard interface must be { name: wg0, "
+			    "private_key_file: FILE, listen_port: N, "
+			    "address: [...], peers: [...] }");
+	g->wg = realloc(g->wg, (g->nwg + 1) * sizeof(*w));
+	if (!g->wg)
+		abort();
+	w = &g->wg[g->nwg++];
+	memset(w, 0, sizeof(*w));
+	for (yaml_node_pair_t *kv = n->data.mapping.pairs.start;
+	     kv < n->data.mapping.pairs.top && !err; kv++) {
+		yaml_node_t *k = node(c, kv->key), *v = node(c, kv->value);
+		const char *ks = scalar(k) ? scalar(k) : "";
+
+		if (!strcmp(ks, "name"))
+			err = want_string(c, v, ks, &w->name);
+		else if (!strcmp(ks, "private_key_file"))
+			err = want_string(c, v, ks, &w->private_key_file);
+		else if (!strcmp(ks, "listen_port"))
+			err = want_uint(c, v, ks, 65535, &w->listen_port);
+		else if (!strcmp(ks, "address"))
+			err = want_ips(c, v, ks, 1, &w->addrs, &w->naddrs);
+		else if (!strcmp(ks, "peers")) {
+			if (v->type != YAML_SEQUENCE_NODE)
+				err = fail(c, v, "peers must be a list");
+			for (yaml_node_item_t *it =
+				     v->type == YAML_SEQUENCE_NODE
+					     ? v->data.sequence.items.start
+					     : NULL;
+			     it && it < v->data.sequence.items.top && !err;
+			     it++)
+				err = parse_wg_peer(c, node(c, *it), w);
+		} else
+			err = fail(c, k,
+				   "unknown key \"%s\" in WireGuard interface "
+				   "(name, private_key_file, listen_port, "
+				   "address, peers)",
+				   ks);
+	}
+	if (err)
+		return err;
+	if (!w->name || strlen(w->name) >= PC_WG_NAME_LEN ||
+	    strspn(w->name, "abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
+		    strlen(w->name))
+		return fail(c, n,
+			    "a WireGuard interface needs a name of up to 15 "
+			    "letters, digits, '-', '_', '.'");
+	if (!w->private_key_file)
+		return fail(c, n,
+			    "WireGuard interface %s needs "
+			    "private_key_file",
+			    w->name);
+	for (size_t i = 0; i + 1 < g->nwg; i++)
+		if (!strcmp(g->wg[i].name, w->name))
+			return fail(c, n,
+				    "WireGuard interface %s is listed "
+				    "twice",
+				    w->name);
+	return 0;
+}
+
+static int parse_wireguard(struct cctx *c, yaml_node_t *v,
+			   struct pc_gw_config *g)
+{
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, v,
+			    "wireguard must be { interfaces: [...], "
+			    "userspace: wireguard-go }");
+	for (yaml_node_pair_t *kv = v->data.mapping.pairs.start;
+	     kv < v->data.mapping.pairs.top; kv++) {
+		yaml_node_t *k = node(c, kv->key), *wv = node(c, kv->value);
+		const char *ks = scalar(k) ? scalar(k) : "";
+
+		if (!strcmp(ks, "userspace")) {
+			if (want_string(c, wv, ks, &g->wg_userspace))
+				return -EINVAL;
+		} else if (!strcmp(ks, "interfaces")) {
+			if (wv->type != YAML_SEQUENCE_NODE)
+				return fail(c, wv, "interfaces must be a list");
+			for (yaml_node_item_t *it =
+				     wv->data.sequence.items.start;
+			     it < wv->data.sequence.items.top; it++)
+				if (parse_wg_iface(c, node(c, *it), g))
+					return -EINVAL;
+		} else {
+			return fail(c, k,
+				    "unknown key \"%s\" in wireguard "
+				    "(interfaces, userspace)",
+				    ks);
+		}
+	}
+	return 0;
+}
+
 static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 			     yaml_node_t *v, struct pc_gw_config *g)
 {
@@ -365,6 +562,8 @@ static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 	}
 	if (!strcmp(ks, "api"))
 		return parse_api(c, v, g);
+	if (!strcmp(ks, "wireguard"))
+		return parse_wireguard(c, v, g);
 	if (!strcmp(ks, "interfaces")) {
 		if (v->type != YAML_SEQUENCE_NODE)
 			return fail(c, v, "interfaces must be a list");
@@ -494,6 +693,21 @@ void pc_gw_config_free(struct pc_gw_config *g)
 	for (size_t i = 0; i < g->tls.nroles; i++)
 		free(g->tls.roles[i].cn);
 	free(g->tls.roles);
+	for (size_t i = 0; i < g->nwg; i++) {
+		struct pc_wg_iface_config *w = &g->wg[i];
+
+		for (size_t j = 0; j < w->npeers; j++) {
+			free(w->peers[j].name);
+			free(w->peers[j].ips);
+			free(w->peers[j].identity);
+		}
+		free(w->peers);
+		free(w->name);
+		free(w->private_key_file);
+		free(w->addrs);
+	}
+	free(g->wg);
+	free(g->wg_userspace);
 	free(g->state);
 	free(g->policy);
 	free(g->pin_root);

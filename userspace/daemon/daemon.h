@@ -9,10 +9,32 @@
 #include "api.h"
 #include "dataplane.h"
 #include "policy.h"
+#include "wg.h"
 
 struct pc_iface_config {
 	char *name;
 	enum pc_xdp_mode mode;
+};
+
+/* A WireGuard peer the gateway keeps on one of its interfaces. */
+struct pc_wg_peer_config {
+	char *name;
+	uint8_t public_key[PC_WG_KEY_LEN];
+	struct pc_wg_allowedip *ips;
+	size_t nips;
+	struct pc_wg_peer endpoint; /* endpoint and flag only */
+	unsigned int keepalive;	    /* seconds, 0: off */
+	char *identity;		    /* the policy identity it belongs to */
+};
+
+struct pc_wg_iface_config {
+	char *name;
+	char *private_key_file;
+	unsigned int listen_port;
+	struct pc_wg_allowedip *addrs; /* the interface's own addresses */
+	size_t naddrs;
+	struct pc_wg_peer_config *peers;
+	size_t npeers;
 };
 
 #define PC_DEFAULT_DENY_EVENTS 1000
@@ -38,9 +60,12 @@ struct pc_gw_config {
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
 	int non_ip_pass;
 	int log_flows;
-	int log_json;		     /* log_format: json */
-	unsigned int deny_events;    /* per second per CPU */
-	unsigned int deny_retention; /* deny events kept in the store */
+	int log_json;		       /* log_format: json */
+	unsigned int deny_events;      /* per second per CPU */
+	unsigned int deny_retention;   /* deny events kept in the store */
+	struct pc_wg_iface_config *wg; /* wireguard.interfaces */
+	size_t nwg;
+	char *wg_userspace; /* wireguard.userspace: the implementation */
 };
 
 int pc_gw_config_load(const char *path, struct pc_gw_config *cfg,

@@ -54,6 +54,52 @@ struct pc_wg_allowedip *pc_wg_add_ip(struct pc_wg_peer *p)
 	return a;
 }
 
+static int parse_u64(const char *v, uint64_t max, uint64_t *out);
+
+int pc_wg_parse_ip(const char *s, int host_bits, struct pc_wg_allowedip *out)
+{
+	const char *slash = strchr(s, '/');
+	char host[INET6_ADDRSTRLEN];
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned int max;
+	uint64_t cidr;
+
+	memset(out, 0, sizeof(*out));
+	if (n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &out->ip4) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, &out->ip6) == 1)
+		out->family = AF_INET6;
+	else
+		return -EINVAL;
+	max = out->family == AF_INET ? 32 : 128;
+	cidr = max;
+	if (slash && (parse_u64(slash + 1, max, &cidr)))
+		return -EINVAL;
+	out->cidr = (uint8_t)cidr;
+	if (!host_bits) {
+		const uint8_t *b = out->family == AF_INET
+					   ? (const uint8_t *)&out->ip4
+					   : (const uint8_t *)&out->ip6;
+
+		for (unsigned int i = out->cidr; i < max; i++)
+			if (b[i / 8] & (0x80 >> (i % 8)))
+				return -EINVAL;
+	}
+	return 0;
+}
+
+void pc_wg_format_ip(const struct pc_wg_allowedip *a, char *buf, size_t len)
+{
+	char h[INET6_ADDRSTRLEN];
+
+	inet_ntop(a->family, &a->ip6, h, sizeof(h));
+	snprintf(buf, len, "%s/%u", h, a->cidr);
+}
+
 /* ---- formatting ---------------------------------------------------------- */
 
 static void hex_key(struct pc_buf *b, const char *name, const uint8_t *k)
@@ -81,7 +127,7 @@ static void format_endpoint(struct pc_buf *b, const struct pc_wg_peer *p)
 
 static void format_peer(struct pc_buf *b, const struct pc_wg_peer *p)
 {
-	char a[INET6_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN + 4];
 
 	hex_key(b, "public_key", p->public_key);
 	if (p->flags & PC_WG_PEER_REMOVE) {
@@ -98,8 +144,8 @@ static void format_peer(struct pc_buf *b, const struct pc_wg_peer *p)
 	if (p->flags & PC_WG_PEER_REPLACE_IPS)
 		pc_buf_printf(b, "replace_allowed_ips=true\n");
 	for (size_t i = 0; i < p->nips; i++) {
-		inet_ntop(p->ips[i].family, &p->ips[i].ip6, a, sizeof(a));
-		pc_buf_printf(b, "allowed_ip=%s/%u\n", a, p->ips[i].cidr);
+		pc_wg_format_ip(&p->ips[i], a, sizeof(a));
+		pc_buf_printf(b, "allowed_ip=%s\n", a);
 	}
 }
 
@@ -147,7 +193,7 @@ static int parse_u64(const char *v, uint64_t max, uint64_t *out)
 								    : 0;
 }
 
-static int parse_endpoint(const char *v, struct pc_wg_peer *p)
+int pc_wg_parse_endpoint(const char *v, struct pc_wg_peer *p)
 {
 	const char *colon = strrchr(v, ':');
 	char host[INET6_ADDRSTRLEN + 2];
@@ -180,26 +226,8 @@ static int parse_endpoint(const char *v, struct pc_wg_peer *p)
 
 static int parse_allowed_ip(const char *v, struct pc_wg_peer *p)
 {
-	const char *slash = strchr(v, '/');
-	char host[INET6_ADDRSTRLEN];
-	struct pc_wg_allowedip *a;
-	uint64_t cidr;
-
-	if (!slash || (size_t)(slash - v) >= sizeof(host))
-		return -EPROTO;
-	memcpy(host, v, (size_t)(slash - v));
-	host[slash - v] = '\0';
-	a = pc_wg_add_ip(p);
-	if (inet_pton(AF_INET, host, &a->ip4) == 1)
-		a->family = AF_INET;
-	else if (inet_pton(AF_INET6, host, &a->ip6) == 1)
-		a->family = AF_INET6;
-	else
-		return -EPROTO;
-	if (parse_u64(slash + 1, a->family == AF_INET ? 32 : 128, &cidr))
-		return -EPROTO;
-	a->cidr = (uint8_t)cidr;
-	return 0;
+	/* implementations report what they store: masked prefixes */
+	return pc_wg_parse_ip(v, 1, pc_wg_add_ip(p)) ? -EPROTO : 0;
 }
 
 /* One "key=value" of a get reply, into d (p: the peer being read). */
@@ -239,7 +267,7 @@ static int parse_line(char *line, struct pc_wg_device *d, struct pc_wg_peer **p)
 	}
 	if (!strcmp(line, "endpoint")) {
 		(*p)->flags |= PC_WG_PEER_HAS_ENDPOINT;
-		return parse_endpoint(v, *p);
+		return pc_wg_parse_endpoint(v, *p);
 	}
 	if (!strcmp(line, "allowed_ip"))
 		return parse_allowed_ip(v, *p);

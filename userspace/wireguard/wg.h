@@ -65,6 +65,13 @@ struct pc_wg_device {
 	size_t npeers;
 };
 
+/* "198.18.100.2/32", "fd00::/64", a bare address (a host); with
+ * host_bits, "198.18.100.1/24" too (an interface's address). */
+int pc_wg_parse_ip(const char *s, int host_bits, struct pc_wg_allowedip *out);
+void pc_wg_format_ip(const struct pc_wg_allowedip *a, char *buf, size_t len);
+/* "198.18.0.2:51820" or "[fd00::2]:51820" into p->endpoint; -EPROTO. */
+int pc_wg_parse_endpoint(const char *s, struct pc_wg_peer *p);
+
 void pc_wg_device_free(struct pc_wg_device *d);
 /* A new peer at the end of d's list (zeroed), and an allowed IP on p. */
 struct pc_wg_peer *pc_wg_add_peer(struct pc_wg_device *d);
