@@ -8,7 +8,7 @@ PKGS=(
 	clang llvm libclang-rt-14-dev gcc meson ninja-build pkg-config bpftool
 	libbpf-dev libelf-dev zlib1g-dev libyaml-dev libjansson-dev
 	libevent-dev libcurl4-openssl-dev libsqlite3-dev libcriterion-dev
-	libmbedtls-dev
+	libmbedtls-dev libmnl-dev
 	# run and test
 	iproute2 iputils-ping python3 util-linux clang-format curl openssl
 	wireguard-tools wireguard-go

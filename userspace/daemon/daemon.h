@@ -93,6 +93,16 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg);
 const struct pc_api_tls *pc_gateway_tls_opts(const struct pc_gw_config *cfg,
 					     struct pc_api_tls *t);
 
+/* WireGuard interfaces, kept as configured (wireguard.c). */
+struct pc_wgm;
+int pc_wgm_start(struct event_base *base, const struct pc_gw_config *cfg,
+		 struct pc_dp *dp, struct pc_wgm **out);
+/* SIGHUP: the new config (kept alive by the caller), reconciled now. */
+void pc_wgm_reload(struct pc_wgm *m, const struct pc_gw_config *cfg);
+int pc_wgm_reconcile(struct pc_wgm *m);
+json_t *pc_wgm_status(const struct pc_wgm *m);
+void pc_wgm_stop(struct pc_wgm *m);
+
 /* Stop serving; the data plane keeps enforcing from its pins. */
 void pc_gateway_stop(struct pc_gateway *gw);
 

@@ -20,6 +20,7 @@ struct pc_gateway {
 	struct pc_dp *dp;
 	struct pc_store *store;
 	struct pc_api *api;
+	struct pc_wgm *wgm;
 	struct event *ev_read;
 	struct pc_compiled *compiled; /* the policy in force */
 	struct pc_policy_record rec;
@@ -568,6 +569,8 @@ static json_t *be_status(void *ctx)
 		"rules", rules_json(gw), "conntrack", "entries", (json_int_t)ct,
 		"capacity", (json_int_t)PC_CT_ENTRIES, "api",
 		gw->api ? pc_api_stats(gw->api) : NULL);
+	if (gw->cfg->nwg)
+		json_object_set_new(j, "wireguard", pc_wgm_status(gw->wgm));
 	err = pc_store_error(gw->store);
 	json_object_set_new(j, "state",
 			    json_pack("{s:s, s:b, s:s?, s:I}", "path",
@@ -1154,6 +1157,8 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 			(cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
 				(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
 	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
+	if (gw->wgm)
+		pc_wgm_reload(gw->wgm, cfg);
 	pc_info("reloaded the gateway config");
 	return 0;
 }
@@ -1212,6 +1217,8 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		goto fail;
 	if ((rc = attach_all(gw)))
 		pc_warn("not every interface is attached; see above");
+	if ((rc = pc_wgm_start(base, cfg, gw->dp, &gw->wgm)))
+		goto fail;
 	rc = pc_api_start(base, &ao, &be, &gw->api);
 	if (rc)
 		goto fail;
@@ -1230,6 +1237,7 @@ void pc_gateway_stop(struct pc_gateway *gw)
 	if (!gw)
 		return;
 	pc_api_stop(gw->api);
+	pc_wgm_stop(gw->wgm);
 	if (gw->ev_read)
 		event_free(gw->ev_read);
 	if (gw->ev_flush) {

@@ -122,12 +122,18 @@ int pc_dp_attach_tc(struct pc_dp *dp, const char *ifname)
 			 strerror(errno));
 		return -ENODEV;
 	}
+	/* replace ours in place if clsact is there (creating it again would
+	 * fail, and libbpf would log the kernel's complaint) */
+	err = bpf_tc_attach(&hook, &opts);
+	if (!err)
+		return 0;
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST) {
 		pc_error("failed to create clsact on '%s': %s", ifname,
 			 strerror(-err));
 		return err;
 	}
+	opts.prog_id = 0; /* bpf_tc_attach fills it in, even on failure */
 	err = bpf_tc_attach(&hook, &opts);
 	if (err)
 		pc_error("failed to attach TC program to '%s': %s", ifname,

@@ -110,19 +110,28 @@ static void hex_key(struct pc_buf *b, const char *name, const uint8_t *k)
 	pc_buf_printf(b, "\n");
 }
 
-static void format_endpoint(struct pc_buf *b, const struct pc_wg_peer *p)
+void pc_wg_format_endpoint(const struct pc_wg_peer *p, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
+	buf[0] = '\0';
 	if (p->endpoint.sa.sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &p->endpoint.in6.sin6_addr, a, sizeof(a));
-		pc_buf_printf(b, "endpoint=[%s]:%u\n", a,
-			      ntohs(p->endpoint.in6.sin6_port));
+		snprintf(buf, len, "[%s]:%u", a,
+			 ntohs(p->endpoint.in6.sin6_port));
 	} else if (p->endpoint.sa.sa_family == AF_INET) {
 		inet_ntop(AF_INET, &p->endpoint.in.sin_addr, a, sizeof(a));
-		pc_buf_printf(b, "endpoint=%s:%u\n", a,
-			      ntohs(p->endpoint.in.sin_port));
+		snprintf(buf, len, "%s:%u", a, ntohs(p->endpoint.in.sin_port));
 	}
+}
+
+static void format_endpoint(struct pc_buf *b, const struct pc_wg_peer *p)
+{
+	char ep[INET6_ADDRSTRLEN + 8];
+
+	pc_wg_format_endpoint(p, ep, sizeof(ep));
+	if (ep[0])
+		pc_buf_printf(b, "endpoint=%s\n", ep);
 }
 
 static void format_peer(struct pc_buf *b, const struct pc_wg_peer *p)

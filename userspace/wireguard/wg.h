@@ -71,6 +71,7 @@ int pc_wg_parse_ip(const char *s, int host_bits, struct pc_wg_allowedip *out);
 void pc_wg_format_ip(const struct pc_wg_allowedip *a, char *buf, size_t len);
 /* "198.18.0.2:51820" or "[fd00::2]:51820" into p->endpoint; -EPROTO. */
 int pc_wg_parse_endpoint(const char *s, struct pc_wg_peer *p);
+void pc_wg_format_endpoint(const struct pc_wg_peer *p, char *buf, size_t len);
 
 void pc_wg_device_free(struct pc_wg_device *d);
 /* A new peer at the end of d's list (zeroed), and an allowed IP on p. */
@@ -105,5 +106,20 @@ int pc_wg_uapi_get(const char *sock, struct pc_wg_device *d);
  */
 int pc_wg_uapi_format_set(const struct pc_wg_device *d, struct pc_buf *out);
 int pc_wg_uapi_parse_get(const char *text, size_t len, struct pc_wg_device *d);
+
+/* ---- userspace implementations (userspace.c) ---------------------------- */
+
+/* PC_WG_UAPI_DIR/NAME.sock */
+void pc_wg_uapi_path(const char *name, char *buf, size_t len);
+/* Start bin (wireguard-go) for name, detached, output to log; 0 once its
+ * UAPI socket answers (5 s at most). */
+int pc_wg_userspace_start(const char *bin, const char *name, const char *log);
+
+/* ---- links (link.c, rtnetlink) ------------------------------------------ */
+
+int pc_link_up(const char *name);
+/* Add (or keep) an address with its prefix length on the link. */
+int pc_link_add_addr(const char *name, const struct pc_wg_allowedip *a);
+int pc_link_del(const char *name);
 
 #endif

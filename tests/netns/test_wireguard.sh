@@ -1,0 +1,120 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Test the gateway's WireGuard interface with real wireguard-go tunnels:
+# the daemon starts and configures it, a client's tunnel carries traffic
+# that the TC program decides, drift is put right (a peer removed by hand
+# comes back, a stranger is removed), and the tunnel outlives a restart.
+SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-$SRC/build}
+LAB=pw$$
+export LAB_TRUST_ROOT=true
+. "$SRC/tests/netns/lib.sh"
+trap t_cleanup EXIT
+
+command -v wireguard-go >/dev/null && command -v wg >/dev/null ||
+	{ echo "1..0 # SKIP wireguard-go or wg missing (ci/setup.sh installs them)"; exit 0; }
+
+WG=wg$$ # the gateway's interface: unique, as wireguard-go is per name
+CWG=cw$$
+gw_wg() { lab_in gw wg "$@"; }
+
+t_setup
+K=$T_DIR/keys
+mkdir -p "$K"
+expect 0 "a key pair for the gateway" "$CLI" keys generate --out "$K/gw.key"
+GWPUB=$(cat "$T_DIR/last.out")
+(umask 077; wg genkey >"$K/client.key")
+CPUB=$(wg pubkey <"$K/client.key")
+
+# the policy: the tunnel's client (by its tunnel address) may reach the
+# web server on 8080; clients may reach the gateway's WireGuard port
+cat >"$T_DIR/policy.yaml" <<EOF
+apiVersion: portcullis/v1
+kind: Policy
+identities:
+  clients: { cidrs: [198.18.1.0/24] }
+  tunnel: { cidrs: [198.18.100.2/32] }
+services:
+  web: { cidrs: [198.18.2.2/32], ports: [8080/tcp, icmp] }
+  gw-wireguard: { cidrs: [198.18.1.1/32], ports: [51820/udp] }
+rules:
+  - { name: tunnel-to-web, from: [tunnel], to: [web], action: allow }
+  - { name: wireguard-in, from: [clients], to: [gw-wireguard], action: allow }
+EOF
+sed -i "s|  policy: .*|  policy: $T_DIR/policy.yaml|" "$T_DIR/gateway.yaml"
+cat >>"$T_DIR/gateway.yaml" <<EOF
+  wireguard:
+    interfaces:
+      - name: $WG
+        private_key_file: $K/gw.key
+        listen_port: 51820
+        address: [198.18.100.1/24]
+        peers:
+          - { name: alice, public_key: $CPUB, allowed_ips: [198.18.100.2/32] }
+EOF
+expect 0 "the config checks" "$DAEMON" -c "$T_DIR/gateway.yaml" --check
+daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
+ok "daemon starts"
+expect 0 "it started wireguard-go for $WG" grep -q "wireguard: $WG: started wireguard-go" "$T_DIR/daemon.log"
+expect 0 "and configured it" gw_wg show "$WG" dump
+re() { printf '%s' "$1" | sed 's/[+/]/\\&/g'; }
+expect_match "^[^	]+	$(re "$GWPUB")	51820	" "with the key from private_key_file and the port"
+expect_match "^$(re "$CPUB")	\(none\)	\(none\)	198\.18\.100\.2/32	" "and alice with her allowed IPs"
+expect 0 "the interface has its address" lab_in gw ip -o addr show dev "$WG"
+expect_match '198\.18\.100\.1/24' "198.18.100.1/24"
+expect 0 "and the TC program" grep -q "wireguard: $WG: enforcing (TC)" "$T_DIR/daemon.log"
+
+# the client's end: its own wireguard-go, configured with wg
+lab_in client wireguard-go -f "$CWG" >"$T_DIR/client-wg.log" 2>&1 &
+for _ in $(seq 50); do lab_in client wg show "$CWG" >/dev/null 2>&1 && break; sleep 0.1; done
+lab_in client wg set "$CWG" private-key "$K/client.key" peer "$GWPUB" \
+	endpoint 198.18.1.1:51820 allowed-ips 198.18.100.0/24,198.18.2.2/32 \
+	persistent-keepalive 1
+lab_in client ip addr add 198.18.100.2/24 dev "$CWG"
+lab_in client ip link set "$CWG" up
+lab_in client ip route add 198.18.2.2/32 dev "$CWG"
+
+expect 0 "through the tunnel the client reaches the web server" \
+	lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
+expect 0 "the gateway saw a handshake" lab_in gw wg show "$WG" latest-handshakes
+expect_match "	[1-9][0-9]+$" "a recent one"
+expect 1 "port 22 through the tunnel is denied by the TC program" \
+	lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
+expect 0 "the denial names the WireGuard interface" \
+	grep -q "verdict deny_default tcp 198.18.100.2:[0-9]* -> 198.18.2.2:22 .*if=$WG" "$T_DIR/daemon.log"
+expect 0 "status lists the interface and its peer" cli --json status
+expect_json wireguard.interfaces.0.public_key == "$GWPUB" "with the gateway's key"
+expect_json wireguard.interfaces.0.peers.0.name == alice "and alice"
+expect_json wireguard.interfaces.0.peers.0.rx_bytes -gt 0 "who sent bytes"
+
+# drift: a peer removed by hand comes back, a stranger goes
+gw_wg set "$WG" peer "$CPUB" remove
+STRANGER=$(wg genkey | wg pubkey)
+gw_wg set "$WG" peer "$STRANGER" allowed-ips 198.18.100.9/32
+sleep 6
+expect 0 "after a reconcile" gw_wg show "$WG" peers
+expect_match "^$(re "$CPUB")$" "alice is back"
+expect 1 "the stranger is gone" grep -qF -- "$STRANGER" "$T_DIR/last.out"
+expect 0 "both were logged" grep -q "peer alice was missing; put back" "$T_DIR/daemon.log"
+expect 0 "with the stranger's key" grep -qF "removed unknown peer $STRANGER" "$T_DIR/daemon.log"
+# alice's session went with her: her side handshakes again once its
+# packets go unanswered (WireGuard's rekey timeout, about 15 s)
+for _ in $(seq 25); do
+	lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 1 >/dev/null 2>&1 && break
+done
+expect 0 "the tunnel works again after alice's new handshake" \
+	lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
+
+# the tunnel outlives the daemon, which adopts it again
+daemon_kill
+expect 0 "with the daemon stopped the tunnel still carries traffic" \
+	lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
+expect 1 "and the TC program still denies" lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
+: >"$T_DIR/daemon.log"
+daemon_start || not_ok "daemon starts again"
+expect 1 "on restart it adopts wireguard-go instead of starting another" \
+	grep -q "started wireguard-go" "$T_DIR/daemon.log"
+expect 0 "and still has one wireguard-go for $WG" \
+	test "$(pgrep -fc "wireguard-go -f $WG\$")" -eq 1
+daemon_kill
+t_done
