@@ -17,13 +17,14 @@ int tc_gate(struct __sk_buff *skb)
 	void *data_end = (void *)(long)skb->data_end;
 	struct pc_cursor cur = {.pos = data, .end = data_end};
 	struct pc_pkt pkt = {};
-	__u32 len = skb->len;
+	__u32 len = skb->len, ifindex = skb->ifindex;
+	struct pc_wg_iface_val *wg = bpf_map_lookup_elem(&wg_ifaces, &ifindex);
 	int reason;
 
 	reason = pc_decide(&pkt,
 			   tc_ethernet ? pc_parse_eth(&cur, &pkt)
 				       : pc_parse_l3(&cur, skb->protocol, &pkt),
-			   skb->ifindex, len);
+			   ifindex, len, wg ? wg->wg_id : 0);
 	pc_count_reason(reason, len);
 	return reason < PC_R_FIRST_DROP ? TC_ACT_OK : TC_ACT_SHOT;
 }

@@ -13,7 +13,7 @@ int xdp_gate(struct xdp_md *ctx)
 	int reason;
 
 	reason = pc_decide(&pkt, pc_parse_eth(&cur, &pkt), ctx->ingress_ifindex,
-			   len);
+			   len, 0);
 	pc_count_reason(reason, len);
 	return reason < PC_R_FIRST_DROP ? XDP_PASS : XDP_DROP;
 }

@@ -51,7 +51,8 @@ static __always_inline int pc_ct_recheck(const struct pc_ct_key *k,
 	const __u8 *src = ct->orig_is_lo ? k->lo_addr : k->hi_addr;
 	const __u8 *dst = ct->orig_is_lo ? k->hi_addr : k->lo_addr;
 
-	pc_policy_decide(gen, src, dst, k->proto, ct->policy_port, v);
+	pc_policy_decide(gen, src, dst, k->proto, ct->policy_port, ct->wg_id,
+			 v);
 	if (!pc_verdict_passes(v))
 		return 0;
 	ct->generation = gen;
@@ -76,10 +77,15 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 					  struct pc_ct_key *k,
 					  struct pc_ct_val *ct, int src_lo,
 					  __u64 gen, int audit, __u64 now,
-					  struct pc_ev_info *ev)
+					  __u8 wg_id, struct pc_ev_info *ev)
 {
 	int dir = src_lo == ct->orig_is_lo ? PC_DIR_ORIG : PC_DIR_REPLY;
 	int audited = 0;
+
+	/* the initiator's packets come in where the flow started: through
+	 * the same WireGuard interface, or not through one at all */
+	if (dir == PC_DIR_ORIG && wg_id != ct->wg_id)
+		return PC_R_DENY_WRONG_IFACE;
 
 	if (ct->generation != gen) {
 		struct pc_verdict v;
@@ -119,13 +125,14 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 static __always_inline int pc_new_flow(const struct pc_pkt *p,
 				       struct pc_ct_key *k, int src_lo,
 				       __u64 gen, int audit, __u64 now,
-				       struct pc_ev_info *ev)
+				       __u8 wg_id, struct pc_ev_info *ev)
 {
 	struct pc_verdict v;
 	struct pc_ct_val ct = {};
 	int reason = 0;
 
-	pc_policy_decide(gen, p->saddr, p->daddr, p->proto, p->policy_port, &v);
+	pc_policy_decide(gen, p->saddr, p->daddr, p->proto, p->policy_port,
+			 wg_id, &v);
 	ev->rule_id = v.rule_id;
 	ev->src_set = v.src_set;
 	ev->action = v.action;
@@ -152,6 +159,7 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 	ct.orig_is_lo = src_lo;
 	ct.action = v.action;
 	ct.flags = v.flags;
+	ct.wg_id = wg_id;
 	if (p->proto == IPPROTO_TCP)
 		ct.state = pc_tcp_state_new(p->tcp_flags);
 	bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
@@ -163,7 +171,8 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 }
 
 static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
-					int audit, struct pc_ev_info *ev)
+					int audit, __u8 wg_id,
+					struct pc_ev_info *ev)
 {
 	struct pc_ct_key k = {};
 	struct pc_ct_val *ct;
@@ -176,8 +185,9 @@ static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
 	now = bpf_ktime_get_ns();
 	ct = bpf_map_lookup_elem(&conntrack, &k);
 	if (ct && !pc_ct_expired(ct, p->proto, now) && !pc_ct_reusable(ct, p))
-		return pc_established(p, &k, ct, src_lo, gen, audit, now, ev);
-	return pc_new_flow(p, &k, src_lo, gen, audit, now, ev);
+		return pc_established(p, &k, ct, src_lo, gen, audit, now, wg_id,
+				      ev);
+	return pc_new_flow(p, &k, src_lo, gen, audit, now, wg_id, ev);
 }
 
 static __always_inline int pc_wants_event(int reason,
@@ -210,11 +220,13 @@ static __always_inline int pc_slot_audit(struct pc_config *cfg, __u64 gen)
 }
 
 /*
- * Decide one packet.  parse_rc is what the parser returned; the result is
- * a PC_R_* reason, which both counts the packet and says pass or drop.
+ * Decide one packet.  parse_rc is what the parser returned; wg_id is the
+ * WireGuard interface it came from decrypted (0: none, always for XDP).
+ * The result is a PC_R_* reason, which both counts the packet and says
+ * pass or drop.
  */
 static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
-				     __u32 ifindex, __u32 frame_len)
+				     __u32 ifindex, __u32 frame_len, __u8 wg_id)
 {
 	struct pc_ev_info ev = {.ifindex = ifindex};
 	struct pc_config *cfg = pc_config_get();
@@ -246,7 +258,7 @@ static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
 		reason = PC_R_DENY_NO_POLICY;
 		goto out;
 	}
-	reason = pc_decide_ip(p, gen, pc_slot_audit(cfg, gen), &ev);
+	reason = pc_decide_ip(p, gen, pc_slot_audit(cfg, gen), wg_id, &ev);
 	pc_count_rule(gen, ev.rule_id, p->len);
 out:
 	if (pc_wants_event(reason, &ev, cfg)) {

@@ -18,6 +18,24 @@ struct {
 	__type(value, struct pc_config);
 } config SEC(".maps");
 
+/* (slot, WireGuard interface, allowed IP) -> the owning peer's identity
+ * set (pc_wg_peer_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PC_MAX_WG_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pc_wg_peer_key);
+	__type(value, struct pc_set_val);
+} wg_peers SEC(".maps");
+
+/* ifindex -> WireGuard interface number, for the TC program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PC_MAX_WG_IFACES);
+	__type(key, __u32);
+	__type(value, struct pc_wg_iface_val);
+} wg_ifaces SEC(".maps");
+
 /* Source address -> identity set, per slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -34,10 +34,30 @@ static __always_inline __u32 pc_set_lookup(void *hosts, void *trie, __u8 slot,
 	return v ? v->set_id : 0;
 }
 
-/* Decide (src, dst, proto, port) against the policy of generation gen. */
+/* The identity set of the WireGuard peer whose allowed IPs hold src on
+ * interface wg_id; 0 (no identity) when none does. */
+static __always_inline __u32 pc_wg_peer_set(__u8 slot, __u8 wg_id,
+					    const __u8 *src)
+{
+	struct pc_wg_peer_key key = {
+		.prefixlen = 32 + 128, .slot = slot, .wg_id = wg_id};
+	struct pc_set_val *v;
+
+	__builtin_memcpy(key.addr, src, 16);
+	v = bpf_map_lookup_elem(&wg_peers, &key);
+	return v ? v->set_id : 0;
+}
+
+/*
+ * Decide (src, dst, proto, port) against the policy of generation gen.
+ * wg_id: the packet came decrypted from that WireGuard interface, so its
+ * sender is a peer, found by the peer's allowed IPs on that interface
+ * and never by address alone.
+ */
 static __always_inline void pc_policy_decide(__u64 gen, const __u8 *src,
 					     const __u8 *dst, __u8 proto,
-					     __u16 port, struct pc_verdict *v)
+					     __u16 port, __u8 wg_id,
+					     struct pc_verdict *v)
 {
 	__u8 slot = gen & 1;
 	struct pc_policy_key key = {
@@ -52,7 +72,9 @@ static __always_inline void pc_policy_decide(__u64 gen, const __u8 *src,
 	v->action = PC_ACT_NONE;
 	v->rule_id = 0;
 	v->flags = 0;
-	v->src_set = pc_set_lookup(&ident_hosts, &identities, slot, src);
+	v->src_set =
+		wg_id ? pc_wg_peer_set(slot, wg_id, src)
+		      : pc_set_lookup(&ident_hosts, &identities, slot, src);
 	dst_set = pc_set_lookup(&service_hosts, &services, slot, dst);
 	if (!v->src_set || !dst_set)
 		return;

@@ -51,6 +51,29 @@ struct pc_set_val {
 };
 
 /*
+ * wg_peers: LPM trie, (slot, WireGuard interface, peer's allowed IP) ->
+ * the identity set of the peer that owns the prefix.  On a WireGuard
+ * interface this replaces the address lookup: the peer, not the address,
+ * is who is asking.  The slot is at offset 4, as in pc_lpm_key.
+ */
+struct pc_wg_peer_key {
+	__u32 prefixlen; /* 32 + address prefix length in IPv6 form */
+	__u8 slot;
+	__u8 wg_id; /* the interface's number, wg_ifaces */
+	__u8 pad[2];
+	__u8 addr[16];
+};
+
+/* wg_ifaces: hash, ifindex -> the WireGuard interface's number. */
+struct pc_wg_iface_val {
+	__u8 wg_id; /* 1.. */
+	__u8 pad[3];
+};
+
+#define PC_MAX_WG_IFACES 64
+#define PC_MAX_WG_PREFIXES 65536 /* allowed IPs, both slots */
+
+/*
  * policy: LPM trie over (slot, source set, destination set, protocol,
  * port).  A prefix that stops before the port is a port wildcard or a
  * range piece; one that stops before the protocol matches every protocol.
@@ -159,7 +182,8 @@ struct pc_ct_val {
 	__u8 state;	   /* PC_TCP_* */
 	__u8 action;
 	__u8 flags; /* PC_PF_* of the deciding entry */
-	__u8 pad[2];
+	__u8 wg_id; /* started on this WireGuard interface, 0: not */
+	__u8 pad;
 };
 
 /* frags: LRU hash, verdict of a first fragment for its followers. */
@@ -206,6 +230,8 @@ struct pc_event {
 
 _Static_assert(sizeof(struct pc_lpm_key) == 24, "pc_lpm_key layout");
 _Static_assert(sizeof(struct pc_set_val) == 8, "pc_set_val layout");
+_Static_assert(sizeof(struct pc_wg_peer_key) == 24, "pc_wg_peer_key layout");
+_Static_assert(sizeof(struct pc_wg_iface_val) == 4, "pc_wg_iface_val layout");
 _Static_assert(sizeof(struct pc_policy_key) == 20, "pc_policy_key layout");
 _Static_assert(sizeof(struct pc_policy_val) == 8, "pc_policy_val layout");
 _Static_assert(sizeof(struct pc_config) == 16, "pc_config layout");

@@ -26,6 +26,7 @@
 	X(DENY_REVOKED, 37, "deny_revoked")             \
 	X(DENY_NO_POLICY, 38, "deny_no_policy")         \
 	X(DENY_RATE, 39, "deny_rate")                   \
+	X(DENY_WRONG_IFACE, 40, "deny_wrong_interface") \
 	X(EVENTS_SUPPRESSED, 62, "events_suppressed")   \
 	X(EVENTS_LOST, 63, "events_lost")
 

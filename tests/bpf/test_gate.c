@@ -865,6 +865,67 @@ Test(tc_l3, wireguard_like_device_decisions)
 	expect_l3(&ok4, 12, PC_R_DENY_MALFORMED); /* cut inside IPv4 */
 }
 
+Test(tc_l3, wireguard_peer_is_the_identity)
+{
+	/* a peer key (any 32 bytes; only the compiler and the map see it) */
+	static const char peer[] =
+		"x8FnwBbFRF6e7i+yMPyxA/mHakUV3pib/3pR51PntS0=";
+	char text[1024];
+	struct pc_prefix ips[1];
+	struct pc_dp_wg_peer wp = {.wg_id = 1, .ips = ips, .nips = 1};
+	struct pspec alice = {.src = "198.18.5.7",
+			      .dst = "198.18.2.2",
+			      .proto = IPPROTO_TCP,
+			      .sport = 9,
+			      .dport = 8080};
+	struct pspec back = {.src = "198.18.2.2",
+			     .dst = "198.18.5.7",
+			     .proto = IPPROTO_TCP,
+			     .sport = 8080,
+			     .dport = 9,
+			     .tcp_flags = 0x12};
+	struct pspec stranger = {.src = "198.18.1.7",
+				 .dst = "198.18.2.2",
+				 .proto = IPPROTO_TCP,
+				 .sport = 10,
+				 .dport = 8080};
+
+	/* Test that on a WireGuard interface the peer (by its allowed IPs
+	 * there) is the identity and the address is nobody, that the same
+	 * flow's initiator arriving through XDP instead is refused, that
+	 * its replies are not, and that a push without the peer revokes */
+	cr_assert_eq(pc_wg_key_from_base64(peer, wp.key), 0);
+	cr_assert_eq(pc_prefix_parse("198.18.5.7/32", &ips[0], text, 64), 0);
+	pc_dp_set_wg_peers(dp, &wp, 1);
+	cr_assert_eq(pc_dp_set_wg_iface(dp, (unsigned int)tun_ifindex, 1), 0);
+	snprintf(text, sizeof(text),
+		 "apiVersion: portcullis/v1\nkind: Policy\n"
+		 "identities:\n"
+		 "  eng: { peers: [\"%s\"] }\n"
+		 "  clients: { cidrs: [198.18.1.0/24] }\n"
+		 "services:\n  web: { cidrs: [198.18.2.2/32], ports: "
+		 "[8080/tcp] }\n"
+		 "rules:\n  - { from: [eng, clients], to: [web], action: "
+		 "allow }\n",
+		 peer);
+	apply_text(text);
+	expect_l3(&alice, 0, PC_R_ALLOW_NEW);
+	/* clients (by address) may, but not through the tunnel */
+	expect_l3(&stranger, 0, PC_R_DENY_DEFAULT);
+	EXPECT(&alice, XDP_DROP, PC_R_DENY_WRONG_IFACE);
+	EXPECT(&back, XDP_PASS, PC_R_ALLOW_REPLY);
+	/* the peer taken out of eng: her flow goes at its next packet */
+	snprintf(text, sizeof(text),
+		 "apiVersion: portcullis/v1\nkind: Policy\n"
+		 "identities:\n  clients: { cidrs: [198.18.1.0/24] }\n"
+		 "services:\n  web: { cidrs: [198.18.2.2/32], ports: "
+		 "[8080/tcp] }\n"
+		 "rules:\n  - { from: [clients], to: [web], action: allow "
+		 "}\n");
+	apply_text(text);
+	expect_l3(&alice, 0, PC_R_DENY_REVOKED);
+}
+
 /* BTF of the loaded object must agree with this compiler's layout. */
 struct member_off {
 	const char *type, *member;
@@ -900,6 +961,9 @@ Test(layout, btf_matches_userspace)
 		M(pc_bucket_key, rule_id), M(pc_bucket_key, src_set),
 		M(pc_bucket, tat16),	   M(pc_frag_key, id),
 		M(pc_frag_val, pass),	   M(pc_counter, bytes),
+		M(pc_ct_val, wg_id),	   M(pc_wg_peer_key, prefixlen),
+		M(pc_wg_peer_key, slot),   M(pc_wg_peer_key, wg_id),
+		M(pc_wg_peer_key, addr),   M(pc_wg_iface_val, wg_id),
 	};
 	struct btf *btf = btf__parse_elf(BPF_OBJ_PATH, NULL);
 

@@ -26,21 +26,25 @@ GWPUB=$(cat "$T_DIR/last.out")
 (umask 077; wg genkey >"$K/client.key")
 CPUB=$(wg pubkey <"$K/client.key")
 
-# the policy: the tunnel's client (by its tunnel address) may reach the
-# web server on 8080; clients may reach the gateway's WireGuard port
-cat >"$T_DIR/policy.yaml" <<EOF
+# the policy: peer alice (identity eng, by her key) may reach the web
+# server on 8080; clients may reach the gateway's WireGuard port.  Her
+# tunnel address as such is nobody.
+policy() { # $1: eng's peers
+	cat <<EOF
 apiVersion: portcullis/v1
 kind: Policy
 identities:
   clients: { cidrs: [198.18.1.0/24] }
-  tunnel: { cidrs: [198.18.100.2/32] }
+  eng: { peers: [$1] }
 services:
   web: { cidrs: [198.18.2.2/32], ports: [8080/tcp, icmp] }
   gw-wireguard: { cidrs: [198.18.1.1/32], ports: [51820/udp] }
 rules:
-  - { name: tunnel-to-web, from: [tunnel], to: [web], action: allow }
+  - { name: eng-to-web, from: [eng], to: [web], action: allow }
   - { name: wireguard-in, from: [clients], to: [gw-wireguard], action: allow }
 EOF
+}
+policy "$CPUB" >"$T_DIR/policy.yaml"
 sed -i "s|  policy: .*|  policy: $T_DIR/policy.yaml|" "$T_DIR/gateway.yaml"
 cat >>"$T_DIR/gateway.yaml" <<EOF
   wireguard:
@@ -81,7 +85,7 @@ expect_match "	[1-9][0-9]+$" "a recent one"
 expect 1 "port 22 through the tunnel is denied by the TC program" \
 	lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
 expect 0 "the denial names the WireGuard interface" \
-	grep -q "verdict deny_default tcp 198.18.100.2:[0-9]* -> 198.18.2.2:22 .*if=$WG" "$T_DIR/daemon.log"
+	grep -q "verdict deny_default tcp 198.18.100.2:[0-9]* -> 198.18.2.2:22 identity=eng .*if=$WG" "$T_DIR/daemon.log"
 expect 0 "status lists the interface and its peer" cli --json status
 expect_json wireguard.interfaces.0.public_key == "$GWPUB" "with the gateway's key"
 expect_json wireguard.interfaces.0.peers.0.name == alice "and alice"
@@ -104,6 +108,19 @@ for _ in $(seq 25); do
 done
 expect 0 "the tunnel works again after alice's new handshake" \
 	lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
+
+# revocation: a push that takes alice out of eng stops her open flow
+lab_in client $PROBE hold 198.18.2.2 8080 --duration 6 --timeout 1 >"$T_DIR/hold.out" 2>&1 &
+HOLD=$!
+sleep 1.5
+policy "$STRANGER" >"$T_DIR/revoked.yaml"
+expect 0 "a push takes alice out of eng" cli policy push "$T_DIR/revoked.yaml"
+wait $HOLD
+expect 0 "her open connection stops at the next packet" grep -q "broke after" "$T_DIR/hold.out"
+expect 0 "as revoked" grep -q "verdict deny_revoked tcp 198.18.100.2:.* if=$WG" "$T_DIR/daemon.log"
+expect 1 "and she cannot connect again" lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 1
+expect 0 "putting her back" cli policy push "$T_DIR/policy.yaml"
+expect 0 "lets her in again" lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
 
 # the tunnel outlives the daemon, which adopts it again
 daemon_kill

@@ -100,6 +100,9 @@ int pc_wgm_start(struct event_base *base, const struct pc_gw_config *cfg,
 /* SIGHUP: the new config (kept alive by the caller), reconciled now. */
 void pc_wgm_reload(struct pc_wgm *m, const struct pc_gw_config *cfg);
 int pc_wgm_reconcile(struct pc_wgm *m);
+/* Tell the data plane which peer owns which allowed IPs (takes an apply
+ * to take effect). */
+void pc_wgm_set_peers(const struct pc_gw_config *cfg, struct pc_dp *dp);
 json_t *pc_wgm_status(const struct pc_wgm *m);
 void pc_wgm_stop(struct pc_wgm *m);
 

@@ -286,7 +286,8 @@ static int initial_policy(struct pc_gateway *gw)
 	}
 	pc_diags_free(&d);
 	gen = pc_dp_generation(gw->dp);
-	if (gen && gen == rec.generation) {
+	/* WireGuard peers may have changed while no daemon ran: write them */
+	if (gen && gen == rec.generation && !gw->cfg->nwg) {
 		pc_info("adopted policy version %" PRId64
 			" (generation %" PRIu64 ") already enforcing",
 			rec.version, gen);
@@ -1032,6 +1033,27 @@ static int start_events(struct pc_gateway *gw)
 	return 0;
 }
 
+/* The policy in force again, as a new generation: for what the data
+ * plane derives from more than the policy (WireGuard peers). */
+static void reapply(struct pc_gateway *gw)
+{
+	uint64_t gen;
+	int rc;
+
+	if (!gw->compiled)
+		return;
+	rc = pc_dp_apply(gw->dp, gw->compiled,
+			 gw->live_known ? gw->compiled : NULL, &gen);
+	if (rc) {
+		pc_error("failed to apply the policy in force again: %s",
+			 strerror(-rc));
+		return;
+	}
+	gw->live_known = 1;
+	gw->rec.generation = gen;
+	pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
+}
+
 static int str_differs(const char *a, const char *b)
 {
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
@@ -1157,6 +1179,10 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 			(cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
 				(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
 	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
+	if (cfg->nwg || old->nwg) {
+		pc_wgm_set_peers(cfg, gw->dp);
+		reapply(gw);
+	}
 	if (gw->wgm)
 		pc_wgm_reload(gw->wgm, cfg);
 	pc_info("reloaded the gateway config");
@@ -1212,6 +1238,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		pc_info("adopting pinned data plane in %s (generation %" PRIu64
 			")",
 			pc_dp_pin_dir(gw->dp), pc_dp_generation(gw->dp));
+	pc_wgm_set_peers(cfg, gw->dp);
 	/* policy first, so a fresh attach never enforces an empty policy */
 	if ((rc = initial_policy(gw)) || (rc = start_events(gw)))
 		goto fail;

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -196,7 +197,8 @@ static int reconcile_one(struct pc_wgm *m, size_t i)
 	}
 	pc_wg_uapi_path(w->name, sock, sizeof(sock));
 	if (pc_wg_uapi_get(sock, &have)) {
-		snprintf(log, sizeof(log), "/run/portcullis/%.16s.log", w->name);
+		snprintf(log, sizeof(log), "/run/portcullis/%.16s.log",
+			 w->name);
 		pc_mkdir_p("/run/portcullis", 0755);
 		rc = pc_wg_userspace_start(userspace_bin(m->cfg), w->name, log);
 		if (rc || pc_wg_uapi_get(sock, &have)) {
@@ -231,6 +233,11 @@ static int reconcile_one(struct pc_wgm *m, size_t i)
 		rc = pc_link_add_addr(w->name, &w->addrs[a]);
 	if (!rc)
 		rc = pc_link_up(w->name);
+	/* the TC program decides by peer on this interface from now on,
+	 * before it is attached (a new start has a new ifindex) */
+	if (!rc && m->dp && i < PC_MAX_WG_IFACES)
+		rc = pc_dp_set_wg_iface(m->dp, if_nametoindex(w->name),
+					(uint8_t)(i + 1));
 	if (!rc && (fresh || !m->tc[i]) && m->dp) {
 		rc = pc_dp_attach_tc(m->dp, w->name);
 		m->tc[i] = !rc;
@@ -245,6 +252,34 @@ static int reconcile_one(struct pc_wgm *m, size_t i)
 	pc_wg_device_free(&set);
 	memset(priv, 0, sizeof(priv));
 	return rc;
+}
+
+/* The configured peers and their allowed IPs, as the data plane takes
+ * them (wg_id: the interface's place in the config, from 1). */
+void pc_wgm_set_peers(const struct pc_gw_config *cfg, struct pc_dp *dp)
+{
+	struct pc_dp_wg_peer *v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < cfg->nwg && i < PC_MAX_WG_IFACES; i++)
+		for (size_t j = 0; j < cfg->wg[i].npeers; j++) {
+			const struct pc_wg_peer_config *pc =
+				&cfg->wg[i].peers[j];
+			struct pc_dp_wg_peer *w;
+
+			pc_xgrow(&v, &cap, n, sizeof(*v));
+			w = &v[n++];
+			w->wg_id = (uint8_t)(i + 1);
+			memcpy(w->key, pc->public_key, PC_WG_KEY_LEN);
+			w->nips = pc->nips;
+			w->ips = pc_xcalloc(pc->nips + 1, sizeof(*w->ips));
+			for (size_t k = 0; k < pc->nips; k++)
+				pc_wg_ip_prefix(&pc->ips[k], &w->ips[k]);
+		}
+	pc_dp_set_wg_peers(dp, v, n);
+	for (size_t i = 0; i < n; i++)
+		free(v[i].ips);
+	free(v);
 }
 
 int pc_wgm_reconcile(struct pc_wgm *m)

@@ -173,6 +173,74 @@ static int write_sets(int hosts_fd, int trie_fd, const struct pc_set_entry *v,
 	return err;
 }
 
+/* ---- WireGuard peers ----------------------------------------------------- */
+
+static void wg_free(struct pc_dp *dp)
+{
+	for (size_t i = 0; i < dp->nwg; i++)
+		free(dp->wg[i].ips);
+	free(dp->wg);
+	dp->wg = NULL;
+	dp->nwg = 0;
+}
+
+void pc_dp_set_wg_peers(struct pc_dp *dp, const struct pc_dp_wg_peer *v,
+			size_t n)
+{
+	wg_free(dp);
+	dp->wg = pc_xcalloc(n ? n : 1, sizeof(*dp->wg));
+	for (size_t i = 0; i < n; i++) {
+		dp->wg[i] = v[i];
+		dp->wg[i].ips = pc_xcalloc(v[i].nips ? v[i].nips : 1,
+					   sizeof(*v[i].ips));
+		memcpy(dp->wg[i].ips, v[i].ips, v[i].nips * sizeof(*v[i].ips));
+	}
+	dp->nwg = n;
+}
+
+int pc_dp_set_wg_iface(struct pc_dp *dp, unsigned int ifindex, uint8_t wg_id)
+{
+	struct pc_wg_iface_val v = {.wg_id = wg_id};
+	__u32 k = ifindex;
+
+	if (bpf_map_update_elem(pc_dp_map_fd(dp, "wg_ifaces"), &k, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int peer_cmp(const void *key, const void *e)
+{
+	return memcmp(key, ((const struct pc_peer_entry *)e)->key,
+		      PC_WG_KEY_LEN);
+}
+
+/* Each known peer's prefixes with its identity set, into slot. */
+static int write_wg_peers(struct pc_dp *dp, const struct pc_compiled *c,
+			  __u8 slot)
+{
+	int fd = pc_dp_map_fd(dp, "wg_peers");
+
+	for (size_t i = 0; i < dp->nwg; i++) {
+		const struct pc_dp_wg_peer *w = &dp->wg[i];
+		const struct pc_peer_entry *e = bsearch(
+			w->key, c->peers, c->npeers, sizeof(*e), peer_cmp);
+
+		for (size_t j = 0; e && j < w->nips; j++) {
+			struct pc_wg_peer_key k = {
+				.prefixlen = 32u + w->ips[j].plen,
+				.slot = slot,
+				.wg_id = w->wg_id,
+			};
+			struct pc_set_val v = {.set_id = e->set_id};
+
+			memcpy(k.addr, w->ips[j].addr, 16);
+			if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+				return -errno;
+		}
+	}
+	return 0;
+}
+
 static struct pc_policy_key *policy_keys(const struct pc_compiled *c, __u8 slot)
 {
 	struct pc_policy_key *k =
@@ -311,9 +379,12 @@ static int remove_compiled(struct pc_dp *dp, const struct pc_compiled *c,
 				c->nidents)) &&
 	    !(err = delete_sets(pc_dp_map_fd(dp, "service_hosts"),
 				pc_dp_map_fd(dp, "services"), sk,
-				c->nservices)))
-		err = delete_many(pc_dp_map_fd(dp, "rates"), rk, nr,
-				  sizeof(*rk));
+				c->nservices)) &&
+	    !(err = delete_many(pc_dp_map_fd(dp, "rates"), rk, nr,
+				sizeof(*rk))))
+		/* a few entries, written from a list that may have changed */
+		err = clear_slot(pc_dp_map_fd(dp, "wg_peers"),
+				 sizeof(struct pc_wg_peer_key), slot);
 	free(ik);
 	free(sk);
 	free(pk);
@@ -376,6 +447,8 @@ static int clear_all(struct pc_dp *dp, __u8 slot)
 	int err;
 
 	if ((err = clear_rates(pc_dp_map_fd(dp, "rates"), slot)) ||
+	    (err = clear_slot(pc_dp_map_fd(dp, "wg_peers"),
+			      sizeof(struct pc_wg_peer_key), slot)) ||
 	    (err = clear_slot(pc_dp_map_fd(dp, "ident_hosts"),
 			      sizeof(struct pc_lpm_key), slot)) ||
 	    (err = clear_slot(pc_dp_map_fd(dp, "service_hosts"),
@@ -407,6 +480,7 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 			      pc_dp_map_fd(dp, "services"), c->services,
 			      c->nservices, slot)) ||
 	    (err = write_rates(pc_dp_map_fd(dp, "rates"), c, slot)) ||
+	    (err = write_wg_peers(dp, c, slot)) ||
 	    (err = write_policy(pc_dp_map_fd(dp, "policy"),
 				pc_dp_map_fd(dp, "policy_exact"), c, slot)))
 		return err;

@@ -47,6 +47,24 @@ void pc_dp_rate_val(const struct pc_rate *r, struct pc_rate_val *v);
 int pc_dp_apply(struct pc_dp *dp, const struct pc_compiled *c,
 		const struct pc_compiled *live, uint64_t *generation);
 
+/*
+ * WireGuard: which peer owns which allowed IPs on which interface (wg_id,
+ * 1..PC_MAX_WG_IFACES).  Every apply from now on writes, for each peer
+ * the policy names (pc_compiled.peers), its prefixes with the peer's
+ * identity set; a peer the policy does not name gets none (default deny).
+ * The list is copied.  Changing it takes an apply to reach the data plane.
+ */
+struct pc_dp_wg_peer {
+	uint8_t wg_id;
+	uint8_t key[PC_WG_KEY_LEN];
+	struct pc_prefix *ips;
+	size_t nips;
+};
+void pc_dp_set_wg_peers(struct pc_dp *dp, const struct pc_dp_wg_peer *v,
+			size_t n);
+/* The TC program on ifindex decides by WireGuard peer (wg_id). */
+int pc_dp_set_wg_iface(struct pc_dp *dp, unsigned int ifindex, uint8_t wg_id);
+
 /* Attach XDP (or replace the program of our pinned link) on ifname. */
 int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,
 		 enum pc_xdp_mode *got);

@@ -24,6 +24,8 @@ struct pc_dp {
 	struct ring_buffer *rb;
 	pc_event_fn ev_fn;
 	void *ev_arg;
+	struct pc_dp_wg_peer *wg; /* what each apply writes to wg_peers */
+	size_t nwg;
 };
 
 /* Wait until no BPF program still runs with what it read before now. */

@@ -157,6 +157,9 @@ void pc_dp_close(struct pc_dp *dp)
 		close(dp->sync_inner_fd);
 	xdp_gate_bpf__destroy(dp->xdp);
 	tc_gate_bpf__destroy(dp->tc);
+	for (size_t i = 0; i < dp->nwg; i++)
+		free(dp->wg[i].ips);
+	free(dp->wg);
 	free(dp);
 }
 

@@ -92,6 +92,19 @@ int pc_wg_parse_ip(const char *s, int host_bits, struct pc_wg_allowedip *out)
 	return 0;
 }
 
+void pc_wg_ip_prefix(const struct pc_wg_allowedip *a, struct pc_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (a->family == AF_INET) {
+		p->addr[10] = p->addr[11] = 0xff;
+		memcpy(p->addr + 12, &a->ip4, 4);
+		p->plen = (uint8_t)(96 + a->cidr);
+	} else {
+		memcpy(p->addr, &a->ip6, 16);
+		p->plen = a->cidr;
+	}
+}
+
 void pc_wg_format_ip(const struct pc_wg_allowedip *a, char *buf, size_t len)
 {
 	char h[INET6_ADDRSTRLEN];
