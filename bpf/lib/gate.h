@@ -9,6 +9,7 @@
 #include "conntrack.h"
 #include "events.h"
 #include "rate.h"
+#include "wgshield.h"
 
 static __always_inline void pc_frag_key_of(const struct pc_pkt *p,
 					   struct pc_frag_key *k)
@@ -258,6 +259,10 @@ static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
 		reason = PC_R_DENY_NO_POLICY;
 		goto out;
 	}
+	/* what reaches a WireGuard port must look like WireGuard (XDP: the
+	 * underlay; decrypted packets have been through WireGuard already) */
+	if (!wg_id && (reason = pc_wg_shield(p, cfg, bpf_ktime_get_ns())))
+		goto out;
 	reason = pc_decide_ip(p, gen, pc_slot_audit(cfg, gen), wg_id, &ev);
 	pc_count_rule(gen, ev.rule_id, p->len);
 out:

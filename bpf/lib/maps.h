@@ -28,6 +28,22 @@ struct {
 	__type(value, struct pc_set_val);
 } wg_peers SEC(".maps");
 
+/* Local WireGuard listen ports XDP shields (pc_wg_port_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PC_MAX_WG_IFACES);
+	__type(key, struct pc_wg_port_key);
+	__type(value, struct pc_wg_port_val);
+} wg_ports SEC(".maps");
+
+/* Handshake initiations per source: one GCRA time each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PC_WG_HS_SOURCES);
+	__type(key, struct pc_wg_hs_key);
+	__type(value, __u64);
+} wg_handshakes SEC(".maps");
+
 /* ifindex -> WireGuard interface number, for the TC program. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

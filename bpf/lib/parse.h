@@ -37,6 +37,10 @@ struct pc_pkt {
 	__u8 icmp_echo; /* 1 request, 2 reply, 0 other */
 	__u8 pad[2];
 	__u32 len;
+	/* UDP: the payload's length by its header, and its first four bytes
+	 * (as they lie in memory; all ones when the frame holds fewer) */
+	__u32 udp_plen;
+	__u32 udp_head;
 };
 
 #define PC_FRAG_NONE 0
@@ -164,6 +168,13 @@ static __always_inline int pc_parse_l4(struct pc_cursor *c, struct pc_pkt *p)
 		p->sport = bpf_ntohs(uh->source);
 		p->dport = bpf_ntohs(uh->dest);
 		p->policy_port = p->dport;
+		if (p->proto == IPPROTO_UDP) {
+			__u32 *head = PC_PULL(c, __u32);
+			__u16 ulen = bpf_ntohs(uh->len);
+
+			p->udp_plen = ulen >= 8 ? ulen - 8u : 0;
+			p->udp_head = head ? *head : 0xffffffffu;
+		}
 		return PC_PARSE_IP;
 	}
 	case IPPROTO_ICMP:

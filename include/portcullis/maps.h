@@ -70,7 +70,28 @@ struct pc_wg_iface_val {
 	__u8 pad[3];
 };
 
+/*
+ * wg_ports: hash, a local WireGuard listen port -> how many handshake
+ * initiations a second (and how many at once) one source may send.  XDP
+ * lets only WireGuard-shaped datagrams through to such a port.
+ */
+struct pc_wg_port_key {
+	__u16 port; /* host order */
+	__u16 pad;
+};
+
+struct pc_wg_port_val {
+	__u32 handshakes_per_sec;
+	__u32 burst;
+};
+
+/* wg_handshakes: LRU hash, source address -> its GCRA time, in ns. */
+struct pc_wg_hs_key {
+	__u8 addr[16];
+};
+
 #define PC_MAX_WG_IFACES 64
+#define PC_WG_HS_SOURCES 65536
 #define PC_MAX_WG_PREFIXES 65536 /* allowed IPs, both slots */
 
 /*
@@ -103,10 +124,12 @@ struct pc_policy_val {
 /* config: one entry, the live policy generation and gateway knobs. */
 #define PC_CFG_NONIP_PASS 0x01 /* non-IP ethertypes other than ARP pass */
 #define PC_CFG_LOG_FLOWS 0x02  /* every new allowed flow emits an event */
+#define PC_CFG_WG_SHIELD 0x04  /* wg_ports holds ports to shield */
 /* The policy in a slot is in audit mode: would-be denies pass, logged.
  * Set with the slot's contents, before its generation goes live. */
 #define PC_CFG_AUDIT_SLOT(slot) (0x100u << (slot))
 #define PC_CFG_GATEWAY_MASK 0xffu /* the knobs; the rest is per policy */
+#define PC_CFG_KNOBS (PC_CFG_NONIP_PASS | PC_CFG_LOG_FLOWS) /* from config */
 
 struct pc_config {
 	__u64 generation;  /* 0 = no policy: deny all; slot = generation & 1 */
@@ -232,6 +255,8 @@ _Static_assert(sizeof(struct pc_lpm_key) == 24, "pc_lpm_key layout");
 _Static_assert(sizeof(struct pc_set_val) == 8, "pc_set_val layout");
 _Static_assert(sizeof(struct pc_wg_peer_key) == 24, "pc_wg_peer_key layout");
 _Static_assert(sizeof(struct pc_wg_iface_val) == 4, "pc_wg_iface_val layout");
+_Static_assert(sizeof(struct pc_wg_port_key) == 4, "pc_wg_port_key layout");
+_Static_assert(sizeof(struct pc_wg_port_val) == 8, "pc_wg_port_val layout");
 _Static_assert(sizeof(struct pc_policy_key) == 20, "pc_policy_key layout");
 _Static_assert(sizeof(struct pc_policy_val) == 8, "pc_policy_val layout");
 _Static_assert(sizeof(struct pc_config) == 16, "pc_config layout");

@@ -7,27 +7,29 @@
  * X(NAME, value, "label").  Values below PC_R_FIRST_DROP pass the packet,
  * the rest drop it.  Never renumber: retire a value and add a new one.
  */
-#define PC_REASONS(X)                                   \
-	X(ALLOW_NEW, 1, "allow_new")                    \
-	X(ALLOW_ESTABLISHED, 2, "allow_established")    \
-	X(ALLOW_REPLY, 3, "allow_reply")                \
-	X(AUDIT, 4, "audit")                            \
-	X(PASS_ARP, 5, "pass_arp")                      \
-	X(PASS_ND, 6, "pass_nd")                        \
-	X(PASS_NONIP, 7, "pass_non_ip")                 \
-	X(ALLOW_FRAGMENT, 8, "allow_fragment")          \
-	X(AUDIT_DENY_RULE, 9, "audit_deny_rule")        \
-	X(AUDIT_DENY_DEFAULT, 10, "audit_deny_default") \
-	X(DENY_RULE, 32, "deny_rule")                   \
-	X(DENY_DEFAULT, 33, "deny_default")             \
-	X(DENY_MALFORMED, 34, "deny_malformed")         \
-	X(DENY_FRAGMENT, 35, "deny_fragment")           \
-	X(DENY_NONIP, 36, "deny_non_ip")                \
-	X(DENY_REVOKED, 37, "deny_revoked")             \
-	X(DENY_NO_POLICY, 38, "deny_no_policy")         \
-	X(DENY_RATE, 39, "deny_rate")                   \
-	X(DENY_WRONG_IFACE, 40, "deny_wrong_interface") \
-	X(EVENTS_SUPPRESSED, 62, "events_suppressed")   \
+#define PC_REASONS(X)                                                  \
+	X(ALLOW_NEW, 1, "allow_new")                                   \
+	X(ALLOW_ESTABLISHED, 2, "allow_established")                   \
+	X(ALLOW_REPLY, 3, "allow_reply")                               \
+	X(AUDIT, 4, "audit")                                           \
+	X(PASS_ARP, 5, "pass_arp")                                     \
+	X(PASS_ND, 6, "pass_nd")                                       \
+	X(PASS_NONIP, 7, "pass_non_ip")                                \
+	X(ALLOW_FRAGMENT, 8, "allow_fragment")                         \
+	X(AUDIT_DENY_RULE, 9, "audit_deny_rule")                       \
+	X(AUDIT_DENY_DEFAULT, 10, "audit_deny_default")                \
+	X(DENY_RULE, 32, "deny_rule")                                  \
+	X(DENY_DEFAULT, 33, "deny_default")                            \
+	X(DENY_MALFORMED, 34, "deny_malformed")                        \
+	X(DENY_FRAGMENT, 35, "deny_fragment")                          \
+	X(DENY_NONIP, 36, "deny_non_ip")                               \
+	X(DENY_REVOKED, 37, "deny_revoked")                            \
+	X(DENY_NO_POLICY, 38, "deny_no_policy")                        \
+	X(DENY_RATE, 39, "deny_rate")                                  \
+	X(DENY_WRONG_IFACE, 40, "deny_wrong_interface")                \
+	X(DENY_WG_SHIELD, 41, "deny_wireguard_shield")                 \
+	X(DENY_WG_HANDSHAKE_RATE, 42, "deny_wireguard_handshake_rate") \
+	X(EVENTS_SUPPRESSED, 62, "events_suppressed")                  \
 	X(EVENTS_LOST, 63, "events_lost")
 
 #define PC_R_FIRST_DROP 32

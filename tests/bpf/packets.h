@@ -32,6 +32,7 @@ struct pspec {
 	size_t payload;
 	int l3_only;	  /* no Ethernet header (TC on L3 devices) */
 	int totlen_extra; /* lie in tot_len / payload_len */
+	uint8_t wg_type;  /* UDP payload starts as a WireGuard message */
 };
 
 static inline void put16(uint8_t *p, uint16_t v)
@@ -73,6 +74,8 @@ static inline size_t build_l4(const struct pspec *s, uint8_t *p)
 	if (s->payload > PK_MAX - 256)
 		abort(); /* headers take up to 256 bytes of the buffer */
 	memset(p + n, 0xab, s->payload);
+	if (s->wg_type && s->payload >= 4)
+		memcpy(p + n, (uint8_t[]){s->wg_type, 0, 0, 0}, 4);
 	return n + s->payload;
 }
 

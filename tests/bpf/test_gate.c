@@ -477,6 +477,42 @@ static void count_slots(const char *map, size_t ksz, int slots[2])
 	}
 }
 
+Test(xdp, wireguard_port_shield)
+{
+	struct pc_dp_wg_port port = {.port = 53, .per_sec = 1, .burst = 2};
+	struct pspec junk = {C4, .proto = IPPROTO_UDP, .sport = 11, .dport = 53,
+			     .payload = 10};
+	struct pspec data = {C4,	  .proto = IPPROTO_UDP, .sport = 12,
+			     .dport = 53, .payload = 48,	.wg_type = 4};
+	struct pspec ragged = {C4,	    .proto = IPPROTO_UDP, .sport = 13,
+			       .dport = 53, .payload = 50,	  .wg_type = 4};
+	struct pspec init = {C4,	  .proto = IPPROTO_UDP, .sport = 14,
+			     .dport = 53, .payload = 148,	.wg_type = 1};
+	struct pspec short_init = {
+		C4,	     .proto = IPPROTO_UDP, .sport = 15,
+		.dport = 53, .payload = 147,	   .wg_type = 1};
+	struct pspec other = {C4, .proto = IPPROTO_UDP, .sport = 16,
+			      .dport = 54, .payload = 10};
+
+	/* Test that a shielded port takes only WireGuard-shaped datagrams
+	 * (which then meet the policy as usual), that initiations beyond the
+	 * per-source burst are dropped, and that other ports are untouched */
+	EXPECT(&junk, XDP_PASS, PC_R_ALLOW_NEW); /* not shielded yet */
+	cr_assert_eq(pc_dp_set_wg_ports(dp, &port, 1), 0);
+	junk.sport = 17;
+	EXPECT(&junk, XDP_DROP, PC_R_DENY_WG_SHIELD);
+	EXPECT(&data, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&ragged, XDP_DROP, PC_R_DENY_WG_SHIELD);
+	EXPECT(&short_init, XDP_DROP, PC_R_DENY_WG_SHIELD);
+	EXPECT(&init, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&init, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
+	EXPECT(&init, XDP_DROP, PC_R_DENY_WG_HANDSHAKE_RATE);
+	EXPECT(&other, XDP_DROP, PC_R_DENY_DEFAULT); /* the policy's say */
+	cr_assert_eq(pc_dp_set_wg_ports(dp, NULL, 0), 0);
+	junk.sport = 18;
+	EXPECT(&junk, XDP_PASS, PC_R_ALLOW_NEW);
+}
+
 Test(xdp, swap_leaves_one_slot)
 {
 	/* the first three always hold entries for a live policy */

@@ -91,6 +91,31 @@ expect_json wireguard.interfaces.0.public_key == "$GWPUB" "with the gateway's ke
 expect_json wireguard.interfaces.0.peers.0.name == alice "and alice"
 expect_json wireguard.interfaces.0.peers.0.rx_bytes -gt 0 "who sent bytes"
 
+# the shield: garbage at the WireGuard port is dropped in XDP while the
+# tunnel keeps working; handshake initiations beyond the rate are dropped
+lab_in client python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.time() + 3
+while time.time() < end:
+    for _ in range(200):
+        s.sendto(b"\x05garbage" * 8, ("198.18.1.1", 51820))
+    time.sleep(0.01)' &
+FLOOD=$!
+sleep 0.5
+expect 0 "under a garbage flood at its port the tunnel still works" \
+	lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
+wait $FLOOD
+expect 0 "initiation-shaped datagrams, 200 from one source" lab_in client python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(200):
+    s.sendto(b"\x01\x00\x00\x00" + b"\x00" * 144, ("198.18.1.1", 51820))'
+expect 0 "status after the floods" cli --json status
+expect_json counters.deny_wireguard_shield.packets -gt 10000 "the garbage was dropped by the shield"
+expect_json counters.deny_wireguard_handshake_rate.packets -gt 100 "initiations beyond 20 a second were dropped"
+expect 0 "the tunnel still works" lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
+
 # drift: a peer removed by hand comes back, a stranger goes
 gw_wg set "$WG" peer "$CPUB" remove
 STRANGER=$(wg genkey | wg pubkey)

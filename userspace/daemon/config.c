@@ -509,6 +509,9 @@ static int parse_wireguard(struct cctx *c, yaml_node_t *v,
 		if (!strcmp(ks, "userspace")) {
 			if (want_string(c, wv, ks, &g->wg_userspace))
 				return -EINVAL;
+		} else if (!strcmp(ks, "handshakes_per_second")) {
+			if (want_uint(c, wv, ks, 1000000, &g->wg_hs_rate))
+				return -EINVAL;
 		} else if (!strcmp(ks, "interfaces")) {
 			if (wv->type != YAML_SEQUENCE_NODE)
 				return fail(c, wv, "interfaces must be a list");
@@ -520,7 +523,8 @@ static int parse_wireguard(struct cctx *c, yaml_node_t *v,
 		} else {
 			return fail(c, k,
 				    "unknown key \"%s\" in wireguard "
-				    "(interfaces, userspace)",
+				    "(interfaces, userspace, "
+				    "handshakes_per_second)",
 				    ks);
 		}
 	}
@@ -666,6 +670,7 @@ int pc_gw_config_load(const char *path, struct pc_gw_config *g,
 		rc = -EINVAL;
 	} else {
 		g->deny_events = PC_DEFAULT_DENY_EVENTS;
+		g->wg_hs_rate = PC_DEFAULT_WG_HANDSHAKES;
 		g->deny_retention = PC_DEFAULT_DENY_RETENTION;
 		rc = parse_root(&c, yaml_document_get_root_node(&c.doc), g);
 		yaml_document_delete(&c.doc);

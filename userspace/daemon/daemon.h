@@ -38,6 +38,7 @@ struct pc_wg_iface_config {
 };
 
 #define PC_DEFAULT_DENY_EVENTS 1000
+#define PC_DEFAULT_WG_HANDSHAKES 20 /* per second per source */
 #define PC_DEFAULT_DENY_RETENTION 100000
 
 struct pc_gw_config {
@@ -66,6 +67,8 @@ struct pc_gw_config {
 	struct pc_wg_iface_config *wg; /* wireguard.interfaces */
 	size_t nwg;
 	char *wg_userspace; /* wireguard.userspace: the implementation */
+	/* wireguard.handshakes_per_second: initiations per source, 0: off */
+	unsigned int wg_hs_rate;
 };
 
 int pc_gw_config_load(const char *path, struct pc_gw_config *cfg,

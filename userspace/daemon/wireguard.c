@@ -282,10 +282,29 @@ void pc_wgm_set_peers(const struct pc_gw_config *cfg, struct pc_dp *dp)
 	free(v);
 }
 
+/* XDP shields every configured listen port (an interface without one
+ * listens where its implementation chose, and is not shielded). */
+static void shield_ports(struct pc_wgm *m)
+{
+	struct pc_dp_wg_port v[PC_MAX_WG_IFACES];
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->cfg->nwg && n < PC_MAX_WG_IFACES; i++)
+		if (m->cfg->wg[i].listen_port)
+			v[n++] = (struct pc_dp_wg_port){
+				.port = (uint16_t)m->cfg->wg[i].listen_port,
+				.per_sec = m->cfg->wg_hs_rate,
+				.burst = m->cfg->wg_hs_rate,
+			};
+	if (m->dp && pc_dp_set_wg_ports(m->dp, v, n))
+		pc_warn("wireguard: failed to shield the listen ports");
+}
+
 int pc_wgm_reconcile(struct pc_wgm *m)
 {
 	int failed = 0;
 
+	shield_ports(m);
 	for (size_t i = 0; i < m->cfg->nwg; i++)
 		failed |= reconcile_one(m, i) != 0;
 	return failed ? -EIO : 0;
@@ -316,6 +335,7 @@ int pc_wgm_start(struct event_base *base, const struct pc_gw_config *cfg,
 	m->dp = dp;
 	size_errors(m);
 	*out = m;
+	shield_ports(m); /* none configured: clear what a last run left */
 	if (!cfg->nwg)
 		return 0;
 	m->timer = event_new(base, -1, EV_PERSIST, on_timer, m);

@@ -208,6 +208,41 @@ int pc_dp_set_wg_iface(struct pc_dp *dp, unsigned int ifindex, uint8_t wg_id)
 	return 0;
 }
 
+int pc_dp_set_wg_ports(struct pc_dp *dp, const struct pc_dp_wg_port *v,
+		       size_t n)
+{
+	int fd = pc_dp_map_fd(dp, "wg_ports");
+	struct pc_wg_port_key k, next;
+	int have = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct pc_wg_port_key key = {.port = v[i].port};
+		struct pc_wg_port_val val = {.handshakes_per_sec = v[i].per_sec,
+					     .burst = v[i].burst};
+
+		if (bpf_map_update_elem(fd, &key, &val, BPF_ANY))
+			return -errno;
+	}
+	/* the ports no longer listed */
+	while (!bpf_map_get_next_key(fd, have ? &k : NULL, &next)) {
+		size_t i;
+
+		for (i = 0; i < n && v[i].port != next.port; i++)
+			;
+		k = next;
+		have = 1;
+		if (i == n && !bpf_map_delete_elem(fd, &next))
+			have = 0; /* start over: the walk lost its place */
+	}
+	if (n)
+		__atomic_fetch_or(&dp->cfg->flags, PC_CFG_WG_SHIELD,
+				  __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&dp->cfg->flags, ~PC_CFG_WG_SHIELD,
+				   __ATOMIC_RELEASE);
+	return 0;
+}
+
 static int peer_cmp(const void *key, const void *e)
 {
 	return memcmp(key, ((const struct pc_peer_entry *)e)->key,

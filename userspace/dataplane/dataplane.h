@@ -62,6 +62,17 @@ struct pc_dp_wg_peer {
 };
 void pc_dp_set_wg_peers(struct pc_dp *dp, const struct pc_dp_wg_peer *v,
 			size_t n);
+/*
+ * XDP lets only WireGuard-shaped datagrams reach port, and at most
+ * per_sec handshake initiations a second (burst at once) from a source
+ * (0: no limit).  ports[] is every shielded port; others are dropped.
+ */
+struct pc_dp_wg_port {
+	uint16_t port;
+	uint32_t per_sec, burst;
+};
+int pc_dp_set_wg_ports(struct pc_dp *dp, const struct pc_dp_wg_port *v,
+		       size_t n);
 /* The TC program on ifindex decides by WireGuard peer (wg_id). */
 int pc_dp_set_wg_iface(struct pc_dp *dp, unsigned int ifindex, uint8_t wg_id);
 

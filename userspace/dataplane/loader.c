@@ -182,10 +182,11 @@ int pc_dp_set_flags(struct pc_dp *dp, uint32_t flags)
 {
 	uint32_t old = __atomic_load_n(&dp->cfg->flags, __ATOMIC_ACQUIRE);
 
-	/* only the gateway's knobs: the policy bits belong to apply */
+	/* only the config's knobs: the policy bits belong to apply, the
+	 * WireGuard shield's to pc_dp_set_wg_ports */
 	while (!__atomic_compare_exchange_n(
 		&dp->cfg->flags, &old,
-		(old & ~PC_CFG_GATEWAY_MASK) | (flags & PC_CFG_GATEWAY_MASK), 0,
+		(old & ~PC_CFG_KNOBS) | (flags & PC_CFG_KNOBS), 0,
 		__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		;
 	return 0;
