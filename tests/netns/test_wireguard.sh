@@ -147,6 +147,27 @@ expect 1 "and she cannot connect again" lab_in client $PROBE tcp 198.18.2.2 8080
 expect 0 "putting her back" cli policy push "$T_DIR/policy.yaml"
 expect 0 "lets her in again" lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
 
+# peers through the API: added, listed, audited, kept across restarts
+BOB=$(wg genkey | wg pubkey)
+expect 0 "an operator adds peer bob" cli peers add --interface "$WG" --name bob \
+	--public-key "$BOB" --allowed-ips 198.18.100.3/32 --keepalive 25 --identity eng
+expect_match "^added peer bob on $WG$" "it says so"
+expect 0 "bob is on the interface" gw_wg show "$WG" allowed-ips
+expect_match "^$(re "$BOB")	198\.18\.100\.3/32$" "with his allowed IPs"
+expect 0 "peers list" cli peers list
+expect_match "^alice +$WG +config +198\.18\.100\.2/32 " "alice from the config"
+expect_match "^bob +$WG +api +198\.18\.100\.3/32 +never " "bob from the API, no handshake yet"
+expect 1 "a second bob is refused" cli peers add --interface "$WG" --name bob \
+	--public-key "$STRANGER" --allowed-ips 198.18.100.4/32
+expect_match "HTTP 409" "409"
+expect 1 "a bad prefix is refused with the field" cli peers add --interface "$WG" \
+	--name carol --public-key "$STRANGER" --allowed-ips 198.18.100.4/24
+expect_match "^allowed_ips: each an address or a prefix without host bits$" "with what is wrong"
+expect 1 "a peer of the config cannot be removed through the API" cli peers remove alice
+expect_match "HTTP 409: that peer comes from the gateway config" "409"
+expect 0 "the audit log has the addition" cli audit --limit 1
+expect_match "peer\.add +local root \(uid:0\)  bob on $WG" "by whom"
+
 # the tunnel outlives the daemon, which adopts it again
 daemon_kill
 expect 0 "with the daemon stopped the tunnel still carries traffic" \
@@ -158,5 +179,11 @@ expect 1 "on restart it adopts wireguard-go instead of starting another" \
 	grep -q "started wireguard-go" "$T_DIR/daemon.log"
 expect 0 "and still has one wireguard-go for $WG" \
 	test "$(pgrep -fc "wireguard-go -f $WG\$")" -eq 1
+expect 0 "bob was kept in the state database" cli peers show bob
+expect_match "^peer +bob \(api\)$" "and is shown"
+expect 0 "an operator removes bob" cli peers remove bob
+expect 0 "he is off the interface" gw_wg show "$WG" peers
+expect 1 "at once" grep -qF -- "$BOB" "$T_DIR/last.out"
+expect 1 "without being called a stranger" grep -qF "removed unknown peer $BOB" "$T_DIR/daemon.log"
 daemon_kill
 t_done

@@ -96,6 +96,14 @@ struct pc_api_backend {
 	int (*ready)(void *ctx, const char **why);
 	/* GET /metrics: Prometheus text (malloc'd), NULL on failure */
 	char *(*metrics)(void *ctx);
+	/* {"peers": [...]}: WireGuard peers, configured and live */
+	json_t *(*peers)(void *ctx);
+	/* POST /v1/peers (a JSON object) and DELETE /v1/peers/NAME: return
+	 * the HTTP status and set *out (the peer, or an error) */
+	int (*peer_add)(void *ctx, const struct pc_api_caller *who,
+			json_t *req, json_t **out);
+	int (*peer_remove)(void *ctx, const struct pc_api_caller *who,
+			   const char *name, json_t **out);
 };
 
 struct pc_api;

@@ -357,6 +357,57 @@ static int delete_token(const struct pc_api_backend *be, const char *query,
 	return 200;
 }
 
+static int get_peers(const struct pc_api_backend *be, const char *query,
+		     const char *ctype, const char *body, size_t len,
+		     json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	*out = be->peers ? be->peers(be->ctx) : NULL;
+	if (!*out) {
+		*out = error_json("failed to read the WireGuard peers", NULL);
+		return 500;
+	}
+	return 200;
+}
+
+static int post_peers(const struct pc_api_backend *be, const char *query,
+		      const char *ctype, const char *body, size_t len,
+		      json_t **out)
+{
+	json_t *req;
+	int code;
+
+	(void)query;
+	if (!json_ctype(ctype)) {
+		*out = error_json("send the peer as application/json",
+				  "Content-Type");
+		return 415;
+	}
+	req = json_loadb(body, len, 0, NULL);
+	if (!req || !json_is_object(req)) {
+		json_decref(req);
+		*out = error_json("body must be a JSON object", "body");
+		return 400;
+	}
+	code = be->peer_add ? be->peer_add(be->ctx, caller, req, out) : 404;
+	if (code == 404 && !*out)
+		*out = error_json("this gateway has no WireGuard", "path");
+	json_decref(req);
+	return code;
+}
+
+static int delete_peer(const struct pc_api_backend *be, const char *query,
+		       const char *ctype, const char *body, size_t len,
+		       json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	if (!be->peer_remove) {
+		*out = error_json("this gateway has no WireGuard", "path");
+		return 404;
+	}
+	return be->peer_remove(be->ctx, caller, path_arg, out);
+}
+
 static int get_denies(const struct pc_api_backend *be, const char *query,
 		      const char *ctype, const char *body, size_t len,
 		      json_t **out)
@@ -466,6 +517,9 @@ static const struct route routes[] = {
 	{"GET", "/v1/audit", get_audit, PC_ROLE_OPERATOR},
 	{"GET", "/v1/flows", get_flows, PC_ROLE_VIEWER},
 	{"GET", "/v1/denies", get_denies, PC_ROLE_VIEWER},
+	{"GET", "/v1/peers", get_peers, PC_ROLE_VIEWER},
+	{"POST", "/v1/peers", post_peers, PC_ROLE_OPERATOR},
+	{"DELETE", "/v1/peers/*", delete_peer, PC_ROLE_OPERATOR},
 	{"GET", "/healthz", get_healthz, PC_ROLE_NONE},
 	{"GET", "/readyz", get_readyz, PC_ROLE_NONE},
 };

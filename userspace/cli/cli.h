@@ -64,5 +64,6 @@ int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_events(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_denies(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_keys(const struct pc_cli *cli, int argc, char **argv);
+int pc_cmd_peers(const struct pc_cli *cli, int argc, char **argv);
 
 #endif

@@ -27,6 +27,12 @@ static const struct pc_cmd cmds[] = {
 	 "[--limit N]",
 	 pc_cmd_flows},
 	{"keys", "generate [--out FILE] | public < PRIVATE_KEY", pc_cmd_keys},
+	{"peers",
+	 "list | show NAME | remove NAME |\n"
+	 "         add --interface IF --name N --public-key KEY "
+	 "--allowed-ips P[,P]\n"
+	 "             [--endpoint ADDR:PORT] [--keepalive S] [--identity I]",
+	 pc_cmd_peers},
 };
 
 static void usage(FILE *f)

@@ -98,15 +98,26 @@ const struct pc_api_tls *pc_gateway_tls_opts(const struct pc_gw_config *cfg,
 
 /* WireGuard interfaces, kept as configured (wireguard.c). */
 struct pc_wgm;
-int pc_wgm_start(struct event_base *base, const struct pc_gw_config *cfg,
-		 struct pc_dp *dp, struct pc_wgm **out);
-/* SIGHUP: the new config (kept alive by the caller), reconciled now. */
+struct pc_store;
+/* The manager, with the peers the API added (from store) handed to the
+ * data plane; nothing is started yet. */
+int pc_wgm_new(struct event_base *base, const struct pc_gw_config *cfg,
+	       struct pc_dp *dp, struct pc_store *store, struct pc_wgm **out);
+/* Shield the ports, make the interfaces, reconcile every few seconds. */
+int pc_wgm_run(struct pc_wgm *m);
+/* SIGHUP: the new config (kept alive by the caller); the peers go to the
+ * data plane (the caller applies), the next reconcile does the rest. */
 void pc_wgm_reload(struct pc_wgm *m, const struct pc_gw_config *cfg);
 int pc_wgm_reconcile(struct pc_wgm *m);
-/* Tell the data plane which peer owns which allowed IPs (takes an apply
- * to take effect). */
-void pc_wgm_set_peers(const struct pc_gw_config *cfg, struct pc_dp *dp);
+/* Hand every peer's allowed IPs to the data plane (an apply follows). */
+void pc_wgm_sync_peers(struct pc_wgm *m);
 json_t *pc_wgm_status(const struct pc_wgm *m);
+/* /v1/peers: list, add (HTTP status, *out), remove */
+json_t *pc_wgm_peers(const struct pc_wgm *m);
+int pc_wgm_peer_add(struct pc_wgm *m, json_t *req, char *summary, size_t len,
+		    json_t **out);
+int pc_wgm_peer_remove(struct pc_wgm *m, const char *name, char *summary,
+		       size_t len, json_t **out);
 void pc_wgm_stop(struct pc_wgm *m);
 
 /* Stop serving; the data plane keeps enforcing from its pins. */

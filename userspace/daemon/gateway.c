@@ -619,6 +619,74 @@ static char *be_metrics(void *ctx)
 	return b.data;
 }
 
+/* The policy in force again, as a new generation: for what the data
+ * plane derives from more than the policy (WireGuard peers). */
+static void reapply(struct pc_gateway *gw)
+{
+	uint64_t gen;
+	int rc;
+
+	if (!gw->compiled)
+		return;
+	rc = pc_dp_apply(gw->dp, gw->compiled,
+			 gw->live_known ? gw->compiled : NULL, &gen);
+	if (rc) {
+		pc_error("failed to apply the policy in force again: %s",
+			 strerror(-rc));
+		return;
+	}
+	gw->live_known = 1;
+	gw->rec.generation = gen;
+	pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
+}
+
+static json_t *be_peers(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+
+	return pc_wgm_peers(gw->wgm);
+}
+
+/* A peer added or removed: the data plane learns its allowed IPs (a new
+ * generation, so a removed peer's flows go), the interface follows. */
+static void peers_changed(struct pc_gateway *gw)
+{
+	pc_wgm_sync_peers(gw->wgm);
+	reapply(gw);
+	pc_wgm_reconcile(gw->wgm);
+}
+
+static int be_peer_add(void *ctx, const struct pc_api_caller *who, json_t *req,
+		       json_t **out)
+{
+	struct pc_gateway *gw = ctx;
+	char summary[256];
+	int code = pc_wgm_peer_add(gw->wgm, req, summary, sizeof(summary), out);
+
+	if (code == 201) {
+		peers_changed(gw);
+		audit(gw, who, "peer.add", summary, "");
+		pc_info("wireguard: peer %s added", summary);
+	}
+	return code;
+}
+
+static int be_peer_remove(void *ctx, const struct pc_api_caller *who,
+			  const char *name, json_t **out)
+{
+	struct pc_gateway *gw = ctx;
+	char summary[256];
+	int code = pc_wgm_peer_remove(gw->wgm, name, summary, sizeof(summary),
+				      out);
+
+	if (code == 200) {
+		peers_changed(gw);
+		audit(gw, who, "peer.remove", summary, "");
+		pc_info("wireguard: peer %s removed", summary);
+	}
+	return code;
+}
+
 static json_t *be_policy_get(void *ctx)
 {
 	struct pc_gateway *gw = ctx;
@@ -1033,27 +1101,6 @@ static int start_events(struct pc_gateway *gw)
 	return 0;
 }
 
-/* The policy in force again, as a new generation: for what the data
- * plane derives from more than the policy (WireGuard peers). */
-static void reapply(struct pc_gateway *gw)
-{
-	uint64_t gen;
-	int rc;
-
-	if (!gw->compiled)
-		return;
-	rc = pc_dp_apply(gw->dp, gw->compiled,
-			 gw->live_known ? gw->compiled : NULL, &gen);
-	if (rc) {
-		pc_error("failed to apply the policy in force again: %s",
-			 strerror(-rc));
-		return;
-	}
-	gw->live_known = 1;
-	gw->rec.generation = gen;
-	pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
-}
-
 static int str_differs(const char *a, const char *b)
 {
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
@@ -1180,11 +1227,10 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 				(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
 	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
 	if (cfg->nwg || old->nwg) {
-		pc_wgm_set_peers(cfg, gw->dp);
-		reapply(gw);
-	}
-	if (gw->wgm)
 		pc_wgm_reload(gw->wgm, cfg);
+		reapply(gw);
+		pc_wgm_reconcile(gw->wgm);
+	}
 	pc_info("reloaded the gateway config");
 	return 0;
 }
@@ -1210,6 +1256,9 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.denies = be_denies,
 		.ready = be_ready,
 		.metrics = be_metrics,
+		.peers = be_peers,
+		.peer_add = be_peer_add,
+		.peer_remove = be_peer_remove,
 	};
 	struct pc_api_tls t;
 	struct pc_api_opts ao = {
@@ -1238,13 +1287,14 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		pc_info("adopting pinned data plane in %s (generation %" PRIu64
 			")",
 			pc_dp_pin_dir(gw->dp), pc_dp_generation(gw->dp));
-	pc_wgm_set_peers(cfg, gw->dp);
+	if ((rc = pc_wgm_new(base, cfg, gw->dp, gw->store, &gw->wgm)))
+		goto fail;
 	/* policy first, so a fresh attach never enforces an empty policy */
 	if ((rc = initial_policy(gw)) || (rc = start_events(gw)))
 		goto fail;
 	if ((rc = attach_all(gw)))
 		pc_warn("not every interface is attached; see above");
-	if ((rc = pc_wgm_start(base, cfg, gw->dp, &gw->wgm)))
+	if ((rc = pc_wgm_run(gw->wgm)))
 		goto fail;
 	rc = pc_api_start(base, &ao, &be, &gw->api);
 	if (rc)

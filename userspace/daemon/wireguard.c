@@ -14,15 +14,26 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api.h"
 #include "daemon.h"
+#include "store.h"
 
 #define RECONCILE_S 5
+
+/* A peer added through the API, kept in the store. */
+struct api_peer {
+	char *iface;
+	struct pc_wg_peer_config pc;
+};
 
 struct pc_wgm {
 	struct event_base *base;
 	const struct pc_gw_config *cfg;
 	struct event *timer;
 	struct pc_dp *dp;
+	struct pc_store *store;
+	struct api_peer *api;
+	size_t napi;
 	unsigned long drift_fixes; /* peers put back, strangers removed */
 	/* per interface, the last failure logged, so it is logged once */
 	char (*last_error)[320];
@@ -175,6 +186,22 @@ static size_t diff_device(const struct pc_wg_iface_config *w,
 	return drift;
 }
 
+/* Interface i as configured plus the API's peers on it: a shallow copy
+ * whose peers array alone is the caller's to free. */
+static void iface_view(const struct pc_wgm *m, size_t i,
+		       struct pc_wg_iface_config *view)
+{
+	const struct pc_wg_iface_config *w = &m->cfg->wg[i];
+
+	*view = *w;
+	view->peers = pc_xcalloc(w->npeers + m->napi + 1, sizeof(*view->peers));
+	memcpy(view->peers, w->peers, w->npeers * sizeof(*w->peers));
+	view->npeers = w->npeers;
+	for (size_t k = 0; k < m->napi; k++)
+		if (!strcmp(m->api[k].iface, w->name))
+			view->peers[view->npeers++] = m->api[k].pc;
+}
+
 /* Log a failure once until it changes or clears. */
 static void iface_failed(struct pc_wgm *m, size_t i, const char *msg)
 {
@@ -185,14 +212,16 @@ static void iface_failed(struct pc_wgm *m, size_t i, const char *msg)
 
 static int reconcile_one(struct pc_wgm *m, size_t i)
 {
-	const struct pc_wg_iface_config *w = &m->cfg->wg[i];
+	struct pc_wg_iface_config view, *w = &view;
 	struct pc_wg_device have = {0}, set = {0};
 	uint8_t priv[PC_WG_KEY_LEN];
 	char sock[128], msg[320], log[64];
 	int fresh = 0, rc;
 
+	iface_view(m, i, &view);
 	if (read_private_key(w, priv, msg, sizeof(msg))) {
 		iface_failed(m, i, msg);
+		free(view.peers);
 		return -EINVAL;
 	}
 	pc_wg_uapi_path(w->name, sock, sizeof(sock));
@@ -209,6 +238,7 @@ static int reconcile_one(struct pc_wgm *m, size_t i)
 				 strerror(rc ? -rc : EIO), log);
 			iface_failed(m, i, msg);
 			memset(priv, 0, sizeof(priv));
+			free(view.peers);
 			return rc ? rc : -EIO;
 		}
 		pc_info("wireguard: %s: started %s", w->name,
@@ -251,20 +281,24 @@ static int reconcile_one(struct pc_wgm *m, size_t i)
 	pc_wg_device_free(&have);
 	pc_wg_device_free(&set);
 	memset(priv, 0, sizeof(priv));
+	free(view.peers);
 	return rc;
 }
 
-/* The configured peers and their allowed IPs, as the data plane takes
- * them (wg_id: the interface's place in the config, from 1). */
-void pc_wgm_set_peers(const struct pc_gw_config *cfg, struct pc_dp *dp)
+/* Every peer (configured and added) with its allowed IPs, as the data
+ * plane takes them (wg_id: the interface's place in the config, from 1).
+ * Takes an apply to reach the packets. */
+void pc_wgm_sync_peers(struct pc_wgm *m)
 {
 	struct pc_dp_wg_peer *v = NULL;
 	size_t n = 0, cap = 0;
 
-	for (size_t i = 0; i < cfg->nwg && i < PC_MAX_WG_IFACES; i++)
-		for (size_t j = 0; j < cfg->wg[i].npeers; j++) {
-			const struct pc_wg_peer_config *pc =
-				&cfg->wg[i].peers[j];
+	for (size_t i = 0; i < m->cfg->nwg && i < PC_MAX_WG_IFACES; i++) {
+		struct pc_wg_iface_config view;
+
+		iface_view(m, i, &view);
+		for (size_t j = 0; j < view.npeers; j++) {
+			const struct pc_wg_peer_config *pc = &view.peers[j];
 			struct pc_dp_wg_peer *w;
 
 			pc_xgrow(&v, &cap, n, sizeof(*v));
@@ -276,7 +310,9 @@ void pc_wgm_set_peers(const struct pc_gw_config *cfg, struct pc_dp *dp)
 			for (size_t k = 0; k < pc->nips; k++)
 				pc_wg_ip_prefix(&pc->ips[k], &w->ips[k]);
 		}
-	pc_dp_set_wg_peers(dp, v, n);
+		free(view.peers);
+	}
+	pc_dp_set_wg_peers(m->dp, v, n);
 	for (size_t i = 0; i < n; i++)
 		free(v[i].ips);
 	free(v);
@@ -324,21 +360,96 @@ static void size_errors(struct pc_wgm *m)
 	m->tc = pc_xcalloc(m->cfg->nwg + 1, sizeof(*m->tc));
 }
 
-int pc_wgm_start(struct event_base *base, const struct pc_gw_config *cfg,
-		 struct pc_dp *dp, struct pc_wgm **out)
+static void api_peer_free(struct api_peer *a)
+{
+	free(a->iface);
+	free(a->pc.name);
+	free(a->pc.ips);
+	free(a->pc.identity);
+}
+
+/* A stored peer as a peer config; -EINVAL if the record is not one. */
+static int api_peer_of(const struct pc_wg_peer_record *r, struct api_peer *a)
+{
+	char *ips = pc_strdup(r->allowed_ips), *save = NULL;
+	int rc = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->iface = pc_strdup(r->iface);
+	a->pc.name = pc_strdup(r->name);
+	a->pc.keepalive = r->keepalive;
+	if (r->identity[0])
+		a->pc.identity = pc_strdup(r->identity);
+	if (pc_wg_key_from_base64(r->public_key, a->pc.public_key))
+		rc = -EINVAL;
+	if (r->endpoint[0]) {
+		if (pc_wg_parse_endpoint(r->endpoint, &a->pc.endpoint))
+			rc = -EINVAL;
+		a->pc.endpoint.flags = PC_WG_PEER_HAS_ENDPOINT;
+	}
+	for (char *t = strtok_r(ips, ",", &save); t && !rc;
+	     t = strtok_r(NULL, ",", &save)) {
+		a->pc.ips = realloc(a->pc.ips,
+				    (a->pc.nips + 1) * sizeof(*a->pc.ips));
+		if (!a->pc.ips)
+			abort();
+		if (pc_wg_parse_ip(t, 0, &a->pc.ips[a->pc.nips++]))
+			rc = -EINVAL;
+	}
+	free(ips);
+	if (rc)
+		api_peer_free(a);
+	return rc;
+}
+
+static int load_api_peers(struct pc_wgm *m)
+{
+	struct pc_wg_peer_record *v;
+	size_t n;
+	int rc = pc_store_wg_peer_list(m->store, &v, &n);
+
+	if (rc)
+		return rc;
+	m->api = pc_xcalloc(n + 1, sizeof(*m->api));
+	for (size_t i = 0; i < n; i++) {
+		if (api_peer_of(&v[i], &m->api[m->napi]))
+			pc_error("wireguard: stored peer %s is malformed; "
+				 "ignored",
+				 v[i].name);
+		else
+			m->napi++;
+		pc_wg_peer_record_free(&v[i]);
+	}
+	free(v);
+	return 0;
+}
+
+int pc_wgm_new(struct event_base *base, const struct pc_gw_config *cfg,
+	       struct pc_dp *dp, struct pc_store *store, struct pc_wgm **out)
 {
 	struct pc_wgm *m = pc_xcalloc(1, sizeof(*m));
-	struct timeval tv = {RECONCILE_S, 0};
+	int rc;
 
 	m->base = base;
 	m->cfg = cfg;
 	m->dp = dp;
+	m->store = store;
 	size_errors(m);
 	*out = m;
+	if ((rc = load_api_peers(m)))
+		return rc;
+	pc_wgm_sync_peers(m);
+	return 0;
+}
+
+int pc_wgm_run(struct pc_wgm *m)
+{
+	struct timeval tv = {RECONCILE_S, 0};
+
 	shield_ports(m); /* none configured: clear what a last run left */
-	if (!cfg->nwg)
+	if (!m->cfg->nwg)
 		return 0;
-	m->timer = event_new(base, -1, EV_PERSIST, on_timer, m);
+	m->timer = event_new(m->base, -1, EV_PERSIST, on_timer, m);
 	if (!m->timer || event_add(m->timer, &tv))
 		return -ENOMEM;
 	/* an interface that fails now is retried by the timer */
@@ -355,12 +466,12 @@ void pc_wgm_reload(struct pc_wgm *m, const struct pc_gw_config *cfg)
 
 	m->cfg = cfg;
 	size_errors(m);
+	pc_wgm_sync_peers(m);
 	if (cfg->nwg && !m->timer) {
 		m->timer = event_new(m->base, -1, EV_PERSIST, on_timer, m);
 		if (m->timer)
 			event_add(m->timer, &tv);
 	}
-	pc_wgm_reconcile(m);
 }
 
 /* {"interfaces": [{name, public_key, listen_port, peers: [...]}]} read
@@ -426,12 +537,285 @@ json_t *pc_wgm_status(const struct pc_wgm *m)
 			 (json_int_t)(m ? m->drift_fixes : 0));
 }
 
+/* ---- /v1/peers ----------------------------------------------------------- */
+
+static json_t *err_json(const char *msg, const char *field)
+{
+	return json_pack("{s:s, s:s?}", "error", msg, "field", field);
+}
+
+static json_t *peer_config_json(const char *iface,
+				const struct pc_wg_peer_config *pc,
+				const char *source)
+{
+	char key[PC_WG_KEY_B64], ip[64], ep[64] = "";
+	json_t *ips = json_array();
+
+	pc_wg_key_to_base64(pc->public_key, key);
+	for (size_t a = 0; a < pc->nips; a++) {
+		pc_wg_format_ip(&pc->ips[a], ip, sizeof(ip));
+		json_array_append_new(ips, json_string(ip));
+	}
+	if (pc->endpoint.flags & PC_WG_PEER_HAS_ENDPOINT)
+		pc_wg_format_endpoint(&pc->endpoint, ep, sizeof(ep));
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s}", "name",
+			 pc->name, "interface", iface, "public_key", key,
+			 "allowed_ips", ips, "endpoint", ep,
+			 "persistent_keepalive", (json_int_t)pc->keepalive,
+			 "identity", pc->identity ? pc->identity : "", "source",
+			 source);
+}
+
+/* {"peers": [...]}: every configured and added peer, with what its
+ * interface says of it now (handshake, traffic, endpoint). */
+json_t *pc_wgm_peers(const struct pc_wgm *m)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; m && i < m->cfg->nwg; i++) {
+		struct pc_wg_iface_config view;
+		struct pc_wg_device d = {0};
+		char sock[128];
+		int up;
+
+		iface_view(m, i, &view);
+		pc_wg_uapi_path(view.name, sock, sizeof(sock));
+		up = !pc_wg_uapi_get(sock, &d);
+		for (size_t j = 0; j < view.npeers; j++) {
+			const struct pc_wg_peer *p =
+				up ? find_peer(&d, view.peers[j].public_key)
+				   : NULL;
+			json_t *j_ = peer_config_json(
+				view.name, &view.peers[j],
+				j < m->cfg->wg[i].npeers ? "config" : "api");
+			char ep[64] = "";
+
+			json_object_set_new(j_, "present", json_boolean(p));
+			if (p) {
+				pc_wg_format_endpoint(p, ep, sizeof(ep));
+				json_object_set_new(j_, "current_endpoint",
+						    json_string(ep));
+				json_object_set_new(
+					j_, "latest_handshake",
+					json_integer(p->last_handshake_sec));
+				json_object_set_new(
+					j_, "rx_bytes",
+					json_integer((json_int_t)p->rx_bytes));
+				json_object_set_new(
+					j_, "tx_bytes",
+					json_integer((json_int_t)p->tx_bytes));
+			}
+			json_array_append_new(arr, j_);
+		}
+		free(view.peers);
+		pc_wg_device_free(&d);
+	}
+	return json_pack("{s:o}", "peers", arr);
+}
+
+/* Which configured or added peer has this name, or this key on iface?
+ * "config", "api" or NULL. */
+static const char *peer_taken(const struct pc_wgm *m, const char *name,
+			      const char *iface, const uint8_t *key)
+{
+	for (size_t i = 0; i < m->cfg->nwg; i++)
+		for (size_t j = 0; j < m->cfg->wg[i].npeers; j++) {
+			const struct pc_wg_peer_config *pc =
+				&m->cfg->wg[i].peers[j];
+
+			if (!strcmp(pc->name, name) ||
+			    (key && !strcmp(m->cfg->wg[i].name, iface) &&
+			     !memcmp(pc->public_key, key, PC_WG_KEY_LEN)))
+				return "config";
+		}
+	for (size_t k = 0; k < m->napi; k++)
+		if (!strcmp(m->api[k].pc.name, name) ||
+		    (key && !strcmp(m->api[k].iface, iface) &&
+		     !memcmp(m->api[k].pc.public_key, key, PC_WG_KEY_LEN)))
+			return "api";
+	return NULL;
+}
+
+/* The request as a store record (its strings borrowed from req, but for
+ * allowed_ips, which is the caller's to free); 0, or 400 with *out. */
+static int peer_request(const struct pc_wgm *m, json_t *req,
+			struct pc_wg_peer_record *r, uint8_t key[PC_WG_KEY_LEN],
+			json_t **out)
+{
+	json_t *ips = json_object_get(req, "allowed_ips"), *ka, *v;
+	struct pc_buf b = {0};
+	struct pc_wg_allowedip ip;
+	struct pc_wg_peer ep;
+	size_t i, k;
+
+	memset(r, 0, sizeof(*r));
+	r->name = (char *)json_string_value(json_object_get(req, "name"));
+	r->iface = (char *)json_string_value(json_object_get(req, "interface"));
+	r->public_key =
+		(char *)json_string_value(json_object_get(req, "public_key"));
+	r->endpoint =
+		(char *)json_string_value(json_object_get(req, "endpoint"));
+	r->identity =
+		(char *)json_string_value(json_object_get(req, "identity"));
+	ka = json_object_get(req, "persistent_keepalive");
+	if (!r->name || !pc_token_name_valid(r->name))
+		return *out = err_json("name: letters, digits, '-', '_', '.', "
+				       "at most 63",
+				       "name"),
+		       400;
+	for (k = 0; r->iface && k < m->cfg->nwg; k++)
+		if (!strcmp(m->cfg->wg[k].name, r->iface))
+			break;
+	if (!r->iface || k == m->cfg->nwg)
+		return *out = err_json("interface: one of the gateway's "
+				       "WireGuard interfaces",
+				       "interface"),
+		       400;
+	if (!r->public_key || pc_wg_key_from_base64(r->public_key, key))
+		return *out = err_json("public_key: a WireGuard key (44 "
+				       "characters of base64)",
+				       "public_key"),
+		       400;
+	if (r->endpoint && *r->endpoint &&
+	    pc_wg_parse_endpoint(r->endpoint, &ep))
+		return *out = err_json("endpoint: IPV4:PORT or [IPV6]:PORT",
+				       "endpoint"),
+		       400;
+	if (ka && (!json_is_integer(ka) || json_integer_value(ka) < 0 ||
+		   json_integer_value(ka) > 65535))
+		return *out = err_json("persistent_keepalive: seconds, 0 to "
+				       "65535",
+				       "persistent_keepalive"),
+		       400;
+	r->keepalive = ka ? (unsigned int)json_integer_value(ka) : 0;
+	if (!json_is_array(ips) || !json_array_size(ips))
+		return *out = err_json("allowed_ips: a list of prefixes",
+				       "allowed_ips"),
+		       400;
+	json_array_foreach (ips, i, v) {
+		if (!json_is_string(v) ||
+		    pc_wg_parse_ip(json_string_value(v), 0, &ip)) {
+			pc_buf_free(&b);
+			return *out = err_json("allowed_ips: each an address "
+					       "or a prefix without host bits",
+					       "allowed_ips"),
+			       400;
+		}
+		pc_buf_printf(&b, "%s%s", i ? "," : "", json_string_value(v));
+	}
+	r->allowed_ips = b.data;
+	return 0;
+}
+
+int pc_wgm_peer_add(struct pc_wgm *m, json_t *req, char *summary, size_t len,
+		    json_t **out)
+{
+	struct pc_wg_peer_record r;
+	uint8_t key[PC_WG_KEY_LEN];
+	struct api_peer a;
+	const char *taken;
+	int rc = peer_request(m, req, &r, key, out);
+
+	if (rc)
+		return rc;
+	if ((taken = peer_taken(m, r.name, r.iface, key))) {
+		free(r.allowed_ips);
+		*out = err_json(!strcmp(taken, "config")
+					? "a peer in the gateway config has "
+					  "that name or key"
+					: "a peer has that name, or that key "
+					  "on this interface",
+				"name");
+		return 409;
+	}
+	rc = pc_store_wg_peer_add(m->store, &r);
+	if (!rc && api_peer_of(
+			   &(struct pc_wg_peer_record){
+				   .name = r.name,
+				   .iface = r.iface,
+				   .public_key = r.public_key,
+				   .allowed_ips = r.allowed_ips,
+				   .endpoint = r.endpoint ? r.endpoint : "",
+				   .keepalive = r.keepalive,
+				   .identity = r.identity ? r.identity : "",
+			   },
+			   &a))
+		rc = -EINVAL;
+	if (rc) {
+		const char *why = pc_store_error(m->store);
+
+		free(r.allowed_ips);
+		*out = err_json(rc == -EEXIST ? "a stored peer has that name "
+						"or key"
+				: why	      ? why
+					      : "failed to store the peer",
+				rc == -EEXIST ? "name" : "state");
+		return rc == -EEXIST ? 409 : 503;
+	}
+	m->api = realloc(m->api, (m->napi + 1) * sizeof(*m->api));
+	if (!m->api)
+		abort();
+	m->api[m->napi++] = a;
+	snprintf(summary, len, "%s on %s (%.8s..., %s)", r.name, r.iface,
+		 r.public_key, r.allowed_ips);
+	*out = peer_config_json(a.iface, &a.pc, "api");
+	free(r.allowed_ips);
+	return 201;
+}
+
+int pc_wgm_peer_remove(struct pc_wgm *m, const char *name, char *summary,
+		       size_t len, json_t **out)
+{
+	struct pc_wg_device set = {0};
+	char sock[128], key[PC_WG_KEY_B64];
+	size_t k;
+	int rc;
+
+	for (k = 0; k < m->napi && strcmp(m->api[k].pc.name, name); k++)
+		;
+	if (k == m->napi) {
+		int conf = peer_taken(m, name, "", NULL) != NULL;
+
+		*out = err_json(conf ? "that peer comes from the gateway "
+				       "config: remove it there"
+				     : "no such peer",
+				"name");
+		return conf ? 409 : 404;
+	}
+	rc = pc_store_wg_peer_remove(m->store, name);
+	if (rc && rc != -ENOENT) {
+		const char *why = pc_store_error(m->store);
+
+		*out = err_json(why ? why : "failed to remove the peer",
+				"state");
+		return 503;
+	}
+	/* off the interface now, so the reconcile does not call it a
+	 * stranger */
+	pc_wg_uapi_path(m->api[k].iface, sock, sizeof(sock));
+	memcpy(pc_wg_add_peer(&set)->public_key, m->api[k].pc.public_key,
+	       PC_WG_KEY_LEN);
+	set.peers[0].flags = PC_WG_PEER_REMOVE;
+	pc_wg_uapi_set(sock, &set);
+	pc_wg_device_free(&set);
+	pc_wg_key_to_base64(m->api[k].pc.public_key, key);
+	snprintf(summary, len, "%s on %s (%.8s...)", name, m->api[k].iface,
+		 key);
+	api_peer_free(&m->api[k]);
+	m->api[k] = m->api[--m->napi];
+	*out = json_pack("{s:s, s:b}", "name", name, "removed", 1);
+	return 200;
+}
+
 void pc_wgm_stop(struct pc_wgm *m)
 {
 	if (!m)
 		return;
 	if (m->timer)
 		event_free(m->timer);
+	for (size_t i = 0; i < m->napi; i++)
+		api_peer_free(&m->api[i]);
+	free(m->api);
 	free(m->last_error);
 	free(m->tc);
 	free(m);

@@ -168,6 +168,19 @@ static const char *const migrations[] = {
 	"  dst TEXT NOT NULL, dport INTEGER NOT NULL,"
 	"  identities TEXT NOT NULL, rule TEXT NOT NULL,"
 	"  iface TEXT NOT NULL);",
+	/* 5: WireGuard peers added through the API (the config's are not
+	 * stored: the config file is their record) */
+	"CREATE TABLE wg_peers ("
+	"  name TEXT PRIMARY KEY,"
+	"  iface TEXT NOT NULL,"
+	"  public_key TEXT NOT NULL,"
+	"  allowed_ips TEXT NOT NULL,"
+	"  endpoint TEXT NOT NULL,"
+	"  keepalive INTEGER NOT NULL,"
+	"  identity TEXT NOT NULL,"
+	"  created_at TEXT NOT NULL"
+	"    DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
+	"  UNIQUE (iface, public_key));",
 };
 
 static int migrate(sqlite3 *db, char **err)
@@ -701,6 +714,99 @@ void pc_audit_record_free(struct pc_audit_record *r)
 	free(r->target);
 	free(r->detail);
 	memset(r, 0, sizeof(*r));
+}
+
+/* ---- WireGuard peers ----------------------------------------------------- */
+
+int pc_store_wg_peer_add(struct pc_store *s, const struct pc_wg_peer_record *p)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"INSERT INTO wg_peers (name, iface, public_key, "
+		"allowed_ips, endpoint, keepalive, identity) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?)",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return write_failed(s, "store a WireGuard peer");
+	sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, p->iface, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, p->public_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, p->allowed_ips, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, p->endpoint ? p->endpoint : "", -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, (int)p->keepalive);
+	sqlite3_bind_text(st, 7, p->identity ? p->identity : "", -1,
+			  SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT) {
+		sqlite3_finalize(st);
+		return -EEXIST;
+	}
+	rc = rc == SQLITE_DONE ? 0 : write_failed(s, "store a WireGuard peer");
+	sqlite3_finalize(st);
+	if (!rc)
+		write_ok(s);
+	return rc;
+}
+
+int pc_store_wg_peer_remove(struct pc_store *s, const char *name)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, "DELETE FROM wg_peers WHERE name = ?",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return write_failed(s, "remove a WireGuard peer");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if ((rc = step_write(s, st, "remove a WireGuard peer")))
+		return rc;
+	return sqlite3_changes(s->db) ? 0 : -ENOENT;
+}
+
+static void read_wg_peer_row(sqlite3_stmt *st, void *row)
+{
+	*(struct pc_wg_peer_record *)row = (struct pc_wg_peer_record){
+		.name = col_text(st, 0),
+		.iface = col_text(st, 1),
+		.public_key = col_text(st, 2),
+		.allowed_ips = col_text(st, 3),
+		.endpoint = col_text(st, 4),
+		.keepalive = (unsigned int)sqlite3_column_int(st, 5),
+		.identity = col_text(st, 6),
+		.created_at = col_text(st, 7),
+	};
+}
+
+static void free_wg_peer_row(void *row)
+{
+	pc_wg_peer_record_free(row);
+}
+
+int pc_store_wg_peer_list(struct pc_store *s, struct pc_wg_peer_record **out,
+			  size_t *n)
+{
+	return list_rows(s,
+			 "SELECT name, iface, public_key, allowed_ips, "
+			 "endpoint, keepalive, identity, created_at FROM "
+			 "wg_peers ORDER BY name",
+			 -1, sizeof(**out), read_wg_peer_row, free_wg_peer_row,
+			 (void **)out, n);
+}
+
+void pc_wg_peer_record_free(struct pc_wg_peer_record *p)
+{
+	free(p->name);
+	free(p->iface);
+	free(p->public_key);
+	free(p->allowed_ips);
+	free(p->endpoint);
+	free(p->identity);
+	free(p->created_at);
+	memset(p, 0, sizeof(*p));
 }
 
 /* ---- deny events --------------------------------------------------------- */

@@ -86,6 +86,24 @@ int pc_store_audit_list(struct pc_store *s, size_t limit,
 			struct pc_audit_record **out, size_t *n);
 void pc_audit_record_free(struct pc_audit_record *r);
 
+/* WireGuard peers added through the API: text as the API took it. */
+struct pc_wg_peer_record {
+	char *name, *iface, *public_key; /* key: base64 */
+	char *allowed_ips;		 /* "198.18.100.2/32,fd00::/64" */
+	char *endpoint;			 /* "" or ADDR:PORT */
+	unsigned int keepalive;
+	char *identity; /* "" or an identity name */
+	char *created_at;
+};
+
+/* -EEXIST when the name, or the key on that interface, is taken. */
+int pc_store_wg_peer_add(struct pc_store *s, const struct pc_wg_peer_record *p);
+/* -ENOENT when there is no such peer. */
+int pc_store_wg_peer_remove(struct pc_store *s, const char *name);
+int pc_store_wg_peer_list(struct pc_store *s, struct pc_wg_peer_record **out,
+			  size_t *n);
+void pc_wg_peer_record_free(struct pc_wg_peer_record *p);
+
 /* Denied packets (and audit mode's would-be denies), newest kept. */
 struct pc_deny_record {
 	char *at, *reason, *proto, *src, *dst, *identities, *rule, *iface;
