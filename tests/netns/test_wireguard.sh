@@ -144,6 +144,18 @@ wait $HOLD
 expect 0 "her open connection stops at the next packet" grep -q "broke after" "$T_DIR/hold.out"
 expect 0 "as revoked" grep -q "verdict deny_revoked tcp 198.18.100.2:.* if=$WG" "$T_DIR/daemon.log"
 expect 1 "and she cannot connect again" lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 1
+# the gateway config can put a peer in an identity too (its policy file
+# now the one in force, so that a reload pushes nothing)
+sed -i "s|  policy: .*|  policy: $T_DIR/revoked.yaml|" "$T_DIR/gateway.yaml"
+sed -i "s|allowed_ips: \[198.18.100.2/32\] }|allowed_ips: [198.18.100.2/32], identity: eng }|" "$T_DIR/gateway.yaml"
+kill -HUP "$DAEMON_PID"
+sleep 1
+expect 0 "with identity: eng in her config entry and a reload she is in again" \
+	lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
+sed -i "s|, identity: eng }| }|" "$T_DIR/gateway.yaml"
+kill -HUP "$DAEMON_PID"
+sleep 1
+expect 1 "without it, out again" lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 1
 expect 0 "putting her back" cli policy push "$T_DIR/policy.yaml"
 expect 0 "lets her in again" lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
 

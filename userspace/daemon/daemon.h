@@ -111,6 +111,9 @@ void pc_wgm_reload(struct pc_wgm *m, const struct pc_gw_config *cfg);
 int pc_wgm_reconcile(struct pc_wgm *m);
 /* Hand every peer's allowed IPs to the data plane (an apply follows). */
 void pc_wgm_sync_peers(struct pc_wgm *m);
+/* The peers that name an identity, for the policy compile (their strings
+ * borrowed until the peers change); how many, *out the caller's. */
+size_t pc_wgm_members(const struct pc_wgm *m, struct pc_peer_member **out);
 json_t *pc_wgm_status(const struct pc_wgm *m);
 /* /v1/peers: list, add (HTTP status, *out), remove */
 json_t *pc_wgm_peers(const struct pc_wgm *m);

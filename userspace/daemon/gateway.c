@@ -110,6 +110,19 @@ static void audit(struct pc_gateway *gw, const struct pc_api_caller *who,
 			 target, who->name);
 }
 
+/* Parse, compile and test a policy, with the WireGuard peers the gateway
+ * puts into its identities. */
+static int load(struct pc_gateway *gw, const char *text, size_t len,
+		const char *fname, struct pc_compiled **c, struct pc_diags *d)
+{
+	struct pc_peer_member *m = NULL;
+	size_t n = gw->wgm ? pc_wgm_members(gw->wgm, &m) : 0;
+	int rc = pc_policy_load_members(text, len, fname, m, n, NULL, c, d);
+
+	free(m);
+	return rc;
+}
+
 /* The store could not take it: say so, and that nothing changed. */
 static void store_refused(struct pc_gateway *gw, struct pc_diags *d,
 			  const char *fname)
@@ -177,7 +190,7 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 
 	double t0 = now_ms(), t1, t2;
 
-	rc = pc_policy_load(text, len, fname, NULL, &c, d);
+	rc = load(gw, text, len, fname, &c, d);
 	if (rc)
 		return rc;
 	t1 = now_ms();
@@ -274,8 +287,7 @@ static int initial_policy(struct pc_gateway *gw)
 	}
 	if (rc)
 		return rc;
-	rc = pc_policy_load(rec.source, strlen(rec.source), rec.filename, NULL,
-			    &c, &d);
+	rc = load(gw, rec.source, strlen(rec.source), rec.filename, &c, &d);
 	if (rc) {
 		pc_error("stored policy version %" PRId64
 			 " no longer compiles: %s",
@@ -619,22 +631,40 @@ static char *be_metrics(void *ctx)
 	return b.data;
 }
 
-/* The policy in force again, as a new generation: for what the data
- * plane derives from more than the policy (WireGuard peers). */
-static void reapply(struct pc_gateway *gw)
+/*
+ * The policy in force compiled again and applied as a new generation,
+ * after WireGuard peers changed: their allowed IPs, the identities the
+ * gateway puts them in.  Open flows are asked again at their next packet.
+ */
+static void recompile(struct pc_gateway *gw)
 {
+	struct pc_diags d = {0};
+	struct pc_compiled *c;
 	uint64_t gen;
 	int rc;
 
-	if (!gw->compiled)
+	if (!gw->rec.source)
 		return;
-	rc = pc_dp_apply(gw->dp, gw->compiled,
-			 gw->live_known ? gw->compiled : NULL, &gen);
+	rc = load(gw, gw->rec.source, strlen(gw->rec.source), gw->rec.filename,
+		  &c, &d);
+	for (size_t i = 0; i < d.n; i++)
+		pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR, "%s",
+		       d.v[i].msg);
+	pc_diags_free(&d);
+	if (rc) {
+		pc_error("the policy in force does not compile with the "
+			 "WireGuard peers; the data plane keeps the last");
+		return;
+	}
+	rc = pc_dp_apply(gw->dp, c, gw->live_known ? gw->compiled : NULL, &gen);
 	if (rc) {
 		pc_error("failed to apply the policy in force again: %s",
 			 strerror(-rc));
+		pc_compiled_free(c);
 		return;
 	}
+	pc_compiled_free(gw->compiled);
+	gw->compiled = c;
 	gw->live_known = 1;
 	gw->rec.generation = gen;
 	pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
@@ -652,7 +682,7 @@ static json_t *be_peers(void *ctx)
 static void peers_changed(struct pc_gateway *gw)
 {
 	pc_wgm_sync_peers(gw->wgm);
-	reapply(gw);
+	recompile(gw);
 	pc_wgm_reconcile(gw->wgm);
 }
 
@@ -1228,7 +1258,7 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
 	if (cfg->nwg || old->nwg) {
 		pc_wgm_reload(gw->wgm, cfg);
-		reapply(gw);
+		recompile(gw);
 		pc_wgm_reconcile(gw->wgm);
 	}
 	pc_info("reloaded the gateway config");

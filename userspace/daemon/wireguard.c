@@ -537,6 +537,31 @@ json_t *pc_wgm_status(const struct pc_wgm *m)
 			 (json_int_t)(m ? m->drift_fixes : 0));
 }
 
+/* The peers (configured and added) that name an identity; their strings
+ * are borrowed until the peers change.  Returns how many, *out malloc'd. */
+size_t pc_wgm_members(const struct pc_wgm *m, struct pc_peer_member **out)
+{
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	for (size_t i = 0; i < m->cfg->nwg; i++) {
+		struct pc_wg_iface_config view;
+
+		iface_view(m, i, &view);
+		for (size_t j = 0; j < view.npeers; j++) {
+			if (!view.peers[j].identity)
+				continue;
+			pc_xgrow(out, &cap, n, sizeof(**out));
+			(*out)[n].peer = view.peers[j].name;
+			(*out)[n].identity = view.peers[j].identity;
+			memcpy((*out)[n++].key, view.peers[j].public_key,
+			       PC_WG_KEY_LEN);
+		}
+		free(view.peers);
+	}
+	return n;
+}
+
 /* ---- /v1/peers ----------------------------------------------------------- */
 
 static json_t *err_json(const char *msg, const char *field)

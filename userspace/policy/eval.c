@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Evaluate a compiled policy the way the data plane's lookups do; tests. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "portcullis/maps.h"
@@ -69,9 +70,53 @@ size_t pc_policy_run_tests(const struct pc_policy *p,
 	return failed;
 }
 
+/* Put each member's key into its identity, once. */
+static void add_members(struct pc_policy *pol, const char *filename,
+			const struct pc_peer_member *m, size_t n,
+			struct pc_diags *d)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct pc_identity *id = NULL;
+		size_t k;
+
+		for (k = 0; k < pol->nidentities; k++)
+			if (!pol->identities[k].anon &&
+			    !strcmp(pol->identities[k].name, m[i].identity))
+				id = &pol->identities[k];
+		if (!id) {
+			pc_diag_add(
+				d, 1, filename, NULL,
+				"WireGuard peer %s belongs to identity "
+				"\"%s\", which this policy does not define: "
+				"it gets no access",
+				m[i].peer, m[i].identity);
+			continue;
+		}
+		for (k = 0; k < id->npeers; k++)
+			if (!memcmp(id->peers[k], m[i].key, PC_WG_KEY_LEN))
+				break;
+		if (k < id->npeers)
+			continue;
+		id->peers = realloc(id->peers,
+				    (id->npeers + 1) * sizeof(*id->peers));
+		if (!id->peers)
+			abort();
+		memcpy(id->peers[id->npeers++], m[i].key, PC_WG_KEY_LEN);
+	}
+}
+
 int pc_policy_load(const char *text, size_t len, const char *filename,
 		   struct pc_policy **polp, struct pc_compiled **cp,
 		   struct pc_diags *d)
+{
+	return pc_policy_load_members(text, len, filename, NULL, 0, polp, cp,
+				      d);
+}
+
+int pc_policy_load_members(const char *text, size_t len, const char *filename,
+			   const struct pc_peer_member *m, size_t n,
+			   struct pc_policy **polp, struct pc_compiled **cp,
+			   struct pc_diags *d)
 {
 	struct pc_policy *pol = NULL;
 	struct pc_compiled *c = NULL;
@@ -82,8 +127,10 @@ int pc_policy_load(const char *text, size_t len, const char *filename,
 	if (cp)
 		*cp = NULL;
 	rc = pc_policy_parse(text, len, filename, &pol, d);
-	if (!rc)
+	if (!rc) {
+		add_members(pol, filename, m, n, d);
 		rc = pc_policy_compile(pol, &c, d);
+	}
 	if (!rc && pc_policy_run_tests(pol, c, d))
 		rc = -EINVAL;
 	if (rc) {

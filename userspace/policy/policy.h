@@ -215,6 +215,20 @@ int pc_policy_load(const char *text, size_t len, const char *filename,
 		   struct pc_policy **pol, struct pc_compiled **c,
 		   struct pc_diags *d);
 
+/* A WireGuard peer that the gateway (config or API) puts in an identity,
+ * as if the policy listed its key there. */
+struct pc_peer_member {
+	const char *peer; /* its name, for messages */
+	const char *identity;
+	uint8_t key[PC_WG_KEY_LEN];
+};
+/* pc_policy_load with members added before the compile; one naming an
+ * identity the policy lacks is a warning (that peer gets no access). */
+int pc_policy_load_members(const char *text, size_t len, const char *filename,
+			   const struct pc_peer_member *m, size_t n,
+			   struct pc_policy **pol, struct pc_compiled **c,
+			   struct pc_diags *d);
+
 const char *pc_action_name(uint8_t action);
 
 /*
