@@ -14,7 +14,9 @@
 /*
  * Is this the size of the WireGuard message its first byte says?  Every
  * message is a type byte, three zero bytes, then a fixed body; data is a
- * 16-byte header, the padded payload (a multiple of 16) and a 16-byte tag.
+ * 16-byte header, the payload and a 16-byte tag.  (The payload is padded
+ * to a multiple of 16 only up to the sender's MTU, which XDP does not
+ * know, so a data message's size is checked only from below.)
  */
 static __always_inline int pc_wg_shaped(__u32 head, __u32 len)
 {
@@ -30,7 +32,7 @@ static __always_inline int pc_wg_shaped(__u32 head, __u32 len)
 	case PC_WG_COOKIE:
 		return len == 64;
 	case PC_WG_DATA:
-		return len >= 32 && (len - 32) % 16 == 0;
+		return len >= 32;
 	}
 	return 0;
 }

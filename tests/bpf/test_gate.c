@@ -485,7 +485,9 @@ Test(xdp, wireguard_port_shield)
 	struct pspec data = {C4,	  .proto = IPPROTO_UDP, .sport = 12,
 			     .dport = 53, .payload = 48,	.wg_type = 4};
 	struct pspec ragged = {C4,	    .proto = IPPROTO_UDP, .sport = 13,
-			       .dport = 53, .payload = 50,	  .wg_type = 4};
+			       .dport = 53, .payload = 31,	  .wg_type = 4};
+	struct pspec capped = {C4,	    .proto = IPPROTO_UDP, .sport = 19,
+			       .dport = 53, .payload = 1452,	  .wg_type = 4};
 	struct pspec init = {C4,	  .proto = IPPROTO_UDP, .sport = 14,
 			     .dport = 53, .payload = 148,	.wg_type = 1};
 	struct pspec short_init = {
@@ -503,6 +505,8 @@ Test(xdp, wireguard_port_shield)
 	EXPECT(&junk, XDP_DROP, PC_R_DENY_WG_SHIELD);
 	EXPECT(&data, XDP_PASS, PC_R_ALLOW_NEW);
 	EXPECT(&ragged, XDP_DROP, PC_R_DENY_WG_SHIELD);
+	/* padding stops at the MTU: 1420 + 32 is no multiple of 16 */
+	EXPECT(&capped, XDP_PASS, PC_R_ALLOW_NEW);
 	EXPECT(&short_init, XDP_DROP, PC_R_DENY_WG_SHIELD);
 	EXPECT(&init, XDP_PASS, PC_R_ALLOW_NEW);
 	EXPECT(&init, XDP_PASS, PC_R_ALLOW_ESTABLISHED);

@@ -124,7 +124,9 @@ int pc_dp_attach_tc(struct pc_dp *dp, const char *ifname)
 	}
 	/* replace ours in place if clsact is there (creating it again would
 	 * fail, and libbpf would log the kernel's complaint) */
+	pc_dp_libbpf_quiet = 1;
 	err = bpf_tc_attach(&hook, &opts);
+	pc_dp_libbpf_quiet = 0;
 	if (!err)
 		return 0;
 	err = bpf_tc_hook_create(&hook);

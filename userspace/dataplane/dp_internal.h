@@ -28,6 +28,8 @@ struct pc_dp {
 	size_t nwg;
 };
 
+extern int pc_dp_libbpf_quiet;
+
 /* Wait until no BPF program still runs with what it read before now. */
 int pc_dp_sync(struct pc_dp *dp);
 

@@ -18,10 +18,14 @@
 #include "tc_gate.skel.h"
 #include "xdp_gate.skel.h"
 
+/* Set around a call whose failure is expected and handled (the kernel's
+ * complaint would only mislead the log). */
+int pc_dp_libbpf_quiet;
+
 static int libbpf_log(enum libbpf_print_level level, const char *fmt,
 		      va_list ap)
 {
-	if (level == LIBBPF_DEBUG)
+	if (level == LIBBPF_DEBUG || pc_dp_libbpf_quiet)
 		return 0;
 	pc_vlog(level == LIBBPF_WARN ? PC_LOG_WARN : PC_LOG_INFO, fmt, ap);
 	return 0;
