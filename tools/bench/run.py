@@ -1083,32 +1083,6 @@ def report(res, quick):
                      f"{r['validate_ms'] + r['apply_ms']:.0f} | "
                      f"{r.get('audit_ms', 0):.0f} |")
     L.append("")
-    w = res.get("wireguard")
-    if w:
-        L += ["## 8. WireGuard", "",
-              f"TCP (`iperf3`, {w['seconds']} s, median of the runs) from "
-              "the generator namespace through a wireguard-go tunnel to "
-              "the gateway, then on to the sink; the peer is identity "
-              "`eng` by its key.  *Enforcing*: XDP on the underlay "
-              "(shield and policy) and the TC program on the tunnel "
-              "interface (its replies meet XDP on the sink side as "
-              "established); *none*: `portcullisd --teardown`, "
-              "wireguard-go alone (the baseline).  wireguard-go, in userspace, is the bottleneck "
-              "here; the kernel module would move the ratio's "
-              "denominator, not its numerator.", "",
-              "| configuration | Mbit/s | vs none |",
-              "|---|---:|---:|"]
-        for k, label in [("enforcing", "enforcing"), ("none", "none")]:
-            L.append(f"| {label} | {w[k] / 1e6:,.0f} | "
-                     f"{w[k] / w['none']:.2f}x |")
-        L += ["", f"1,000 peers in the gateway config (and in one "
-              f"identity's `peers:`): {w['peers_1000_s']:.1f} s from "
-              "daemon start to all 1,000 on the interface (start, "
-              "policy compile and apply with their allowed IPs, "
-              "wireguard-go started and configured in one UAPI set); "
-              f"daemon RSS {w['peers_1000_rss_kb'] / 1024:.1f} MiB; "
-              f"`portcullis peers list` of all {w['peers_listed']} in "
-              f"{w['peers_list_ms']:.0f} ms.", ""]
     a = res.get("api")
     if a and "push" in a:
         base = {r["route"]: r["rps"] for r in a["rows"] if r["via"] == "unix"}
@@ -1143,6 +1117,32 @@ def report(res, quick):
               f"Daemon RSS: {a['rss_idle_kb'] / 1024:.1f} MiB idle, "
               f"{a['rss_after_kb'] / 1024:.1f} MiB after the load (peak "
               f"{a['hwm_kb'] / 1024:.1f} MiB), with a 10-rule policy.", ""]
+    w = res.get("wireguard")
+    if w:
+        L += ["## 8. WireGuard", "",
+              f"TCP (`iperf3`, {w['seconds']} s, median of the runs) from "
+              "the generator namespace through a wireguard-go tunnel to "
+              "the gateway, then on to the sink; the peer is identity "
+              "`eng` by its key.  *Enforcing*: XDP on the underlay "
+              "(shield and policy) and the TC program on the tunnel "
+              "interface (its replies meet XDP on the sink side as "
+              "established); *none*: `portcullisd --teardown`, "
+              "wireguard-go alone (the baseline).  wireguard-go, in userspace, is the bottleneck "
+              "here; the kernel module would move the ratio's "
+              "denominator, not its numerator.", "",
+              "| configuration | Mbit/s | vs none |",
+              "|---|---:|---:|"]
+        for k, label in [("enforcing", "enforcing"), ("none", "none")]:
+            L.append(f"| {label} | {w[k] / 1e6:,.0f} | "
+                     f"{w[k] / w['none']:.2f}x |")
+        L += ["", f"1,000 peers in the gateway config (and in one "
+              f"identity's `peers:`): {w['peers_1000_s']:.1f} s from "
+              "daemon start to all 1,000 on the interface (start, "
+              "policy compile and apply with their allowed IPs, "
+              "wireguard-go started and configured in one UAPI set); "
+              f"daemon RSS {w['peers_1000_rss_kb'] / 1024:.1f} MiB; "
+              f"`portcullis peers list` of all {w['peers_listed']} in "
+              f"{w['peers_list_ms']:.0f} ms.", ""]
     return "\n".join(L)
 
 
