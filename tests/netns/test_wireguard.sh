@@ -59,6 +59,7 @@ EOF
 expect 0 "the config checks" "$DAEMON" -c "$T_DIR/gateway.yaml" --check
 daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
 ok "daemon starts"
+expect 0 "without the kernel module it chose wireguard-go" grep -q "wireguard: using wireguard-go" "$T_DIR/daemon.log"
 expect 0 "it started wireguard-go for $WG" grep -q "wireguard: $WG: started wireguard-go" "$T_DIR/daemon.log"
 expect 0 "and configured it" gw_wg show "$WG" dump
 re() { printf '%s' "$1" | sed 's/[+/]/\\&/g'; }

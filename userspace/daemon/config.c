@@ -509,6 +509,19 @@ static int parse_wireguard(struct cctx *c, yaml_node_t *v,
 		if (!strcmp(ks, "userspace")) {
 			if (want_string(c, wv, ks, &g->wg_userspace))
 				return -EINVAL;
+		} else if (!strcmp(ks, "backend")) {
+			const char *vs = scalar(wv);
+
+			if (!vs ||
+			    (strcmp(vs, "auto") && strcmp(vs, "kernel") &&
+			     strcmp(vs, "userspace")))
+				return fail(c, wv,
+					    "backend must be auto, kernel "
+					    "or userspace");
+			g->wg_backend = !strcmp(vs, "kernel") ? PC_WG_CFG_KERNEL
+					: !strcmp(vs, "userspace")
+						? PC_WG_CFG_USERSPACE
+						: PC_WG_CFG_AUTO;
 		} else if (!strcmp(ks, "handshakes_per_second")) {
 			if (want_uint(c, wv, ks, 1000000, &g->wg_hs_rate))
 				return -EINVAL;
@@ -523,7 +536,7 @@ static int parse_wireguard(struct cctx *c, yaml_node_t *v,
 		} else {
 			return fail(c, k,
 				    "unknown key \"%s\" in wireguard "
-				    "(interfaces, userspace, "
+				    "(interfaces, backend, userspace, "
 				    "handshakes_per_second)",
 				    ks);
 		}

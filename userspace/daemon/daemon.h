@@ -69,6 +69,11 @@ struct pc_gw_config {
 	char *wg_userspace; /* wireguard.userspace: the implementation */
 	/* wireguard.handshakes_per_second: initiations per source, 0: off */
 	unsigned int wg_hs_rate;
+	enum {
+		PC_WG_CFG_AUTO,
+		PC_WG_CFG_KERNEL,
+		PC_WG_CFG_USERSPACE
+	} wg_backend;
 };
 
 int pc_gw_config_load(const char *path, struct pc_gw_config *cfg,

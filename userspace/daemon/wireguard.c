@@ -32,6 +32,7 @@ struct pc_wgm {
 	struct event *timer;
 	struct pc_dp *dp;
 	struct pc_store *store;
+	enum pc_wg_backend backend;
 	struct api_peer *api;
 	size_t napi;
 	unsigned long drift_fixes; /* peers put back, strangers removed */
@@ -43,6 +44,38 @@ struct pc_wgm {
 static const char *userspace_bin(const struct pc_gw_config *cfg)
 {
 	return cfg->wg_userspace ? cfg->wg_userspace : "wireguard-go";
+}
+
+/* The interface is missing: the kernel makes a link, or a userspace
+ * implementation is started.  0, or -errno with why in msg. */
+static int make_device(struct pc_wgm *m, const char *name, char *msg,
+		       size_t len)
+{
+	char log[64];
+	int rc;
+
+	if (m->backend == PC_WG_KERNEL) {
+		rc = pc_wg_nl_create(name);
+		if (rc && rc != -EEXIST)
+			snprintf(msg, len,
+				 "failed to create the kernel "
+				 "WireGuard link: %s",
+				 strerror(-rc));
+		else
+			pc_info("wireguard: %s: created (kernel)", name);
+		return rc == -EEXIST ? 0 : rc;
+	}
+	snprintf(log, sizeof(log), "/run/portcullis/%.16s.log", name);
+	pc_mkdir_p("/run/portcullis", 0755);
+	rc = pc_wg_userspace_start(userspace_bin(m->cfg), name, log);
+	if (rc)
+		snprintf(msg, len,
+			 "failed to start %s: %s (its output is in %s)",
+			 userspace_bin(m->cfg), strerror(-rc), log);
+	else
+		pc_info("wireguard: %s: started %s", name,
+			userspace_bin(m->cfg));
+	return rc;
 }
 
 /* The interface's private key from its file (base64, as wg genkey). */
@@ -215,7 +248,7 @@ static int reconcile_one(struct pc_wgm *m, size_t i)
 	struct pc_wg_iface_config view, *w = &view;
 	struct pc_wg_device have = {0}, set = {0};
 	uint8_t priv[PC_WG_KEY_LEN];
-	char sock[128], msg[320], log[64];
+	char msg[320];
 	int fresh = 0, rc;
 
 	iface_view(m, i, &view);
@@ -224,31 +257,24 @@ static int reconcile_one(struct pc_wgm *m, size_t i)
 		free(view.peers);
 		return -EINVAL;
 	}
-	pc_wg_uapi_path(w->name, sock, sizeof(sock));
-	if (pc_wg_uapi_get(sock, &have)) {
-		snprintf(log, sizeof(log), "/run/portcullis/%.16s.log",
-			 w->name);
-		pc_mkdir_p("/run/portcullis", 0755);
-		rc = pc_wg_userspace_start(userspace_bin(m->cfg), w->name, log);
-		if (rc || pc_wg_uapi_get(sock, &have)) {
-			snprintf(msg, sizeof(msg),
-				 "failed to start %s: %s (its output is in "
-				 "%s)",
-				 userspace_bin(m->cfg),
-				 strerror(rc ? -rc : EIO), log);
+	if (pc_wg_get(m->backend, w->name, &have)) {
+		rc = make_device(m, w->name, msg, sizeof(msg));
+		if (rc || pc_wg_get(m->backend, w->name, &have)) {
+			if (!rc)
+				snprintf(msg, sizeof(msg),
+					 "the new interface does not answer");
 			iface_failed(m, i, msg);
 			memset(priv, 0, sizeof(priv));
 			free(view.peers);
 			return rc ? rc : -EIO;
 		}
-		pc_info("wireguard: %s: started %s", w->name,
-			userspace_bin(m->cfg));
 		fresh = 1;
 	}
+	snprintf(set.name, sizeof(set.name), "%s", w->name);
 	m->drift_fixes += diff_device(w, priv, &have, fresh, &set);
 	rc = 0;
 	if (set.flags || set.npeers) {
-		rc = pc_wg_uapi_set(sock, &set);
+		rc = pc_wg_set(m->backend, &set);
 		if (rc) {
 			snprintf(msg, sizeof(msg), "failed to configure: %s",
 				 strerror(-rc));
@@ -424,6 +450,26 @@ static int load_api_peers(struct pc_wgm *m)
 	return 0;
 }
 
+/* wireguard.backend: the kernel module when asked for or (auto) when it
+ * is there, else the userspace implementation. */
+static void choose_backend(struct pc_wgm *m)
+{
+	int kernel = m->cfg->nwg && m->cfg->wg_backend != PC_WG_CFG_USERSPACE &&
+		     pc_wg_nl_available();
+
+	if (m->cfg->nwg && m->cfg->wg_backend == PC_WG_CFG_KERNEL && !kernel)
+		pc_error("wireguard: backend kernel, but the kernel has no "
+			 "WireGuard module (modprobe wireguard, or "
+			 "backend: userspace)");
+	m->backend = kernel || m->cfg->wg_backend == PC_WG_CFG_KERNEL
+			     ? PC_WG_KERNEL
+			     : PC_WG_USERSPACE;
+	if (m->cfg->nwg)
+		pc_info("wireguard: using %s", m->backend == PC_WG_KERNEL
+						       ? "the kernel module"
+						       : userspace_bin(m->cfg));
+}
+
 int pc_wgm_new(struct event_base *base, const struct pc_gw_config *cfg,
 	       struct pc_dp *dp, struct pc_store *store, struct pc_wgm **out)
 {
@@ -436,6 +482,7 @@ int pc_wgm_new(struct event_base *base, const struct pc_gw_config *cfg,
 	m->store = store;
 	size_errors(m);
 	*out = m;
+	choose_backend(m);
 	if ((rc = load_api_peers(m)))
 		return rc;
 	pc_wgm_sync_peers(m);
@@ -483,15 +530,17 @@ json_t *pc_wgm_status(const struct pc_wgm *m)
 	for (size_t i = 0; m && i < m->cfg->nwg; i++) {
 		const struct pc_wg_iface_config *w = &m->cfg->wg[i];
 		struct pc_wg_device d = {0};
-		char sock[128], key[PC_WG_KEY_B64];
+		char key[PC_WG_KEY_B64];
 		json_t *j, *peers = json_array();
 
-		pc_wg_uapi_path(w->name, sock, sizeof(sock));
-		j = json_pack("{s:s}", "name", w->name);
+		j = json_pack("{s:s, s:s}", "name", w->name, "backend",
+			      m->backend == PC_WG_KERNEL
+				      ? "kernel"
+				      : userspace_bin(m->cfg));
 		if (m->last_error[i][0])
 			json_object_set_new(j, "error",
 					    json_string(m->last_error[i]));
-		if (pc_wg_uapi_get(sock, &d)) {
+		if (pc_wg_get(m->backend, w->name, &d)) {
 			json_object_set_new(j, "up", json_false());
 			json_object_set_new(j, "peers", peers);
 			json_array_append_new(arr, j);
@@ -600,12 +649,10 @@ json_t *pc_wgm_peers(const struct pc_wgm *m)
 	for (size_t i = 0; m && i < m->cfg->nwg; i++) {
 		struct pc_wg_iface_config view;
 		struct pc_wg_device d = {0};
-		char sock[128];
 		int up;
 
 		iface_view(m, i, &view);
-		pc_wg_uapi_path(view.name, sock, sizeof(sock));
-		up = !pc_wg_uapi_get(sock, &d);
+		up = !pc_wg_get(m->backend, view.name, &d);
 		for (size_t j = 0; j < view.npeers; j++) {
 			const struct pc_wg_peer *p =
 				up ? find_peer(&d, view.peers[j].public_key)
@@ -792,7 +839,7 @@ int pc_wgm_peer_remove(struct pc_wgm *m, const char *name, char *summary,
 		       size_t len, json_t **out)
 {
 	struct pc_wg_device set = {0};
-	char sock[128], key[PC_WG_KEY_B64];
+	char key[PC_WG_KEY_B64];
 	size_t k;
 	int rc;
 
@@ -817,11 +864,11 @@ int pc_wgm_peer_remove(struct pc_wgm *m, const char *name, char *summary,
 	}
 	/* off the interface now, so the reconcile does not call it a
 	 * stranger */
-	pc_wg_uapi_path(m->api[k].iface, sock, sizeof(sock));
+	snprintf(set.name, sizeof(set.name), "%s", m->api[k].iface);
 	memcpy(pc_wg_add_peer(&set)->public_key, m->api[k].pc.public_key,
 	       PC_WG_KEY_LEN);
 	set.peers[0].flags = PC_WG_PEER_REMOVE;
-	pc_wg_uapi_set(sock, &set);
+	pc_wg_set(m->backend, &set);
 	pc_wg_device_free(&set);
 	pc_wg_key_to_base64(m->api[k].pc.public_key, key);
 	snprintf(summary, len, "%s on %s (%.8s...)", name, m->api[k].iface,

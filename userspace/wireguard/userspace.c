@@ -17,6 +17,30 @@ void pc_wg_uapi_path(const char *name, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s.sock", PC_WG_UAPI_DIR, name);
 }
 
+int pc_wg_get(enum pc_wg_backend b, const char *name, struct pc_wg_device *d)
+{
+	char sock[128];
+	int rc;
+
+	if (b == PC_WG_KERNEL)
+		return pc_wg_nl_get(name, d);
+	pc_wg_uapi_path(name, sock, sizeof(sock));
+	rc = pc_wg_uapi_get(sock, d);
+	if (!rc)
+		snprintf(d->name, sizeof(d->name), "%s", name);
+	return rc;
+}
+
+int pc_wg_set(enum pc_wg_backend b, const struct pc_wg_device *d)
+{
+	char sock[128];
+
+	if (b == PC_WG_KERNEL)
+		return pc_wg_nl_set(d);
+	pc_wg_uapi_path(d->name, sock, sizeof(sock));
+	return pc_wg_uapi_set(sock, d);
+}
+
 /*
  * BIN -f NAME, detached (its own session, reparented to init) so that it
  * and the tunnel outlive this daemon, as the pinned programs do; its

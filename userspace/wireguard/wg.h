@@ -109,6 +109,36 @@ int pc_wg_uapi_get(const char *sock, struct pc_wg_device *d);
 int pc_wg_uapi_format_set(const struct pc_wg_device *d, struct pc_buf *out);
 int pc_wg_uapi_parse_get(const char *text, size_t len, struct pc_wg_device *d);
 
+/* ---- the kernel module (netlink.c): generic netlink "wireguard" -------- */
+
+/* Is the module there (its genl family resolves)? */
+int pc_wg_nl_available(void);
+/* Make a kernel WireGuard link NAME. */
+int pc_wg_nl_create(const char *name);
+/* Set what d says on d->name (in as many messages as its peers take). */
+int pc_wg_nl_set(const struct pc_wg_device *d);
+/* Read the device name into *d. */
+int pc_wg_nl_get(const char *name, struct pc_wg_device *d);
+/*
+ * The messages, apart from the socket: a WG_CMD_SET_DEVICE for d's peers
+ * from first on into buf (len bytes), the device's own settings in the
+ * first message only; returns its length and sets *next to the first
+ * peer it did not hold, or -EMSGSIZE.  pc_wg_nl_parse reads one message
+ * of a reply (or of a request) into d, merging a peer continued from the
+ * message before.
+ */
+int pc_wg_nl_build_set(const struct pc_wg_device *d, uint16_t family,
+		       uint32_t seq, size_t first, void *buf, size_t len,
+		       size_t *next);
+int pc_wg_nl_parse(const void *msg, size_t len, struct pc_wg_device *d);
+
+/* ---- one door for both ------------------------------------------------- */
+
+enum pc_wg_backend { PC_WG_USERSPACE, PC_WG_KERNEL };
+int pc_wg_get(enum pc_wg_backend b, const char *name, struct pc_wg_device *d);
+/* d->name says which device */
+int pc_wg_set(enum pc_wg_backend b, const struct pc_wg_device *d);
+
 /* ---- userspace implementations (userspace.c) ---------------------------- */
 
 /* PC_WG_UAPI_DIR/NAME.sock */
