@@ -25,6 +25,8 @@ expect 0 "a key pair for the gateway" "$CLI" keys generate --out "$K/gw.key"
 GWPUB=$(cat "$T_DIR/last.out")
 (umask 077; wg genkey >"$K/client.key")
 CPUB=$(wg pubkey <"$K/client.key")
+(umask 077; wg genkey >"$K/guest.key")
+GPUB=$(wg pubkey <"$K/guest.key")
 
 # the policy: peer alice (identity eng, by her key) may reach the web
 # server on 8080; clients may reach the gateway's WireGuard port.  Her
@@ -36,6 +38,7 @@ kind: Policy
 identities:
   clients: { cidrs: [198.18.1.0/24] }
   eng: { peers: [$1] }
+  guest: { peers: [$GPUB] }
 services:
   web: { cidrs: [198.18.2.2/32], ports: [8080/tcp, icmp] }
   gw-wireguard: { cidrs: [198.18.1.1/32], ports: [51820/udp] }
@@ -55,6 +58,7 @@ cat >>"$T_DIR/gateway.yaml" <<EOF
         address: [198.18.100.1/24]
         peers:
           - { name: alice, public_key: $CPUB, allowed_ips: [198.18.100.2/32] }
+          - { name: guest, public_key: $GPUB, allowed_ips: [198.18.100.4/32] }
 EOF
 expect 0 "the config checks" "$DAEMON" -c "$T_DIR/gateway.yaml" --check
 daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
@@ -85,6 +89,30 @@ expect 0 "through the tunnel the client reaches the web server" \
 # is no multiple of 16 and the shield must still let it through
 expect 0 "a full-size ping through the tunnel (1420 bytes inside)" \
 	lab_in client ping -c2 -W2 -s 1392 -M do 198.18.2.2
+# a second peer, identity guest, from the same namespace: its own
+# tunnel, its address routed by policy through it
+GWG=cg$$
+lab_in client wireguard-go -f "$GWG" >"$T_DIR/guest-wg.log" 2>&1 &
+for _ in $(seq 50); do lab_in client wg show "$GWG" >/dev/null 2>&1 && break; sleep 0.1; done
+lab_in client wg set "$GWG" private-key "$K/guest.key" peer "$GWPUB" \
+	endpoint 198.18.1.1:51820 allowed-ips 198.18.100.0/24,198.18.2.2/32 \
+	persistent-keepalive 1
+lab_in client ip addr add 198.18.100.4/32 dev "$GWG"
+lab_in client ip link set "$GWG" up
+lab_in client ip rule add from 198.18.100.4 table 104
+lab_in client ip route add 198.18.2.2/32 dev "$GWG" table 104
+guest_connect() {
+	lab_in client python3 -c 'import socket
+s = socket.socket()
+s.settimeout(2)
+s.bind(("198.18.100.4", 0))
+s.connect(("198.18.2.2", 8080))'
+}
+expect 1 "peer guest, through its own tunnel, is denied the web server" guest_connect
+expect 0 "its tunnel is up (a handshake with the gateway)" gw_wg show "$WG" latest-handshakes
+expect_match "^$(re "$GPUB")	[1-9][0-9]+$" "guest's"
+expect 0 "and the TC program denied it as guest" \
+	grep -q "verdict deny_default tcp 198.18.100.4:[0-9]* -> 198.18.2.2:8080 identity=guest .*if=$WG" "$T_DIR/daemon.log"
 expect 0 "the gateway saw a handshake" lab_in gw wg show "$WG" latest-handshakes
 expect_match "	[1-9][0-9]+$" "a recent one"
 expect 1 "port 22 through the tunnel is denied by the TC program" \
