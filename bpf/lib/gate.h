@@ -21,11 +21,13 @@ static __always_inline void pc_frag_key_of(const struct pc_pkt *p,
 }
 
 static __always_inline void pc_frag_remember(const struct pc_pkt *p, __u64 gen,
-					     __u32 rule_id)
+					     __u32 rule_id, __u8 wg_id)
 {
 	struct pc_frag_key k = {};
-	struct pc_frag_val v = {
-		.generation = gen, .rule_id = rule_id, .pass = 1};
+	struct pc_frag_val v = {.generation = gen,
+				.rule_id = rule_id,
+				.pass = 1,
+				.wg_id = wg_id};
 
 	if (p->frag != PC_FRAG_FIRST)
 		return;
@@ -34,14 +36,16 @@ static __always_inline void pc_frag_remember(const struct pc_pkt *p, __u64 gen,
 }
 
 /* Later fragments carry no ports: they follow their first fragment. */
-static __always_inline int pc_frag_follow(const struct pc_pkt *p)
+/* ... and must come in where it did. */
+static __always_inline int pc_frag_follow(const struct pc_pkt *p, __u8 wg_id)
 {
 	struct pc_frag_key k = {};
 	struct pc_frag_val *v;
 
 	pc_frag_key_of(p, &k);
 	v = bpf_map_lookup_elem(&frags, &k);
-	return v && v->pass ? PC_R_ALLOW_FRAGMENT : PC_R_DENY_FRAGMENT;
+	return v && v->pass && v->wg_id == wg_id ? PC_R_ALLOW_FRAGMENT
+						 : PC_R_DENY_FRAGMENT;
 }
 
 /* Re-ask the policy about an established flow after a push. */
@@ -87,6 +91,13 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 	 * the same WireGuard interface, or not through one at all */
 	if (dir == PC_DIR_ORIG && wg_id != ct->wg_id)
 		return PC_R_DENY_WRONG_IFACE;
+	/* and the replies all where the first one came in */
+	if (dir == PC_DIR_REPLY) {
+		if (!ct->reply_wg)
+			ct->reply_wg = wg_id + 1;
+		else if (ct->reply_wg != wg_id + 1)
+			return PC_R_DENY_WRONG_IFACE;
+	}
 
 	if (ct->generation != gen) {
 		struct pc_verdict v;
@@ -117,7 +128,7 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 	pc_ct_account(ct, dir, p->len, now);
 	if (p->proto == IPPROTO_TCP)
 		pc_tcp_advance(ct, dir, p->tcp_flags);
-	pc_frag_remember(p, gen, ct->rule_id);
+	pc_frag_remember(p, gen, ct->rule_id, wg_id);
 	if (audited)
 		return audited;
 	return dir == PC_DIR_ORIG ? PC_R_ALLOW_ESTABLISHED : PC_R_ALLOW_REPLY;
@@ -164,7 +175,7 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 	if (p->proto == IPPROTO_TCP)
 		ct.state = pc_tcp_state_new(p->tcp_flags);
 	bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
-	pc_frag_remember(p, gen, v.rule_id);
+	pc_frag_remember(p, gen, v.rule_id, wg_id);
 	ev->log = !!(v.flags & PC_PF_LOG);
 	if (reason)
 		return reason;
@@ -181,7 +192,7 @@ static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
 	int src_lo;
 
 	if (p->frag == PC_FRAG_LATER)
-		return pc_frag_follow(p);
+		return pc_frag_follow(p, wg_id);
 	src_lo = pc_ct_key_of(p, &k);
 	now = bpf_ktime_get_ns();
 	ct = bpf_map_lookup_elem(&conntrack, &k);

@@ -911,8 +911,14 @@ Test(tc_l3, wireguard_peer_is_the_identity)
 	static const char peer[] =
 		"x8FnwBbFRF6e7i+yMPyxA/mHakUV3pib/3pR51PntS0=";
 	char text[1024];
-	struct pc_prefix ips[1];
-	struct pc_dp_wg_peer wp = {.wg_id = 1, .ips = ips, .nips = 1};
+	struct pc_prefix ips[1], ips2[1];
+	struct pc_dp_wg_peer wp[2] = {{.wg_id = 1, .ips = ips, .nips = 1},
+				      {.wg_id = 1, .ips = ips2, .nips = 1}};
+	struct pspec nameless = {.src = "198.18.5.8",
+				 .dst = "198.18.2.2",
+				 .proto = IPPROTO_TCP,
+				 .sport = 11,
+				 .dport = 8080};
 	struct pspec alice = {.src = "198.18.5.7",
 			      .dst = "198.18.2.2",
 			      .proto = IPPROTO_TCP,
@@ -933,10 +939,14 @@ Test(tc_l3, wireguard_peer_is_the_identity)
 	/* Test that on a WireGuard interface the peer (by its allowed IPs
 	 * there) is the identity and the address is nobody, that the same
 	 * flow's initiator arriving through XDP instead is refused, that
-	 * its replies are not, and that a push without the peer revokes */
-	cr_assert_eq(pc_wg_key_from_base64(peer, wp.key), 0);
-	cr_assert_eq(pc_prefix_parse("198.18.5.7/32", &ips[0], text, 64), 0);
-	pc_dp_set_wg_peers(dp, &wp, 1);
+	 * its replies are not (but then only from there), that a peer the
+	 * policy does not name is nobody even inside another peer's wider
+	 * prefix, and that a push without the peer revokes */
+	cr_assert_eq(pc_wg_key_from_base64(peer, wp[0].key), 0);
+	memset(wp[1].key, 0x5a, sizeof(wp[1].key));
+	cr_assert_eq(pc_prefix_parse("198.18.5.0/24", &ips[0], text, 64), 0);
+	cr_assert_eq(pc_prefix_parse("198.18.5.8/32", &ips2[0], text, 64), 0);
+	pc_dp_set_wg_peers(dp, wp, 2);
 	cr_assert_eq(pc_dp_set_wg_iface(dp, (unsigned int)tun_ifindex, 1), 0);
 	snprintf(text, sizeof(text),
 		 "apiVersion: portcullis/v1\nkind: Policy\n"
@@ -954,6 +964,8 @@ Test(tc_l3, wireguard_peer_is_the_identity)
 	expect_l3(&stranger, 0, PC_R_DENY_DEFAULT);
 	EXPECT(&alice, XDP_DROP, PC_R_DENY_WRONG_IFACE);
 	EXPECT(&back, XDP_PASS, PC_R_ALLOW_REPLY);
+	expect_l3(&back, 0, PC_R_DENY_WRONG_IFACE); /* a reply, elsewhere */
+	expect_l3(&nameless, 0, PC_R_DENY_DEFAULT);
 	/* the peer taken out of eng: her flow goes at its next packet */
 	snprintf(text, sizeof(text),
 		 "apiVersion: portcullis/v1\nkind: Policy\n"
@@ -1001,7 +1013,8 @@ Test(layout, btf_matches_userspace)
 		M(pc_bucket_key, rule_id), M(pc_bucket_key, src_set),
 		M(pc_bucket, tat16),	   M(pc_frag_key, id),
 		M(pc_frag_val, pass),	   M(pc_counter, bytes),
-		M(pc_ct_val, wg_id),	   M(pc_wg_peer_key, prefixlen),
+		M(pc_ct_val, wg_id),	   M(pc_ct_val, reply_wg),
+		M(pc_frag_val, wg_id),	   M(pc_wg_peer_key, prefixlen),
 		M(pc_wg_peer_key, slot),   M(pc_wg_peer_key, wg_id),
 		M(pc_wg_peer_key, addr),   M(pc_wg_iface_val, wg_id),
 	};

@@ -230,5 +230,12 @@ expect 0 "an operator removes bob" cli peers remove bob
 expect 0 "he is off the interface" gw_wg show "$WG" peers
 expect 1 "at once" grep -qF -- "$BOB" "$T_DIR/last.out"
 expect 1 "without being called a stranger" grep -qF "removed unknown peer $BOB" "$T_DIR/daemon.log"
+# an interface taken out of the config goes, on reload
+sed -i '/^  wireguard:/,$d' "$T_DIR/gateway.yaml"
+kill -HUP "$DAEMON_PID"
+sleep 1
+expect 0 "a reload without the WireGuard interface removes it" \
+	grep -q "wireguard: $WG: removed (no longer configured)" "$T_DIR/daemon.log"
+expect 1 "the link is gone" lab_in gw ip link show "$WG"
 daemon_kill
 t_done

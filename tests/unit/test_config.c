@@ -286,6 +286,34 @@ Test(config, wireguard_mistakes)
 	cr_assert_eq(load(buf), -EINVAL);
 	cr_assert_str_eq(where(), "9:13: peer \"b\" is listed twice (by name "
 				  "or key) on wg0");
+	snprintf(buf, sizeof(buf),
+		 "%s        peers:\n"
+		 "          - { name: a, public_key: "
+		 "x8FnwBbFRF6e7i+yMPyxA/mHakUV3pib/3pR51PntS0=, allowed_ips: "
+		 "[198.18.100.2/32] }\n"
+		 "          - { name: b, public_key: "
+		 "GL+f9ureUciskqbdVbx36G/qbYVxeM3JN4Qiy0PRdzk=, allowed_ips: "
+		 "[198.18.100.3/32, 198.18.100.2/32] }\n",
+		 head);
+	cr_assert_eq(load(buf), -EINVAL);
+	cr_assert(strstr(where(), "allowed IP 198.18.100.2/32 of peer b is "
+				  "listed twice on wg0"),
+		  "%s", err);
+	snprintf(buf, sizeof(buf),
+		 "%s        peers: [{ name: a, public_key: "
+		 "x8FnwBbFRF6e7i+yMPyxA/mHakUV3pib/3pR51PntS0=, allowed_ips: "
+		 "[\"::ffff:198.18.0.1/128\"] }]\n",
+		 head);
+	cr_assert_eq(load(buf), -EINVAL, "v4-mapped IPv6 is refused");
+	cr_assert_eq(load("  wireguard:\n    interfaces:\n"
+			  "      - { name: a, private_key_file: /k, "
+			  "listen_port: 1 }\n"
+			  "      - { name: b, private_key_file: /k, "
+			  "listen_port: 1 }\n"),
+		     -EINVAL);
+	cr_assert(strstr(where(), "WireGuard interfaces a and b both listen "
+				  "on 1"),
+		  "%s", err);
 	cr_assert_eq(load("  wireguard:\n    interfaces: [{ name: wg0 }]\n"),
 		     -EINVAL);
 	cr_assert_str_eq(where(), "4:18: WireGuard interface wg0 needs "

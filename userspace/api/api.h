@@ -100,8 +100,8 @@ struct pc_api_backend {
 	json_t *(*peers)(void *ctx);
 	/* POST /v1/peers (a JSON object) and DELETE /v1/peers/NAME: return
 	 * the HTTP status and set *out (the peer, or an error) */
-	int (*peer_add)(void *ctx, const struct pc_api_caller *who,
-			json_t *req, json_t **out);
+	int (*peer_add)(void *ctx, const struct pc_api_caller *who, json_t *req,
+			json_t **out);
 	int (*peer_remove)(void *ctx, const struct pc_api_caller *who,
 			   const char *name, json_t **out);
 };

@@ -9,14 +9,19 @@
 #include "cli.h"
 #include "wg.h"
 
-static void print_public(const uint8_t priv[PC_WG_KEY_LEN])
+static int print_public(const uint8_t priv[PC_WG_KEY_LEN])
 {
 	uint8_t pub[PC_WG_KEY_LEN];
 	char text[PC_WG_KEY_B64];
 
-	pc_wg_pubkey(priv, pub);
+	if (pc_wg_pubkey(priv, pub)) {
+		fprintf(stderr,
+			"portcullis: failed to derive the public key\n");
+		return PC_EXIT_REFUSED;
+	}
 	pc_wg_key_to_base64(pub, text);
 	printf("%s\n", text);
+	return PC_EXIT_OK;
 }
 
 /* keys generate [--out FILE]: the private key into FILE (created 0600,
@@ -43,7 +48,7 @@ static int generate(int argc, char **argv)
 	pc_wg_key_to_base64(priv, text);
 	if (!out) {
 		printf("private_key: %s\npublic_key: ", text);
-		print_public(priv);
+		rc = print_public(priv);
 		goto done;
 	}
 	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -53,7 +58,7 @@ static int generate(int argc, char **argv)
 		rc = PC_EXIT_REFUSED;
 		goto done;
 	}
-	print_public(priv);
+	rc = print_public(priv);
 done:
 	memset(priv, 0, sizeof(priv));
 	memset(text, 0, sizeof(text));
@@ -82,9 +87,9 @@ static int public(int argc)
 				"(44 characters of base64)\n");
 		return PC_EXIT_REFUSED;
 	}
-	print_public(priv);
+	ok = print_public(priv);
 	memset(priv, 0, sizeof(priv));
-	return PC_EXIT_OK;
+	return ok;
 }
 
 int pc_cmd_keys(const struct pc_cli *cli, int argc, char **argv)

@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "daemon.h"
+#include "portcullis/maps.h"
 #include "front.h"
 
 struct cctx {
@@ -404,9 +405,13 @@ static int parse_wg_peer(struct cctx *c, yaml_node_t *n,
 			err = parse_endpoint(c, v, p);
 		else if (!strcmp(ks, "persistent_keepalive"))
 			err = want_uint(c, v, ks, 65535, &p->keepalive);
-		else if (!strcmp(ks, "identity"))
+		else if (!strcmp(ks, "identity")) {
 			err = want_string(c, v, ks, &p->identity);
-		else
+			if (!err && !pc_token_name_valid(p->identity))
+				err = fail(c, v,
+					   "identity: letters, digits, "
+					   "'-', '_', '.'");
+		} else
 			err = fail(c, k,
 				   "unknown key \"%s\" in peer (name, "
 				   "public_key, allowed_ips, endpoint, "
@@ -415,6 +420,26 @@ static int parse_wg_peer(struct cctx *c, yaml_node_t *n,
 	}
 	if (!err && (!p->name || !has_key))
 		err = fail(c, n, "a peer needs a name and a public_key");
+	if (!err && p->nips > PC_WG_MAX_PEER_IPS)
+		err = fail(c, n, "peer %s has more than %d allowed IPs",
+			   p->name, PC_WG_MAX_PEER_IPS);
+	/* WireGuard gives a prefix to one peer only: the last one set */
+	for (size_t i = 0; !err && i < w->npeers; i++)
+		for (size_t a = 0; !err && a < w->peers[i].nips; a++)
+			for (size_t b = 0; !err && b < p->nips; b++) {
+				char ip[64];
+
+				if ((i + 1 == w->npeers && a >= b) ||
+				    !pc_wg_same_ip(&w->peers[i].ips[a],
+						   &p->ips[b]))
+					continue;
+				pc_wg_format_ip(&p->ips[b], ip, sizeof(ip));
+				err = fail(c, n,
+					   "allowed IP %s of peer %s is listed "
+					   "twice on %s",
+					   ip, p->name,
+					   w->name ? w->name : "it");
+			}
 	for (size_t i = 0; !err && i + 1 < w->npeers; i++)
 		if (!strcmp(w->peers[i].name, p->name) ||
 		    !memcmp(w->peers[i].public_key, p->public_key,
@@ -485,12 +510,21 @@ static int parse_wg_iface(struct cctx *c, yaml_node_t *n,
 			    "WireGuard interface %s needs "
 			    "private_key_file",
 			    w->name);
-	for (size_t i = 0; i + 1 < g->nwg; i++)
+	for (size_t i = 0; i + 1 < g->nwg; i++) {
 		if (!strcmp(g->wg[i].name, w->name))
 			return fail(c, n,
 				    "WireGuard interface %s is listed "
 				    "twice",
 				    w->name);
+		if (w->listen_port && g->wg[i].listen_port == w->listen_port)
+			return fail(c, n,
+				    "WireGuard interfaces %s and %s both "
+				    "listen on %u",
+				    g->wg[i].name, w->name, w->listen_port);
+	}
+	if (g->nwg > PC_MAX_WG_IFACES)
+		return fail(c, n, "at most %d WireGuard interfaces",
+			    PC_MAX_WG_IFACES);
 	return 0;
 }
 

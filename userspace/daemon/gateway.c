@@ -1256,8 +1256,10 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 			(cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
 				(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
 	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
+	/* always: the manager must not keep the old config, which the
+	 * caller frees */
+	pc_wgm_reload(gw->wgm, cfg);
 	if (cfg->nwg || old->nwg) {
-		pc_wgm_reload(gw->wgm, cfg);
 		recompile(gw);
 		pc_wgm_reconcile(gw->wgm);
 	}

@@ -38,7 +38,7 @@ struct pc_wgm {
 	unsigned long drift_fixes; /* peers put back, strangers removed */
 	/* per interface, the last failure logged, so it is logged once */
 	char (*last_error)[320];
-	int *tc; /* per interface: our TC program attached */
+	unsigned int *tc_ifindex; /* per interface: where our TC program is */
 };
 
 static const char *userspace_bin(const struct pc_gw_config *cfg)
@@ -235,6 +235,48 @@ static void iface_view(const struct pc_wgm *m, size_t i,
 			view->peers[view->npeers++] = m->api[k].pc;
 }
 
+/* wg_ifaces says which ifindex is which configured interface, and holds
+ * nothing else (links gone, re-created with a new ifindex, removed from
+ * the config): a stale number would give one interface's peers another's
+ * identities. */
+static void map_ifaces(struct pc_wgm *m)
+{
+	unsigned int keep[PC_MAX_WG_IFACES];
+	size_t n = 0;
+
+	if (!m->dp)
+		return;
+	for (size_t i = 0; i < m->cfg->nwg && i < PC_MAX_WG_IFACES; i++) {
+		unsigned int idx = if_nametoindex(m->cfg->wg[i].name);
+
+		if (idx && !pc_dp_set_wg_iface(m->dp, idx, (uint8_t)(i + 1)))
+			keep[n++] = idx;
+	}
+	pc_dp_prune_wg_ifaces(m->dp, keep, n);
+}
+
+/* Interface i decides by peer: its number in wg_ifaces, our TC program
+ * on its ingress (attached again when its ifindex changed). */
+static int guard(struct pc_wgm *m, size_t i, const char *name)
+{
+	unsigned int idx = if_nametoindex(name);
+	int rc;
+
+	if (!m->dp)
+		return 0;
+	if (!idx)
+		return -ENODEV;
+	if ((rc = pc_dp_set_wg_iface(m->dp, idx, (uint8_t)(i + 1))))
+		return rc;
+	if (m->tc_ifindex[i] == idx)
+		return 0;
+	if ((rc = pc_dp_attach_tc(m->dp, name)))
+		return rc;
+	m->tc_ifindex[i] = idx;
+	pc_info("wireguard: %s: enforcing (TC)", name);
+	return 0;
+}
+
 /* Log a failure once until it changes or clears. */
 static void iface_failed(struct pc_wgm *m, size_t i, const char *msg)
 {
@@ -248,7 +290,7 @@ static int reconcile_one(struct pc_wgm *m, size_t i)
 	struct pc_wg_iface_config view, *w = &view;
 	struct pc_wg_device have = {0}, set = {0};
 	uint8_t priv[PC_WG_KEY_LEN];
-	char msg[320];
+	char msg[320] = "";
 	int fresh = 0, rc;
 
 	iface_view(m, i, &view);
@@ -257,53 +299,56 @@ static int reconcile_one(struct pc_wgm *m, size_t i)
 		free(view.peers);
 		return -EINVAL;
 	}
-	if (pc_wg_get(m->backend, w->name, &have)) {
+	rc = pc_wg_get(m->backend, w->name, &have);
+	if (rc == -ENOENT || rc == -ECONNREFUSED || rc == -ENODEV) {
 		rc = make_device(m, w->name, msg, sizeof(msg));
-		if (rc || pc_wg_get(m->backend, w->name, &have)) {
-			if (!rc)
+		if (rc || (rc = pc_wg_get(m->backend, w->name, &have))) {
+			if (!msg[0] || !rc)
 				snprintf(msg, sizeof(msg),
-					 "the new interface does not answer");
-			iface_failed(m, i, msg);
-			memset(priv, 0, sizeof(priv));
-			free(view.peers);
-			return rc ? rc : -EIO;
+					 "the new interface does not answer: "
+					 "%s",
+					 strerror(-rc));
+			goto fail;
 		}
 		fresh = 1;
+	} else if (rc) {
+		snprintf(msg, sizeof(msg), "failed to read the interface: %s",
+			 strerror(-rc));
+		goto fail;
+	}
+	/* enforcement before anything it would carry: the TC program and
+	 * its interface number, on this ifindex (a new link has a new one) */
+	if ((rc = guard(m, i, w->name))) {
+		snprintf(msg, sizeof(msg),
+			 "failed to enforce on it: %s; kept down",
+			 strerror(-rc));
+		pc_link_down(w->name);
+		goto fail;
 	}
 	snprintf(set.name, sizeof(set.name), "%s", w->name);
 	m->drift_fixes += diff_device(w, priv, &have, fresh, &set);
-	rc = 0;
-	if (set.flags || set.npeers) {
-		rc = pc_wg_set(m->backend, &set);
-		if (rc) {
-			snprintf(msg, sizeof(msg), "failed to configure: %s",
-				 strerror(-rc));
-			iface_failed(m, i, msg);
-		} else if (fresh) {
-			pc_info("wireguard: %s: configured, %zu peers, port "
-				"%u",
-				w->name, w->npeers, w->listen_port);
-		}
+	if ((set.flags || set.npeers) && (rc = pc_wg_set(m->backend, &set))) {
+		snprintf(msg, sizeof(msg), "failed to configure: %s",
+			 strerror(-rc));
+		goto fail;
 	}
+	if (fresh)
+		pc_info("wireguard: %s: configured, %zu peers, port %u",
+			w->name, w->npeers, w->listen_port);
 	for (size_t a = 0; !rc && a < w->naddrs; a++)
 		rc = pc_link_add_addr(w->name, &w->addrs[a]);
 	if (!rc)
 		rc = pc_link_up(w->name);
-	/* the TC program decides by peer on this interface from now on,
-	 * before it is attached (a new start has a new ifindex) */
-	if (!rc && m->dp && i < PC_MAX_WG_IFACES)
-		rc = pc_dp_set_wg_iface(m->dp, if_nametoindex(w->name),
-					(uint8_t)(i + 1));
-	if (!rc && (fresh || !m->tc[i]) && m->dp) {
-		rc = pc_dp_attach_tc(m->dp, w->name);
-		m->tc[i] = !rc;
-		if (!rc)
-			pc_info("wireguard: %s: enforcing (TC)", w->name);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "failed to bring it up: %s",
+			 strerror(-rc));
+		goto fail;
 	}
-	if (!rc)
-		m->last_error[i][0] = '\0';
-	else if (!m->last_error[i][0])
-		iface_failed(m, i, strerror(-rc));
+	m->last_error[i][0] = '\0';
+	goto out;
+fail:
+	iface_failed(m, i, msg);
+out:
 	pc_wg_device_free(&have);
 	pc_wg_device_free(&set);
 	memset(priv, 0, sizeof(priv));
@@ -367,6 +412,7 @@ int pc_wgm_reconcile(struct pc_wgm *m)
 	int failed = 0;
 
 	shield_ports(m);
+	map_ifaces(m);
 	for (size_t i = 0; i < m->cfg->nwg; i++)
 		failed |= reconcile_one(m, i) != 0;
 	return failed ? -EIO : 0;
@@ -381,9 +427,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void size_errors(struct pc_wgm *m)
 {
 	free(m->last_error);
-	free(m->tc);
+	free(m->tc_ifindex);
 	m->last_error = pc_xcalloc(m->cfg->nwg + 1, sizeof(*m->last_error));
-	m->tc = pc_xcalloc(m->cfg->nwg + 1, sizeof(*m->tc));
+	m->tc_ifindex = pc_xcalloc(m->cfg->nwg + 1, sizeof(*m->tc_ifindex));
 }
 
 static void api_peer_free(struct api_peer *a)
@@ -470,6 +516,38 @@ static void choose_backend(struct pc_wgm *m)
 						       : userspace_bin(m->cfg));
 }
 
+/* A stored peer the config now claims (its name, or its key on its
+ * interface) is set aside, said once: the config wins. */
+static void drop_conflicts(struct pc_wgm *m)
+{
+	for (size_t k = 0; k < m->napi;) {
+		const struct api_peer *a = &m->api[k];
+		int clash = 0;
+
+		for (size_t i = 0; i < m->cfg->nwg && !clash; i++)
+			for (size_t j = 0; j < m->cfg->wg[i].npeers; j++) {
+				const struct pc_wg_peer_config *pc =
+					&m->cfg->wg[i].peers[j];
+
+				if (!strcmp(pc->name, a->pc.name) ||
+				    (!strcmp(m->cfg->wg[i].name, a->iface) &&
+				     !memcmp(pc->public_key, a->pc.public_key,
+					     PC_WG_KEY_LEN)))
+					clash = 1;
+			}
+		if (!clash) {
+			k++;
+			continue;
+		}
+		pc_warn("wireguard: peer %s added through the API clashes with "
+			"the gateway config (name or key); the config's is "
+			"used",
+			a->pc.name);
+		api_peer_free(&m->api[k]);
+		m->api[k] = m->api[--m->napi];
+	}
+}
+
 int pc_wgm_new(struct event_base *base, const struct pc_gw_config *cfg,
 	       struct pc_dp *dp, struct pc_store *store, struct pc_wgm **out)
 {
@@ -485,6 +563,7 @@ int pc_wgm_new(struct event_base *base, const struct pc_gw_config *cfg,
 	choose_backend(m);
 	if ((rc = load_api_peers(m)))
 		return rc;
+	drop_conflicts(m);
 	pc_wgm_sync_peers(m);
 	return 0;
 }
@@ -511,79 +590,28 @@ void pc_wgm_reload(struct pc_wgm *m, const struct pc_gw_config *cfg)
 {
 	struct timeval tv = {RECONCILE_S, 0};
 
+	/* interfaces no longer configured go, with their peers */
+	for (size_t i = 0; i < m->cfg->nwg; i++) {
+		size_t j;
+
+		for (j = 0; j < cfg->nwg; j++)
+			if (!strcmp(m->cfg->wg[i].name, cfg->wg[j].name))
+				break;
+		if (j == cfg->nwg && !pc_link_del(m->cfg->wg[i].name))
+			pc_info("wireguard: %s: removed (no longer configured)",
+				m->cfg->wg[i].name);
+	}
 	m->cfg = cfg;
 	size_errors(m);
+	drop_conflicts(m);
+	/* numbers first: a reordered config renumbers before the apply */
+	map_ifaces(m);
 	pc_wgm_sync_peers(m);
 	if (cfg->nwg && !m->timer) {
 		m->timer = event_new(m->base, -1, EV_PERSIST, on_timer, m);
 		if (m->timer)
 			event_add(m->timer, &tv);
 	}
-}
-
-/* {"interfaces": [{name, public_key, listen_port, peers: [...]}]} read
- * from the devices now. */
-json_t *pc_wgm_status(const struct pc_wgm *m)
-{
-	json_t *arr = json_array();
-
-	for (size_t i = 0; m && i < m->cfg->nwg; i++) {
-		const struct pc_wg_iface_config *w = &m->cfg->wg[i];
-		struct pc_wg_device d = {0};
-		char key[PC_WG_KEY_B64];
-		json_t *j, *peers = json_array();
-
-		j = json_pack("{s:s, s:s}", "name", w->name, "backend",
-			      m->backend == PC_WG_KERNEL
-				      ? "kernel"
-				      : userspace_bin(m->cfg));
-		if (m->last_error[i][0])
-			json_object_set_new(j, "error",
-					    json_string(m->last_error[i]));
-		if (pc_wg_get(m->backend, w->name, &d)) {
-			json_object_set_new(j, "up", json_false());
-			json_object_set_new(j, "peers", peers);
-			json_array_append_new(arr, j);
-			continue;
-		}
-		pc_wg_key_to_base64(d.public_key, key);
-		json_object_set_new(j, "up", json_true());
-		json_object_set_new(j, "public_key", json_string(key));
-		json_object_set_new(j, "listen_port",
-				    json_integer(d.listen_port));
-		for (size_t k = 0; k < d.npeers; k++) {
-			const struct pc_wg_peer *p = &d.peers[k];
-			const char *name = "";
-			char ip[64], ep[64] = "";
-			json_t *ips = json_array();
-
-			for (size_t c = 0; c < w->npeers; c++)
-				if (!memcmp(w->peers[c].public_key,
-					    p->public_key, PC_WG_KEY_LEN))
-					name = w->peers[c].name;
-			for (size_t a = 0; a < p->nips; a++) {
-				pc_wg_format_ip(&p->ips[a], ip, sizeof(ip));
-				json_array_append_new(ips, json_string(ip));
-			}
-			if (p->flags & PC_WG_PEER_HAS_ENDPOINT)
-				pc_wg_format_endpoint(p, ep, sizeof(ep));
-			pc_wg_key_to_base64(p->public_key, key);
-			json_array_append_new(
-				peers,
-				json_pack("{s:s, s:s, s:o, s:s, s:I, s:I, s:I}",
-					  "name", name, "public_key", key,
-					  "allowed_ips", ips, "endpoint", ep,
-					  "latest_handshake",
-					  (json_int_t)p->last_handshake_sec,
-					  "rx_bytes", (json_int_t)p->rx_bytes,
-					  "tx_bytes", (json_int_t)p->tx_bytes));
-		}
-		json_object_set_new(j, "peers", peers);
-		json_array_append_new(arr, j);
-		pc_wg_device_free(&d);
-	}
-	return json_pack("{s:o, s:I}", "interfaces", arr, "drift_fixes",
-			 (json_int_t)(m ? m->drift_fixes : 0));
 }
 
 /* The peers (configured and added) that name an identity; their strings
@@ -642,47 +670,93 @@ static json_t *peer_config_json(const char *iface,
 
 /* {"peers": [...]}: every configured and added peer, with what its
  * interface says of it now (handshake, traffic, endpoint). */
+/* Interface i's peers (configured, then added), each with what the
+ * device d (NULL: down) says of it now, appended to arr. */
+static void iface_peers_json(const struct pc_wgm *m, size_t i,
+			     const struct pc_wg_device *d, json_t *arr)
+{
+	struct pc_wg_iface_config view;
+
+	iface_view(m, i, &view);
+	for (size_t j = 0; j < view.npeers; j++) {
+		const struct pc_wg_peer *p =
+			d ? find_peer(d, view.peers[j].public_key) : NULL;
+		json_t *o = peer_config_json(view.name, &view.peers[j],
+					     j < m->cfg->wg[i].npeers ? "config"
+								      : "api");
+		char ep[64] = "";
+
+		json_object_set_new(o, "present", json_boolean(p));
+		if (p) {
+			pc_wg_format_endpoint(p, ep, sizeof(ep));
+			json_object_set_new(o, "current_endpoint",
+					    json_string(ep));
+			json_object_set_new(
+				o, "latest_handshake",
+				json_integer(p->last_handshake_sec));
+			json_object_set_new(
+				o, "rx_bytes",
+				json_integer((json_int_t)p->rx_bytes));
+			json_object_set_new(
+				o, "tx_bytes",
+				json_integer((json_int_t)p->tx_bytes));
+		}
+		json_array_append_new(arr, o);
+	}
+	free(view.peers);
+}
+
 json_t *pc_wgm_peers(const struct pc_wgm *m)
 {
 	json_t *arr = json_array();
 
 	for (size_t i = 0; m && i < m->cfg->nwg; i++) {
-		struct pc_wg_iface_config view;
 		struct pc_wg_device d = {0};
-		int up;
+		int up = !pc_wg_get(m->backend, m->cfg->wg[i].name, &d);
 
-		iface_view(m, i, &view);
-		up = !pc_wg_get(m->backend, view.name, &d);
-		for (size_t j = 0; j < view.npeers; j++) {
-			const struct pc_wg_peer *p =
-				up ? find_peer(&d, view.peers[j].public_key)
-				   : NULL;
-			json_t *j_ = peer_config_json(
-				view.name, &view.peers[j],
-				j < m->cfg->wg[i].npeers ? "config" : "api");
-			char ep[64] = "";
-
-			json_object_set_new(j_, "present", json_boolean(p));
-			if (p) {
-				pc_wg_format_endpoint(p, ep, sizeof(ep));
-				json_object_set_new(j_, "current_endpoint",
-						    json_string(ep));
-				json_object_set_new(
-					j_, "latest_handshake",
-					json_integer(p->last_handshake_sec));
-				json_object_set_new(
-					j_, "rx_bytes",
-					json_integer((json_int_t)p->rx_bytes));
-				json_object_set_new(
-					j_, "tx_bytes",
-					json_integer((json_int_t)p->tx_bytes));
-			}
-			json_array_append_new(arr, j_);
-		}
-		free(view.peers);
+		iface_peers_json(m, i, up ? &d : NULL, arr);
 		pc_wg_device_free(&d);
 	}
 	return json_pack("{s:o}", "peers", arr);
+}
+
+/* {"interfaces": [{name, public_key, listen_port, peers: [...]}]} read
+ * from the devices now. */
+json_t *pc_wgm_status(const struct pc_wgm *m)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; m && i < m->cfg->nwg; i++) {
+		const struct pc_wg_iface_config *w = &m->cfg->wg[i];
+		struct pc_wg_device d = {0};
+		char key[PC_WG_KEY_B64];
+		json_t *j, *peers = json_array();
+
+		j = json_pack("{s:s, s:s}", "name", w->name, "backend",
+			      m->backend == PC_WG_KERNEL
+				      ? "kernel"
+				      : userspace_bin(m->cfg));
+		if (m->last_error[i][0])
+			json_object_set_new(j, "error",
+					    json_string(m->last_error[i]));
+		if (pc_wg_get(m->backend, w->name, &d)) {
+			json_object_set_new(j, "up", json_false());
+			json_object_set_new(j, "peers", peers);
+			json_array_append_new(arr, j);
+			continue;
+		}
+		pc_wg_key_to_base64(d.public_key, key);
+		json_object_set_new(j, "up", json_true());
+		json_object_set_new(j, "public_key", json_string(key));
+		json_object_set_new(j, "listen_port",
+				    json_integer(d.listen_port));
+		iface_peers_json(m, i, &d, peers);
+		json_object_set_new(j, "peers", peers);
+		json_array_append_new(arr, j);
+		pc_wg_device_free(&d);
+	}
+	return json_pack("{s:o, s:I}", "interfaces", arr, "drift_fixes",
+			 (json_int_t)(m ? m->drift_fixes : 0));
 }
 
 /* Which configured or added peer has this name, or this key on iface?
@@ -760,8 +834,15 @@ static int peer_request(const struct pc_wgm *m, json_t *req,
 				       "persistent_keepalive"),
 		       400;
 	r->keepalive = ka ? (unsigned int)json_integer_value(ka) : 0;
-	if (!json_is_array(ips) || !json_array_size(ips))
-		return *out = err_json("allowed_ips: a list of prefixes",
+	if (r->identity && *r->identity && !pc_token_name_valid(r->identity))
+		return *out = err_json("identity: letters, digits, '-', '_', "
+				       "'.'",
+				       "identity"),
+		       400;
+	if (!json_is_array(ips) || !json_array_size(ips) ||
+	    json_array_size(ips) > PC_WG_MAX_PEER_IPS)
+		return *out = err_json("allowed_ips: a list of 1 to 128 "
+				       "prefixes",
 				       "allowed_ips"),
 		       400;
 	json_array_foreach (ips, i, v) {
@@ -779,6 +860,39 @@ static int peer_request(const struct pc_wgm *m, json_t *req,
 	return 0;
 }
 
+/* Does any other peer on iface hold one of a's allowed IPs (or a twice)? */
+static int ips_taken(const struct pc_wgm *m, const struct api_peer *a, char *ip,
+		     size_t len)
+{
+	for (size_t i = 0; i < m->cfg->nwg; i++) {
+		struct pc_wg_iface_config view;
+		int hit = 0;
+
+		if (strcmp(m->cfg->wg[i].name, a->iface))
+			continue;
+		iface_view(m, i, &view);
+		for (size_t j = 0; j < view.npeers && !hit; j++)
+			for (size_t x = 0; x < view.peers[j].nips && !hit; x++)
+				for (size_t y = 0; y < a->pc.nips && !hit; y++)
+					if (pc_wg_same_ip(&view.peers[j].ips[x],
+							  &a->pc.ips[y])) {
+						pc_wg_format_ip(&a->pc.ips[y],
+								ip, len);
+						hit = 1;
+					}
+		free(view.peers);
+		if (hit)
+			return 1;
+	}
+	for (size_t x = 0; x < a->pc.nips; x++)
+		for (size_t y = x + 1; y < a->pc.nips; y++)
+			if (pc_wg_same_ip(&a->pc.ips[x], &a->pc.ips[y])) {
+				pc_wg_format_ip(&a->pc.ips[x], ip, len);
+				return 1;
+			}
+	return 0;
+}
+
 int pc_wgm_peer_add(struct pc_wgm *m, json_t *req, char *summary, size_t len,
 		    json_t **out)
 {
@@ -786,6 +900,7 @@ int pc_wgm_peer_add(struct pc_wgm *m, json_t *req, char *summary, size_t len,
 	uint8_t key[PC_WG_KEY_LEN];
 	struct api_peer a;
 	const char *taken;
+	char ip[64], msg[128];
 	int rc = peer_request(m, req, &r, key, out);
 
 	if (rc)
@@ -800,22 +915,36 @@ int pc_wgm_peer_add(struct pc_wgm *m, json_t *req, char *summary, size_t len,
 				"name");
 		return 409;
 	}
+	if (api_peer_of(
+		    &(struct pc_wg_peer_record){
+			    .name = r.name,
+			    .iface = r.iface,
+			    .public_key = r.public_key,
+			    .allowed_ips = r.allowed_ips,
+			    .endpoint = r.endpoint ? r.endpoint : "",
+			    .keepalive = r.keepalive,
+			    .identity = r.identity ? r.identity : "",
+		    },
+		    &a)) {
+		free(r.allowed_ips);
+		*out = err_json("the peer does not parse", "body");
+		return 400;
+	}
+	if (ips_taken(m, &a, ip, sizeof(ip))) {
+		snprintf(msg, sizeof(msg),
+			 "allowed IP %s is already another peer's on %s (or "
+			 "listed twice)",
+			 ip, r.iface);
+		api_peer_free(&a);
+		free(r.allowed_ips);
+		*out = err_json(msg, "allowed_ips");
+		return 409;
+	}
 	rc = pc_store_wg_peer_add(m->store, &r);
-	if (!rc && api_peer_of(
-			   &(struct pc_wg_peer_record){
-				   .name = r.name,
-				   .iface = r.iface,
-				   .public_key = r.public_key,
-				   .allowed_ips = r.allowed_ips,
-				   .endpoint = r.endpoint ? r.endpoint : "",
-				   .keepalive = r.keepalive,
-				   .identity = r.identity ? r.identity : "",
-			   },
-			   &a))
-		rc = -EINVAL;
 	if (rc) {
 		const char *why = pc_store_error(m->store);
 
+		api_peer_free(&a);
 		free(r.allowed_ips);
 		*out = err_json(rc == -EEXIST ? "a stored peer has that name "
 						"or key"
@@ -889,6 +1018,6 @@ void pc_wgm_stop(struct pc_wgm *m)
 		api_peer_free(&m->api[i]);
 	free(m->api);
 	free(m->last_error);
-	free(m->tc);
+	free(m->tc_ifindex);
 	free(m);
 }

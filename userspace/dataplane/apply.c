@@ -243,6 +243,30 @@ int pc_dp_set_wg_ports(struct pc_dp *dp, const struct pc_dp_wg_port *v,
 	return 0;
 }
 
+int pc_dp_prune_wg_ifaces(struct pc_dp *dp, const unsigned int *keep, size_t n)
+{
+	int fd = pc_dp_map_fd(dp, "wg_ifaces");
+	__u32 k, next, del[PC_MAX_WG_IFACES];
+	size_t nd = 0;
+	int have = 0;
+
+	while (nd < PC_MAX_WG_IFACES &&
+	       !bpf_map_get_next_key(fd, have ? &k : NULL, &next)) {
+		size_t i;
+
+		for (i = 0; i < n && keep[i] != next; i++)
+			;
+		if (i == n)
+			del[nd++] = next;
+		k = next;
+		have = 1;
+	}
+	for (size_t i = 0; i < nd; i++)
+		if (bpf_map_delete_elem(fd, &del[i]) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
 static int peer_cmp(const void *key, const void *e)
 {
 	return memcmp(key, ((const struct pc_peer_entry *)e)->key,
@@ -260,13 +284,16 @@ static int write_wg_peers(struct pc_dp *dp, const struct pc_compiled *c,
 		const struct pc_peer_entry *e = bsearch(
 			w->key, c->peers, c->npeers, sizeof(*e), peer_cmp);
 
-		for (size_t j = 0; e && j < w->nips; j++) {
+		/* a peer the policy does not name is written too, with no
+		 * identity: its address must find it, not a wider prefix of
+		 * another peer's */
+		for (size_t j = 0; j < w->nips; j++) {
 			struct pc_wg_peer_key k = {
 				.prefixlen = 32u + w->ips[j].plen,
 				.slot = slot,
 				.wg_id = w->wg_id,
 			};
-			struct pc_set_val v = {.set_id = e->set_id};
+			struct pc_set_val v = {.set_id = e ? e->set_id : 0};
 
 			memcpy(k.addr, w->ips[j].addr, 16);
 			if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))

@@ -75,6 +75,8 @@ int pc_dp_set_wg_ports(struct pc_dp *dp, const struct pc_dp_wg_port *v,
 		       size_t n);
 /* The TC program on ifindex decides by WireGuard peer (wg_id). */
 int pc_dp_set_wg_iface(struct pc_dp *dp, unsigned int ifindex, uint8_t wg_id);
+/* Forget every WireGuard interface but these ifindexes. */
+int pc_dp_prune_wg_ifaces(struct pc_dp *dp, const unsigned int *keep, size_t n);
 
 /* Attach XDP (or replace the program of our pinned link) on ifname. */
 int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,

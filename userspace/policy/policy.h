@@ -21,7 +21,6 @@ struct pc_portrange {
 	uint16_t lo, hi;   /* inclusive; ICMP: type << 8 | code */
 };
 
-
 struct pc_identity {
 	char *name; /* inline CIDRs in rules: the CIDR itself */
 	struct pc_prefix *cidrs;

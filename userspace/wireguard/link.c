@@ -69,6 +69,23 @@ int pc_link_up(const char *name)
 	return rtnl_request(nlh);
 }
 
+int pc_link_down(const char *name)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+	int idx = ifindex(name);
+
+	if (idx < 0)
+		return idx;
+	nlh->nlmsg_type = RTM_NEWLINK;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = idx;
+	ifi->ifi_change = IFF_UP;
+	return rtnl_request(nlh);
+}
+
 int pc_link_add_addr(const char *name, const struct pc_wg_allowedip *a)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];

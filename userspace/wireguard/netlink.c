@@ -19,7 +19,7 @@
 
 #include "wg.h"
 
-#define PC_WG_NL_MSG 8192    /* one request, as wireguard-tools sends */
+#define PC_WG_NL_MSG 8192   /* one request, as wireguard-tools sends */
 #define PC_WG_NL_RECV 65536 /* replies, a dump's batch */
 
 /* ---- building ------------------------------------------------------------ */
@@ -370,12 +370,17 @@ static int talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb,
 		return -errno;
 	do {
 		rc = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (rc < 0)
-			return -errno;
+		if (rc < 0) {
+			rc = -errno;
+			break;
+		}
 		rc = mnl_cb_run(buf, (size_t)rc, nlh->nlmsg_seq, portid, cb,
 				arg);
+		if (rc < 0)
+			rc = -errno;
 	} while (rc > 0);
-	return rc < 0 ? -errno : 0;
+	memset(buf, 0, sizeof(buf)); /* replies hold the private key */
+	return rc;
 }
 
 static struct mnl_socket *open_genl(uint16_t *family)
@@ -433,14 +438,18 @@ int pc_wg_nl_set(const struct pc_wg_device *d)
 			rc = talk(nl, (struct nlmsghdr *)buf, NULL, NULL);
 		first = next;
 	} while (!rc && first < d->npeers);
+	memset(buf, 0, sizeof(buf)); /* it held the private key */
 	mnl_socket_close(nl);
 	return rc;
 }
 
 static int get_cb(const struct nlmsghdr *nlh, void *arg)
 {
-	return pc_wg_nl_parse(nlh, nlh->nlmsg_len, arg) ? MNL_CB_ERROR
-							: MNL_CB_OK;
+	if (pc_wg_nl_parse(nlh, nlh->nlmsg_len, arg)) {
+		errno = EPROTO; /* talk reports -errno */
+		return MNL_CB_ERROR;
+	}
+	return MNL_CB_OK;
 }
 
 int pc_wg_nl_get(const char *name, struct pc_wg_device *d)

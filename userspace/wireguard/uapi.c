@@ -17,7 +17,7 @@
 
 #include "wg.h"
 
-#define UAPI_TIMEOUT_MS 5000
+#define UAPI_TIMEOUT_MS 1000
 #define UAPI_MAX_REPLY (64u << 20) /* 1,000 peers is about 400 KiB */
 
 void pc_wg_device_free(struct pc_wg_device *d)
@@ -80,6 +80,11 @@ int pc_wg_parse_ip(const char *s, int host_bits, struct pc_wg_allowedip *out)
 	if (slash && (parse_u64(slash + 1, max, &cidr)))
 		return -EINVAL;
 	out->cidr = (uint8_t)cidr;
+	/* IPv4 lives at ::ffff:0:0/96 in the data plane's keys: an IPv6
+	 * prefix inside it would stand for IPv4 addresses */
+	if (out->family == AF_INET6 && out->cidr >= 96 &&
+	    IN6_IS_ADDR_V4MAPPED(&out->ip6))
+		return -EINVAL;
 	if (!host_bits) {
 		const uint8_t *b = out->family == AF_INET
 					   ? (const uint8_t *)&out->ip4
@@ -103,6 +108,13 @@ void pc_wg_ip_prefix(const struct pc_wg_allowedip *a, struct pc_prefix *p)
 		memcpy(p->addr, &a->ip6, 16);
 		p->plen = a->cidr;
 	}
+}
+
+int pc_wg_same_ip(const struct pc_wg_allowedip *a,
+		  const struct pc_wg_allowedip *b)
+{
+	return a->family == b->family && a->cidr == b->cidr &&
+	       !memcmp(&a->ip6, &b->ip6, a->family == AF_INET ? 4 : 16);
 }
 
 void pc_wg_format_ip(const struct pc_wg_allowedip *a, char *buf, size_t len)
@@ -387,9 +399,26 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* Read until the reply's "errno=N\n\n" (or its end), in any pieces. */
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int left_ms(long deadline)
+{
+	long l = deadline - now_ms();
+
+	return l > 0 ? (int)l : 0;
+}
+
+/* Read until the reply's "errno=N\n\n" (or its end), in any pieces,
+ * within UAPI_TIMEOUT_MS in all: the daemon's loop waits meanwhile. */
 static int read_reply(int fd, struct pc_buf *out)
 {
+	long deadline = now_ms() + UAPI_TIMEOUT_MS;
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	char buf[4096];
 
@@ -404,7 +433,7 @@ static int read_reply(int fd, struct pc_buf *out)
 			return 0;
 		if (out->len > UAPI_MAX_REPLY)
 			return -EMSGSIZE;
-		if (poll(&pfd, 1, UAPI_TIMEOUT_MS) <= 0)
+		if (poll(&pfd, 1, left_ms(deadline)) <= 0)
 			return -ETIMEDOUT;
 		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -435,7 +464,7 @@ static int exchange(const char *sock, const char *req, size_t len,
 int pc_wg_uapi_set(const char *sock, const struct pc_wg_device *d)
 {
 	struct pc_buf req = {0}, reply = {0};
-	const char *e;
+	char *e;
 	int rc;
 
 	pc_wg_uapi_format_set(d, &req);
@@ -443,9 +472,13 @@ int pc_wg_uapi_set(const char *sock, const struct pc_wg_device *d)
 	memset(req.data, 0, req.len); /* it may hold the private key */
 	pc_buf_free(&req);
 	if (!rc) {
+		/* read_reply saw "errno=" at a line start, then "\n\n" */
 		e = strstr(reply.data, "errno=");
-		rc = e ? reply_errno(strtok(strchr(e, '=') + 1, "\n"))
-		       : -EPROTO;
+		while (e && e != reply.data && e[-1] != '\n')
+			e = strstr(e + 1, "errno=");
+		if (e)
+			e[6 + strcspn(e + 6, "\n")] = '\0';
+		rc = e ? reply_errno(e + 6) : -EPROTO;
 	}
 	pc_buf_free(&reply);
 	return rc;

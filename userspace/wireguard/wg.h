@@ -66,7 +66,11 @@ struct pc_wg_device {
 };
 
 /* "198.18.100.2/32", "fd00::/64", a bare address (a host); with
- * host_bits, "198.18.100.1/24" too (an interface's address). */
+ * host_bits, "198.18.100.1/24" too (an interface's address).  IPv4-mapped
+ * IPv6 (::ffff:a.b.c.d) is refused: write IPv4 as IPv4. */
+#define PC_WG_MAX_PEER_IPS 128 /* allowed IPs of one peer */
+int pc_wg_same_ip(const struct pc_wg_allowedip *a,
+		  const struct pc_wg_allowedip *b);
 int pc_wg_parse_ip(const char *s, int host_bits, struct pc_wg_allowedip *out);
 void pc_wg_format_ip(const struct pc_wg_allowedip *a, char *buf, size_t len);
 /* As a pc_prefix (IPv4 mapped into IPv6). */
@@ -150,6 +154,7 @@ int pc_wg_userspace_start(const char *bin, const char *name, const char *log);
 /* ---- links (link.c, rtnetlink) ------------------------------------------ */
 
 int pc_link_up(const char *name);
+int pc_link_down(const char *name);
 /* Add (or keep) an address with its prefix length on the link. */
 int pc_link_add_addr(const char *name, const struct pc_wg_allowedip *a);
 int pc_link_del(const char *name);
