@@ -273,17 +273,27 @@ static int get_readyz(const struct pc_api_backend *be, const char *query,
 	return 503;
 }
 
+/* A GET answered by one backend call; NULL from it is a 500. */
+static int read_route(json_t *(*fn)(void *ctx), void *ctx, const char *what,
+		      json_t **out)
+{
+	char msg[96];
+
+	*out = fn ? fn(ctx) : NULL;
+	if (!*out) {
+		snprintf(msg, sizeof(msg), "failed to read the %s", what);
+		*out = error_json(msg, NULL);
+		return 500;
+	}
+	return 200;
+}
+
 static int get_tokens(const struct pc_api_backend *be, const char *query,
 		      const char *ctype, const char *body, size_t len,
 		      json_t **out)
 {
 	(void)query, (void)ctype, (void)body, (void)len;
-	*out = be->tokens_list(be->ctx);
-	if (!*out) {
-		*out = error_json("failed to read the tokens", NULL);
-		return 500;
-	}
-	return 200;
+	return read_route(be->tokens_list, be->ctx, "tokens", out);
 }
 
 static int post_tokens(const struct pc_api_backend *be, const char *query,
@@ -362,12 +372,7 @@ static int get_peers(const struct pc_api_backend *be, const char *query,
 		     json_t **out)
 {
 	(void)query, (void)ctype, (void)body, (void)len;
-	*out = be->peers ? be->peers(be->ctx) : NULL;
-	if (!*out) {
-		*out = error_json("failed to read the WireGuard peers", NULL);
-		return 500;
-	}
-	return 200;
+	return read_route(be->peers, be->ctx, "WireGuard peers", out);
 }
 
 static int post_peers(const struct pc_api_backend *be, const char *query,

@@ -51,7 +51,9 @@ static int ifindex(const char *name)
 	return i ? (int)i : -ENODEV;
 }
 
-int pc_link_up(const char *name)
+/* RTM_NEWLINK or RTM_DELLINK of name, with flags under change. */
+static int link_request(const char *name, uint16_t type, unsigned int flags,
+			unsigned int change)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -60,30 +62,28 @@ int pc_link_up(const char *name)
 
 	if (idx < 0)
 		return idx;
-	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_type = type;
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = idx;
-	ifi->ifi_flags = IFF_UP;
-	ifi->ifi_change = IFF_UP;
+	ifi->ifi_flags = flags;
+	ifi->ifi_change = change;
 	return rtnl_request(nlh);
+}
+
+int pc_link_up(const char *name)
+{
+	return link_request(name, RTM_NEWLINK, IFF_UP, IFF_UP);
 }
 
 int pc_link_down(const char *name)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct ifinfomsg *ifi;
-	int idx = ifindex(name);
+	return link_request(name, RTM_NEWLINK, 0, IFF_UP);
+}
 
-	if (idx < 0)
-		return idx;
-	nlh->nlmsg_type = RTM_NEWLINK;
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = idx;
-	ifi->ifi_change = IFF_UP;
-	return rtnl_request(nlh);
+int pc_link_del(const char *name)
+{
+	return link_request(name, RTM_DELLINK, 0, 0);
 }
 
 int pc_link_add_addr(const char *name, const struct pc_wg_allowedip *a)
@@ -104,21 +104,5 @@ int pc_link_add_addr(const char *name, const struct pc_wg_allowedip *a)
 	ifa->ifa_index = (unsigned int)idx;
 	mnl_attr_put(nlh, IFA_LOCAL, len, &a->ip6);
 	mnl_attr_put(nlh, IFA_ADDRESS, len, &a->ip6);
-	return rtnl_request(nlh);
-}
-
-int pc_link_del(const char *name)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct ifinfomsg *ifi;
-	int idx = ifindex(name);
-
-	if (idx < 0)
-		return idx;
-	nlh->nlmsg_type = RTM_DELLINK;
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = idx;
 	return rtnl_request(nlh);
 }
