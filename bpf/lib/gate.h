@@ -91,13 +91,6 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 	 * the same WireGuard interface, or not through one at all */
 	if (dir == PC_DIR_ORIG && wg_id != ct->wg_id)
 		return PC_R_DENY_WRONG_IFACE;
-	/* and the replies all where the first one came in */
-	if (dir == PC_DIR_REPLY) {
-		if (!ct->reply_wg)
-			ct->reply_wg = wg_id + 1;
-		else if (ct->reply_wg != wg_id + 1)
-			return PC_R_DENY_WRONG_IFACE;
-	}
 
 	if (ct->generation != gen) {
 		struct pc_verdict v;

@@ -217,6 +217,12 @@ static __always_inline int pc_parse_ipv4(struct pc_cursor *c, struct pc_pkt *p)
 }
 
 /* Walk at most PC_MAX_EXTHDR extension headers; a longer chain is bad. */
+static __always_inline int pc_v4_mapped(const struct in6_addr *a)
+{
+	return !a->s6_addr32[0] && !a->s6_addr32[1] &&
+	       a->s6_addr32[2] == bpf_htonl(0xffff);
+}
+
 static __always_inline int pc_parse_ipv6(struct pc_cursor *c, struct pc_pkt *p)
 {
 	struct ipv6hdr *ip6 = PC_PULL(c, struct ipv6hdr);
@@ -226,6 +232,11 @@ static __always_inline int pc_parse_ipv6(struct pc_cursor *c, struct pc_pkt *p)
 	if (!ip6 || ip6->version != 6)
 		return PC_PARSE_BAD;
 	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > c->end)
+		return PC_PARSE_BAD;
+	/* IPv4 is ::ffff:a.b.c.d in every key: an IPv6 packet claiming such
+	 * an address would land on IPv4 flows (the kernel drops it, but only
+	 * after us) */
+	if (pc_v4_mapped(&ip6->saddr) || pc_v4_mapped(&ip6->daddr))
 		return PC_PARSE_BAD;
 	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
 	__builtin_memcpy(p->daddr, &ip6->daddr, 16);

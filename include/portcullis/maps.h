@@ -204,9 +204,9 @@ struct pc_ct_val {
 	__u8 orig_is_lo;   /* the initiator is the key's lo side */
 	__u8 state;	   /* PC_TCP_* */
 	__u8 action;
-	__u8 flags;    /* PC_PF_* of the deciding entry */
-	__u8 wg_id;    /* started on this WireGuard interface, 0: not */
-	__u8 reply_wg; /* its replies' interface + 1, 0: none seen yet */
+	__u8 flags; /* PC_PF_* of the deciding entry */
+	__u8 wg_id; /* started on this WireGuard interface, 0: not */
+	__u8 pad;
 };
 
 /* frags: LRU hash, verdict of a first fragment for its followers. */

@@ -39,6 +39,12 @@ struct pc_wgm {
 	/* per interface, the last failure logged, so it is logged once */
 	char (*last_error)[320];
 	unsigned int *tc_ifindex; /* per interface: where our TC program is */
+	/* each interface's number in the data plane, by name: kept across
+	 * reloads, so that reordering the config renumbers nothing */
+	struct {
+		char name[PC_WG_NAME_LEN];
+		uint8_t id;
+	} ids[PC_MAX_WG_IFACES];
 };
 
 static const char *userspace_bin(const struct pc_gw_config *cfg)
@@ -235,6 +241,47 @@ static void iface_view(const struct pc_wgm *m, size_t i,
 			view->peers[view->npeers++] = m->api[k].pc;
 }
 
+/* The data plane's number of interface i: the one it has, else the
+ * lowest free one; 0 if all are taken (config allows no more). */
+static uint8_t wg_id(struct pc_wgm *m, size_t i)
+{
+	const char *name = m->cfg->wg[i].name;
+	uint64_t used = 0;
+	size_t free_slot = PC_MAX_WG_IFACES;
+
+	for (size_t k = 0; k < PC_MAX_WG_IFACES; k++) {
+		if (m->ids[k].id && !strcmp(m->ids[k].name, name))
+			return m->ids[k].id;
+		if (m->ids[k].id)
+			used |= 1ull << (m->ids[k].id - 1);
+		else if (free_slot == PC_MAX_WG_IFACES)
+			free_slot = k;
+	}
+	for (uint8_t id = 1; id <= PC_MAX_WG_IFACES; id++)
+		if (!(used & (1ull << (id - 1))) &&
+		    free_slot < PC_MAX_WG_IFACES) {
+			snprintf(m->ids[free_slot].name,
+				 sizeof(m->ids[free_slot].name), "%s", name);
+			m->ids[free_slot].id = id;
+			return id;
+		}
+	return 0;
+}
+
+/* Numbers of interfaces no longer configured are free again. */
+static void forget_ids(struct pc_wgm *m)
+{
+	for (size_t k = 0; k < PC_MAX_WG_IFACES; k++) {
+		size_t i;
+
+		for (i = 0; i < m->cfg->nwg; i++)
+			if (!strcmp(m->cfg->wg[i].name, m->ids[k].name))
+				break;
+		if (i == m->cfg->nwg)
+			m->ids[k].id = 0;
+	}
+}
+
 /* wg_ifaces says which ifindex is which configured interface, and holds
  * nothing else (links gone, re-created with a new ifindex, removed from
  * the config): a stale number would give one interface's peers another's
@@ -249,7 +296,7 @@ static void map_ifaces(struct pc_wgm *m)
 	for (size_t i = 0; i < m->cfg->nwg && i < PC_MAX_WG_IFACES; i++) {
 		unsigned int idx = if_nametoindex(m->cfg->wg[i].name);
 
-		if (idx && !pc_dp_set_wg_iface(m->dp, idx, (uint8_t)(i + 1)))
+		if (idx && !pc_dp_set_wg_iface(m->dp, idx, wg_id(m, i)))
 			keep[n++] = idx;
 	}
 	pc_dp_prune_wg_ifaces(m->dp, keep, n);
@@ -266,7 +313,7 @@ static int guard(struct pc_wgm *m, size_t i, const char *name)
 		return 0;
 	if (!idx)
 		return -ENODEV;
-	if ((rc = pc_dp_set_wg_iface(m->dp, idx, (uint8_t)(i + 1))))
+	if ((rc = pc_dp_set_wg_iface(m->dp, idx, wg_id(m, i))))
 		return rc;
 	if (m->tc_ifindex[i] == idx)
 		return 0;
@@ -374,7 +421,7 @@ void pc_wgm_sync_peers(struct pc_wgm *m)
 
 			pc_xgrow(&v, &cap, n, sizeof(*v));
 			w = &v[n++];
-			w->wg_id = (uint8_t)(i + 1);
+			w->wg_id = wg_id(m, i);
 			memcpy(w->key, pc->public_key, PC_WG_KEY_LEN);
 			w->nips = pc->nips;
 			w->ips = pc_xcalloc(pc->nips + 1, sizeof(*w->ips));
@@ -529,20 +576,30 @@ static void drop_conflicts(struct pc_wgm *m)
 				const struct pc_wg_peer_config *pc =
 					&m->cfg->wg[i].peers[j];
 
+				int here =
+					!strcmp(m->cfg->wg[i].name, a->iface);
+
 				if (!strcmp(pc->name, a->pc.name) ||
-				    (!strcmp(m->cfg->wg[i].name, a->iface) &&
+				    (here &&
 				     !memcmp(pc->public_key, a->pc.public_key,
 					     PC_WG_KEY_LEN)))
 					clash = 1;
+				for (size_t x = 0; here && x < pc->nips; x++)
+					for (size_t y = 0; y < a->pc.nips; y++)
+						clash |= pc_wg_same_ip(
+							&pc->ips[x],
+							&a->pc.ips[y]);
 			}
 		if (!clash) {
 			k++;
 			continue;
 		}
 		pc_warn("wireguard: peer %s added through the API clashes with "
-			"the gateway config (name or key); the config's is "
-			"used",
+			"the gateway config (name, key or an allowed IP); the "
+			"config's is used and the API's removed from the state "
+			"database",
 			a->pc.name);
+		pc_store_wg_peer_remove(m->store, a->pc.name);
 		api_peer_free(&m->api[k]);
 		m->api[k] = m->api[--m->napi];
 	}
@@ -564,6 +621,7 @@ int pc_wgm_new(struct event_base *base, const struct pc_gw_config *cfg,
 	if ((rc = load_api_peers(m)))
 		return rc;
 	drop_conflicts(m);
+	map_ifaces(m); /* a config reordered while no daemon ran */
 	pc_wgm_sync_peers(m);
 	return 0;
 }
@@ -597,12 +655,19 @@ void pc_wgm_reload(struct pc_wgm *m, const struct pc_gw_config *cfg)
 		for (j = 0; j < cfg->nwg; j++)
 			if (!strcmp(m->cfg->wg[i].name, cfg->wg[j].name))
 				break;
-		if (j == cfg->nwg && !pc_link_del(m->cfg->wg[i].name))
+		if (j < cfg->nwg)
+			continue;
+		if (!pc_link_del(m->cfg->wg[i].name))
 			pc_info("wireguard: %s: removed (no longer configured)",
+				m->cfg->wg[i].name);
+		else if (!pc_link_down(m->cfg->wg[i].name))
+			pc_warn("wireguard: %s: could not be removed; it is "
+				"down",
 				m->cfg->wg[i].name);
 	}
 	m->cfg = cfg;
 	size_errors(m);
+	forget_ids(m);
 	drop_conflicts(m);
 	/* numbers first: a reordered config renumbers before the apply */
 	map_ifaces(m);

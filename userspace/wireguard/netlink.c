@@ -377,7 +377,7 @@ static int talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb,
 		rc = mnl_cb_run(buf, (size_t)rc, nlh->nlmsg_seq, portid, cb,
 				arg);
 		if (rc < 0)
-			rc = -errno;
+			rc = errno ? -errno : -EPROTO;
 	} while (rc > 0);
 	memset(buf, 0, sizeof(buf)); /* replies hold the private key */
 	return rc;

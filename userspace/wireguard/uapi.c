@@ -17,7 +17,8 @@
 
 #include "wg.h"
 
-#define UAPI_TIMEOUT_MS 1000
+#define UAPI_GET_MS 1000	   /* the daemon's loop waits meanwhile */
+#define UAPI_SET_MS 5000	   /* a set of many peers takes a while */
 #define UAPI_MAX_REPLY (64u << 20) /* 1,000 peers is about 400 KiB */
 
 void pc_wg_device_free(struct pc_wg_device *d)
@@ -415,10 +416,10 @@ static int left_ms(long deadline)
 }
 
 /* Read until the reply's "errno=N\n\n" (or its end), in any pieces,
- * within UAPI_TIMEOUT_MS in all: the daemon's loop waits meanwhile. */
-static int read_reply(int fd, struct pc_buf *out)
+ * within ms in all. */
+static int read_reply(int fd, struct pc_buf *out, int ms)
 {
-	long deadline = now_ms() + UAPI_TIMEOUT_MS;
+	long deadline = now_ms() + ms;
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	char buf[4096];
 
@@ -448,7 +449,7 @@ static int read_reply(int fd, struct pc_buf *out)
 }
 
 static int exchange(const char *sock, const char *req, size_t len,
-		    struct pc_buf *reply)
+		    struct pc_buf *reply, int ms)
 {
 	int fd = uapi_connect(sock), rc;
 
@@ -456,7 +457,7 @@ static int exchange(const char *sock, const char *req, size_t len,
 		return fd;
 	rc = write_all(fd, req, len);
 	if (!rc)
-		rc = read_reply(fd, reply);
+		rc = read_reply(fd, reply, ms);
 	close(fd);
 	return rc;
 }
@@ -468,7 +469,7 @@ int pc_wg_uapi_set(const char *sock, const struct pc_wg_device *d)
 	int rc;
 
 	pc_wg_uapi_format_set(d, &req);
-	rc = exchange(sock, req.data, req.len, &reply);
+	rc = exchange(sock, req.data, req.len, &reply, UAPI_SET_MS);
 	memset(req.data, 0, req.len); /* it may hold the private key */
 	pc_buf_free(&req);
 	if (!rc) {
@@ -488,7 +489,7 @@ int pc_wg_uapi_get(const char *sock, struct pc_wg_device *d)
 {
 	static const char req[] = "get=1\n\n";
 	struct pc_buf reply = {0};
-	int rc = exchange(sock, req, sizeof(req) - 1, &reply);
+	int rc = exchange(sock, req, sizeof(req) - 1, &reply, UAPI_GET_MS);
 
 	if (!rc)
 		rc = pc_wg_uapi_parse_get(reply.data, reply.len, d);
