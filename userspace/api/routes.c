@@ -296,29 +296,39 @@ static int get_tokens(const struct pc_api_backend *be, const char *query,
 	return read_route(be->tokens_list, be->ctx, "tokens", out);
 }
 
+/* A request's JSON object body: 0 and *req (the caller's), else 415 or
+ * 400 with *out; send says what to send, for the 415. */
+static int object_body(const char *ctype, const char *body, size_t len,
+		       const char *send, json_t **req, json_t **out)
+{
+	if (!json_ctype(ctype)) {
+		*out = error_json(send, "Content-Type");
+		return 415;
+	}
+	*req = json_loadb(body, len, 0, NULL);
+	if (!*req || !json_is_object(*req)) {
+		json_decref(*req);
+		*out = error_json("body must be a JSON object", "body");
+		return 400;
+	}
+	return 0;
+}
+
 static int post_tokens(const struct pc_api_backend *be, const char *query,
 		       const char *ctype, const char *body, size_t len,
 		       json_t **out)
 {
-	json_error_t jerr;
 	json_t *req;
 	const char *name, *role;
 	enum pc_role r;
 	int rc;
 
 	(void)query;
-	if (!json_ctype(ctype)) {
-		*out = error_json("send {\"name\": ..., \"role\": ...} as "
-				  "application/json",
-				  "Content-Type");
-		return 415;
-	}
-	req = json_loadb(body, len, 0, &jerr);
-	if (!req || !json_is_object(req)) {
-		json_decref(req);
-		*out = error_json("body must be a JSON object", "body");
-		return 400;
-	}
+	if ((rc = object_body(ctype, body, len,
+			      "send {\"name\": ..., \"role\": ...} as "
+			      "application/json",
+			      &req, out)))
+		return rc;
 	name = json_string_value(json_object_get(req, "name"));
 	role = json_string_value(json_object_get(req, "role"));
 	if (!name || !pc_token_name_valid(name)) {
@@ -383,17 +393,10 @@ static int post_peers(const struct pc_api_backend *be, const char *query,
 	int code;
 
 	(void)query;
-	if (!json_ctype(ctype)) {
-		*out = error_json("send the peer as application/json",
-				  "Content-Type");
-		return 415;
-	}
-	req = json_loadb(body, len, 0, NULL);
-	if (!req || !json_is_object(req)) {
-		json_decref(req);
-		*out = error_json("body must be a JSON object", "body");
-		return 400;
-	}
+	if ((code = object_body(ctype, body, len,
+				"send the peer as application/json", &req,
+				out)))
+		return code;
 	code = be->peer_add ? be->peer_add(be->ctx, caller, req, out) : 404;
 	if (code == 404 && !*out)
 		*out = error_json("this gateway has no WireGuard", "path");
