@@ -1,6 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
-/* XDP entry point: decide every frame arriving on a gateway interface. */
+/*
+ * XDP entry point: decide every frame arriving on a gateway interface,
+ * and forward what passes when the gateway forwards in XDP.
+ */
 #include "lib/gate.h"
+#include "lib/forward.h"
+
+/* Frames that pass and may be forwarded: IP that the gate let through. */
+static __always_inline int pc_forwardable(int reason)
+{
+	return reason < PC_R_FIRST_DROP && reason != PC_R_PASS_ARP &&
+	       reason != PC_R_PASS_ND && reason != PC_R_PASS_NONIP;
+}
 
 SEC("xdp")
 int xdp_gate(struct xdp_md *ctx)
@@ -9,13 +20,21 @@ int xdp_gate(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pc_cursor cur = {.pos = data, .end = data_end};
 	struct pc_pkt pkt = {};
-	__u32 len = data_end - data;
-	int reason;
+	__u32 len = data_end - data, fwd;
+	struct pc_config *cfg;
+	int reason, act;
 
 	reason = pc_decide(&pkt, pc_parse_eth(&cur, &pkt), ctx->ingress_ifindex,
 			   len, 0);
 	pc_count_reason(reason, len);
-	return reason < PC_R_FIRST_DROP ? XDP_PASS : XDP_DROP;
+	if (reason >= PC_R_FIRST_DROP)
+		return XDP_DROP;
+	cfg = pc_config_get();
+	if (!cfg || !(cfg->flags & PC_CFG_FORWARD) || !pc_forwardable(reason))
+		return XDP_PASS;
+	act = pc_forward(ctx, &pkt, &fwd);
+	pc_count_fwd(fwd, len);
+	return act;
 }
 
 char _license[] SEC("license") = "GPL";

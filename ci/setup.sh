@@ -13,7 +13,7 @@ PKGS=(
 	iproute2 iputils-ping python3 util-linux clang-format curl openssl
 	wireguard-tools wireguard-go
 	# benchmarks (tools/bench): the baselines they compare against
-	nftables xdp-tools wrk iperf3
+	nftables xdp-tools wrk iperf3 ethtool
 )
 
 missing=()

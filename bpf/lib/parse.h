@@ -35,8 +35,11 @@ struct pc_pkt {
 	__u32 frag_id;
 	__u8 frag;	/* PC_FRAG_* */
 	__u8 icmp_echo; /* 1 request, 2 reply, 0 other */
-	__u8 pad[2];
+	__u8 ipv6;
+	__u8 vlans; /* VLAN tags in front of the IP header */
 	__u32 len;
+	__u16 l3_off; /* IP header and L4 header (ports), from the frame's */
+	__u16 l4_off; /* start; l4_off is 0 for a later fragment */
 	/* UDP: the payload's length by its header, and its first four bytes
 	 * (as they lie in memory; all ones when the frame holds fewer) */
 	__u32 udp_plen;
@@ -81,18 +84,27 @@ struct pc_frag_hdr {
 struct pc_cursor {
 	void *pos;
 	void *end;
+	__u32 off; /* of pos, from the start of the frame */
 };
 
 /* Return a pointer to the next len bytes and advance, or NULL. */
 #define PC_PULL(cur, type)                              \
 	({                                              \
 		type *__p = (cur)->pos;                 \
-		if ((void *)(__p + 1) > (cur)->end)     \
+		if ((void *)(__p + 1) > (cur)->end) {   \
 			__p = NULL;                     \
-		else                                    \
+		} else {                                \
 			(cur)->pos = (void *)(__p + 1); \
+			(cur)->off += sizeof(type);     \
+		}                                       \
 		__p;                                    \
 	})
+
+static __always_inline void pc_skip(struct pc_cursor *c, __u32 n)
+{
+	c->pos += n;
+	c->off += n;
+}
 
 static __always_inline void pc_map_v4(__u8 *dst, __be32 addr)
 {
@@ -146,6 +158,7 @@ static __always_inline int pc_parse_l4(struct pc_cursor *c, struct pc_pkt *p)
 	if (p->frag == PC_FRAG_LATER)
 		return PC_PARSE_IP;
 
+	p->l4_off = c->off;
 	switch (p->proto) {
 	case IPPROTO_TCP: {
 		struct tcphdr *th = PC_PULL(c, struct tcphdr);
@@ -201,7 +214,7 @@ static __always_inline int pc_parse_ipv4(struct pc_cursor *c, struct pc_pkt *p)
 		return PC_PARSE_BAD;
 	if (c->pos + hlen > c->end || c->pos + tot > c->end)
 		return PC_PARSE_BAD;
-	c->pos += hlen;
+	pc_skip(c, hlen);
 
 	pc_map_v4(p->saddr, ip->saddr);
 	pc_map_v4(p->daddr, ip->daddr);
@@ -231,6 +244,7 @@ static __always_inline int pc_parse_ipv6(struct pc_cursor *c, struct pc_pkt *p)
 
 	if (!ip6 || ip6->version != 6)
 		return PC_PARSE_BAD;
+	p->ipv6 = 1;
 	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > c->end)
 		return PC_PARSE_BAD;
 	/* IPv4 is ::ffff:a.b.c.d in every key: an IPv6 packet claiming such
@@ -254,7 +268,7 @@ static __always_inline int pc_parse_ipv6(struct pc_cursor *c, struct pc_pkt *p)
 			if ((void *)(oh + 1) > c->end)
 				return PC_PARSE_BAD;
 			nh = oh->nexthdr;
-			c->pos += (oh->hdrlen + 1) * 8;
+			pc_skip(c, (oh->hdrlen + 1) * 8);
 			if (c->pos > c->end)
 				return PC_PARSE_BAD;
 			break;
@@ -282,7 +296,7 @@ static __always_inline int pc_parse_ipv6(struct pc_cursor *c, struct pc_pkt *p)
 			if ((void *)(ah + 1) > c->end)
 				return PC_PARSE_BAD;
 			nh = ah->nexthdr;
-			c->pos += (ah->hdrlen + 2) * 4;
+			pc_skip(c, (ah->hdrlen + 2) * 4);
 			if (c->pos > c->end)
 				return PC_PARSE_BAD;
 			break;
@@ -301,6 +315,7 @@ static __always_inline int pc_parse_ipv6(struct pc_cursor *c, struct pc_pkt *p)
 static __always_inline int pc_parse_l3(struct pc_cursor *c, __u16 eth_proto,
 				       struct pc_pkt *p)
 {
+	p->l3_off = c->off;
 	if (eth_proto == bpf_htons(ETH_P_IP))
 		return pc_parse_ipv4(c, p);
 	if (eth_proto == bpf_htons(ETH_P_IPV6))
@@ -336,6 +351,7 @@ static __always_inline int pc_parse_eth(struct pc_cursor *c, struct pc_pkt *p)
 		if (!vh)
 			return PC_PARSE_BAD;
 		proto = vh->proto;
+		p->vlans++;
 	}
 	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
 		return PC_PARSE_BAD;

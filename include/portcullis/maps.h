@@ -19,6 +19,7 @@
 #define PC_FRAG_ENTRIES 8192
 #define PC_EVENTS_BYTES (1 << 20)
 #define PC_REASON_SLOTS 64
+#define PC_MAX_IFACES 64 /* XDP interfaces, the forwarding targets */
 
 /* Address are kept in IPv6 form; IPv4 is mapped into ::ffff:0:0/96. */
 #define PC_V4_MAPPED_PLEN 96
@@ -125,11 +126,14 @@ struct pc_policy_val {
 #define PC_CFG_NONIP_PASS 0x01 /* non-IP ethertypes other than ARP pass */
 #define PC_CFG_LOG_FLOWS 0x02  /* every new allowed flow emits an event */
 #define PC_CFG_WG_SHIELD 0x04  /* wg_ports holds ports to shield */
+#define PC_CFG_FORWARD 0x08    /* forward allowed frames in XDP (tx_ports) */
 /* The policy in a slot is in audit mode: would-be denies pass, logged.
  * Set with the slot's contents, before its generation goes live. */
 #define PC_CFG_AUDIT_SLOT(slot) (0x100u << (slot))
 #define PC_CFG_GATEWAY_MASK 0xffu /* the knobs; the rest is per policy */
-#define PC_CFG_KNOBS (PC_CFG_NONIP_PASS | PC_CFG_LOG_FLOWS) /* from config */
+#define PC_CFG_KNOBS                            \
+	(PC_CFG_NONIP_PASS | PC_CFG_LOG_FLOWS | \
+	 PC_CFG_FORWARD) /* from config */
 
 struct pc_config {
 	__u64 generation;  /* 0 = no policy: deny all; slot = generation & 1 */

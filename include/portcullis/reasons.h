@@ -34,6 +34,31 @@
 
 #define PC_R_FIRST_DROP 32
 
+/*
+ * What XDP forwarding did with a frame it let through (counted only when
+ * forwarding is on): FORWARDED went out through the devmap; every other
+ * result is a reason the frame went up to the kernel stack instead.
+ * Never renumber.
+ */
+#define PC_FWD_RESULTS(X)                         \
+	X(FORWARDED, 1, "forwarded")              \
+	X(LOCAL, 2, "local")                      \
+	X(NO_NEIGH, 3, "no_neighbour")            \
+	X(FRAG_NEEDED, 4, "fragmentation_needed") \
+	X(TTL, 5, "ttl_exceeded")                 \
+	X(NOT_ATTACHED, 6, "egress_not_attached") \
+	X(UNREACHABLE, 7, "unreachable")          \
+	X(DISABLED, 8, "forwarding_disabled")     \
+	X(UNSUPPORTED, 9, "unsupported")
+
+#define PC_FWD_SLOTS 16
+
+enum pc_fwd_result {
+#define PC_FWD_ENUM(name, value, label) PC_FWD_##name = value,
+	PC_FWD_RESULTS(PC_FWD_ENUM)
+#undef PC_FWD_ENUM
+};
+
 enum pc_reason {
 #define PC_REASON_ENUM(name, value, label) PC_R_##name = value,
 	PC_REASONS(PC_REASON_ENUM)

@@ -33,6 +33,7 @@ struct pspec {
 	int l3_only;	  /* no Ethernet header (TC on L3 devices) */
 	int totlen_extra; /* lie in tot_len / payload_len */
 	uint8_t wg_type;  /* UDP payload starts as a WireGuard message */
+	uint8_t ttl;	  /* TTL / hop limit; 0: 64 */
 };
 
 static inline void put16(uint8_t *p, uint16_t v)
@@ -112,7 +113,7 @@ static inline size_t build_ip(const struct pspec *s, uint8_t *p)
 
 		memset(p, 0, hl < 20 ? 20 : hl);
 		p[0] = (uint8_t)(0x40 | (s->ihl ? s->ihl : 5));
-		p[8] = 64;
+		p[8] = s->ttl ? s->ttl : 64;
 		p[9] = s->proto;
 		put16(p + 4, s->ip_id);
 		put16(p + 6, s->frag);
@@ -133,7 +134,7 @@ static inline size_t build_ip(const struct pspec *s, uint8_t *p)
 
 		memset(p, 0, 40);
 		p[0] = 0x60;
-		p[7] = 64;
+		p[7] = s->ttl ? s->ttl : 64;
 		inet_pton(AF_INET6, s->src, p + 8);
 		inet_pton(AF_INET6, s->dst, p + 24);
 		ext = build_v6_ext(s, p + 40, &nh);
@@ -166,6 +167,97 @@ static inline size_t build(const struct pspec *s, uint8_t *buf)
 	if (s->ethertype)
 		return off + 46;
 	return off + build_ip(s, buf + off);
+}
+
+/*
+ * Checksums of a built frame (Ethernet, no VLAN, IPv4 without options or
+ * IPv6 without extension headers; TCP, UDP or neither): fill them in, or
+ * check them.
+ */
+static inline uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	return sum;
+}
+
+static inline uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+struct l4_at {
+	uint8_t *ip, *l4;
+	size_t l4len;
+	int v6;
+	uint8_t proto;
+	int csum_off; /* of the L4 checksum in l4, -1: none */
+};
+
+static inline int find_l4(uint8_t *f, size_t len, struct l4_at *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ip = f + 14;
+	a->v6 = f[12] == 0x86 && f[13] == 0xdd;
+	if (a->v6) {
+		a->proto = a->ip[6];
+		a->l4 = a->ip + 40;
+	} else {
+		a->proto = a->ip[9];
+		a->l4 = a->ip + (a->ip[0] & 15) * 4;
+	}
+	if (a->l4 > f + len)
+		return -1;
+	a->l4len = (size_t)(f + len - a->l4);
+	a->csum_off = a->proto == IPPROTO_TCP	? 16
+		      : a->proto == IPPROTO_UDP ? 6
+						: -1;
+	return 0;
+}
+
+static inline uint32_t pseudo_sum(const struct l4_at *a)
+{
+	uint32_t sum =
+		a->v6 ? csum_add(0, a->ip + 8, 32) : csum_add(0, a->ip + 12, 8);
+
+	return sum + a->proto + (uint32_t)a->l4len;
+}
+
+static inline void fill_checksums(uint8_t *f, size_t len)
+{
+	struct l4_at a;
+
+	if (find_l4(f, len, &a))
+		abort();
+	if (!a.v6) {
+		a.ip[10] = a.ip[11] = 0;
+		put16(a.ip + 10, csum_fold(csum_add(0, a.ip, 20)));
+	}
+	if (a.csum_off < 0)
+		return;
+	uint16_t c;
+
+	a.l4[a.csum_off] = a.l4[a.csum_off + 1] = 0;
+	c = csum_fold(csum_add(pseudo_sum(&a), a.l4, a.l4len));
+	put16(a.l4 + a.csum_off, c || a.proto != IPPROTO_UDP ? c : 0xffff);
+}
+
+/* 1 when every checksum of the frame verifies */
+static inline int checksums_ok(uint8_t *f, size_t len)
+{
+	struct l4_at a;
+
+	if (find_l4(f, len, &a))
+		return 0;
+	if (!a.v6 && csum_fold(csum_add(0, a.ip, 20)) != 0)
+		return 0;
+	if (a.csum_off < 0)
+		return 1;
+	return csum_fold(csum_add(pseudo_sum(&a), a.l4, a.l4len)) == 0;
 }
 
 #endif

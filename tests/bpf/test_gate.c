@@ -14,6 +14,7 @@
 #include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1008,6 +1009,253 @@ struct member_off {
 	{                                                       \
 #t, #m, offsetof(struct t, m), sizeof(struct t) \
 	}
+
+/*
+ * XDP forwarding: a second veth (pct2) is the way to 198.18.2.0/24 and
+ * fd00:2::/64, with permanent neighbours, attached so that it is a
+ * forwarding target; a third (pct4, 198.18.3.0/24) is not attached.
+ */
+static const char fwd_policy[] =
+	"apiVersion: portcullis/v1\n"
+	"kind: Policy\n"
+	"identities:\n"
+	"  clients: { cidrs: [198.18.1.0/24, \"fd00:1::/64\"] }\n"
+	"services:\n"
+	"  nets: { cidrs: [198.18.2.0/23, \"fd00:2::/64\"] }\n"
+	"rules:\n"
+	"  - { name: out, from: [clients], to: [nets], action: allow }\n";
+
+#define NEIGH_MAC "\x02\x00\x00\x00\x22\x22"
+
+static void setup_fwd(void)
+{
+	enum pc_xdp_mode got;
+
+	tc_ethernet = 0;
+	setup();
+	cr_assert_eq(system("sysctl -qw net.ipv4.ip_forward=1 "
+			    "net.ipv6.conf.all.forwarding=1 && "
+			    "ip addr add 198.18.1.1/24 dev pct0 && "
+			    "ip addr add fd00:1::1/64 dev pct0 nodad && "
+			    "ip link add pct2 type veth peer name pct3 && "
+			    "ip link set pct2 up && ip link set pct3 up && "
+			    "ip link set pct2 mtu 1400 && "
+			    "ip addr add 198.18.2.1/24 dev pct2 && "
+			    "ip addr add fd00:2::1/64 dev pct2 nodad && "
+			    "ip neigh add 198.18.2.2 lladdr 02:00:00:00:22:22 "
+			    "dev pct2 nud permanent && "
+			    "ip neigh add fd00:2::2 lladdr 02:00:00:00:22:22 "
+			    "dev pct2 nud permanent && "
+			    "ip link add pct4 type veth peer name pct5 && "
+			    "ip link set pct4 up && ip link set pct5 up && "
+			    "ip addr add 198.18.3.1/24 dev pct4 && "
+			    "ip neigh add 198.18.3.3 lladdr 02:00:00:00:33:33 "
+			    "dev pct4 nud permanent"),
+		     0);
+	apply_text(fwd_policy);
+	cr_assert_eq(pc_dp_attach(dp, "pct2", PC_XDP_NATIVE, &got), 0);
+	pc_dp_set_flags(dp, PC_CFG_FORWARD);
+}
+
+static uint64_t fwd_count(int result)
+{
+	struct pc_counter st[PC_FWD_SLOTS];
+
+	cr_assert_eq(pc_dp_read_fwd_stats(dp, st), 0);
+	return st[result].packets;
+}
+
+static void if_mac(const char *ifname, uint8_t mac[6])
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	strcpy(ifr.ifr_name, ifname);
+	cr_assert_eq(ioctl(fd, SIOCGIFHWADDR, &ifr), 0, "%s MAC: %m", ifname);
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	close(fd);
+}
+
+/* Run s through XDP with valid checksums; the frame after is in out. */
+static int run_xdp_out(const struct pspec *s, uint8_t *in, uint8_t *out,
+		       size_t *len)
+{
+	struct xdp_md ctx = {.ingress_ifindex = (__u32)veth_ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_out = out,
+		    .data_size_out = PK_MAX, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	*len = build(s, in);
+	if (!s->vlans)
+		fill_checksums(in, *len);
+	o.data_size_in = (__u32)*len;
+	ctx.data_end = (__u32)*len;
+	cr_assert_eq(bpf_prog_test_run_opts(pc_dp_xdp_prog_fd(dp), &o), 0,
+		     "test run: %m");
+	cr_assert_eq(o.data_size_out, *len);
+	return (int)o.retval;
+}
+
+/* The frame goes up to the kernel untouched, counted as why. */
+#define EXPECT_KERNEL(spec, result)                                            \
+	do {                                                                   \
+		uint8_t in_[PK_MAX], out_[PK_MAX];                             \
+		size_t n_;                                                     \
+		uint64_t before_ = fwd_count(result);                          \
+		cr_assert_eq(run_xdp_out(spec, in_, out_, &n_), XDP_PASS,      \
+			     "verdict for %s", #spec);                         \
+		cr_assert_eq(fwd_count(result), before_ + 1, "%s for %s",      \
+			     #result, #spec);                                  \
+		cr_assert_eq(memcmp(in_, out_, n_), 0, "%s untouched", #spec); \
+	} while (0)
+
+TestSuite(fwd, .init = setup_fwd, .fini = teardown);
+
+Test(fwd, forwards_with_next_hop_macs_and_ttl)
+{
+	struct pspec v4 = {.src = "198.18.1.7",
+			   .dst = "198.18.2.2",
+			   .proto = IPPROTO_TCP,
+			   .sport = 1000,
+			   .dport = 443,
+			   .payload = 32};
+	struct pspec v6 = {.v6 = 1,
+			   .src = "fd00:1::7",
+			   .dst = "fd00:2::2",
+			   .proto = IPPROTO_UDP,
+			   .sport = 1000,
+			   .dport = 53,
+			   .payload = 32};
+	uint8_t in[PK_MAX], out[PK_MAX], mac[6];
+	uint64_t before = fwd_count(PC_FWD_FORWARDED);
+	size_t n;
+
+	if_mac("pct2", mac);
+	cr_assert_eq(run_xdp_out(&v4, in, out, &n), XDP_REDIRECT);
+	cr_assert_eq(memcmp(out, NEIGH_MAC, 6), 0, "next hop's MAC");
+	cr_assert_eq(memcmp(out + 6, mac, 6), 0, "egress MAC");
+	cr_assert_eq(out[14 + 8], 63, "TTL decremented");
+	cr_assert(checksums_ok(out, n), "IPv4 checksum updated");
+	cr_assert_eq(memcmp(in + 14, out + 14, 8), 0, "rest of IP untouched");
+	cr_assert_eq(memcmp(in + 14 + 12, out + 14 + 12, n - 26), 0);
+
+	cr_assert_eq(run_xdp_out(&v6, in, out, &n), XDP_REDIRECT);
+	cr_assert_eq(memcmp(out, NEIGH_MAC, 6), 0);
+	cr_assert_eq(memcmp(out + 6, mac, 6), 0);
+	cr_assert_eq(out[14 + 7], 63, "hop limit decremented");
+	cr_assert(checksums_ok(out, n), "UDP checksum still valid");
+	cr_assert_eq(fwd_count(PC_FWD_FORWARDED), before + 2);
+
+	/* every TTL from 2 up goes out one lower, checksum right */
+	for (int ttl = 2; ttl <= 255; ttl += 23) {
+		v4.ttl = (uint8_t)ttl;
+		cr_assert_eq(run_xdp_out(&v4, in, out, &n), XDP_REDIRECT);
+		cr_assert_eq(out[14 + 8], ttl - 1);
+		cr_assert(checksums_ok(out, n), "checksum at TTL %d", ttl);
+	}
+}
+
+Test(fwd, what_the_fast_path_cannot_do_goes_to_the_kernel)
+{
+	struct pspec no_neigh = {.src = "198.18.1.7",
+				 .dst = "198.18.2.9",
+				 .proto = IPPROTO_UDP,
+				 .sport = 1,
+				 .dport = 53};
+	struct pspec local = {.src = "198.18.1.7",
+			      .dst = "198.18.2.1",
+			      .proto = IPPROTO_UDP,
+			      .sport = 1,
+			      .dport = 53};
+	struct pspec ttl1 = {.src = "198.18.1.7",
+			     .dst = "198.18.2.2",
+			     .proto = IPPROTO_UDP,
+			     .sport = 1,
+			     .dport = 53,
+			     .ttl = 1};
+	struct pspec hop1 = {.v6 = 1,
+			     .src = "fd00:1::7",
+			     .dst = "fd00:2::2",
+			     .proto = IPPROTO_UDP,
+			     .sport = 1,
+			     .dport = 53,
+			     .ttl = 1};
+	struct pspec big = {.src = "198.18.1.7",
+			    .dst = "198.18.2.2",
+			    .proto = IPPROTO_UDP,
+			    .sport = 1,
+			    .dport = 53,
+			    .payload = 1400};
+	struct pspec other = {.src = "198.18.1.7",
+			      .dst = "198.18.3.3",
+			      .proto = IPPROTO_UDP,
+			      .sport = 1,
+			      .dport = 53};
+	struct pspec tagged = {.src = "198.18.1.7",
+			       .dst = "198.18.2.2",
+			       .proto = IPPROTO_UDP,
+			       .sport = 1,
+			       .dport = 53,
+			       .vlans = 1};
+
+	EXPECT_KERNEL(&no_neigh, PC_FWD_NO_NEIGH);
+	EXPECT_KERNEL(&local, PC_FWD_LOCAL);
+	EXPECT_KERNEL(&ttl1, PC_FWD_TTL);
+	EXPECT_KERNEL(&hop1, PC_FWD_TTL);
+	EXPECT_KERNEL(&big, PC_FWD_FRAG_NEEDED); /* pct2's MTU is 1400 */
+	EXPECT_KERNEL(&other, PC_FWD_NOT_ATTACHED);
+	EXPECT_KERNEL(&tagged, PC_FWD_UNSUPPORTED);
+
+	/* an unreachable route: the kernel answers with ICMP */
+	struct pspec unreach = {.src = "198.18.1.7",
+				.dst = "198.18.3.200",
+				.proto = IPPROTO_UDP,
+				.sport = 1,
+				.dport = 53};
+	cr_assert_eq(system("ip route add unreachable 198.18.3.128/25"), 0);
+	EXPECT_KERNEL(&unreach, PC_FWD_UNREACHABLE);
+
+	/* forwarding off in the ingress device's config */
+	cr_assert_eq(system("sysctl -qw net.ipv4.conf.pct0.forwarding=0"), 0);
+	EXPECT_KERNEL(&ttl1, PC_FWD_TTL); /* checked before the lookup */
+	struct pspec off = {.src = "198.18.1.7",
+			    .dst = "198.18.2.2",
+			    .proto = IPPROTO_UDP,
+			    .sport = 2,
+			    .dport = 53};
+	EXPECT_KERNEL(&off, PC_FWD_DISABLED);
+}
+
+Test(fwd, denied_and_knob_off_are_not_forwarded)
+{
+	struct pspec ok = {.src = "198.18.1.7",
+			   .dst = "198.18.2.2",
+			   .proto = IPPROTO_UDP,
+			   .sport = 1,
+			   .dport = 53};
+	struct pspec denied = {.src = "198.18.5.7",
+			       .dst = "198.18.2.2",
+			       .proto = IPPROTO_UDP,
+			       .sport = 1,
+			       .dport = 53};
+	uint8_t in[PK_MAX], out[PK_MAX];
+	uint64_t fwd = fwd_count(PC_FWD_FORWARDED);
+	size_t n;
+
+	cr_assert_eq(run_xdp_out(&denied, in, out, &n), XDP_DROP);
+	cr_assert_eq(fwd_count(PC_FWD_FORWARDED), fwd);
+	pc_dp_set_flags(dp, 0);
+	cr_assert_eq(run_xdp_out(&ok, in, out, &n), XDP_PASS);
+	cr_assert_eq(memcmp(in, out, n), 0);
+	for (int r = 1; r < PC_FWD_SLOTS; r++)
+		cr_assert_eq(fwd_count(r), r == PC_FWD_FORWARDED ? fwd : 0,
+			     "nothing counted with forwarding off (%d)", r);
+	pc_dp_set_flags(dp, PC_CFG_FORWARD);
+	cr_assert_eq(run_xdp_out(&ok, in, out, &n), XDP_REDIRECT);
+	/* an interface that is no longer configured is no target */
+	cr_assert_eq(pc_dp_prune(dp, NULL, 0), 0);
+	EXPECT_KERNEL(&ok, PC_FWD_NOT_ATTACHED);
+}
 
 Test(layout, btf_matches_userspace)
 {

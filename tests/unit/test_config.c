@@ -183,6 +183,23 @@ Test(config, max_connections)
 	cr_assert_eq(load("  api:\n    max_connections: 100000\n"), -EINVAL);
 }
 
+Test(config, forwarding)
+{
+	/* Test that XDP forwarding is the default, that kernel turns it
+	 * off, and that anything else is refused where it is written */
+	cr_assert_eq(load(""), 0, "%s", err);
+	cr_assert_eq(cfg.forward_kernel, 0);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  forwarding: kernel\n"), 0, "%s", err);
+	cr_assert_eq(cfg.forward_kernel, 1);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  forwarding: xdp\n"), 0, "%s", err);
+	cr_assert_eq(cfg.forward_kernel, 0);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  forwarding: fast\n"), -EINVAL);
+	cr_assert_str_eq(where(), "3:15: forwarding must be xdp or kernel");
+}
+
 Test(config, tcp_addresses)
 {
 	struct sockaddr_storage ss;

@@ -168,11 +168,14 @@ class Bench:
                     HERE, "genpolicy.py"), str(rules)], stdout=f, check=True)
         return path
 
-    def gateway_config(self, rules):
+    def gateway_config(self, rules, forwarding="kernel"):
+        """The sections that compare filters forward through the kernel,
+        as every baseline does; the forwarding section sets xdp."""
         path = os.path.join(self.tmp, "gateway.yaml")
         with open(path, "w") as f:
             f.write(f"""gateway:
   name: {GW_PIN_NAME}
+  forwarding: {forwarding}
   interfaces:
     - {{ name: g0, mode: native }}
     - {{ name: g1, mode: native }}

@@ -41,6 +41,13 @@ lab_up() {
 		set -- $l
 		ip -n "$1" link set "$2" up
 	done
+	# The gateway forwards in XDP, into c0 and s0: a veth delivers
+	# redirected frames only when its peer has NAPI, which GRO turns on.
+	# And a veth hands XDP a TCP/UDP checksum its sender left to
+	# "hardware" (offload) unfilled, which XDP cannot finish: the
+	# senders fill in their own (tx off), as a real NIC's frames are.
+	ip netns exec "$c" ethtool -K eth0 gro on tx off >/dev/null || return 1
+	ip netns exec "$s" ethtool -K eth0 gro on tx off >/dev/null || return 1
 	ip -n "$c" route add default via 198.18.1.1
 	ip -n "$c" -6 route add default via fd00:1::1
 	ip -n "$s" route add default via 198.18.2.1

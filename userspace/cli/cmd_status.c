@@ -12,6 +12,25 @@ static long long jint(json_t *o, const char *k)
 	return (long long)json_integer_value(json_object_get(o, k));
 }
 
+/* forward  xdp: 1234 forwarded, no_neighbour 3, local 12 */
+static void print_forwarding(json_t *f)
+{
+	const char *k, *mode = json_string_value(json_object_get(f, "mode"));
+	json_t *v;
+
+	if (!mode)
+		return;
+	printf("forward  %s", mode);
+	if (!strcmp(mode, "xdp")) {
+		printf(": %lld forwarded",
+		       jint(json_object_get(f, "forwarded"), "packets"));
+		json_object_foreach (json_object_get(f, "to_kernel"), k, v)
+			if (jint(v, "packets"))
+				printf(", %s %lld", k, jint(v, "packets"));
+	}
+	printf("\n");
+}
+
 static void print_status(json_t *s)
 {
 	json_t *pol = json_object_get(s, "policy"), *v, *ct;
@@ -53,6 +72,7 @@ static void print_status(json_t *s)
 		if (jint(v, "packets"))
 			printf("verdict  %-18s %12lld packets %14lld bytes\n",
 			       k, jint(v, "packets"), jint(v, "bytes"));
+	print_forwarding(json_object_get(s, "forwarding"));
 	json_array_foreach (json_object_get(s, "rules"), i, v)
 		printf("rule     %-18s %12lld packets %14lld bytes\n",
 		       json_string_value(json_object_get(v, "name")),

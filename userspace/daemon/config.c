@@ -611,6 +611,14 @@ static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 		g->non_ip_pass = !strcmp(vs, "pass");
 		return 0;
 	}
+	if (!strcmp(ks, "forwarding")) {
+		const char *vs = scalar(v);
+
+		if (!vs || (strcmp(vs, "xdp") && strcmp(vs, "kernel")))
+			return fail(c, v, "forwarding must be xdp or kernel");
+		g->forward_kernel = !strcmp(vs, "kernel");
+		return 0;
+	}
 	if (!strcmp(ks, "api"))
 		return parse_api(c, v, g);
 	if (!strcmp(ks, "wireguard"))

@@ -60,6 +60,7 @@ struct pc_gw_config {
 	char *policy;	/* may be NULL */
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
 	int non_ip_pass;
+	int forward_kernel; /* forwarding: kernel (else xdp) */
 	int log_flows;
 	int log_json;		       /* log_format: json */
 	unsigned int deny_events;      /* per second per CPU */

@@ -514,6 +514,36 @@ static json_t *counters_json(struct pc_gateway *gw)
 	return j;
 }
 
+/* {"mode": "xdp", "forwarded": {...}, "to_kernel": {reason: {...}}} */
+static json_t *forwarding_json(struct pc_gateway *gw)
+{
+	struct pc_counter st[PC_FWD_SLOTS];
+	json_t *kern = json_object(), *j;
+
+	j = json_pack("{s:s}", "mode",
+		      gw->cfg->forward_kernel ? "kernel" : "xdp");
+	if (pc_dp_read_fwd_stats(gw->dp, st)) {
+		json_decref(kern);
+		return j;
+	}
+	for (unsigned int i = 0; i < PC_FWD_SLOTS; i++) {
+		const char *name = pc_fwd_result_name(i);
+		json_t *c;
+
+		if (!name)
+			continue;
+		c = json_pack("{s:I, s:I}", "packets",
+			      (json_int_t)st[i].packets, "bytes",
+			      (json_int_t)st[i].bytes);
+		if (i == PC_FWD_FORWARDED)
+			json_object_set_new(j, "forwarded", c);
+		else
+			json_object_set_new(kern, name, c);
+	}
+	json_object_set_new(j, "to_kernel", kern);
+	return j;
+}
+
 static json_t *rules_json(struct pc_gateway *gw)
 {
 	const struct pc_compiled *c = gw->compiled;
@@ -571,17 +601,17 @@ static json_t *be_status(void *ctx)
 	json_t *j;
 
 	pc_dp_ct_count(gw->dp, &ct);
-	j = json_pack(
-		"{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:{s:I, s:I}, "
-		"s:o*}",
-		"gateway", gw->cfg->name, "version", pc_version(),
-		"uptime_seconds", (json_int_t)(time(NULL) - gw->started),
-		"adopted", pc_dp_adopted(gw->dp), "pin_dir",
-		pc_dp_pin_dir(gw->dp), "policy", policy_summary(gw),
-		"interfaces", ifaces_json(gw), "counters", counters_json(gw),
-		"rules", rules_json(gw), "conntrack", "entries", (json_int_t)ct,
-		"capacity", (json_int_t)PC_CT_ENTRIES, "api",
-		gw->api ? pc_api_stats(gw->api) : NULL);
+	j = json_pack("{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:o, "
+		      "s:{s:I, s:I}, s:o*}",
+		      "gateway", gw->cfg->name, "version", pc_version(),
+		      "uptime_seconds", (json_int_t)(time(NULL) - gw->started),
+		      "adopted", pc_dp_adopted(gw->dp), "pin_dir",
+		      pc_dp_pin_dir(gw->dp), "policy", policy_summary(gw),
+		      "interfaces", ifaces_json(gw), "forwarding",
+		      forwarding_json(gw), "counters", counters_json(gw),
+		      "rules", rules_json(gw), "conntrack", "entries",
+		      (json_int_t)ct, "capacity", (json_int_t)PC_CT_ENTRIES,
+		      "api", gw->api ? pc_api_stats(gw->api) : NULL);
 	if (gw->cfg->nwg)
 		json_object_set_new(j, "wireguard", pc_wgm_status(gw->wgm));
 	err = pc_store_error(gw->store);
@@ -1163,6 +1193,14 @@ const struct pc_api_tls *pc_gateway_tls_opts(const struct pc_gw_config *cfg,
 	return t;
 }
 
+/* The data plane's gateway knobs (PC_CFG_KNOBS) from the config. */
+static uint32_t knobs(const struct pc_gw_config *cfg)
+{
+	return (cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
+	       (cfg->log_flows ? PC_CFG_LOG_FLOWS : 0) |
+	       (cfg->forward_kernel ? 0 : PC_CFG_FORWARD);
+}
+
 int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 {
 	static const struct pc_api_caller sighup = {PC_ROLE_ADMIN, "SIGHUP",
@@ -1252,9 +1290,7 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 	gw->attached = pc_xcalloc(cfg->nifaces + 1, sizeof(*gw->attached));
 	if (attach_all(gw))
 		pc_warn("reload: not every interface is attached; see above");
-	pc_dp_set_flags(gw->dp,
-			(cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
-				(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
+	pc_dp_set_flags(gw->dp, knobs(cfg));
 	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
 	/* always: the manager must not keep the old config, which the
 	 * caller frees */
@@ -1311,9 +1347,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 	if ((rc = pc_store_open(cfg->state, &gw->store)) ||
 	    (rc = pc_dp_open(&o, &gw->dp)))
 		goto fail;
-	pc_dp_set_flags(gw->dp,
-			(cfg->non_ip_pass ? PC_CFG_NONIP_PASS : 0) |
-				(cfg->log_flows ? PC_CFG_LOG_FLOWS : 0));
+	pc_dp_set_flags(gw->dp, knobs(cfg));
 	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
 	if (pc_dp_adopted(gw->dp))
 		pc_info("adopting pinned data plane in %s (generation %" PRIu64

@@ -63,18 +63,54 @@ static int create_link(const char *path, unsigned int ifindex, int prog_fd,
 	return err;
 }
 
+/* XDP may forward to every interface it is attached to. */
+static int add_tx_port(struct pc_dp *dp, const char *ifname,
+		       unsigned int ifindex)
+{
+	__u32 k = ifindex, v = ifindex;
+
+	if (bpf_map_update_elem(pc_dp_map_fd(dp, "tx_ports"), &k, &v,
+				BPF_ANY)) {
+		pc_error("failed to add %s to the forwarding targets: %s",
+			 ifname, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int attach_xdp(struct pc_dp *dp, const char *ifname,
+		      unsigned int ifindex, enum pc_xdp_mode want,
+		      enum pc_xdp_mode *got);
+
 int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,
 		 enum pc_xdp_mode *got)
 {
 	unsigned int ifindex = if_nametoindex(ifname);
-	int prog_fd = pc_dp_xdp_prog_fd(dp), err;
-	char path[PATH_MAX];
+	int err;
+	__u32 k = ifindex;
 
 	if (!ifindex) {
 		pc_error("failed to attach to interface '%s': %s", ifname,
 			 strerror(errno));
 		return -ENODEV;
 	}
+	/* a target before the program runs there: an adopted link swaps to
+	 * the new program (and its new tx_ports) at once */
+	if ((err = add_tx_port(dp, ifname, ifindex)))
+		return err;
+	err = attach_xdp(dp, ifname, ifindex, want, got);
+	if (err)
+		bpf_map_delete_elem(pc_dp_map_fd(dp, "tx_ports"), &k);
+	return err;
+}
+
+static int attach_xdp(struct pc_dp *dp, const char *ifname,
+		      unsigned int ifindex, enum pc_xdp_mode want,
+		      enum pc_xdp_mode *got)
+{
+	int prog_fd = pc_dp_xdp_prog_fd(dp), err;
+	char path[PATH_MAX];
+
 	link_path(dp->dir, ifname, path, sizeof(path));
 	err = adopt_link(path, ifindex, prog_fd);
 	if (!err) {
@@ -162,6 +198,24 @@ static void detach_pin(const char *path)
 	unlink(path);
 }
 
+/* Forward only to interfaces still attached (and still there). */
+static void prune_tx_ports(struct pc_dp *dp, char *const *keep, size_t nkeep)
+{
+	int fd = pc_dp_map_fd(dp, "tx_ports");
+	__u32 key, next, *prev = NULL;
+	char name[IF_NAMESIZE];
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (if_indextoname(key, name) && kept(name, keep, nkeep))
+			continue;
+		/* deleting the current key restarts the walk at the top */
+		if (!bpf_map_delete_elem(fd, &key))
+			prev = NULL;
+	}
+}
+
 int pc_dp_prune(struct pc_dp *dp, char *const *keep, size_t nkeep)
 {
 	DIR *d = opendir(dp->dir);
@@ -180,6 +234,7 @@ int pc_dp_prune(struct pc_dp *dp, char *const *keep, size_t nkeep)
 		detach_pin(path);
 	}
 	closedir(d);
+	prune_tx_ports(dp, keep, nkeep);
 	return 0;
 }
 

@@ -78,7 +78,8 @@ int pc_dp_set_wg_iface(struct pc_dp *dp, unsigned int ifindex, uint8_t wg_id);
 /* Forget every WireGuard interface but these ifindexes. */
 int pc_dp_prune_wg_ifaces(struct pc_dp *dp, const unsigned int *keep, size_t n);
 
-/* Attach XDP (or replace the program of our pinned link) on ifname. */
+/* Attach XDP (or replace the program of our pinned link) on ifname; it
+ * becomes a target XDP forwards to (tx_ports). */
 int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,
 		 enum pc_xdp_mode *got);
 /*
@@ -90,6 +91,8 @@ int pc_dp_attach_tc(struct pc_dp *dp, const char *ifname);
 int pc_dp_prune(struct pc_dp *dp, char *const *keep, size_t nkeep);
 
 int pc_dp_read_stats(struct pc_dp *dp, struct pc_counter out[PC_REASON_SLOTS]);
+/* What XDP forwarding did (PC_FWD_*), when the gateway forwards. */
+int pc_dp_read_fwd_stats(struct pc_dp *dp, struct pc_counter out[PC_FWD_SLOTS]);
 int pc_dp_read_rule_stats(struct pc_dp *dp, size_t nrules,
 			  struct pc_counter *out);
 int pc_dp_ct_count(struct pc_dp *dp, size_t *n);
@@ -109,5 +112,6 @@ int pc_dp_xdp_prog_fd(const struct pc_dp *dp);
 int pc_dp_tc_prog_fd(const struct pc_dp *dp);
 
 const char *pc_reason_name(unsigned int reason);
+const char *pc_fwd_result_name(unsigned int result);
 
 #endif

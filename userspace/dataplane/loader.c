@@ -56,6 +56,11 @@ static void set_pins(struct bpf_object *obj, const char *dir)
 	bpf_object__for_each_map (m, obj) {
 		if (bpf_map__is_internal(m))
 			continue; /* .rodata and friends stay private */
+		/* the kernel flags a devmap read-only to programs once made,
+		 * so libbpf could never reuse its pin; every attach fills
+		 * the new one, and the old program keeps its own */
+		if (bpf_map__type(m) == BPF_MAP_TYPE_DEVMAP_HASH)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(m));
 		bpf_map__set_pin_path(m, path);
 	}

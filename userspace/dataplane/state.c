@@ -22,6 +22,19 @@ const char *pc_reason_name(unsigned int reason)
 	}
 }
 
+const char *pc_fwd_result_name(unsigned int result)
+{
+	switch (result) {
+#define PC_FWD_CASE(name, value, label) \
+	case value:                     \
+		return label;
+		PC_FWD_RESULTS(PC_FWD_CASE)
+#undef PC_FWD_CASE
+	default:
+		return NULL;
+	}
+}
+
 /* Sum one per-CPU counter. */
 static int read_percpu(struct pc_dp *dp, int fd, __u32 idx,
 		       struct pc_counter *out, struct pc_counter *buf)
@@ -42,6 +55,17 @@ int pc_dp_read_stats(struct pc_dp *dp, struct pc_counter out[PC_REASON_SLOTS])
 	int fd = pc_dp_map_fd(dp, "stats"), err = 0;
 
 	for (__u32 i = 0; i < PC_REASON_SLOTS && !err; i++)
+		err = read_percpu(dp, fd, i, &out[i], buf);
+	free(buf);
+	return err;
+}
+
+int pc_dp_read_fwd_stats(struct pc_dp *dp, struct pc_counter out[PC_FWD_SLOTS])
+{
+	struct pc_counter *buf = pc_xcalloc((size_t)dp->ncpus, sizeof(*buf));
+	int fd = pc_dp_map_fd(dp, "fwd_stats"), err = 0;
+
+	for (__u32 i = 0; i < PC_FWD_SLOTS && !err; i++)
 		err = read_percpu(dp, fd, i, &out[i], buf);
 	free(buf);
 	return err;
