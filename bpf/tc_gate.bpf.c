@@ -24,7 +24,7 @@ int tc_gate(struct __sk_buff *skb)
 	reason = pc_decide(&pkt,
 			   tc_ethernet ? pc_parse_eth(&cur, &pkt)
 				       : pc_parse_l3(&cur, skb->protocol, &pkt),
-			   ifindex, len, wg ? wg->wg_id : 0);
+			   ifindex, len, wg ? wg->wg_id : 0, NULL);
 	pc_count_reason(reason, len);
 	return reason < PC_R_FIRST_DROP ? TC_ACT_OK : TC_ACT_SHOT;
 }

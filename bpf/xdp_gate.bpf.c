@@ -20,12 +20,16 @@ int xdp_gate(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pc_cursor cur = {.pos = data, .end = data_end};
 	struct pc_pkt pkt = {};
-	__u32 len = data_end - data, fwd;
+	struct pc_nat_out nat = {};
+	__u32 len = data_end - data, fwd = 0;
 	struct pc_config *cfg;
 	int reason, act;
 
 	reason = pc_decide(&pkt, pc_parse_eth(&cur, &pkt), ctx->ingress_ifindex,
-			   len, 0);
+			   len, 0, &nat);
+	/* a balanced flow: to its backend, or back from it */
+	if (reason < PC_R_FIRST_DROP && nat.op && pc_nat_xdp(ctx, &pkt, &nat))
+		reason = PC_R_DENY_NAT;
 	pc_count_reason(reason, len);
 	if (reason >= PC_R_FIRST_DROP)
 		return XDP_DROP;

@@ -22,25 +22,46 @@ static __always_inline int pc_end_less(const __u8 *a, __u16 ap, const __u8 *b,
 	return ap < bp;
 }
 
+static __always_inline int pc_addr_eq(const __u8 *a, const __u8 *b)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 16; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* The canonical key of a flow between (s, sp) and (d, dp); returns 1
+ * when s is its lo end. */
+static __always_inline int pc_ct_key_ends(const __u8 *s, __u16 sp,
+					  const __u8 *d, __u16 dp, __u8 proto,
+					  struct pc_ct_key *k)
+{
+	int src_lo = pc_end_less(s, sp, d, dp);
+
+	k->proto = proto;
+	if (src_lo) {
+		__builtin_memcpy(k->lo_addr, s, 16);
+		__builtin_memcpy(k->hi_addr, d, 16);
+		k->lo_port = sp;
+		k->hi_port = dp;
+	} else {
+		__builtin_memcpy(k->lo_addr, d, 16);
+		__builtin_memcpy(k->hi_addr, s, 16);
+		k->lo_port = dp;
+		k->hi_port = sp;
+	}
+	return src_lo;
+}
+
 /* Fill the canonical key; return 1 when the packet's source is lo. */
 static __always_inline int pc_ct_key_of(const struct pc_pkt *p,
 					struct pc_ct_key *k)
 {
-	int src_lo = pc_end_less(p->saddr, p->sport, p->daddr, p->dport);
-
-	k->proto = p->proto;
-	if (src_lo) {
-		__builtin_memcpy(k->lo_addr, p->saddr, 16);
-		__builtin_memcpy(k->hi_addr, p->daddr, 16);
-		k->lo_port = p->sport;
-		k->hi_port = p->dport;
-	} else {
-		__builtin_memcpy(k->lo_addr, p->daddr, 16);
-		__builtin_memcpy(k->hi_addr, p->saddr, 16);
-		k->lo_port = p->dport;
-		k->hi_port = p->sport;
-	}
-	return src_lo;
+	return pc_ct_key_ends(p->saddr, p->sport, p->daddr, p->dport, p->proto,
+			      k);
 }
 
 static __always_inline __u64 pc_ct_timeout(const struct pc_ct_val *ct,

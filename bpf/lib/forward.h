@@ -79,10 +79,11 @@ static __always_inline void pc_ipv4_ttl_dec(struct iphdr *ip)
 
 /*
  * Forward the frame p was parsed from, or leave it to the kernel.  Returns
- * the XDP action and sets *result to the PC_FWD_* it counts as.
+ * the XDP action and sets *result to the PC_FWD_* it counts as.  A global
+ * function, verified once.
  */
-static __always_inline int pc_forward(struct xdp_md *ctx,
-				      const struct pc_pkt *p, __u32 *result)
+__attribute__((noinline)) int pc_forward(struct xdp_md *ctx,
+					 const struct pc_pkt *p, __u32 *result)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
@@ -92,6 +93,8 @@ static __always_inline int pc_forward(struct xdp_md *ctx,
 	struct iphdr *ip;
 	long rc;
 
+	if (!p || !result)
+		return XDP_PASS;
 	/* tags would need the egress VLAN; the kernel knows it */
 	if (p->vlans || (void *)(eth + 1) > end) {
 		*result = PC_FWD_UNSUPPORTED;

@@ -10,6 +10,7 @@
 #include "events.h"
 #include "rate.h"
 #include "wgshield.h"
+#include "lb.h"
 
 static __always_inline void pc_frag_key_of(const struct pc_pkt *p,
 					   struct pc_frag_key *k)
@@ -20,8 +21,11 @@ static __always_inline void pc_frag_key_of(const struct pc_pkt *p,
 	k->proto = p->proto;
 }
 
+/* A first fragment that passed: its followers pass (and are rewritten
+ * as it was, nat may be NULL). */
 static __always_inline void pc_frag_remember(const struct pc_pkt *p, __u64 gen,
-					     __u32 rule_id, __u8 wg_id)
+					     __u32 rule_id, __u8 wg_id,
+					     const struct pc_nat_out *nat)
 {
 	struct pc_frag_key k = {};
 	struct pc_frag_val v = {.generation = gen,
@@ -31,21 +35,34 @@ static __always_inline void pc_frag_remember(const struct pc_pkt *p, __u64 gen,
 
 	if (p->frag != PC_FRAG_FIRST)
 		return;
+	if (nat && nat->op) {
+		v.nat = nat->op;
+		__builtin_memcpy(v.nat_addr, nat->addr, 16);
+	}
 	pc_frag_key_of(p, &k);
 	bpf_map_update_elem(&frags, &k, &v, BPF_ANY);
 }
 
-/* Later fragments carry no ports: they follow their first fragment. */
-/* ... and must come in where it did. */
-static __always_inline int pc_frag_follow(const struct pc_pkt *p, __u8 wg_id)
+/* Later fragments carry no ports: they follow their first fragment, must
+ * come in where it did, and get its address rewrite. */
+static __always_inline int pc_frag_follow(const struct pc_pkt *p, __u8 wg_id,
+					  struct pc_nat_out *nat)
 {
 	struct pc_frag_key k = {};
 	struct pc_frag_val *v;
 
 	pc_frag_key_of(p, &k);
 	v = bpf_map_lookup_elem(&frags, &k);
-	return v && v->pass && v->wg_id == wg_id ? PC_R_ALLOW_FRAGMENT
-						 : PC_R_DENY_FRAGMENT;
+	if (!v || !v->pass || v->wg_id != wg_id)
+		return PC_R_DENY_FRAGMENT;
+	if (v->nat) {
+		if (!nat)
+			return PC_R_DENY_FRAGMENT; /* no NAT here (TC) */
+		nat->op = v->nat;
+		nat->port = 0;
+		__builtin_memcpy(nat->addr, v->nat_addr, 16);
+	}
+	return PC_R_ALLOW_FRAGMENT;
 }
 
 /* Re-ask the policy about an established flow after a push. */
@@ -119,18 +136,46 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 	    !pc_rate_admit(gen, ct->rule_id, ct->src_set, p->len, now))
 		return PC_R_DENY_RATE;
 	pc_ct_account(ct, dir, p->len, now);
-	if (p->proto == IPPROTO_TCP)
+	if (p->proto == IPPROTO_TCP) {
+		__u8 was = ct->state;
+
 		pc_tcp_advance(ct, dir, p->tcp_flags);
-	pc_frag_remember(p, gen, ct->rule_id, wg_id);
+		/* a balanced connection ends: its backend has one less */
+		if (ct->nat == PC_NAT_DNAT && was < PC_TCP_CLOSING &&
+		    ct->state >= PC_TCP_CLOSING)
+			pc_lb_conn_add(ct, -1);
+	}
 	if (audited)
 		return audited;
 	return dir == PC_DIR_ORIG ? PC_R_ALLOW_ESTABLISHED : PC_R_ALLOW_REPLY;
 }
 
+/*
+ * The backend side of a balanced flow, made from its entry ct (which is
+ * written already, and is reused here to spare the stack): an entry that
+ * leads the backend's replies back to the client's flow and the virtual
+ * address.  k is reused for its key.
+ */
+static __always_inline void
+pc_rev_insert(const struct pc_pkt *p, struct pc_ct_key *k, struct pc_ct_val *ct)
+{
+	ct->orig_is_lo = pc_ct_key_ends(p->saddr, p->sport, ct->nat_addr,
+					ct->nat_port, p->proto, k);
+	ct->packets[PC_DIR_ORIG] = ct->bytes[PC_DIR_ORIG] = 0;
+	ct->state = PC_TCP_NONE;
+	ct->flags = 0;
+	ct->nat = PC_NAT_REV;
+	ct->lb_any_port = 0;
+	__builtin_memcpy(ct->nat_addr, p->daddr, 16);
+	ct->nat_port = p->dport;
+	bpf_map_update_elem(&conntrack, k, ct, BPF_ANY);
+}
+
 static __always_inline int pc_new_flow(const struct pc_pkt *p,
 				       struct pc_ct_key *k, int src_lo,
-				       __u64 gen, int audit, __u64 now,
-				       __u8 wg_id, struct pc_ev_info *ev)
+				       __u64 gen, int audit, int lb, __u64 now,
+				       __u8 wg_id, struct pc_ev_info *ev,
+				       struct pc_nat_out *nat)
 {
 	struct pc_verdict v;
 	struct pc_ct_val ct = {};
@@ -167,32 +212,93 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 	ct.wg_id = wg_id;
 	if (p->proto == IPPROTO_TCP)
 		ct.state = pc_tcp_state_new(p->tcp_flags);
+	if (nat && lb && (reason = pc_lb_steer(p, gen, &ct)))
+		return reason; /* nowhere to send it: no flow state either */
 	bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
-	pc_frag_remember(p, gen, v.rule_id, wg_id);
+	if (nat && ct.nat == PC_NAT_DNAT) {
+		if (ct.state < PC_TCP_CLOSING)
+			pc_lb_conn_add(&ct, 1);
+		nat->op = PC_NAT_DNAT;
+		nat->port = ct.nat_port;
+		__builtin_memcpy(nat->addr, ct.nat_addr, 16);
+		pc_rev_insert(p, k, &ct); /* ct and k are spent after this */
+	}
 	ev->log = !!(v.flags & PC_PF_LOG);
 	if (reason)
 		return reason;
 	return v.action == PC_ACT_AUDIT ? PC_R_AUDIT : PC_R_ALLOW_NEW;
 }
 
+/*
+ * A packet from a backend hit rev (a PC_NAT_REV entry, key *k): it is the
+ * reply of the client's flow to the virtual address, which it will carry
+ * as its source.  Returns that flow's entry, with *k and *src_lo made its
+ * key and the packet's end in it; or NULL when the flow is gone or no
+ * longer with this backend (rev was stale, and is deleted; *k is still
+ * the packet's own key).
+ */
+static __always_inline struct pc_ct_val *
+pc_rev_flow(const struct pc_pkt *p, struct pc_ct_key *k, struct pc_ct_val *rev,
+	    __u64 now, int *src_lo, struct pc_nat_out *nat)
+{
+	struct pc_ct_key ok = {};
+	struct pc_ct_val *ct;
+	int lo;
+
+	lo = pc_ct_key_ends(rev->nat_addr, rev->nat_port, p->daddr, p->dport,
+			    p->proto, &ok);
+	ct = bpf_map_lookup_elem(&conntrack, &ok);
+	if (!ct || ct->nat != PC_NAT_DNAT || ct->nat_port != p->sport ||
+	    !pc_addr_eq(ct->nat_addr, p->saddr) ||
+	    pc_ct_expired(ct, p->proto, now)) {
+		bpf_map_delete_elem(&conntrack, k);
+		return NULL;
+	}
+	rev->last_seen_ns = now;
+	nat->op = PC_NAT_REV;
+	nat->port = rev->nat_port;
+	__builtin_memcpy(nat->addr, rev->nat_addr, 16);
+	*k = ok;
+	*src_lo = lo;
+	return ct;
+}
+
+/* nat: NULL where the attach point does not rewrite (TC). */
 static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
-					int audit, __u8 wg_id,
-					struct pc_ev_info *ev)
+					int audit, int lb, __u8 wg_id,
+					struct pc_ev_info *ev,
+					struct pc_nat_out *nat)
 {
 	struct pc_ct_key k = {};
 	struct pc_ct_val *ct;
 	__u64 now;
-	int src_lo;
+	int src_lo, reason;
 
 	if (p->frag == PC_FRAG_LATER)
-		return pc_frag_follow(p, wg_id);
+		return pc_frag_follow(p, wg_id, nat);
 	src_lo = pc_ct_key_of(p, &k);
 	now = bpf_ktime_get_ns();
 	ct = bpf_map_lookup_elem(&conntrack, &k);
-	if (ct && !pc_ct_expired(ct, p->proto, now) && !pc_ct_reusable(ct, p))
-		return pc_established(p, &k, ct, src_lo, gen, audit, now, wg_id,
-				      ev);
-	return pc_new_flow(p, &k, src_lo, gen, audit, now, wg_id, ev);
+	/* from a backend: decided as the reply of its client's flow (TC
+	 * does not rewrite, so there it is decided as what it is) */
+	if (ct && ct->nat == PC_NAT_REV)
+		ct = nat ? pc_rev_flow(p, &k, ct, now, &src_lo, nat) : NULL;
+	if (ct && !pc_ct_expired(ct, p->proto, now) && !pc_ct_reusable(ct, p)) {
+		reason = pc_established(p, &k, ct, src_lo, gen, audit, now,
+					wg_id, ev);
+		/* the client's packets of a balanced flow go to its backend */
+		if (nat && ct->nat == PC_NAT_DNAT && src_lo == ct->orig_is_lo) {
+			nat->op = PC_NAT_DNAT;
+			nat->port = ct->nat_port;
+			__builtin_memcpy(nat->addr, ct->nat_addr, 16);
+		}
+	} else {
+		reason = pc_new_flow(p, &k, src_lo, gen, audit, lb, now, wg_id,
+				     ev, nat);
+	}
+	if (reason < PC_R_FIRST_DROP)
+		pc_frag_remember(p, gen, ev->rule_id, wg_id, nat);
+	return reason;
 }
 
 static __always_inline int pc_wants_event(int reason,
@@ -224,6 +330,14 @@ static __always_inline int pc_slot_audit(struct pc_config *cfg, __u64 gen)
 	return !!(flags[gen >> 63] & PC_CFG_AUDIT_SLOT(gen & 1));
 }
 
+/* Does the slot of gen balance any service?  (Read as pc_slot_audit.) */
+static __always_inline int pc_slot_lb(struct pc_config *cfg, __u64 gen)
+{
+	volatile __u32 *flags = &cfg->flags;
+
+	return !!(flags[gen >> 63] & PC_CFG_LB_SLOT(gen & 1));
+}
+
 /*
  * Decide one packet.  parse_rc is what the parser returned; wg_id is the
  * WireGuard interface it came from decrypted (0: none, always for XDP).
@@ -231,7 +345,8 @@ static __always_inline int pc_slot_audit(struct pc_config *cfg, __u64 gen)
  * pass or drop.
  */
 static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
-				     __u32 ifindex, __u32 frame_len, __u8 wg_id)
+				     __u32 ifindex, __u32 frame_len, __u8 wg_id,
+				     struct pc_nat_out *nat)
 {
 	struct pc_ev_info ev = {.ifindex = ifindex};
 	struct pc_config *cfg = pc_config_get();
@@ -267,7 +382,8 @@ static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
 	 * underlay; decrypted packets have been through WireGuard already) */
 	if (!wg_id && (reason = pc_wg_shield(p, cfg, bpf_ktime_get_ns())))
 		goto out;
-	reason = pc_decide_ip(p, gen, pc_slot_audit(cfg, gen), wg_id, &ev);
+	reason = pc_decide_ip(p, gen, pc_slot_audit(cfg, gen),
+			      pc_slot_lb(cfg, gen), wg_id, &ev, nat);
 	pc_count_rule(gen, ev.rule_id, p->len);
 out:
 	if (pc_wants_event(reason, &ev, cfg)) {

@@ -130,6 +130,8 @@ struct pc_policy_val {
 /* The policy in a slot is in audit mode: would-be denies pass, logged.
  * Set with the slot's contents, before its generation goes live. */
 #define PC_CFG_AUDIT_SLOT(slot) (0x100u << (slot))
+/* The slot's policy load-balances some services (lb_vips has entries). */
+#define PC_CFG_LB_SLOT(slot) (0x400u << (slot))
 #define PC_CFG_GATEWAY_MASK 0xffu /* the knobs; the rest is per policy */
 #define PC_CFG_KNOBS                            \
 	(PC_CFG_NONIP_PASS | PC_CFG_LOG_FLOWS | \
@@ -196,6 +198,15 @@ struct pc_ct_key {
 #define PC_DIR_ORIG 0
 #define PC_DIR_REPLY 1
 
+/* conntrack NAT (load-balanced flows). */
+#define PC_NAT_NONE 0
+#define PC_NAT_DNAT                                           \
+	1 /* the client's flow to a virtual address: nat_* is \
+	     the backend its packets are rewritten to */
+#define PC_NAT_REV                                             \
+	2 /* the backend side of such a flow: its replies come \
+	     from nat_* (the virtual address and port) */
+
 struct pc_ct_val {
 	__u64 created_ns;
 	__u64 last_seen_ns;
@@ -210,7 +221,12 @@ struct pc_ct_val {
 	__u8 action;
 	__u8 flags; /* PC_PF_* of the deciding entry */
 	__u8 wg_id; /* started on this WireGuard interface, 0: not */
-	__u8 pad;
+	__u8 nat;   /* PC_NAT_* */
+	__u8 nat_addr[16];
+	__u16 nat_port;	  /* host order */
+	__u8 lb_any_port; /* DNAT: the backend has no port of its own (its
+			     lb_conns key has port 0) */
+	__u8 pad[5];
 };
 
 /* frags: LRU hash, verdict of a first fragment for its followers. */
@@ -227,7 +243,70 @@ struct pc_frag_val {
 	__u32 rule_id;
 	__u8 pass;
 	__u8 wg_id; /* the interface the first fragment came from */
-	__u8 pad[2];
+	__u8 nat;   /* PC_NAT_DNAT: rewrite the destination to nat_addr;
+		       PC_NAT_REV: the source */
+	__u8 pad;
+	__u8 nat_addr[16];
+};
+
+/*
+ * Load balancing.  lb_vips: hash, (virtual address, protocol, port, slot)
+ * -> the service's table; port 0 stands for every port.  lb_tables: hash,
+ * slot * PC_LB_MAX_SERVICES + index -> the backends and how a new flow
+ * picks one; the daemon replaces a whole table in one update when health
+ * changes.  lb_conns: hash, backend -> flows it holds (least-connections).
+ */
+#define PC_LB_MAX_SERVICES 256 /* tables per slot (service and family) */
+#define PC_LB_MAX_BACKENDS 64  /* per table */
+#define PC_LB_RING 16381       /* Maglev table size: a prime */
+#define PC_LB_MAX_VIPS 65536   /* lb_vips entries per slot */
+#define PC_LB_CONNS 65536
+
+#define PC_LB_MAGLEV 0
+#define PC_LB_ROUND_ROBIN 1
+#define PC_LB_WEIGHTED 2
+#define PC_LB_LEAST_CONN 3
+#define PC_LB_LATENCY 4
+#define PC_LB_SOURCE_HASH 5
+
+struct pc_lb_vip_key {
+	__u8 addr[16];
+	__u16 port; /* host order; 0: every port */
+	__u8 proto;
+	__u8 slot;
+};
+
+struct pc_lb_vip_val {
+	__u32 table;
+	__u32 pad;
+};
+
+struct pc_lb_backend {
+	__u8 addr[16];
+	__u16 port; /* host order; 0: the flow's own destination port */
+	__u16 weight;
+	__u32 pad;
+};
+
+struct pc_lb_table {
+	__u32 strategy; /* PC_LB_* */
+	__u32 nactive;	/* backends taking new flows: active[0, nactive) */
+	__u32 rr;	/* round-robin position; the programs advance it */
+	__u32 nbackends;
+	struct pc_lb_backend backends[PC_LB_MAX_BACKENDS];
+	/* indexes into backends: up and not draining; latency: fastest
+	 * probe first */
+	__u8 active[PC_LB_MAX_BACKENDS];
+	/* maglev, source-hash, weighted: a backend index per hash bucket,
+	 * each active backend's share by weight */
+	__u8 ring[PC_LB_RING];
+	__u8 pad[3];
+};
+
+struct pc_lb_conn_key {
+	__u8 addr[16];
+	__u16 port; /* host order, as in pc_lb_backend (0 kept as 0) */
+	__u16 pad;
 };
 
 /* stats: per-CPU array indexed by reason; rule_stats by slot * MAX + id. */
@@ -270,9 +349,17 @@ _Static_assert(sizeof(struct pc_rate_val) == 32, "pc_rate_val layout");
 _Static_assert(sizeof(struct pc_bucket_key) == 16, "pc_bucket_key layout");
 _Static_assert(sizeof(struct pc_bucket) == 8, "pc_bucket layout");
 _Static_assert(sizeof(struct pc_ct_key) == 40, "pc_ct_key layout");
-_Static_assert(sizeof(struct pc_ct_val) == 72, "pc_ct_val layout");
+_Static_assert(sizeof(struct pc_ct_val) == 96, "pc_ct_val layout");
 _Static_assert(sizeof(struct pc_frag_key) == 40, "pc_frag_key layout");
-_Static_assert(sizeof(struct pc_frag_val) == 16, "pc_frag_val layout");
+_Static_assert(sizeof(struct pc_frag_val) == 32, "pc_frag_val layout");
+_Static_assert(sizeof(struct pc_lb_vip_key) == 20, "pc_lb_vip_key layout");
+_Static_assert(sizeof(struct pc_lb_vip_val) == 8, "pc_lb_vip_val layout");
+_Static_assert(sizeof(struct pc_lb_backend) == 24, "pc_lb_backend layout");
+_Static_assert(sizeof(struct pc_lb_table) == 16 + 24 * PC_LB_MAX_BACKENDS +
+						     PC_LB_MAX_BACKENDS +
+						     PC_LB_RING + 3,
+	       "pc_lb_table layout");
+_Static_assert(sizeof(struct pc_lb_conn_key) == 20, "pc_lb_conn_key layout");
 _Static_assert(sizeof(struct pc_counter) == 16, "pc_counter layout");
 _Static_assert(sizeof(struct pc_event) == 72, "pc_event layout");
 

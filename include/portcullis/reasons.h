@@ -29,6 +29,8 @@
 	X(DENY_WRONG_IFACE, 40, "deny_wrong_interface")                \
 	X(DENY_WG_SHIELD, 41, "deny_wireguard_shield")                 \
 	X(DENY_WG_HANDSHAKE_RATE, 42, "deny_wireguard_handshake_rate") \
+	X(DENY_NO_BACKEND, 43, "deny_no_backend")                      \
+	X(DENY_NAT, 44, "deny_nat_failed")                             \
 	X(EVENTS_SUPPRESSED, 62, "events_suppressed")                  \
 	X(EVENTS_LOST, 63, "events_lost")
 

@@ -24,6 +24,7 @@
 #include "dataplane.h"
 #include "policy_test.h"
 #include "packets.h"
+#include "portcullis/lbhash.h"
 
 static struct pc_dp *dp;
 static char gwname[32];
@@ -1257,6 +1258,517 @@ Test(fwd, denied_and_knob_off_are_not_forwarded)
 	EXPECT_KERNEL(&ok, PC_FWD_NOT_ATTACHED);
 }
 
+/*
+ * Load balancing: DNAT of a new flow to its backend, reverse NAT of the
+ * backend's replies, checksums, stickiness, strategies, drain, health.
+ */
+static const char lb_policy[] =
+	"apiVersion: portcullis/v1\n"
+	"kind: Policy\n"
+	"identities:\n"
+	"  clients: { cidrs: [198.18.1.0/24, \"fd00:1::/64\"] }\n"
+	"services:\n"
+	"  web:\n"
+	"    cidrs: [198.18.0.100/32, \"fd00:100::100/128\"]\n"
+	"    ports: [80/tcp]\n"
+	"    backends:\n"
+	"      - 198.18.2.2:8080\n"
+	"      - { address: 198.18.2.3, port: 8080, weight: 2 }\n"
+	"      - \"[fd00:2::2]:8080\"\n"
+	"  dns:\n"
+	"    cidrs: [198.18.0.53/32]\n"
+	"    ports: [53/udp]\n"
+	"    balance: BALANCE\n"
+	"    backends: [198.18.2.2, 198.18.2.3, 198.18.2.4]\n"
+	"rules:\n"
+	"  - { name: lb, from: [clients], to: [web, dns], action: allow }\n";
+
+/* lb_policy with dns balanced by balance, and extra text replaced */
+static uint64_t apply_lb(const char *balance, const char *from, const char *to)
+{
+	char text[2048], *p;
+
+	snprintf(text, sizeof(text), "%s", lb_policy);
+	p = strstr(text, "BALANCE");
+	memmove(p + strlen(balance), p + 7, strlen(p + 7) + 1);
+	memcpy(p, balance, strlen(balance));
+	if (from && (p = strstr(text, from))) {
+		memmove(p + strlen(to), p + strlen(from),
+			strlen(p + strlen(from)) + 1);
+		memcpy(p, to, strlen(to));
+	}
+	return apply_text(text);
+}
+
+static void setup_lb(void)
+{
+	tc_ethernet = 0;
+	setup();
+	apply_lb("maglev", NULL, NULL);
+}
+
+TestSuite(lb, .init = setup_lb, .fini = teardown);
+
+static void addr_of(const char *s, uint8_t a[16])
+{
+	cr_assert_eq(pc_addr_parse(s, a), 0, "%s", s);
+}
+
+/* The backend the live table's ring gives a flow, as the program does. */
+static const char *ring_pick(size_t table, const struct pspec *s, char *buf)
+{
+	struct pc_lb_table *t = malloc(sizeof(*t));
+	uint8_t sa[16], da[16];
+	uint32_t h;
+	const struct pc_lb_backend *b;
+
+	cr_assert_eq(pc_dp_lb_read(dp, table, t), 0);
+	addr_of(s->src, sa);
+	addr_of(s->dst, da);
+	h = pc_lb_flow_hash(sa, s->sport, da, s->dport, s->proto);
+	b = &t->backends[t->ring[h % PC_LB_RING]];
+	pc_addr_format(b->addr, buf, 64);
+	free(t);
+	return buf;
+}
+
+/* Where a frame went: its destination (or source) address and port. */
+static void v4_dst(const uint8_t *f, char *buf, uint16_t *port)
+{
+	uint8_t a[16] = {0};
+
+	a[10] = a[11] = 0xff;
+	memcpy(a + 12, f + 14 + 16, 4);
+	pc_addr_format(a, buf, 64);
+	*port = (uint16_t)(f[14 + 20 + 2] << 8 | f[14 + 20 + 3]);
+}
+
+static void v4_src(const uint8_t *f, char *buf, uint16_t *port)
+{
+	uint8_t a[16] = {0};
+
+	a[10] = a[11] = 0xff;
+	memcpy(a + 12, f + 14 + 12, 4);
+	pc_addr_format(a, buf, 64);
+	*port = (uint16_t)(f[14 + 20] << 8 | f[14 + 21]);
+}
+
+/* Send s; it must pass as reason; return where it went (DNAT). */
+static void lb_send(const struct pspec *s, int reason, char *dst,
+		    uint16_t *dport, uint8_t *out, size_t *n)
+{
+	uint8_t in[PK_MAX];
+	uint64_t before = reason_count(reason);
+
+	cr_assert_eq(run_xdp_out(s, in, out, n), XDP_PASS, "%s:%u", s->dst,
+		     s->dport);
+	cr_assert_eq(reason_count(reason), before + 1, "reason %d", reason);
+	cr_assert(checksums_ok(out, *n), "checksums after the rewrite");
+	if (dst)
+		v4_dst(out, dst, dport);
+	/* nothing else changed: MACs, IP header but addresses and
+	 * checksum, the L4 header but ports and checksum, the payload */
+	cr_assert_eq(memcmp(in, out, 14 + 10), 0);
+	cr_assert_eq(memcmp(in + 14 + 20 + 4, out + 14 + 20 + 4,
+			    s->proto == IPPROTO_TCP ? 12 : 2),
+		     0);
+	cr_assert_eq(
+		memcmp(in + *n - s->payload, out + *n - s->payload, s->payload),
+		0);
+}
+
+Test(lb, tcp_v4_dnat_reverse_nat_and_stickiness)
+{
+	struct pspec syn = {.src = "198.18.1.7",
+			    .dst = "198.18.0.100",
+			    .proto = IPPROTO_TCP,
+			    .sport = 40000,
+			    .dport = 80,
+			    .payload = 20};
+	struct pspec ack = syn;
+	char to[64], want[64], from[64];
+	uint8_t out[PK_MAX];
+	uint16_t port;
+	size_t n;
+
+	lb_send(&syn, PC_R_ALLOW_NEW, to, &port, out, &n);
+	cr_assert_str_eq(to, ring_pick(0, &syn, want),
+			 "the backend the Maglev ring gives this flow");
+	cr_assert_eq(port, 8080, "the backend's port");
+
+	/* the backend answers from its own address: the client sees the
+	 * virtual address */
+	struct pspec synack = {.src = to,
+			       .dst = "198.18.1.7",
+			       .proto = IPPROTO_TCP,
+			       .sport = 8080,
+			       .dport = 40000,
+			       .tcp_flags = 0x12,
+			       .payload = 20};
+	uint8_t in[PK_MAX];
+	uint64_t before = reason_count(PC_R_ALLOW_REPLY);
+
+	cr_assert_eq(run_xdp_out(&synack, in, out, &n), XDP_PASS);
+	cr_assert_eq(reason_count(PC_R_ALLOW_REPLY), before + 1);
+	v4_src(out, from, &port);
+	cr_assert_str_eq(from, "198.18.0.100",
+			 "reply from the virtual address");
+	cr_assert_eq(port, 80);
+	cr_assert(checksums_ok(out, n));
+	cr_assert_eq(memcmp(in + 14 + 16, out + 14 + 16, 4), 0,
+		     "destination untouched");
+
+	/* the rest of the connection sticks to that backend */
+	ack.tcp_flags = 0x10;
+	for (int i = 0; i < 5; i++) {
+		char again[64];
+
+		lb_send(&ack, PC_R_ALLOW_ESTABLISHED, again, &port, out, &n);
+		cr_assert_str_eq(again, to);
+	}
+	/* the backend holds the flow; when it closes, one less */
+	uint8_t ba[16];
+
+	addr_of(to, ba);
+	cr_assert_eq(pc_dp_lb_conns(dp, ba, 8080), 1);
+	ack.tcp_flags = 0x11; /* FIN */
+	lb_send(&ack, PC_R_ALLOW_ESTABLISHED, NULL, &port, out, &n);
+	cr_assert_eq(pc_dp_lb_conns(dp, ba, 8080), 0);
+}
+
+Test(lb, udp_keeps_port_v4_no_checksum_and_v6)
+{
+	struct pspec q = {.src = "198.18.1.7",
+			  .dst = "198.18.0.53",
+			  .proto = IPPROTO_UDP,
+			  .sport = 5555,
+			  .dport = 53,
+			  .payload = 30};
+	char to[64];
+	uint8_t in[PK_MAX], out[PK_MAX];
+	uint16_t port;
+	size_t n;
+
+	lb_send(&q, PC_R_ALLOW_NEW, to, &port, out, &n);
+	cr_assert_eq(port, 53, "no backend port: the flow's own");
+	cr_assert(!strncmp(to, "198.18.2.", 9), "to a backend: %s", to);
+
+	/* IPv4 UDP without a checksum keeps none */
+	q.sport = 5556;
+	n = build(&q, in);
+	fill_checksums(in, n);
+	in[14 + 20 + 6] = in[14 + 20 + 7] = 0;
+	{
+		struct xdp_md ctx = {.data_end = (__u32)n,
+				     .ingress_ifindex = (__u32)veth_ifindex};
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in,
+			    .data_size_in = (__u32)n, .data_out = out,
+			    .data_size_out = PK_MAX, .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+		cr_assert_eq(bpf_prog_test_run_opts(pc_dp_xdp_prog_fd(dp), &o),
+			     0);
+		cr_assert_eq(o.retval, XDP_PASS);
+		cr_assert_eq(out[14 + 20 + 6] | out[14 + 20 + 7], 0,
+			     "still no UDP checksum");
+		cr_assert_eq(csum_fold(csum_add(0, out + 14, 20)), 0,
+			     "IP header checksum");
+		cr_assert_neq(memcmp(in + 14 + 16, out + 14 + 16, 4), 0);
+	}
+
+	/* IPv6: TCP to the IPv6 virtual address goes to the IPv6 backend */
+	struct pspec v6 = {.v6 = 1,
+			   .src = "fd00:1::7",
+			   .dst = "fd00:100::100",
+			   .proto = IPPROTO_TCP,
+			   .sport = 40001,
+			   .dport = 80,
+			   .payload = 8};
+	uint8_t want[16], got[16];
+
+	cr_assert_eq(run_xdp_out(&v6, in, out, &n), XDP_PASS);
+	cr_assert(checksums_ok(out, n), "TCP over IPv6 checksum");
+	addr_of("fd00:2::2", want);
+	memcpy(got, out + 14 + 24, 16);
+	cr_assert_eq(memcmp(got, want, 16), 0, "to the IPv6 backend");
+	cr_assert_eq(out[14 + 40 + 2] << 8 | out[14 + 40 + 3], 8080);
+	struct pspec v6r = {.v6 = 1,
+			    .src = "fd00:2::2",
+			    .dst = "fd00:1::7",
+			    .proto = IPPROTO_TCP,
+			    .sport = 8080,
+			    .dport = 40001,
+			    .tcp_flags = 0x12};
+
+	cr_assert_eq(run_xdp_out(&v6r, in, out, &n), XDP_PASS);
+	cr_assert(checksums_ok(out, n));
+	addr_of("fd00:100::100", want);
+	cr_assert_eq(memcmp(out + 14 + 8, want, 16), 0,
+		     "the IPv6 reply comes from the virtual address");
+	cr_assert_eq(out[14 + 40] << 8 | out[14 + 41], 80);
+}
+
+Test(lb, maglev_spreads_by_weight_and_predictably)
+{
+	/* web: .2 weight 1, .3 weight 2 */
+	struct pspec s = {.src = "198.18.1.9",
+			  .dst = "198.18.0.100",
+			  .proto = IPPROTO_TCP,
+			  .dport = 80};
+	int two = 0, three = 0;
+	char to[64], want[64];
+	uint8_t out[PK_MAX];
+	uint16_t port;
+	size_t n;
+
+	for (int i = 0; i < 3000; i++) {
+		s.sport = (uint16_t)(10000 + i);
+		lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
+		cr_assert_str_eq(to, ring_pick(0, &s, want));
+		two += !strcmp(to, "198.18.2.2");
+		three += !strcmp(to, "198.18.2.3");
+	}
+	cr_assert_eq(two + three, 3000);
+	cr_assert(three > 1.7 * two && three < 2.3 * two,
+		  "weights 1:2 give %d:%d", two, three);
+}
+
+Test(lb, strategies)
+{
+	struct pspec s = {.src = "198.18.1.7",
+			  .dst = "198.18.0.53",
+			  .proto = IPPROTO_UDP,
+			  .dport = 53};
+	char to[64], first[64];
+	uint8_t out[PK_MAX];
+	uint16_t port;
+	size_t n;
+	int seen[5] = {0};
+
+	/* round-robin: each in turn */
+	apply_lb("round-robin", NULL, NULL);
+	for (int i = 0; i < 6; i++) {
+		s.sport = (uint16_t)(20000 + i);
+		lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
+		seen[to[strlen(to) - 1] - '0']++;
+	}
+	cr_assert(seen[2] == 2 && seen[3] == 2 && seen[4] == 2,
+		  "round-robin: %d %d %d", seen[2], seen[3], seen[4]);
+
+	/* source-hash: every flow of a client to one backend */
+	apply_lb("source-hash", NULL, NULL);
+	for (int i = 0; i < 20; i++) {
+		s.sport = (uint16_t)(21000 + i);
+		lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
+		if (!i)
+			strcpy(first, to);
+		cr_assert_str_eq(to, first, "source-hash sticks to %s", first);
+	}
+
+	/* least-connections: the backend with fewest flows gets the next.
+	 * Round-robin left 2 flows on each, source-hash 20 more on one:
+	 * 9 new flows all go to the other two, evenly. */
+	uint64_t before[5], after[5];
+	uint8_t a[16] = {0};
+
+	a[10] = a[11] = 0xff;
+	a[12] = 198, a[13] = 18, a[14] = 2;
+	for (int b = 2; b <= 4; b++) {
+		a[15] = (uint8_t)b;
+		before[b] = pc_dp_lb_conns(dp, a, 0);
+	}
+	apply_lb("least-connections", NULL, NULL);
+	for (int i = 0; i < 9; i++) {
+		s.sport = (uint16_t)(22000 + i);
+		lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
+		cr_assert_str_neq(to, first, "not to the busiest backend");
+	}
+	for (int b = 2; b <= 4; b++) {
+		a[15] = (uint8_t)b;
+		after[b] = pc_dp_lb_conns(dp, a, 0);
+	}
+	for (int b = 2; b <= 4; b++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "198.18.2.%d", b);
+		if (!strcmp(name, first))
+			cr_assert_eq(after[b], before[b]);
+		else
+			cr_assert(after[b] == 6 || after[b] == 7,
+				  ".%d holds %llu", b,
+				  (unsigned long long)after[b]);
+	}
+	cr_assert_eq(after[2] + after[3] + after[4],
+		     before[2] + before[3] + before[4] + 9);
+
+	/* weighted: random by weight, all three seen over many flows */
+	apply_lb("weighted", NULL, NULL);
+	memset(seen, 0, sizeof(seen));
+	for (int i = 0; i < 300; i++) {
+		s.sport = (uint16_t)(23000 + i);
+		lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
+		seen[to[strlen(to) - 1] - '0']++;
+	}
+	cr_assert(seen[2] > 50 && seen[3] > 50 && seen[4] > 50,
+		  "weighted: %d %d %d", seen[2], seen[3], seen[4]);
+}
+
+/* The daemon's view of health, for the tests: backends listed down. */
+static const char *down_addr;
+static uint32_t rtt_of[3];
+
+static void test_state(void *arg, const struct pc_lb_entry *t, uint8_t *up,
+		       uint32_t *rtt)
+{
+	(void)arg;
+	for (size_t i = 0; i < t->nbackends; i++) {
+		char a[64];
+
+		pc_addr_format(t->backends[i].addr, a, sizeof(a));
+		if (down_addr && strstr(down_addr, a))
+			up[i] = 0;
+		if (!strcmp(t->service, "dns"))
+			rtt[i] = rtt_of[i % 3];
+	}
+}
+
+Test(lb, drain_health_latency_and_no_backend)
+{
+	struct pspec est = {.src = "198.18.1.7",
+			    .dst = "198.18.0.53",
+			    .proto = IPPROTO_UDP,
+			    .sport = 30000,
+			    .dport = 53};
+	struct pspec s = est;
+	char to[64], held[64];
+	uint8_t out[PK_MAX];
+	uint16_t port;
+	size_t n;
+
+	lb_send(&est, PC_R_ALLOW_NEW, held, &port, out, &n);
+	/* drain the backend that flow holds: no new flows go there, the
+	 * established one goes on.  (dns's backends are a flow list: its
+	 * item ends with ',' or, the last, with ']'.) */
+	char text_from[96], text_to[160];
+
+	snprintf(text_from, sizeof(text_from), "%s%s", held,
+		 strcmp(held, "198.18.2.4") ? "," : "]");
+	snprintf(text_to, sizeof(text_to), "{ address: %s, drain: true }%s",
+		 held, strcmp(held, "198.18.2.4") ? "," : "]");
+	apply_lb("maglev", text_from, text_to);
+	for (int i = 0; i < 200; i++) {
+		s.sport = (uint16_t)(31000 + i);
+		lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
+		cr_assert_str_neq(to, held,
+				  "no new flow to a draining backend");
+	}
+	lb_send(&est, PC_R_ALLOW_ESTABLISHED, to, &port, out, &n);
+	cr_assert_str_eq(to, held, "its established flow goes on");
+
+	/* health: the daemon marks backends down; a refresh rewrites the
+	 * live table at once */
+	pc_dp_set_lb_state(dp, test_state, NULL);
+	down_addr = "198.18.2.2 198.18.2.3 198.18.2.4";
+	for (size_t t = 0; t < live->nlb; t++)
+		cr_assert_eq(pc_dp_lb_refresh(dp, live, t), 0);
+	s.sport = 32000;
+	{
+		uint8_t in[PK_MAX];
+		uint64_t before = reason_count(PC_R_DENY_NO_BACKEND);
+
+		cr_assert_eq(run_xdp_out(&s, in, out, &n), XDP_DROP,
+			     "every backend down: nowhere to go");
+		cr_assert_eq(reason_count(PC_R_DENY_NO_BACKEND), before + 1);
+	}
+	down_addr = "198.18.2.2";
+	apply_lb("latency", NULL, NULL); /* a push asks for health too */
+	rtt_of[0] = 500, rtt_of[1] = 900, rtt_of[2] = 300;
+	for (size_t t = 0; t < live->nlb; t++)
+		cr_assert_eq(pc_dp_lb_refresh(dp, live, t), 0);
+	for (int i = 0; i < 10; i++) {
+		s.sport = (uint16_t)(33000 + i);
+		lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
+		cr_assert_str_eq(to, "198.18.2.4", "the fastest that is up");
+	}
+	rtt_of[2] = 1000;
+	for (size_t t = 0; t < live->nlb; t++)
+		cr_assert_eq(pc_dp_lb_refresh(dp, live, t), 0);
+	s.sport = 33100;
+	lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
+	cr_assert_str_eq(to, "198.18.2.3", "now .3 is fastest (.2 is down)");
+	pc_dp_set_lb_state(dp, NULL, NULL);
+	down_addr = NULL;
+}
+
+Test(lb, revoked_and_stray_backend_packets)
+{
+	struct pspec syn = {.src = "198.18.1.7",
+			    .dst = "198.18.0.100",
+			    .proto = IPPROTO_TCP,
+			    .sport = 41000,
+			    .dport = 80};
+	char to[64];
+	uint8_t in[PK_MAX], out[PK_MAX];
+	uint16_t port;
+	size_t n;
+
+	/* a packet from a backend that belongs to no balanced flow is
+	 * decided as what it is */
+	struct pspec stray = {.src = "198.18.2.2",
+			      .dst = "198.18.1.7",
+			      .proto = IPPROTO_TCP,
+			      .sport = 8080,
+			      .dport = 41999,
+			      .tcp_flags = 0x12};
+	EXPECT(&stray, XDP_DROP, PC_R_DENY_DEFAULT);
+
+	lb_send(&syn, PC_R_ALLOW_NEW, to, &port, out, &n);
+	struct pspec reply = {.src = to,
+			      .dst = "198.18.1.7",
+			      .proto = IPPROTO_TCP,
+			      .sport = 8080,
+			      .dport = 41000,
+			      .tcp_flags = 0x12};
+	/* a push that takes web away: the flow is revoked from its next
+	 * packet, and the backend's replies are no one's */
+	apply_lb("maglev", "to: [web, dns]", "to: [dns]");
+	cr_assert_eq(run_xdp_out(&syn, in, out, &n), XDP_DROP);
+	EXPECT(&reply, XDP_DROP, PC_R_DENY_DEFAULT);
+	EXPECT(&reply, XDP_DROP, PC_R_DENY_DEFAULT);
+}
+
+Test(lb, first_and_later_fragments_are_rewritten)
+{
+	struct pspec first = {.src = "198.18.1.7",
+			      .dst = "198.18.0.53",
+			      .proto = IPPROTO_UDP,
+			      .sport = 7000,
+			      .dport = 53,
+			      .frag = 0x2000,
+			      .ip_id = 77,
+			      .payload = 64};
+	struct pspec later = {.src = "198.18.1.7",
+			      .dst = "198.18.0.53",
+			      .proto = IPPROTO_UDP,
+			      .frag = 8,
+			      .ip_id = 77,
+			      .payload = 40};
+	uint8_t in[PK_MAX], out[PK_MAX];
+	char to[64], to2[64];
+	uint16_t port;
+	size_t n;
+
+	cr_assert_eq(run_xdp_out(&first, in, out, &n), XDP_PASS);
+	v4_dst(out, to, &port);
+	cr_assert(!strncmp(to, "198.18.2.", 9));
+	cr_assert_eq(run_xdp_out(&later, in, out, &n), XDP_PASS);
+	cr_assert_eq(csum_fold(csum_add(0, out + 14, 20)), 0);
+	v4_dst(out, to2, &port);
+	cr_assert_str_eq(to2, to, "the later fragment follows to %s", to);
+	cr_assert_eq(memcmp(in + 34, out + 34, n - 34), 0,
+		     "its payload untouched");
+}
+
 Test(layout, btf_matches_userspace)
 {
 	static const struct member_off members[] = {
@@ -1284,7 +1796,16 @@ Test(layout, btf_matches_userspace)
 		M(pc_ct_val, wg_id),	      M(pc_frag_val, wg_id),
 		M(pc_wg_peer_key, prefixlen), M(pc_wg_peer_key, slot),
 		M(pc_wg_peer_key, wg_id),     M(pc_wg_peer_key, addr),
-		M(pc_wg_iface_val, wg_id),
+		M(pc_wg_iface_val, wg_id),    M(pc_ct_val, nat),
+		M(pc_ct_val, nat_addr),	      M(pc_ct_val, nat_port),
+		M(pc_ct_val, lb_any_port),    M(pc_frag_val, nat),
+		M(pc_frag_val, nat_addr),     M(pc_lb_vip_key, port),
+		M(pc_lb_vip_key, proto),      M(pc_lb_vip_key, slot),
+		M(pc_lb_vip_val, table),      M(pc_lb_table, nactive),
+		M(pc_lb_table, rr),	      M(pc_lb_table, backends),
+		M(pc_lb_table, active),	      M(pc_lb_table, ring),
+		M(pc_lb_backend, port),	      M(pc_lb_backend, weight),
+		M(pc_lb_conn_key, port),
 	};
 	struct btf *btf = btf__parse_elf(BPF_OBJ_PATH, NULL);
 

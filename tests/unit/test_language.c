@@ -559,7 +559,7 @@ Test(language, every_other_message)
 		 "at most 63; not \"any\" nor an address)"},
 		{"services:\n  web: { cidrs: [10.0.0.1], portz: [80/tcp] }\n",
 		 "4:29: unknown key \"portz\" in service \"web\" (cidrs, "
-		 "ports)"},
+		 "ports, backends, balance, health)"},
 		{"tests:\n  - { from: 10.0.0.300, to: 10.0.0.1, port: 80/tcp, "
 		 "expect: deny }\n",
 		 "4:13: bad address \"10.0.0.300\" in test"},

@@ -7,7 +7,12 @@ tcp     connect, send a line, expect it back        exit 0 ok, 1 failed
 udp     send a datagram, expect it back             exit 0 ok, 1 failed
 hold    keep one TCP connection echoing every INTERVAL for DURATION;
         exit 0 if it survived, 3 if it broke (prints when)
+who     open COUNT TCP connections one after another to a server run
+        with serve --name, each reading the name it answers with;
+        print JSON: how many each name answered, how many failed, and
+        (--log) every attempt's time and answer
 """
+import json
 import argparse
 import socket
 import socketserver
@@ -17,9 +22,13 @@ import time
 
 
 class TcpEcho(socketserver.BaseRequestHandler):
+    name = None  # serve --name: said first on every connection
+
     def handle(self):
         self.request.settimeout(120)
         try:
+            if self.name:
+                self.request.sendall(self.name.encode() + b"\n")
             while True:
                 data = self.request.recv(4096)
                 if not data:
@@ -55,6 +64,7 @@ class V6UDP(socketserver.ThreadingUDPServer):
 
 
 def serve(args):
+    TcpEcho.name = args.name
     servers = [V6TCP(("::", p), TcpEcho) for p in args.tcp]
     servers += [V6UDP(("::", p), UdpEcho) for p in args.udp]
     for s in servers:
@@ -130,6 +140,40 @@ def hold(args):
     return 0
 
 
+def who(args):
+    names, failed, log = {}, 0, []
+    start = time.time()
+    for _ in range(args.count):
+        t = time.time() - start
+        try:
+            with socket.socket(family(args.host), socket.SOCK_STREAM) as s:
+                s.settimeout(args.timeout)
+                s.connect((args.host, args.port))
+                line = b""
+                while not line.endswith(b"\n"):
+                    chunk = s.recv(64)
+                    if not chunk:
+                        raise OSError("closed")
+                    line += chunk
+            name = line.decode().strip()
+            names[name] = names.get(name, 0) + 1
+        except OSError as e:
+            failed += 1
+            name = None
+            if args.log:
+                log.append([round(t, 4), None, str(e)])
+        if args.log and name:
+            log.append([round(t, 4), name])
+        if args.interval:
+            time.sleep(args.interval)
+    out = {"names": names, "failed": failed,
+           "seconds": round(time.time() - start, 3)}
+    if args.log:
+        out["log"] = log
+    print(json.dumps(out))
+    return 0 if not failed else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
@@ -138,7 +182,8 @@ def main():
     s.add_argument("--tcp", type=int, nargs="*", default=[])
     s.add_argument("--udp", type=int, nargs="*", default=[])
     s.add_argument("--lifetime", type=float, default=3600)
-    for name in ("tcp", "udp", "hold"):
+    s.add_argument("--name", help="say NAME first on every TCP connection")
+    for name in ("tcp", "udp", "hold", "who"):
         c = sub.add_parser(name)
         c.add_argument("host")
         c.add_argument("port", type=int)
@@ -146,11 +191,15 @@ def main():
         if name == "hold":
             c.add_argument("--interval", type=float, default=0.1)
             c.add_argument("--duration", type=float, default=10.0)
+        if name == "who":
+            c.add_argument("--count", type=int, default=100)
+            c.add_argument("--interval", type=float, default=0.0)
+            c.add_argument("--log", action="store_true")
     args = p.parse_args()
     if args.cmd == "serve":
         serve(args)
         return 0
-    return {"tcp": tcp, "udp": udp, "hold": hold}[args.cmd](args)
+    return {"tcp": tcp, "udp": udp, "hold": hold, "who": who}[args.cmd](args)
 
 
 if __name__ == "__main__":

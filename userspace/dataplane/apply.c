@@ -432,7 +432,8 @@ static int remove_compiled(struct pc_dp *dp, const struct pc_compiled *c,
 	/* policy first: no entry may outlive the sets it names */
 	size_t nrange = split_ranges(pk, NULL, c->nentries);
 
-	if (!(err = delete_many(pc_dp_map_fd(dp, "policy"), pk, nrange,
+	if (!(err = pc_dp_lb_clear(dp, slot)) &&
+	    !(err = delete_many(pc_dp_map_fd(dp, "policy"), pk, nrange,
 				sizeof(*pk))) &&
 	    !(err = delete_many(pc_dp_map_fd(dp, "policy_exact"), pk + nrange,
 				c->nentries - nrange, sizeof(*pk))) &&
@@ -508,7 +509,8 @@ static int clear_all(struct pc_dp *dp, __u8 slot)
 {
 	int err;
 
-	if ((err = clear_rates(pc_dp_map_fd(dp, "rates"), slot)) ||
+	if ((err = pc_dp_lb_clear(dp, slot)) ||
+	    (err = clear_rates(pc_dp_map_fd(dp, "rates"), slot)) ||
 	    (err = clear_slot(pc_dp_map_fd(dp, "wg_peers"),
 			      sizeof(struct pc_wg_peer_key), slot)) ||
 	    (err = clear_slot(pc_dp_map_fd(dp, "ident_hosts"),
@@ -544,7 +546,8 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 	    (err = write_rates(pc_dp_map_fd(dp, "rates"), c, slot)) ||
 	    (err = write_wg_peers(dp, c, slot)) ||
 	    (err = write_policy(pc_dp_map_fd(dp, "policy"),
-				pc_dp_map_fd(dp, "policy_exact"), c, slot)))
+				pc_dp_map_fd(dp, "policy_exact"), c, slot)) ||
+	    (err = pc_dp_lb_write(dp, c, slot)))
 		return err;
 	/* the slot's mode: the idle slot's bit, read by no packet yet */
 	if (c->mode == PC_MODE_AUDIT)

@@ -78,6 +78,25 @@ int pc_dp_set_wg_iface(struct pc_dp *dp, unsigned int ifindex, uint8_t wg_id);
 /* Forget every WireGuard interface but these ifindexes. */
 int pc_dp_prune_wg_ifaces(struct pc_dp *dp, const unsigned int *keep, size_t n);
 
+/*
+ * Load balancing.  Every table the data plane writes (with a policy, or
+ * on pc_dp_lb_refresh) asks fn which of its backends are up (up[i],
+ * preset 1) and their probe round trip (rtt_us[i], preset 0); without fn
+ * every backend is up.
+ */
+typedef void (*pc_lb_state_fn)(void *arg, const struct pc_lb_entry *t,
+			       uint8_t *up, uint32_t *rtt_us);
+void pc_dp_set_lb_state(struct pc_dp *dp, pc_lb_state_fn fn, void *arg);
+/* Rewrite table (an index into live->lb) of the policy in force: one
+ * map update, so a new flow sees the old table or the new. */
+int pc_dp_lb_refresh(struct pc_dp *dp, const struct pc_compiled *live,
+		     size_t table);
+/* The live table as the programs see it. */
+int pc_dp_lb_read(struct pc_dp *dp, size_t table, struct pc_lb_table *out);
+/* Flows the data plane counts for a backend (least-connections). */
+uint64_t pc_dp_lb_conns(struct pc_dp *dp, const uint8_t addr[16],
+			uint16_t port);
+
 /* Attach XDP (or replace the program of our pinned link) on ifname; it
  * becomes a target XDP forwards to (tx_ports). */
 int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,

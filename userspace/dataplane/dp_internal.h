@@ -26,9 +26,15 @@ struct pc_dp {
 	void *ev_arg;
 	struct pc_dp_wg_peer *wg; /* what each apply writes to wg_peers */
 	size_t nwg;
+	pc_lb_state_fn lb_state; /* backends' health, for every table built */
+	void *lb_state_arg;
 };
 
 extern int pc_dp_libbpf_quiet;
+
+/* lb.c: a policy's load-balancing maps in slot, written or removed. */
+int pc_dp_lb_write(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot);
+int pc_dp_lb_clear(struct pc_dp *dp, __u8 slot);
 
 /* Wait until no BPF program still runs with what it read before now. */
 int pc_dp_sync(struct pc_dp *dp);

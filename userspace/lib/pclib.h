@@ -84,6 +84,16 @@ void pc_prefix_format(const struct pc_prefix *p, char *buf, size_t len);
 int pc_prefix_contains(const struct pc_prefix *a, const struct pc_prefix *b);
 int pc_prefix_cmp(const struct pc_prefix *a, const struct pc_prefix *b);
 
+/*
+ * Fill ring[0, m) (m prime) with indexes 0..n-1 (n <= 255), each
+ * backend's share of buckets in proportion to weights[i] (> 0), by
+ * Maglev's permutations of keys[i] (a backend's stable name): the same
+ * keys give the same ring anywhere, and removing one backend moves little
+ * more than its own buckets.  0 or -EINVAL.
+ */
+int pc_maglev_fill(const char *const *keys, const uint32_t *weights, size_t n,
+		   uint8_t *ring, uint32_t m);
+
 const char *pc_version(void);
 
 #endif

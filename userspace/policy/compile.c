@@ -894,6 +894,8 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	else if (c->nservices > PC_MAX_SERVICE_PREFIXES / 2)
 		rc = too_big(pol, d, "service prefixes", c->nservices,
 			     PC_MAX_SERVICE_PREFIXES / 2);
+	if (!rc)
+		rc = pc_lb_compile(pol, c, d);
 	if (rc) {
 		pc_compiled_free(c);
 		return rc;
@@ -920,5 +922,6 @@ void pc_compiled_free(struct pc_compiled *c)
 	free(c->entries);
 	free(c->rates);
 	free(c->peers);
+	pc_lb_free(c);
 	free(c);
 }

@@ -614,20 +614,322 @@ static void add_port(struct pctx *c, void *arg)
 	take(c);
 }
 
+/* ---- load balancing: backends, balance, health ------------------------ */
+
+static void parse_bool(struct pctx *c, uint8_t *out);
+static const char *parse_count(const char *s, uint64_t *out);
+
+/* A whole decimal number up to max, or -EINVAL. */
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	uint64_t v;
+	const char *end = parse_count(s, &v);
+
+	if (!end || *end || v > max)
+		return -EINVAL;
+	*out = (unsigned long)v;
+	return 0;
+}
+
+/* "100ms", "2s", "1m": milliseconds, or -EINVAL. */
+static int parse_duration_ms(const char *s, uint32_t *out)
+{
+	uint64_t v, mult;
+	const char *end = parse_count(s, &v);
+
+	if (!end)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		mult = 1;
+	else if (!strcmp(end, "s"))
+		mult = 1000;
+	else if (!strcmp(end, "m"))
+		mult = 60000;
+	else
+		return -EINVAL;
+	if (v > UINT32_MAX / mult)
+		return -EINVAL;
+	*out = (uint32_t)(v * mult);
+	return 0;
+}
+
+/* "198.18.2.2", "198.18.2.2:8080", "fd00::2", "[fd00::2]:8080" */
+static int parse_hostport(const char *s, uint8_t addr[16], uint16_t *port)
+{
+	char host[64];
+	const char *colon = NULL;
+	unsigned long p = 0;
+
+	*port = 0;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || (size_t)(close - s - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, (size_t)(close - s - 1));
+		host[close - s - 1] = '\0';
+		if (close[1] == ':')
+			colon = close + 1;
+		else if (close[1])
+			return -EINVAL;
+	} else {
+		colon = strchr(s, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL; /* a bare IPv6 address */
+		snprintf(host, sizeof(host), "%.*s",
+			 colon ? (int)(colon - s) : (int)strlen(s), s);
+	}
+	if (colon && (parse_uint(colon + 1, 65535, &p) || !p))
+		return -EINVAL;
+	*port = (uint16_t)p;
+	return pc_addr_parse(host, addr);
+}
+
+struct backend_ctx {
+	size_t svc;
+	struct pc_backend *b;
+	int has_addr;
+};
+
+static void backend_key(struct pctx *c, const char *key,
+			const struct pc_loc *kloc, void *arg)
+{
+	struct backend_ctx *bc = arg;
+	struct pc_backend *b = bc->b;
+	struct pc_loc loc;
+	unsigned long v;
+	const char *s;
+
+	if (!strcmp(key, "drain")) {
+		parse_bool(c, &b->drain);
+		return;
+	}
+	if (strcmp(key, "address") && strcmp(key, "port") &&
+	    strcmp(key, "weight")) {
+		fail(c, kloc,
+		     "unknown key \"%s\" in a backend (address, port, weight, "
+		     "drain)",
+		     key);
+		skip(c);
+		return;
+	}
+	if (!(s = want_scalar(c, key, &loc)))
+		return;
+	if (!strcmp(key, "address")) {
+		if (pc_addr_parse(s, b->addr))
+			fail(c, &loc, "bad backend address \"%.60s\"", s);
+		else
+			bc->has_addr = 1;
+	} else if (!strcmp(key, "port")) {
+		if (parse_uint(s, 65535, &v) || !v)
+			fail(c, &loc, "bad backend port \"%.20s\" (1-65535)",
+			     s);
+		else
+			b->port = (uint16_t)v;
+	} else {
+		if (parse_uint(s, PC_LB_MAX_WEIGHT, &v) || !v)
+			fail(c, &loc,
+			     "bad weight \"%.20s\" (1-%d; drain: true takes a "
+			     "backend out)",
+			     s, PC_LB_MAX_WEIGHT);
+		else
+			b->weight = (uint16_t)v;
+	}
+	take(c);
+}
+
+static void add_backend(struct pctx *c, void *arg)
+{
+	struct pc_service *svc = &c->pol->services[*(size_t *)arg];
+	struct backend_ctx bc = {.svc = *(size_t *)arg};
+	struct pc_backend b = {.weight = 1};
+	yaml_event_t *e = peek(c);
+	const char *s;
+
+	if (!e)
+		return;
+	b.loc = loc_of(e);
+	bc.b = &b;
+	if (e->type == YAML_MAPPING_START_EVENT) {
+		for_each_pair(c, "a backend", 0, backend_key, &bc);
+		if (!bc.has_addr) {
+			fail(c, &b.loc, "a backend needs an address");
+			return;
+		}
+	} else {
+		struct pc_loc loc;
+
+		if (!(s = want_scalar(c,
+				      "a backend: ADDRESS[:PORT] or "
+				      "{ address, port, weight, drain }",
+				      &loc)))
+			return;
+		if (parse_hostport(s, b.addr, &b.port)) {
+			fail(c, &loc,
+			     "bad backend \"%.60s\" (198.18.2.2, "
+			     "198.18.2.2:8080, [fd00::2]:8080)",
+			     s);
+			take(c);
+			return;
+		}
+		take(c);
+	}
+	pc_xgrow(&svc->backends, &svc->cap_backends, svc->nbackends, sizeof(b));
+	svc->backends[svc->nbackends++] = b;
+}
+
+static const struct {
+	const char *name;
+	uint8_t v;
+} balance_names[] = {
+	{"maglev", PC_LB_MAGLEV},     {"round-robin", PC_LB_ROUND_ROBIN},
+	{"weighted", PC_LB_WEIGHTED}, {"least-connections", PC_LB_LEAST_CONN},
+	{"latency", PC_LB_LATENCY},   {"source-hash", PC_LB_SOURCE_HASH},
+};
+
+const char *pc_balance_name(uint8_t balance)
+{
+	for (size_t i = 0; i < PC_ARRAY_SIZE(balance_names); i++)
+		if (balance_names[i].v == balance)
+			return balance_names[i].name;
+	return "?";
+}
+
+static void parse_balance(struct pctx *c, struct pc_service *svc)
+{
+	struct pc_loc loc;
+	const char *s = want_scalar(c, "a balance strategy", &loc);
+
+	if (!s)
+		return;
+	svc->balance_loc = loc;
+	for (size_t i = 0; i < PC_ARRAY_SIZE(balance_names); i++)
+		if (!strcmp(s, balance_names[i].name)) {
+			svc->balance = balance_names[i].v;
+			take(c);
+			return;
+		}
+	fail(c, &loc,
+	     "bad balance \"%.40s\" (maglev, round-robin, weighted, "
+	     "least-connections, latency or source-hash)",
+	     s);
+	take(c);
+}
+
+static const char *const probe_names[] = {
+	[PC_PROBE_TCP] = "tcp",
+	[PC_PROBE_HTTP] = "http",
+	[PC_PROBE_UDP] = "udp",
+	[PC_PROBE_ICMP] = "icmp",
+};
+
+const char *pc_probe_name(uint8_t type)
+{
+	return type && type < PC_ARRAY_SIZE(probe_names) ? probe_names[type]
+							 : "none";
+}
+
+static void health_key(struct pctx *c, const char *key,
+		       const struct pc_loc *kloc, void *arg)
+{
+	struct pc_health *h = arg;
+	struct pc_loc loc;
+	unsigned long v;
+	const char *s;
+
+	if (!(s = want_scalar(c, key, &loc)))
+		return;
+	if (!strcmp(key, "type")) {
+		for (uint8_t t = 1; t < PC_ARRAY_SIZE(probe_names); t++)
+			if (!strcmp(s, probe_names[t]))
+				h->type = t;
+		if (!h->type)
+			fail(c, &loc,
+			     "bad probe type \"%.20s\" (tcp, http, udp or "
+			     "icmp)",
+			     s);
+	} else if (!strcmp(key, "interval") || !strcmp(key, "timeout")) {
+		uint32_t ms;
+
+		if (parse_duration_ms(s, &ms) ||
+		    ms < (key[0] == 'i' ? 100 : 10) || ms > 3600000)
+			fail(c, &loc,
+			     "bad %s \"%.20s\" (a duration such as 100ms or "
+			     "2s, %s to 1h)",
+			     key, s, key[0] == 'i' ? "100ms" : "10ms");
+		else if (key[0] == 'i')
+			h->interval_ms = ms;
+		else
+			h->timeout_ms = ms;
+	} else if (!strcmp(key, "rise") || !strcmp(key, "fall")) {
+		if (parse_uint(s, 100, &v) || !v)
+			fail(c, &loc, "bad %s \"%.20s\" (1-100 probes)", key,
+			     s);
+		else if (key[0] == 'r')
+			h->rise = (uint16_t)v;
+		else
+			h->fall = (uint16_t)v;
+	} else if (!strcmp(key, "port")) {
+		if (parse_uint(s, 65535, &v) || !v)
+			fail(c, &loc, "bad probe port \"%.20s\" (1-65535)", s);
+		else
+			h->port = (uint16_t)v;
+	} else if (!strcmp(key, "status")) {
+		if (parse_uint(s, 599, &v) || v < 100)
+			fail(c, &loc, "bad status \"%.20s\" (100-599)", s);
+		else
+			h->status = (uint16_t)v;
+	} else if (!strcmp(key, "path")) {
+		if (s[0] != '/' || strlen(s) > 1024 || strpbrk(s, " \r\n"))
+			fail(c, &loc,
+			     "bad path \"%.60s\" (starts with /, no spaces)",
+			     s);
+		else
+			h->path = pc_strdup(s);
+	} else if (!strcmp(key, "host")) {
+		if (!*s || strlen(s) > 255 || strpbrk(s, " \r\n"))
+			fail(c, &loc, "bad host \"%.60s\"", s);
+		else
+			h->host = pc_strdup(s);
+	} else if (!strcmp(key, "send")) {
+		if (!*s || strlen(s) > 512)
+			fail(c, &loc, "send must be 1 to 512 bytes");
+		else
+			h->send = pc_strdup(s);
+	} else {
+		fail(c, kloc,
+		     "unknown key \"%s\" in health (type, interval, timeout, "
+		     "rise, fall, port, path, status, host, send)",
+		     key);
+	}
+	take(c);
+}
+
 static void service_key(struct pctx *c, const char *key,
 			const struct pc_loc *kloc, void *arg)
 {
 	struct pc_service *svc = &c->pol->services[*(size_t *)arg];
 	struct prefix_list l = {&svc->cidrs, &svc->ncidrs};
 
-	if (!strcmp(key, "cidrs"))
+	if (!strcmp(key, "cidrs")) {
 		for_each_item(c, add_cidr, &l);
-	else if (!strcmp(key, "ports"))
+	} else if (!strcmp(key, "ports")) {
 		for_each_item(c, add_port, arg);
-	else {
+	} else if (!strcmp(key, "backends")) {
+		svc->backends_loc = *kloc;
+		for_each_item(c, add_backend, arg);
+	} else if (!strcmp(key, "balance")) {
+		parse_balance(c, svc);
+	} else if (!strcmp(key, "health")) {
+		svc->health.loc = *kloc;
+		for_each_pair(c, "health", 0, health_key, &svc->health);
+		if (!svc->health.type)
+			svc->health.type = PC_PROBE_TCP;
+	} else {
 		fail(c, kloc,
-		     "unknown key \"%s\" in service \"%s\" (cidrs, ports)", key,
-		     svc->name);
+		     "unknown key \"%s\" in service \"%s\" (cidrs, ports, "
+		     "backends, balance, health)",
+		     key, svc->name);
 		skip(c);
 	}
 }
@@ -1550,6 +1852,10 @@ void pc_policy_free(struct pc_policy *p)
 		free(p->services[i].name);
 		free(p->services[i].cidrs);
 		free(p->services[i].ports);
+		free(p->services[i].backends);
+		free(p->services[i].health.path);
+		free(p->services[i].health.host);
+		free(p->services[i].health.send);
 	}
 	for (size_t i = 0; i < p->nrules; i++) {
 		free(p->rules[i].name);

@@ -33,6 +33,37 @@ struct pc_identity {
 	struct pc_loc loc;
 };
 
+/* A load-balanced service's backend. */
+struct pc_backend {
+	uint8_t addr[16]; /* IPv6 form */
+	uint16_t port;	  /* 0: the flow's own destination port */
+	uint16_t weight;  /* 1..PC_LB_MAX_WEIGHT */
+	uint8_t drain;	  /* no new flows; established ones finish */
+	struct pc_loc loc;
+};
+
+#define PC_LB_MAX_WEIGHT 1000
+
+/* How the daemon probes a service's backends. */
+#define PC_PROBE_NONE 0 /* no health checks: every backend is up */
+#define PC_PROBE_TCP 1	/* connect() */
+#define PC_PROBE_HTTP 2 /* GET path, expect status */
+#define PC_PROBE_UDP 3	/* send a datagram, expect it echoed */
+#define PC_PROBE_ICMP 4 /* echo request, expect the reply */
+
+struct pc_health {
+	uint8_t type;	      /* PC_PROBE_* */
+	uint32_t interval_ms; /* 100 .. 3600000 */
+	uint32_t timeout_ms;  /* <= interval; default: the interval */
+	uint16_t rise, fall;  /* successes to come up, failures to go down */
+	uint16_t port;	      /* 0: the backend's (or the service's) port */
+	uint16_t status;      /* http: the status that means up */
+	char *path;	      /* http */
+	char *host;	      /* http: the Host header; default the address */
+	char *send;	      /* udp: the datagram; default "ping" */
+	struct pc_loc loc;
+};
+
 struct pc_service {
 	char *name;
 	struct pc_prefix *cidrs; /* none: every destination */
@@ -41,6 +72,12 @@ struct pc_service {
 	size_t nports;
 	uint8_t anon;
 	struct pc_loc loc;
+	/* load balancing: cidrs are virtual addresses, flows go to these */
+	struct pc_backend *backends;
+	size_t nbackends, cap_backends;
+	uint8_t balance; /* PC_LB_* */
+	struct pc_health health;
+	struct pc_loc backends_loc, balance_loc;
 };
 
 /* rate: a token bucket per (rule, source identity set). */
@@ -140,6 +177,25 @@ struct pc_peer_entry {
 	uint32_t set_id;
 };
 
+/* A load-balancing table: one service's backends of one address family. */
+struct pc_lb_entry {
+	char *service;
+	uint8_t v6;
+	uint8_t balance; /* PC_LB_* */
+	struct pc_backend *backends;
+	uint16_t *probe_ports; /* [i]: the port backend i is probed on */
+	size_t nbackends;
+	struct pc_health health; /* defaults filled in */
+};
+
+/* (virtual address, protocol, port) -> table; port 0: every port. */
+struct pc_lb_vip {
+	uint8_t addr[16];
+	uint8_t proto;
+	uint16_t port;
+	uint32_t table;
+};
+
 struct pc_compiled {
 	struct pc_set_entry *idents;
 	size_t nidents;
@@ -156,7 +212,11 @@ struct pc_compiled {
 	char **service_set_names; /* [set id - 1]: "web+dns", or "-" */
 	uint32_t nident_sets;
 	uint32_t nservice_sets;
-	uint8_t mode; /* PC_MODE_* */
+	uint8_t mode;		/* PC_MODE_* */
+	struct pc_lb_entry *lb; /* load-balancing tables */
+	size_t nlb;
+	struct pc_lb_vip *vips; /* sorted */
+	size_t nvips;
 };
 
 #define PC_ERR_LEN 512
@@ -228,7 +288,27 @@ int pc_policy_load_members(const char *text, size_t len, const char *filename,
 			   struct pc_policy **pol, struct pc_compiled **c,
 			   struct pc_diags *d);
 
+/* Load balancing (lb.c): check and compile the services with backends
+ * into c->lb and c->vips.  0 or -errno, errors in d. */
+int pc_lb_compile(const struct pc_policy *pol, struct pc_compiled *c,
+		  struct pc_diags *d);
+void pc_lb_free(struct pc_compiled *c);
+/*
+ * The table the data plane holds for t: up[i] (NULL: all up) and not
+ * draining backends take new flows, by Maglev ring (weights) or, for
+ * latency, fastest rtt_us first.  0 or -errno.
+ */
+struct pc_lb_table;
+int pc_lb_table_build(const struct pc_lb_entry *t, const uint8_t *up,
+		      const uint32_t *rtt_us, struct pc_lb_table *out);
+/* "198.18.2.2:8080", "[fd00::2]:8080", or the address alone (port 0) */
+void pc_backend_format(const uint8_t addr[16], uint16_t port, char *buf,
+		       size_t len);
+
 const char *pc_action_name(uint8_t action);
+/* "maglev", "round-robin", ...; "tcp", "http", "udp", "icmp" or "none" */
+const char *pc_balance_name(uint8_t balance);
+const char *pc_probe_name(uint8_t type);
 
 /*
  * Precedence of rule actions: deny beats audit (a deny being tried out:

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Load-balancing maps: a policy's virtual addresses (lb_vips) and tables
+ * (lb_tables) per slot, written with the rest of the slot, and a live
+ * table rewritten in one update when a backend's health changes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "dp_internal.h"
+
+void pc_dp_set_lb_state(struct pc_dp *dp, pc_lb_state_fn fn, void *arg)
+{
+	dp->lb_state = fn;
+	dp->lb_state_arg = arg;
+}
+
+static __u32 table_key(__u8 slot, size_t table)
+{
+	return slot * PC_LB_MAX_SERVICES + (__u32)table;
+}
+
+/* Build table i of c as its backends' health is now. */
+static int build(struct pc_dp *dp, const struct pc_compiled *c, size_t i,
+		 struct pc_lb_table *out)
+{
+	const struct pc_lb_entry *t = &c->lb[i];
+	uint8_t up[PC_LB_MAX_BACKENDS];
+	uint32_t rtt[PC_LB_MAX_BACKENDS];
+
+	memset(up, 1, sizeof(up));
+	memset(rtt, 0, sizeof(rtt));
+	if (dp->lb_state)
+		dp->lb_state(dp->lb_state_arg, t, up, rtt);
+	return pc_lb_table_build(t, up, rtt, out);
+}
+
+int pc_dp_lb_write(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
+{
+	int vfd = pc_dp_map_fd(dp, "lb_vips"),
+	    tfd = pc_dp_map_fd(dp, "lb_tables");
+	struct pc_lb_table *tab = pc_xcalloc(1, sizeof(*tab));
+	int err = 0;
+
+	for (size_t i = 0; i < c->nlb && !err; i++) {
+		__u32 key = table_key(slot, i);
+
+		if ((err = build(dp, c, i, tab)))
+			break;
+		if (bpf_map_update_elem(tfd, &key, tab, BPF_ANY))
+			err = -errno;
+	}
+	for (size_t i = 0; i < c->nvips && !err; i++) {
+		struct pc_lb_vip_key k = {.port = c->vips[i].port,
+					  .proto = c->vips[i].proto,
+					  .slot = slot};
+		struct pc_lb_vip_val v = {
+			.table = table_key(slot, c->vips[i].table)};
+
+		memcpy(k.addr, c->vips[i].addr, 16);
+		if (bpf_map_update_elem(vfd, &k, &v, BPF_ANY))
+			err = -errno;
+	}
+	free(tab);
+	/* the slot's bit, read by no packet until its generation is live */
+	if (!err && c->nvips)
+		__atomic_fetch_or(&dp->cfg->flags, PC_CFG_LB_SLOT(slot),
+				  __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&dp->cfg->flags, ~PC_CFG_LB_SLOT(slot),
+				   __ATOMIC_RELEASE);
+	return err;
+}
+
+int pc_dp_lb_clear(struct pc_dp *dp, __u8 slot)
+{
+	int vfd = pc_dp_map_fd(dp, "lb_vips"),
+	    tfd = pc_dp_map_fd(dp, "lb_tables");
+	struct pc_lb_vip_key vk, *vdel = NULL;
+	__u32 tk, *tdel = NULL;
+	size_t nv = 0, nt = 0, capv = 0, capt = 0;
+	int have = 0, err = 0;
+
+	/* this slot's programs never read these once its bit is off */
+	__atomic_fetch_and(&dp->cfg->flags, ~PC_CFG_LB_SLOT(slot),
+			   __ATOMIC_RELEASE);
+	while (!bpf_map_get_next_key(vfd, have ? &vk : NULL, &vk)) {
+		have = 1;
+		if (vk.slot != slot)
+			continue;
+		pc_xgrow(&vdel, &capv, nv, sizeof(*vdel));
+		vdel[nv++] = vk;
+	}
+	have = 0;
+	while (!bpf_map_get_next_key(tfd, have ? &tk : NULL, &tk)) {
+		have = 1;
+		if (tk / PC_LB_MAX_SERVICES != slot)
+			continue;
+		pc_xgrow(&tdel, &capt, nt, sizeof(*tdel));
+		tdel[nt++] = tk;
+	}
+	for (size_t i = 0; i < nv; i++)
+		if (bpf_map_delete_elem(vfd, &vdel[i]) && errno != ENOENT)
+			err = -errno;
+	for (size_t i = 0; i < nt; i++)
+		if (bpf_map_delete_elem(tfd, &tdel[i]) && errno != ENOENT)
+			err = -errno;
+	free(vdel);
+	free(tdel);
+	return err;
+}
+
+int pc_dp_lb_refresh(struct pc_dp *dp, const struct pc_compiled *live,
+		     size_t table)
+{
+	struct pc_lb_table *tab;
+	__u32 key = table_key(pc_dp_generation(dp) & 1, table);
+	int err;
+
+	if (!live || table >= live->nlb)
+		return -ENOENT;
+	tab = pc_xcalloc(1, sizeof(*tab));
+	err = build(dp, live, table, tab);
+	/* one update: a packet sees the old table or the new, whole */
+	if (!err && bpf_map_update_elem(pc_dp_map_fd(dp, "lb_tables"), &key,
+					tab, BPF_EXIST))
+		err = -errno;
+	free(tab);
+	return err;
+}
+
+int pc_dp_lb_read(struct pc_dp *dp, size_t table, struct pc_lb_table *out)
+{
+	__u32 key = table_key(pc_dp_generation(dp) & 1, table);
+
+	if (bpf_map_lookup_elem(pc_dp_map_fd(dp, "lb_tables"), &key, out))
+		return -errno;
+	return 0;
+}
+
+uint64_t pc_dp_lb_conns(struct pc_dp *dp, const uint8_t addr[16], uint16_t port)
+{
+	struct pc_lb_conn_key k = {.port = port};
+	__u64 n = 0;
+
+	memcpy(k.addr, addr, 16);
+	if (bpf_map_lookup_elem(pc_dp_map_fd(dp, "lb_conns"), &k, &n))
+		return 0;
+	return n;
+}
