@@ -6,6 +6,17 @@
 #include "lib/gate.h"
 #include "lib/forward.h"
 
+/* The decision, as a function of its own: its stack and forwarding's
+ * need not fit in one frame.  (A global function: verified once.) */
+__attribute__((noinline)) int pc_xdp_decide(struct pc_pkt *p, int parse_rc,
+					    __u32 ifindex, __u32 frame_len,
+					    struct pc_nat_out *nat)
+{
+	if (!p || !nat)
+		return PC_R_DENY_MALFORMED;
+	return pc_decide(p, parse_rc, ifindex, frame_len, 0, nat);
+}
+
 /* Frames that pass and may be forwarded: IP that the gate let through. */
 static __always_inline int pc_forwardable(int reason)
 {
@@ -25,8 +36,8 @@ int xdp_gate(struct xdp_md *ctx)
 	struct pc_config *cfg;
 	int reason, act;
 
-	reason = pc_decide(&pkt, pc_parse_eth(&cur, &pkt), ctx->ingress_ifindex,
-			   len, 0, &nat);
+	reason = pc_xdp_decide(&pkt, pc_parse_eth(&cur, &pkt),
+			       ctx->ingress_ifindex, len, &nat);
 	/* a balanced flow: to its backend, or back from it */
 	if (reason < PC_R_FIRST_DROP && nat.op && pc_nat_xdp(ctx, &pkt, &nat))
 		reason = PC_R_DENY_NAT;

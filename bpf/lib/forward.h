@@ -24,6 +24,15 @@ struct {
 	__type(value, __u32);
 } tx_ports SEC(".maps");
 
+/* The MAC of each interface in tx_ports: only frames sent to us are ours
+ * to forward (a promiscuous port sees other hosts' too). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PC_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct pc_if_mac);
+} if_macs SEC(".maps");
+
 /* Packets and bytes per forwarding result (PC_FWD_*). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -100,10 +109,35 @@ __attribute__((noinline)) int pc_forward(struct xdp_md *ctx,
 		*result = PC_FWD_UNSUPPORTED;
 		return XDP_PASS;
 	}
+	/* multicast and broadcast are the kernel's; so is a frame for
+	 * another host, which the kernel would drop */
+	if (eth->h_dest[0] & 1) {
+		*result = PC_FWD_NOT_UNICAST;
+		return XDP_PASS;
+	}
+	{
+		__u32 in = ctx->ingress_ifindex;
+		struct pc_if_mac *mine = bpf_map_lookup_elem(&if_macs, &in);
+
+		if (!mine || mine->mac[0] != eth->h_dest[0] ||
+		    mine->mac[1] != eth->h_dest[1] ||
+		    mine->mac[2] != eth->h_dest[2] ||
+		    mine->mac[3] != eth->h_dest[3] ||
+		    mine->mac[4] != eth->h_dest[4] ||
+		    mine->mac[5] != eth->h_dest[5]) {
+			*result = PC_FWD_OTHER_HOST;
+			return XDP_PASS;
+		}
+	}
 	if (!p->ipv6) {
 		ip = (void *)(eth + 1);
 		if ((void *)(ip + 1) > end) {
 			*result = PC_FWD_UNSUPPORTED;
+			return XDP_PASS;
+		}
+		if ((bpf_ntohl(ip->daddr) >> 28) == 0xe ||
+		    ip->daddr == 0xffffffff) {
+			*result = PC_FWD_NOT_UNICAST;
 			return XDP_PASS;
 		}
 		if (ip->ttl <= 1) {
@@ -120,6 +154,10 @@ __attribute__((noinline)) int pc_forward(struct xdp_md *ctx,
 		ip6 = (void *)(eth + 1);
 		if ((void *)(ip6 + 1) > end) {
 			*result = PC_FWD_UNSUPPORTED;
+			return XDP_PASS;
+		}
+		if (ip6->daddr.in6_u.u6_addr8[0] == 0xff) {
+			*result = PC_FWD_NOT_UNICAST;
 			return XDP_PASS;
 		}
 		if (ip6->hop_limit <= 1) {

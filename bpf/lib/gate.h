@@ -109,7 +109,8 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 	if (dir == PC_DIR_ORIG && wg_id != ct->wg_id)
 		return PC_R_DENY_WRONG_IFACE;
 
-	if (ct->generation != gen) {
+	/* the gateway's own connections (health probes) answer to no rule */
+	if (ct->generation != gen && !(ct->flags & PC_PF_LOCAL)) {
 		struct pc_verdict v;
 
 		if (!pc_ct_recheck(k, ct, gen, &v)) {
@@ -117,6 +118,9 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 			ev->src_set = v.src_set;
 			ev->action = v.action;
 			if (!audit) {
+				if (ct->nat == PC_NAT_DNAT &&
+				    ct->state < PC_TCP_CLOSING)
+					pc_lb_conn_add(ct, -1);
 				bpf_map_delete_elem(&conntrack, k);
 				return PC_R_DENY_REVOKED;
 			}
@@ -212,8 +216,12 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 	ct.wg_id = wg_id;
 	if (p->proto == IPPROTO_TCP)
 		ct.state = pc_tcp_state_new(p->tcp_flags);
-	if (nat && lb && (reason = pc_lb_steer(p, gen, &ct)))
-		return reason; /* nowhere to send it: no flow state either */
+	if (nat && lb) {
+		int r = pc_lb_steer(p, gen, &ct);
+
+		if (r)
+			return r; /* nowhere to send it: no flow state */
+	}
 	bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
 	if (nat && ct.nat == PC_NAT_DNAT) {
 		if (ct.state < PC_TCP_CLOSING)

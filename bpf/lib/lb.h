@@ -102,11 +102,10 @@ static __always_inline __u32 pc_lb_least(struct pc_lb_table *t, __u32 n)
 
 /*
  * The backend (index into t->backends) a new flow goes to; t->nactive is
- * not 0.  A global function: the verifier checks it once, not on every
- * path of the decision that calls it.
+ * not 0.
  */
-__attribute__((noinline)) int pc_lb_pick(const struct pc_pkt *p,
-					 struct pc_lb_table *t)
+static __always_inline int pc_lb_pick(const struct pc_pkt *p,
+				      struct pc_lb_table *t)
 {
 	__u32 h, i, n;
 

@@ -33,6 +33,9 @@
 /* Policy entry flags. */
 #define PC_PF_LOG 0x01	/* emit an event when a flow is allowed */
 #define PC_PF_RATE 0x02 /* the rule has a rate limit (rates map) */
+/* conntrack only: a connection the daemon itself opened (a health probe),
+ * entered by the daemon; its replies pass whatever the policy says */
+#define PC_PF_LOCAL 0x80
 
 /*
  * identities / services: LPM trie over (slot, address).  The slot byte
@@ -177,6 +180,12 @@ struct pc_bucket_key {
 
 struct pc_bucket {
 	__u64 tat16;
+};
+
+/* if_macs: hash, ifindex of an XDP interface -> its MAC address. */
+struct pc_if_mac {
+	__u8 mac[6];
+	__u8 pad[2];
 };
 
 /* conntrack: LRU hash, one entry per flow, key in canonical order. */
@@ -360,6 +369,7 @@ _Static_assert(sizeof(struct pc_lb_table) == 16 + 24 * PC_LB_MAX_BACKENDS +
 						     PC_LB_RING + 3,
 	       "pc_lb_table layout");
 _Static_assert(sizeof(struct pc_lb_conn_key) == 20, "pc_lb_conn_key layout");
+_Static_assert(sizeof(struct pc_if_mac) == 8, "pc_if_mac layout");
 _Static_assert(sizeof(struct pc_counter) == 16, "pc_counter layout");
 _Static_assert(sizeof(struct pc_event) == 72, "pc_event layout");
 

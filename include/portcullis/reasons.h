@@ -51,7 +51,9 @@
 	X(NOT_ATTACHED, 6, "egress_not_attached") \
 	X(UNREACHABLE, 7, "unreachable")          \
 	X(DISABLED, 8, "forwarding_disabled")     \
-	X(UNSUPPORTED, 9, "unsupported")
+	X(UNSUPPORTED, 9, "unsupported")          \
+	X(NOT_UNICAST, 10, "not_unicast")         \
+	X(OTHER_HOST, 11, "other_host")
 
 #define PC_FWD_SLOTS 16
 

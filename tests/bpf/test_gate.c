@@ -1054,6 +1054,9 @@ static void setup_fwd(void)
 			    "dev pct4 nud permanent"),
 		     0);
 	apply_text(fwd_policy);
+	/* the test frames are sent to 02:00:00:00:00:02 */
+	cr_assert_eq(system("ip link set pct0 address 02:00:00:00:00:02"), 0);
+	cr_assert_eq(pc_dp_attach(dp, "pct0", PC_XDP_NATIVE, &got), 0);
 	cr_assert_eq(pc_dp_attach(dp, "pct2", PC_XDP_NATIVE, &got), 0);
 	pc_dp_set_flags(dp, PC_CFG_FORWARD);
 }
@@ -1207,6 +1210,43 @@ Test(fwd, what_the_fast_path_cannot_do_goes_to_the_kernel)
 	EXPECT_KERNEL(&other, PC_FWD_NOT_ATTACHED);
 	EXPECT_KERNEL(&tagged, PC_FWD_UNSUPPORTED);
 
+	/* frames not sent to us, or to many, are the kernel's */
+	{
+		uint8_t in[PK_MAX], out[PK_MAX];
+		struct xdp_md ctx = {.ingress_ifindex = (__u32)veth_ifindex};
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in,
+			    .data_out = out, .data_size_out = PK_MAX,
+			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+			    .repeat = 1);
+		struct pspec ok = {.src = "198.18.1.7",
+				   .dst = "198.18.2.2",
+				   .proto = IPPROTO_UDP,
+				   .sport = 1,
+				   .dport = 53};
+		size_t n = build(&ok, in);
+		static const uint8_t dst[][6] = {
+			{0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+			{0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb},
+			{0x02, 0x00, 0x00, 0x00, 0x00, 0x03}};
+		static const int want[] = {PC_FWD_NOT_UNICAST,
+					   PC_FWD_NOT_UNICAST,
+					   PC_FWD_OTHER_HOST};
+
+		fill_checksums(in, n);
+		o.data_size_in = (__u32)n;
+		ctx.data_end = (__u32)n;
+		for (int i = 0; i < 3; i++) {
+			uint64_t before = fwd_count(want[i]);
+
+			memcpy(in, dst[i], 6);
+			cr_assert_eq(bpf_prog_test_run_opts(
+					     pc_dp_xdp_prog_fd(dp), &o),
+				     0);
+			cr_assert_eq(o.retval, XDP_PASS, "dst MAC %d", i);
+			cr_assert_eq(fwd_count(want[i]), before + 1, "%d", i);
+		}
+	}
+
 	/* an unreachable route: the kernel answers with ICMP */
 	struct pspec unreach = {.src = "198.18.1.7",
 				.dst = "198.18.3.200",
@@ -1254,7 +1294,9 @@ Test(fwd, denied_and_knob_off_are_not_forwarded)
 	pc_dp_set_flags(dp, PC_CFG_FORWARD);
 	cr_assert_eq(run_xdp_out(&ok, in, out, &n), XDP_REDIRECT);
 	/* an interface that is no longer configured is no target */
-	cr_assert_eq(pc_dp_prune(dp, NULL, 0), 0);
+	char *keep[] = {"pct0"};
+
+	cr_assert_eq(pc_dp_prune(dp, keep, 1), 0);
 	EXPECT_KERNEL(&ok, PC_FWD_NOT_ATTACHED);
 }
 
@@ -1735,6 +1777,28 @@ Test(lb, revoked_and_stray_backend_packets)
 	cr_assert_eq(run_xdp_out(&syn, in, out, &n), XDP_DROP);
 	EXPECT(&reply, XDP_DROP, PC_R_DENY_DEFAULT);
 	EXPECT(&reply, XDP_DROP, PC_R_DENY_DEFAULT);
+}
+
+Test(lb, audit_mode_reports_would_be_denies_of_balanced_flows)
+{
+	/* Test that in audit mode a would-be deny to a virtual address is
+	 * reported as one (and steered), not as a plain audit */
+	struct pspec s = {.src = "198.18.5.7",
+			  .dst = "198.18.0.100",
+			  .proto = IPPROTO_TCP,
+			  .sport = 42000,
+			  .dport = 80};
+	char text[2048], to[64];
+	uint8_t out[PK_MAX];
+	uint16_t port;
+	size_t n;
+
+	snprintf(text, sizeof(text), "mode: audit\n%s", lb_policy);
+	memcpy(strstr(text, "BALANCE"), "maglev ", 7);
+	apply_text(text);
+	lb_send(&s, PC_R_AUDIT_DENY_DEFAULT, to, &port, out, &n);
+	cr_assert(!strncmp(to, "198.18.2.", 9), "steered to %s", to);
+	cr_assert_eq(port, 8080);
 }
 
 Test(lb, first_and_later_fragments_are_rewritten)

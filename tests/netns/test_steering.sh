@@ -69,6 +69,7 @@ services:
   lb:
     cidrs: [198.18.0.100/32, "fd00:100::100/128"]
     ports: [80/tcp, 53/udp]
+    health: { type: tcp, interval: 100ms, rise: 2, fall: 2 }
     backends:
 $1
 rules:
@@ -163,9 +164,85 @@ expect 0 "a push drains b2" cli policy push "$T_DIR/steer.yaml"
 expect 0 "200 connections after the drain" who 198.18.0.100 80 --count 200
 expect_json names.b1 -ge 60 "b1 takes half"
 expect_json names.b3 -ge 60 "b3 takes half"
-expect 1 "b2 takes none" sh -c "grep -q '\"b2\"' $T_DIR/last.out"
+B2=$(jget names.b2 2>/dev/null)
+expect 0 "b2 takes none (${B2:-0})" test -z "$B2"
 wait $HOLD
-expect 0 "a connection open across the push and the drain survived" grep -q survived "$T_DIR/hold.out"
+expect 0 "a connection open across the push and the drain survived ($(tail -1 "$T_DIR/hold.out"))" \
+	grep -q survived "$T_DIR/hold.out"
+
+# Health and failover: b3's server dies under a steady stream of new
+# connections; probes every 100 ms (fall 2) take it out of the table.
+write_policy '      - { address: 198.18.2.2, port: 8081, weight: 1 }
+      - { address: 198.18.3.2, port: 8081, weight: 2 }
+      - { address: 198.18.4.2, port: 8081, weight: 1 }
+      - "[fd00:2::2]:8081"
+      - "[fd00:3::2]:8081"'
+expect 0 "b2 back in" cli policy push "$T_DIR/steer.yaml"
+sleep 0.5
+expect 0 "services" cli --json services
+expect_json services.0.backends.2.health == up "b3 is up"
+expect_json services.0.backends.2.checks -ge 2 "and has been probed"
+expect 0 "services, as a table" cli services
+expect_match '^  198\.18\.4\.2:8081 +1 up +yes ' "shows b3 up and taking flows"
+cli events --duration 4 >"$T_DIR/events.out" 2>&1 &
+EVENTS=$!
+# connections that must not move (those on b1 and b2)
+HOLDS=
+for h in 1 2 3 4 5 6; do
+	lab_in client $PROBE hold 198.18.0.100 80 --named --duration 2.5 --interval 0.05 \
+		>"$T_DIR/hold_$h.out" 2>&1 &
+	HOLDS="$HOLDS $!"
+done
+lab_in client $PROBE who 198.18.0.100 80 --count 500 --interval 0.004 --timeout 0.5 --log \
+	>"$T_DIR/stream.out" 2>/dev/null &
+STREAM=$!
+sleep 1
+KILL_AT=$(date +%s.%N)
+ip netns pids "$(lab_ns b3)" | xargs -r kill -9 # b3's server, all it runs
+DEAD_AT=$(date +%s.%N)
+wait "$STREAM"
+# failover: from the kill to the last connection that failed (b3's: the
+# others are alive), and how many failed
+read -r FAILED WINDOW_MS AFTER_B3 TOTAL <<<"$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); kill = float(sys.argv[2])
+fails = [e[0] for e in d["log"] if e[1] is None and e[0] >= kill - 0.5]
+dead = float(sys.argv[3])
+late_b3 = [e[0] for e in d["log"] if e[1] == "b3" and e[0] > dead]
+window = (max(fails) - kill) * 1000 if fails else 0
+print(len(fails), round(window), len(late_b3), len(d["log"]))
+' "$T_DIR/stream.out" "$KILL_AT" "$DEAD_AT")"
+echo "# failover: $FAILED of $TOTAL connections failed, the last ${WINDOW_MS} ms after the kill"
+[ -n "$STEERING_FIGURES" ] && echo "failover_ms=$WINDOW_MS failed=$FAILED total=$TOTAL" >>"$STEERING_FIGURES"
+expect 0 "after b3 died, new connections stopped failing within 300 ms (${WINDOW_MS} ms, $FAILED failed)" \
+	test "$WINDOW_MS" -lt 300
+expect 0 "no connection reached b3 after it died" test "$AFTER_B3" -eq 0
+expect 0 "the stream carried on ($TOTAL connections)" test "$TOTAL" -ge 300
+wait $HOLDS
+live=0 moved=0
+for h in 1 2 3 4 5 6; do
+	grep -q 'connected to b3' "$T_DIR/hold_$h.out" && continue
+	live=$((live + 1))
+	grep -q survived "$T_DIR/hold_$h.out" || moved=$((moved + 1))
+done
+expect 0 "the $live connections to live backends were not moved ($moved broke)" \
+	test "$live" -ge 1 -a "$moved" -eq 0
+wait "$EVENTS"
+expect 0 "services" cli --json services
+expect_json services.0.backends.2.health == down "b3 is down"
+expect_json services.0.backends.2.active == False "and takes no new flows"
+expect_match '"last_error": "connect: Connection refused"' "with why"
+expect_json transitions.-1.state == down "the transition is listed"
+expect 0 "the event stream carried it" grep -q '^backend_down .*service=lb backend=198.18.4.2:8081 why=' "$T_DIR/events.out"
+expect 0 "audit log" cli audit --limit 5
+expect_match 'backend down.*198\.18\.4\.2:8081' "the audit log has it"
+# b3 comes back: after rise (2) probes it takes flows again
+lab_in b3 $PROBE serve --name b3 --tcp 8081 --udp 8081 --lifetime 300 >/dev/null 2>&1 &
+sleep 0.8
+expect 0 "services" cli --json services
+expect_json services.0.backends.2.health == up "b3 is up again"
+expect 0 "200 connections" who 198.18.0.100 80 --count 200
+expect_json names.b3 -ge 20 "b3 takes its share again"
 
 # forwarding: kernel, on a reload: the kernel forwards everything again.
 sed -i 's/^  state:/  forwarding: kernel\n  state:/' "$T_DIR/gateway.yaml"

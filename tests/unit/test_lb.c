@@ -153,6 +153,15 @@ Test(lb_language, mistakes_are_refused_where_they_are)
 		 "[70-90/tcp], backends: [198.18.2.3] }\n",
 		 "p.yaml: 198.18.0.100 80/tcp is balanced by service \"web\" "
 		 "and by service \"web2\""},
+		{"  web: { cidrs: [198.18.0.100], ports: [80/tcp], backends: "
+		 "[198.18.2.2] }\n  web2: { cidrs: [198.18.0.100], ports: "
+		 "[tcp], backends: [198.18.2.3] }\n",
+		 "p.yaml: 198.18.0.100 any/tcp is balanced by service \"web2\" "
+		 "and by service \"web\""},
+		{"  web: { cidrs: [198.18.0.100], ports: [80/tcp], backends: "
+		 "[198.18.0.100] }\n",
+		 "p.yaml:6:61: service \"web\": backend 198.18.0.100 is one "
+		 "of its own virtual addresses"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

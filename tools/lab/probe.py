@@ -117,7 +117,17 @@ def hold(args):
         print("hold: connect failed: %s" % e, flush=True)
         return 1
     s.settimeout(args.timeout)
-    print("hold: connected", flush=True)
+    name = ""
+    if args.named:  # a serve --name server says who it is first
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = s.recv(1)
+            if not chunk:
+                print("hold: closed before a name", flush=True)
+                return 1
+            line += chunk
+        name = " to " + line.decode().strip()
+    print("hold: connected%s" % name, flush=True)
     n = 0
     while time.time() - start < args.duration:
         try:
@@ -144,7 +154,7 @@ def who(args):
     names, failed, log = {}, 0, []
     start = time.time()
     for _ in range(args.count):
-        t = time.time() - start
+        t = time.time()
         try:
             with socket.socket(family(args.host), socket.SOCK_STREAM) as s:
                 s.settimeout(args.timeout)
@@ -163,7 +173,7 @@ def who(args):
             if args.log:
                 log.append([round(t, 4), None, str(e)])
         if args.log and name:
-            log.append([round(t, 4), name])
+            log.append([round(t, 4), name])  # wall clock, seconds
         if args.interval:
             time.sleep(args.interval)
     out = {"names": names, "failed": failed,
@@ -191,6 +201,8 @@ def main():
         if name == "hold":
             c.add_argument("--interval", type=float, default=0.1)
             c.add_argument("--duration", type=float, default=10.0)
+            c.add_argument("--named", action="store_true",
+                           help="read the server's name first")
         if name == "who":
             c.add_argument("--count", type=int, default=100)
             c.add_argument("--interval", type=float, default=0.0)

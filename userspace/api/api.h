@@ -98,6 +98,9 @@ struct pc_api_backend {
 	char *(*metrics)(void *ctx);
 	/* {"peers": [...]}: WireGuard peers, configured and live */
 	json_t *(*peers)(void *ctx);
+	/* {"services": [...], "transitions": [...]}: load-balanced
+	 * services, their backends' health and recent health changes */
+	json_t *(*services)(void *ctx);
 	/* POST /v1/peers (a JSON object) and DELETE /v1/peers/NAME: return
 	 * the HTTP status and set *out (the peer, or an error) */
 	int (*peer_add)(void *ctx, const struct pc_api_caller *who, json_t *req,

@@ -385,6 +385,14 @@ static int get_peers(const struct pc_api_backend *be, const char *query,
 	return read_route(be->peers, be->ctx, "WireGuard peers", out);
 }
 
+static int get_services(const struct pc_api_backend *be, const char *query,
+			const char *ctype, const char *body, size_t len,
+			json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	return read_route(be->services, be->ctx, "services", out);
+}
+
 static int post_peers(const struct pc_api_backend *be, const char *query,
 		      const char *ctype, const char *body, size_t len,
 		      json_t **out)
@@ -526,6 +534,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/flows", get_flows, PC_ROLE_VIEWER},
 	{"GET", "/v1/denies", get_denies, PC_ROLE_VIEWER},
 	{"GET", "/v1/peers", get_peers, PC_ROLE_VIEWER},
+	{"GET", "/v1/services", get_services, PC_ROLE_VIEWER},
 	{"POST", "/v1/peers", post_peers, PC_ROLE_OPERATOR},
 	{"DELETE", "/v1/peers/*", delete_peer, PC_ROLE_OPERATOR},
 	{"GET", "/healthz", get_healthz, PC_ROLE_NONE},

@@ -65,5 +65,6 @@ int pc_cmd_events(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_denies(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_keys(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_peers(const struct pc_cli *cli, int argc, char **argv);
+int pc_cmd_services(const struct pc_cli *cli, int argc, char **argv);
 
 #endif

@@ -187,6 +187,18 @@ static void print_event(void *arg, const char *data)
 	}
 	if (!(e = json_loads(data, 0, NULL)))
 		return;
+	if (json_object_get(e, "backend")) { /* a health transition */
+		const char *why = json_string_value(json_object_get(e, "why"));
+
+		printf("%-20s service=%s backend=%s%s%s\n",
+		       json_string_value(json_object_get(e, "reason")),
+		       json_string_value(json_object_get(e, "service")),
+		       json_string_value(json_object_get(e, "backend")),
+		       why && *why ? " why=" : "", why && *why ? why : "");
+		json_decref(e);
+		fflush(stdout);
+		return;
+	}
 	printf("%-20s %-5s %s:%lld -> %s:%lld identities=%s rule=%s if=%s\n",
 	       json_string_value(json_object_get(e, "reason")),
 	       json_string_value(json_object_get(e, "proto")),

@@ -22,6 +22,7 @@ static const struct pc_cmd cmds[] = {
 	{"audit", "[--limit N]", pc_cmd_audit},
 	{"events", "[--reason REASON] [--duration SECONDS]", pc_cmd_events},
 	{"denies", "[--limit N]", pc_cmd_denies},
+	{"services", "", pc_cmd_services},
 	{"flows",
 	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "
 	 "[--limit N]",

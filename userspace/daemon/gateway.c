@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "daemon.h"
+#include "health.h"
 #include "store.h"
 
 struct pc_gateway {
@@ -21,6 +22,7 @@ struct pc_gateway {
 	struct pc_store *store;
 	struct pc_api *api;
 	struct pc_wgm *wgm;
+	struct pc_health_mgr *health;
 	struct event *ev_read;
 	struct pc_compiled *compiled; /* the policy in force */
 	struct pc_policy_record rec;
@@ -53,6 +55,7 @@ static void replace_in_force(struct pc_gateway *gw, struct pc_compiled *c,
 	pc_policy_record_free(&gw->rec);
 	gw->compiled = c;
 	gw->rec = *rec;
+	pc_health_set(gw->health, c);
 }
 
 static double now_ms(void)
@@ -695,9 +698,17 @@ static void recompile(struct pc_gateway *gw)
 	}
 	pc_compiled_free(gw->compiled);
 	gw->compiled = c;
+	pc_health_set(gw->health, c);
 	gw->live_known = 1;
 	gw->rec.generation = gen;
 	pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
+}
+
+static json_t *be_services(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+
+	return pc_health_json(gw->health);
 }
 
 static json_t *be_peers(void *ctx)
@@ -1327,6 +1338,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.peers = be_peers,
 		.peer_add = be_peer_add,
 		.peer_remove = be_peer_remove,
+		.services = be_services,
 	};
 	struct pc_api_tls t;
 	struct pc_api_opts ao = {
@@ -1353,7 +1365,8 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		pc_info("adopting pinned data plane in %s (generation %" PRIu64
 			")",
 			pc_dp_pin_dir(gw->dp), pc_dp_generation(gw->dp));
-	if ((rc = pc_wgm_new(base, cfg, gw->dp, gw->store, &gw->wgm)))
+	if ((rc = pc_wgm_new(base, cfg, gw->dp, gw->store, &gw->wgm)) ||
+	    (rc = pc_health_new(base, gw->dp, gw->store, &gw->health)))
 		goto fail;
 	/* policy first, so a fresh attach never enforces an empty policy */
 	if ((rc = initial_policy(gw)) || (rc = start_events(gw)))
@@ -1365,6 +1378,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 	rc = pc_api_start(base, &ao, &be, &gw->api);
 	if (rc)
 		goto fail;
+	pc_health_set_api(gw->health, gw->api);
 	pc_info("portcullisd %s serving gateway %s on %s%s", pc_version(),
 		cfg->name, cfg->listen[0],
 		cfg->nlisten > 1 ? " and more (see above)" : "");
@@ -1381,6 +1395,7 @@ void pc_gateway_stop(struct pc_gateway *gw)
 		return;
 	pc_api_stop(gw->api);
 	pc_wgm_stop(gw->wgm);
+	pc_health_free(gw->health);
 	if (gw->ev_read)
 		event_free(gw->ev_read);
 	if (gw->ev_flush) {

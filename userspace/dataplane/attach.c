@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,11 +65,27 @@ static int create_link(const char *path, unsigned int ifindex, int prog_fd,
 	return err;
 }
 
-/* XDP may forward to every interface it is attached to. */
+/* XDP may forward to every interface it is attached to, and forwards
+ * what arrives there addressed to its MAC. */
 static int add_tx_port(struct pc_dp *dp, const char *ifname,
 		       unsigned int ifindex)
 {
 	__u32 k = ifindex, v = ifindex;
+	struct pc_if_mac mac = {0};
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (fd >= 0 && !ioctl(fd, SIOCGIFHWADDR, &ifr))
+		memcpy(mac.mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (fd >= 0)
+		close(fd);
+	if (bpf_map_update_elem(pc_dp_map_fd(dp, "if_macs"), &k, &mac,
+				BPF_ANY)) {
+		pc_error("failed to record the MAC of %s: %s", ifname,
+			 strerror(errno));
+		return -errno;
+	}
 
 	if (bpf_map_update_elem(pc_dp_map_fd(dp, "tx_ports"), &k, &v,
 				BPF_ANY)) {
@@ -210,6 +228,7 @@ static void prune_tx_ports(struct pc_dp *dp, char *const *keep, size_t nkeep)
 		prev = &key;
 		if (if_indextoname(key, name) && kept(name, keep, nkeep))
 			continue;
+		bpf_map_delete_elem(pc_dp_map_fd(dp, "if_macs"), &key);
 		/* deleting the current key restarts the walk at the top */
 		if (!bpf_map_delete_elem(fd, &key))
 			prev = NULL;

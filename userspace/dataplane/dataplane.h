@@ -97,6 +97,16 @@ int pc_dp_lb_read(struct pc_dp *dp, size_t table, struct pc_lb_table *out);
 uint64_t pc_dp_lb_conns(struct pc_dp *dp, const uint8_t addr[16],
 			uint16_t port);
 
+/*
+ * A connection the daemon itself opens (a health probe), from local:lport
+ * to remote:rport (ICMP echo: the identifier as both ports), tracked as
+ * such so that its replies pass whatever the policy says; add 0 forgets
+ * it.  Enter it before the first packet leaves.  0 or -errno.
+ */
+int pc_dp_local_flow(struct pc_dp *dp, uint8_t proto, const uint8_t local[16],
+		     uint16_t lport, const uint8_t remote[16], uint16_t rport,
+		     int add);
+
 /* Attach XDP (or replace the program of our pinned link) on ifname; it
  * becomes a target XDP forwards to (tx_ports). */
 int pc_dp_attach(struct pc_dp *dp, const char *ifname, enum pc_xdp_mode want,

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <netinet/in.h>
 
 #include <bpf/bpf.h>
 
@@ -150,4 +152,45 @@ uint64_t pc_dp_lb_conns(struct pc_dp *dp, const uint8_t addr[16], uint16_t port)
 	if (bpf_map_lookup_elem(pc_dp_map_fd(dp, "lb_conns"), &k, &n))
 		return 0;
 	return n;
+}
+
+/* As the programs order a flow's ends (pc_end_less). */
+static int end_less(const uint8_t *a, uint16_t ap, const uint8_t *b,
+		    uint16_t bp)
+{
+	int c = memcmp(a, b, 16);
+
+	return c ? c < 0 : ap < bp;
+}
+
+int pc_dp_local_flow(struct pc_dp *dp, uint8_t proto, const uint8_t local[16],
+		     uint16_t lport, const uint8_t remote[16], uint16_t rport,
+		     int add)
+{
+	int fd = pc_dp_map_fd(dp, "conntrack");
+	struct pc_ct_key k = {.proto = proto};
+	struct pc_ct_val v = {0};
+	struct timespec ts;
+	int lo = end_less(local, lport, remote, rport);
+
+	memcpy(k.lo_addr, lo ? local : remote, 16);
+	memcpy(k.hi_addr, lo ? remote : local, 16);
+	k.lo_port = lo ? lport : rport;
+	k.hi_port = lo ? rport : lport;
+	if (!add) {
+		if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
+			return -errno;
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns's clock */
+	v.created_ns = v.last_seen_ns =
+		(uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	v.generation = pc_dp_generation(dp);
+	v.orig_is_lo = (uint8_t)lo;
+	v.action = PC_ACT_ALLOW;
+	v.flags = PC_PF_LOCAL;
+	v.state = proto == IPPROTO_TCP ? PC_TCP_SYN_SENT : PC_TCP_NONE;
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+		return -errno;
+	return 0;
 }

@@ -176,6 +176,21 @@ static int check_service(struct lbctx *x, const struct pc_service *svc)
 				    svc->name, b);
 				return -EINVAL;
 			}
+	for (size_t i = 0; i < svc->nbackends; i++)
+		for (size_t j = 0; j < svc->ncidrs; j++)
+			if (!memcmp(svc->backends[i].addr, svc->cidrs[j].addr,
+				    16)) {
+				char b[80];
+
+				pc_backend_format(svc->backends[i].addr,
+						  svc->backends[i].port, b,
+						  sizeof(b));
+				ERR(x, &svc->backends[i].loc,
+				    "service \"%s\": backend %s is one of its "
+				    "own virtual addresses",
+				    svc->name, b);
+				return -EINVAL;
+			}
 	return check_health(x, svc);
 }
 
@@ -302,11 +317,19 @@ static int check_overlap(struct lbctx *x)
 	struct pc_compiled *c = x->c;
 
 	qsort(c->vips, c->nvips, sizeof(*c->vips), vip_cmp);
-	for (size_t i = 1; i < c->nvips; i++) {
+	for (size_t i = 1, g = 0; i < c->nvips; i++) {
 		const struct pc_lb_vip *a = &c->vips[i - 1], *b = &c->vips[i];
 
+		/* g: the first of this (address, protocol); port 0 (every
+		 * port) sorts first and overlaps each other port */
+		if (memcmp(c->vips[g].addr, b->addr, 16) ||
+		    c->vips[g].proto != b->proto)
+			g = i;
+		else if (!c->vips[g].port && c->vips[g].table != b->table)
+			a = &c->vips[g];
 		if (!memcmp(a->addr, b->addr, 16) && a->proto == b->proto &&
-		    a->port == b->port) {
+		    (a->port == b->port ||
+		     (!a->port && a->table != b->table))) {
 			const char *sa = c->lb[a->table].service;
 			const char *sb = c->lb[b->table].service;
 			char addr[64], ps[48];

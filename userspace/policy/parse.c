@@ -885,17 +885,17 @@ static void health_key(struct pctx *c, const char *key,
 			     "bad path \"%.60s\" (starts with /, no spaces)",
 			     s);
 		else
-			h->path = pc_strdup(s);
+			free(h->path), h->path = pc_strdup(s);
 	} else if (!strcmp(key, "host")) {
 		if (!*s || strlen(s) > 255 || strpbrk(s, " \r\n"))
 			fail(c, &loc, "bad host \"%.60s\"", s);
 		else
-			h->host = pc_strdup(s);
+			free(h->host), h->host = pc_strdup(s);
 	} else if (!strcmp(key, "send")) {
 		if (!*s || strlen(s) > 512)
 			fail(c, &loc, "send must be 1 to 512 bytes");
 		else
-			h->send = pc_strdup(s);
+			free(h->send), h->send = pc_strdup(s);
 	} else {
 		fail(c, kloc,
 		     "unknown key \"%s\" in health (type, interval, timeout, "

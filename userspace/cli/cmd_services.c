@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+/* portcullis services: load-balanced services, backends and health. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static long long num(json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/*
+ * service web (ipv4, maglev; probe http every 100ms, rise 2 fall 2)
+ *   198.18.0.100 80/tcp
+ *   BACKEND              WEIGHT  HEALTH  NEW FLOWS  FLOWS  RTT CHECKS/FAILED
+ * LAST ERROR
+ */
+static void print_service(json_t *s)
+{
+	json_t *p = json_object_get(s, "probe"), *v;
+	size_t i;
+
+	printf("service %s (%s, %s; ", str(s, "name"), str(s, "family"),
+	       str(s, "balance"));
+	if (!strcmp(str(p, "type"), "none"))
+		printf("no health checks)\n");
+	else
+		printf("probe %s every %lldms, rise %lld fall %lld)\n",
+		       str(p, "type"), num(p, "interval_ms"), num(p, "rise"),
+		       num(p, "fall"));
+	json_array_foreach (json_object_get(s, "virtual"), i, v)
+		printf("  %s %s\n", str(v, "address"), str(v, "port"));
+	printf("  %-28s %6s %-9s %-9s %7s %9s %13s  %s\n", "BACKEND", "WEIGHT",
+	       "HEALTH", "NEW-FLOWS", "FLOWS", "RTT", "CHECKS/FAILED",
+	       "LAST ERROR");
+	json_array_foreach (json_object_get(s, "backends"), i, v) {
+		char b[96], rtt[32] = "-", cf[48] = "-";
+
+		if (num(v, "port"))
+			snprintf(b, sizeof(b),
+				 strchr(str(v, "address"), ':') ? "[%s]:%lld"
+								: "%s:%lld",
+				 str(v, "address"), num(v, "port"));
+		else
+			snprintf(b, sizeof(b), "%s", str(v, "address"));
+		if (json_object_get(v, "rtt_us")) {
+			snprintf(rtt, sizeof(rtt), "%.2fms",
+				 (double)num(v, "rtt_us") / 1000.0);
+			snprintf(cf, sizeof(cf), "%lld/%lld", num(v, "checks"),
+				 num(v, "failures"));
+		}
+		printf("  %-28s %6lld %-9s %-9s %7lld %9s %13s  %s\n", b,
+		       num(v, "weight"), str(v, "health"),
+		       json_is_true(json_object_get(v, "drain"))    ? "draining"
+		       : json_is_true(json_object_get(v, "active")) ? "yes"
+								    : "no",
+		       num(v, "flows"), rtt, cf, str(v, "last_error"));
+	}
+}
+
+int pc_cmd_services(const struct pc_cli *cli, int argc, char **argv)
+{
+	json_t *reply, *v;
+	size_t i;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: portcullis services\n");
+		return PC_EXIT_USAGE;
+	}
+	if (pc_client_get(cli, "services", "/v1/services", &reply))
+		return PC_EXIT_REFUSED;
+	if (pc_client_json_done(cli, reply))
+		return PC_EXIT_OK;
+	if (!json_array_size(json_object_get(reply, "services")))
+		printf("no load-balanced services\n");
+	json_array_foreach (json_object_get(reply, "services"), i, v)
+		print_service(v);
+	if (json_array_size(json_object_get(reply, "transitions")))
+		printf("recent health changes:\n");
+	json_array_foreach (json_object_get(reply, "transitions"), i, v) {
+		char when[32];
+		time_t at = (time_t)num(v, "at");
+		struct tm tm;
+
+		gmtime_r(&at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("  %s  %s %s %s%s%s\n", when, str(v, "service"),
+		       str(v, "backend"), str(v, "state"),
+		       *str(v, "why") ? ": " : "", str(v, "why"));
+	}
+	json_decref(reply);
+	return PC_EXIT_OK;
+}
