@@ -50,6 +50,11 @@ status_get() { cli --json status >"$T_DIR/last.out" && jget "$1"; }
 
 t_setup
 backends_up || { echo "Bail out! cannot add the backends"; exit 1; }
+# HTTP health: b2 answers /ok with 200, b3 with 404 (no such file); b1
+# serves no HTTP at all
+mkdir -p "$T_DIR/www2" "$T_DIR/www3" && echo ok >"$T_DIR/www2/ok"
+(cd "$T_DIR/www2" && exec nsenter --net=/var/run/netns/$(lab_ns b2) python3 -m http.server 8090 >/dev/null 2>&1) &
+(cd "$T_DIR/www3" && exec nsenter --net=/var/run/netns/$(lab_ns b3) python3 -m http.server 8090 >/dev/null 2>&1) &
 # b1 is the lab's server, which serves 8080 already (without a name): one
 # more server there on 8081 says its name
 lab_in server $PROBE serve --name b1 --tcp 8081 --udp 8081 --lifetime 300 >/dev/null 2>&1 &
@@ -63,7 +68,7 @@ identities:
   clients: { cidrs: [198.18.1.0/24, "fd00:1::/64"] }
 services:
   web:
-    cidrs: [198.18.2.2/32, "fd00:2::2/128"]
+    cidrs: [198.18.2.2/32, 198.18.2.5/32, "fd00:2::2/128"]
     ports: [8080/tcp, 53/udp, icmp, icmpv6]
   gateway: { cidrs: [198.18.1.1/32], ports: [icmp] }
   lb:
@@ -72,6 +77,22 @@ services:
     health: { type: tcp, interval: 100ms, rise: 2, fall: 2 }
     backends:
 $1
+  # one service per probe type (their backends are probed, not used)
+  by-udp:
+    cidrs: [198.18.0.101/32]
+    ports: [53/udp]
+    health: { type: udp, interval: 100ms, send: hello }
+    backends: ["198.18.2.2:8081", "198.18.3.2:8082"]
+  by-icmp:
+    cidrs: [198.18.0.102/32]
+    ports: [80/tcp]
+    health: { type: icmp, interval: 100ms }
+    backends: ["198.18.2.2:8081", "198.18.9.9:8081"]
+  by-http:
+    cidrs: [198.18.0.103/32]
+    ports: [80/tcp]
+    health: { type: http, interval: 100ms, port: 8090, path: /ok }
+    backends: ["198.18.3.2:8081", "198.18.4.2:8081", "198.18.2.2:8081"]
 rules:
   - { name: clients-to-web, from: [clients], to: [web, gateway, lb], action: allow }
 EOP
@@ -103,10 +124,13 @@ expect 0 "the gateway's kernel forwarded almost none of them ($((k4b - k4)) IPv4
 expect 1 "denied traffic is still denied" lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
 
 # No neighbour entry: the kernel forwards (and resolves it), counted.
+# (198.18.2.5: an address of the server's that no health probe keeps
+# resolved.)
+lab_in server ip addr add 198.18.2.5/24 dev eth0
 n=$(status_get forwarding.to_kernel.no_neighbour.packets)
-lab_in gw ip neigh flush dev s0
-expect 0 "a ping after the neighbour is gone still gets its reply" \
-	lab_in client ping -c1 -W2 198.18.2.2
+lab_in gw ip neigh del 198.18.2.5 dev s0 2>/dev/null
+expect 0 "a ping to a host without a neighbour entry gets its reply" \
+	lab_in client ping -c1 -W2 198.18.2.5
 expect 0 "status" cli --json status
 expect_json forwarding.to_kernel.no_neighbour.packets -gt "$n" "it went to the kernel as no_neighbour"
 # Addressed to the gateway itself: local.
@@ -130,6 +154,28 @@ expect 0 "after the restart, 100 pings, none lost" \
 fb=$(status_get forwarding.forwarded.packets)
 expect 0 "the adopted links forward in XDP ($((fb - f)) frames)" test $((fb - f)) -ge 200
 expect 0 "not the kernel ($(($(kernel_fwd4) - k4)))" test $(($(kernel_fwd4) - k4)) -lt 10
+
+# Every probe type: up where the backend answers as it should, down (with
+# why) where it does not.
+sleep 0.5
+expect 0 "services" cli --json services
+probe_state() { # SERVICE-INDEX BACKEND-INDEX
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+b = d["services"][int(sys.argv[2])]["backends"][int(sys.argv[3])]
+print(b["health"], b.get("last_error") or "")' "$T_DIR/last.out" "$1" "$2"
+}
+cp "$T_DIR/last.out" "$T_DIR/services.json"
+st() { cp "$T_DIR/services.json" "$T_DIR/last.out"; probe_state "$@"; }
+expect_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', wanted '$3')"; fi; }
+# tables: lb v4 0, lb v6 1, by-udp 2, by-icmp 3, by-http 4
+expect_eq "udp probe: an echo server is up" "$(st 2 0)" "up "
+expect_eq "udp probe: a closed port is down (its ICMP error is policy's to decide)" "$(st 2 1)" "down timed out"
+expect_eq "icmp probe: a host that answers ping is up" "$(st 3 0)" "up "
+expect_eq "icmp probe: a host nobody answers for is down" "$(st 3 1 | cut -d' ' -f1)" "down"
+expect_eq "http probe: 200 on /ok is up" "$(st 4 0)" "up "
+expect_eq "http probe: 404 is down" "$(st 4 1)" "down HTTP status 404"
+expect_eq "http probe: no server is down" "$(st 4 2)" "down connect: Connection refused"
 
 # Load balancing: 400 connections to the virtual address spread over the
 # three backends by weight (1:2:1), each answered through reverse NAT.

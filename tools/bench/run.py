@@ -16,7 +16,8 @@ measures, each in the same run:
   4. request/response latency with and without enforcement;
   5. daemon RSS and BPF map memory at each policy size;
   6. how long a push of each policy size takes to be live;
-  7. the API under wrk, and the daemon's memory idle and under load.
+  7. the API under wrk, and the daemon's memory idle and under load;
+  8. WireGuard through wireguard-go; 9. load-balancer failover.
 and writes the tables (Markdown) to --out.  --quick is the CI-sized smoke
 run: fewer sizes, shorter runs; it checks the harness works, its numbers
 are not for publishing.  Needs root, bpffs, nft and xdp-filter.
@@ -743,6 +744,29 @@ class Bench:
                    "-J"], ns="gen", timeout=secs + 30).stdout
         return json.loads(out)["end"]["sum_received"]["bits_per_second"]
 
+    def failover(self):
+        """Health-check failover, as tests/netns/test_steering.sh measures
+        it (three backends, one killed under a stream of new
+        connections, probes every 100 ms, fall 2), run several times."""
+        if self.quick:
+            return  # the netns suite runs that test already
+        runs = []
+        figs = os.path.join(self.tmp, "failover.txt")
+        for i in range(5):
+            log(f"failover: run {i + 1} of 5")
+            env = dict(os.environ, SRC=SRC, BUILD=self.build,
+                       STEERING_FIGURES=figs)
+            p = subprocess.run(["bash", os.path.join(
+                SRC, "tests/netns/test_steering.sh")], env=env,
+                capture_output=True, text=True, timeout=300)
+            if p.returncode:
+                log("failover: the steering test failed:\n" + p.stdout[-2000:])
+        with open(figs) as f:
+            for line in f:
+                kv = dict(x.split("=") for x in line.split())
+                runs.append({k: int(v) for k, v in kv.items()})
+        self.results["failover"] = runs
+
     def wireguard(self):
         """TCP through a wireguard-go tunnel (client namespace -> gateway
         -> sink): with the gateway enforcing (XDP on the underlay, TC on
@@ -861,6 +885,7 @@ class Bench:
             self.memory()
             self.api()
             self.wireguard()
+            self.failover()
         except BaseException:
             log(f"failed; logs kept in {self.tmp}")
             raise
@@ -1153,6 +1178,28 @@ def report(res, quick):
               f"daemon RSS {w['peers_1000_rss_kb'] / 1024:.1f} MiB; "
               f"`portcullis peers list` of all {w['peers_listed']} in "
               f"{w['peers_list_ms']:.0f} ms.", ""]
+    fo = res.get("failover")
+    if fo:
+        ms = sorted(r["failover_ms"] for r in fo)
+        L += ["## 9. Load-balancer failover", "",
+              "`tests/netns/test_steering.sh`, run "
+              f"{len(fo)} times: three backend servers, each in its own "
+              "namespace behind its own gateway interface; the client "
+              "opens one new connection to the virtual address every "
+              "~5 ms; one backend's server is killed (its port then "
+              "refuses).  Probes: TCP connect every 100 ms, fall 2.  "
+              "*Failover*: from the kill to the start of the last "
+              "connection that failed; after it, no new connection "
+              "reaches the dead backend (the test checks).  Open "
+              "connections to the live backends are not moved (the test "
+              "checks).", "",
+              "| run | failover ms | failed connections | connections |",
+              "|---:|---:|---:|---:|"]
+        for i, r in enumerate(fo):
+            L.append(f"| {i + 1} | {r['failover_ms']} | {r['failed']} | "
+                     f"{r['total']} |")
+        L += ["", f"Median failover {ms[len(ms) // 2]} ms, worst "
+              f"{ms[-1]} ms (target: under 300 ms with 100 ms probes).", ""]
     return "\n".join(L)
 
 
