@@ -316,7 +316,8 @@ static int check_overlap(struct lbctx *x)
 {
 	struct pc_compiled *c = x->c;
 
-	qsort(c->vips, c->nvips, sizeof(*c->vips), vip_cmp);
+	if (c->nvips > 1) /* qsort wants a real array, even of none */
+		qsort(c->vips, c->nvips, sizeof(*c->vips), vip_cmp);
 	for (size_t i = 1, g = 0; i < c->nvips; i++) {
 		const struct pc_lb_vip *a = &c->vips[i - 1], *b = &c->vips[i];
 
