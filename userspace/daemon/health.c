@@ -44,7 +44,7 @@ struct target {
 	uint8_t local_addr[16], local_proto;
 	uint16_t local_port, remote_port;
 	int stage; /* http: 0 connecting, 1 reading the status line */
-	uint16_t seq;
+	uint16_t echo_id, seq; /* icmp: this target's own identifier */
 	struct timespec start;
 	struct event *timer, *io;
 	char buf[128];
@@ -66,8 +66,8 @@ struct pc_health_mgr {
 	struct target **v;
 	size_t n;
 	struct transition hist[HIST];
-	size_t nhist; /* ever; the last HIST are kept */
-	uint16_t echo_id;
+	size_t nhist;	  /* ever; the last HIST are kept */
+	uint16_t echo_id; /* the next target's ICMP identifier */
 };
 
 static int is_v4(const uint8_t a[16])
@@ -218,7 +218,7 @@ static void icmp_send(struct target *t, char *why, size_t len)
 
 	t->seq++;
 	pkt[0] = is_v4(t->addr) ? ICMP_ECHO : ICMP6_ECHO_REQUEST;
-	memcpy(pkt + 4, &t->m->echo_id, 2);
+	memcpy(pkt + 4, &t->echo_id, 2);
 	memcpy(pkt + 6, &t->seq, 2);
 	memcpy(pkt + 8, "pcullis!", 8);
 	if (is_v4(t->addr)) { /* ICMPv6's checksum is the kernel's */
@@ -247,11 +247,11 @@ static int icmp_reply(struct target *t, const uint8_t *p, ssize_t n)
 			return 0;
 		p += hl;
 		return p[0] == ICMP_ECHOREPLY &&
-		       !memcmp(p + 4, &t->m->echo_id, 2) &&
+		       !memcmp(p + 4, &t->echo_id, 2) &&
 		       !memcmp(p + 6, &t->seq, 2);
 	}
 	return n >= 8 && p[0] == ICMP6_ECHO_REPLY &&
-	       !memcmp(p + 4, &t->m->echo_id, 2) && !memcmp(p + 6, &t->seq, 2);
+	       !memcmp(p + 4, &t->echo_id, 2) && !memcmp(p + 6, &t->seq, 2);
 }
 
 static void on_io(evutil_socket_t fd, short what, void *arg)
@@ -415,7 +415,7 @@ static int track_local(struct target *t, const struct sockaddr_storage *dst,
 	} else {
 		addr_from(&src, t->local_addr, &ignored);
 		/* an echo's flow is keyed by its identifier, both ends */
-		t->local_port = t->remote_port = ntohs(t->m->echo_id);
+		t->local_port = t->remote_port = ntohs(t->echo_id);
 	}
 	t->local_proto = (uint8_t)proto;
 	if (pc_dp_local_flow(t->m->dp, t->local_proto, t->local_addr,
@@ -436,7 +436,11 @@ static void probe(struct target *t)
 	char why[96] = "";
 	short what = EV_READ;
 
-	close_probe(t);
+	/* one still waiting when the next is due has failed: with its
+	 * timeout as long as the interval the two may come together, and
+	 * a dead host must not go uncounted */
+	if (t->fd >= 0)
+		result(t, 0, "timed out");
 	clock_gettime(CLOCK_MONOTONIC, &t->start);
 	t->stage = 0;
 	switch (t->h->type) {
@@ -568,6 +572,9 @@ void pc_health_set(struct pc_health_mgr *m, const struct pc_compiled *live)
 				memcpy(t->addr, b->addr, 16);
 				t->port = b->port;
 				t->up = 1; /* until fall probes fail */
+				/* a flow of its own (conntrack keys echoes by
+				 * identifier) */
+				t->echo_id = m->echo_id++;
 				t->fd = -1;
 				t->since = time(NULL);
 				t->timer = event_new(m->base, -1, EV_PERSIST,
