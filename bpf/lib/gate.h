@@ -241,9 +241,10 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
  * A packet from a backend hit rev (a PC_NAT_REV entry, key *k): it is the
  * reply of the client's flow to the virtual address, which it will carry
  * as its source.  Returns that flow's entry, with *k and *src_lo made its
- * key and the packet's end in it; or NULL when the flow is gone or no
- * longer with this backend (rev was stale, and is deleted; *k is still
- * the packet's own key).
+ * key and the packet's end in it; or NULL when the flow is gone, no
+ * longer with this backend, or closed with the backend now opening one of
+ * its own (rev was stale, and is deleted; *k is still the packet's own
+ * key).
  */
 static __always_inline struct pc_ct_val *
 pc_rev_flow(const struct pc_pkt *p, struct pc_ct_key *k, struct pc_ct_val *rev,
@@ -258,7 +259,7 @@ pc_rev_flow(const struct pc_pkt *p, struct pc_ct_key *k, struct pc_ct_val *rev,
 	ct = bpf_map_lookup_elem(&conntrack, &ok);
 	if (!ct || ct->nat != PC_NAT_DNAT || ct->nat_port != p->sport ||
 	    !pc_addr_eq(ct->nat_addr, p->saddr) ||
-	    pc_ct_expired(ct, p->proto, now)) {
+	    pc_ct_expired(ct, p->proto, now) || pc_ct_reusable(ct, p)) {
 		bpf_map_delete_elem(&conntrack, k);
 		return NULL;
 	}
