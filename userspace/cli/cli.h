@@ -47,6 +47,9 @@ int pc_client_json_done(const struct pc_cli *cli, json_t *reply);
 int pc_client_fail(const char *verb, int status, json_t *reply,
 		   const char *err);
 void pc_print_json(json_t *j);
+/* A member of a JSON object as a string ("" if none) or an integer (0). */
+const char *pc_jstr(json_t *o, const char *k);
+long long pc_jint(json_t *o, const char *k);
 /*
  * Follow an event stream for seconds (0: until it ends), calling fn with
  * each event's JSON text.  Returns the HTTP status (200 when it ran), or

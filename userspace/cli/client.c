@@ -220,3 +220,15 @@ int pc_client_stream(const struct pc_cli *cli, const char *path, long seconds,
 	memset(auth, 0, sizeof(auth));
 	return (int)status;
 }
+
+const char *pc_jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+long long pc_jint(json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}

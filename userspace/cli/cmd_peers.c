@@ -8,13 +8,6 @@
 
 #include "cli.h"
 
-static const char *str(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
 /* "3m ago", "never" */
 static void ago(json_t *p, char *buf, size_t len)
 {
@@ -54,7 +47,7 @@ static int peers_list(const struct pc_cli *cli, const char *only)
 	if (!only && pc_client_json_done(cli, reply))
 		return PC_EXIT_OK;
 	json_array_foreach (json_object_get(reply, "peers"), i, p) {
-		if (only && strcmp(str(p, "name"), only))
+		if (only && strcmp(pc_jstr(p, "name"), only))
 			continue;
 		shown++;
 		if (only && cli->json) {
@@ -71,11 +64,13 @@ static int peers_list(const struct pc_cli *cli, const char *only)
 			       "%s\nhandshake   %s\ntransfer    %lld B in, "
 			       "%lld "
 			       "B out\n",
-			       str(p, "name"), str(p, "source"),
-			       str(p, "interface"), str(p, "public_key"), ips,
-			       *str(p, "identity") ? str(p, "identity") : "-",
-			       *str(p, "current_endpoint")
-				       ? str(p, "current_endpoint")
+			       pc_jstr(p, "name"), pc_jstr(p, "source"),
+			       pc_jstr(p, "interface"),
+			       pc_jstr(p, "public_key"), ips,
+			       *pc_jstr(p, "identity") ? pc_jstr(p, "identity")
+						       : "-",
+			       *pc_jstr(p, "current_endpoint")
+				       ? pc_jstr(p, "current_endpoint")
 				       : "-",
 			       hs,
 			       (long long)json_integer_value(
@@ -89,8 +84,8 @@ static int peers_list(const struct pc_cli *cli, const char *only)
 			       "IFACE", "SOURCE", "ALLOWED IPS", "HANDSHAKE",
 			       "KEY");
 		printf("%-16s %-8s %-6s %-24s %-12s %.12s...%s\n",
-		       str(p, "name"), str(p, "interface"), str(p, "source"),
-		       ips, hs, str(p, "public_key"),
+		       pc_jstr(p, "name"), pc_jstr(p, "interface"),
+		       pc_jstr(p, "source"), ips, hs, pc_jstr(p, "public_key"),
 		       json_is_false(json_object_get(p, "present"))
 			       ? "  (NOT ON THE INTERFACE)"
 			       : "");
@@ -155,8 +150,8 @@ static int peers_add(const struct pc_cli *cli, int argc, char **argv)
 		return PC_EXIT_REFUSED;
 	}
 	if (!pc_client_json_done(cli, reply)) {
-		printf("added peer %s on %s\n", str(reply, "name"),
-		       str(reply, "interface"));
+		printf("added peer %s on %s\n", pc_jstr(reply, "name"),
+		       pc_jstr(reply, "interface"));
 		json_decref(reply);
 	}
 	return PC_EXIT_OK;

@@ -6,18 +6,6 @@
 
 #include "cli.h"
 
-static const char *str(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
-static long long num(json_t *o, const char *k)
-{
-	return (long long)json_integer_value(json_object_get(o, k));
-}
-
 /*
  * service web (ipv4, maglev; probe http every 100ms, rise 2 fall 2)
  *   198.18.0.100 80/tcp
@@ -29,41 +17,42 @@ static void print_service(json_t *s)
 	json_t *p = json_object_get(s, "probe"), *v;
 	size_t i;
 
-	printf("service %s (%s, %s; ", str(s, "name"), str(s, "family"),
-	       str(s, "balance"));
-	if (!strcmp(str(p, "type"), "none"))
+	printf("service %s (%s, %s; ", pc_jstr(s, "name"), pc_jstr(s, "family"),
+	       pc_jstr(s, "balance"));
+	if (!strcmp(pc_jstr(p, "type"), "none"))
 		printf("no health checks)\n");
 	else
 		printf("probe %s every %lldms, rise %lld fall %lld)\n",
-		       str(p, "type"), num(p, "interval_ms"), num(p, "rise"),
-		       num(p, "fall"));
+		       pc_jstr(p, "type"), pc_jint(p, "interval_ms"),
+		       pc_jint(p, "rise"), pc_jint(p, "fall"));
 	json_array_foreach (json_object_get(s, "virtual"), i, v)
-		printf("  %s %s\n", str(v, "address"), str(v, "port"));
+		printf("  %s %s\n", pc_jstr(v, "address"), pc_jstr(v, "port"));
 	printf("  %-28s %6s %-9s %-9s %7s %9s %13s  %s\n", "BACKEND", "WEIGHT",
 	       "HEALTH", "NEW-FLOWS", "FLOWS", "RTT", "CHECKS/FAILED",
 	       "LAST ERROR");
 	json_array_foreach (json_object_get(s, "backends"), i, v) {
 		char b[96], rtt[32] = "-", cf[48] = "-";
 
-		if (num(v, "port"))
+		if (pc_jint(v, "port"))
 			snprintf(b, sizeof(b),
-				 strchr(str(v, "address"), ':') ? "[%s]:%lld"
-								: "%s:%lld",
-				 str(v, "address"), num(v, "port"));
+				 strchr(pc_jstr(v, "address"), ':')
+					 ? "[%s]:%lld"
+					 : "%s:%lld",
+				 pc_jstr(v, "address"), pc_jint(v, "port"));
 		else
-			snprintf(b, sizeof(b), "%s", str(v, "address"));
+			snprintf(b, sizeof(b), "%s", pc_jstr(v, "address"));
 		if (json_object_get(v, "rtt_us")) {
 			snprintf(rtt, sizeof(rtt), "%.2fms",
-				 (double)num(v, "rtt_us") / 1000.0);
-			snprintf(cf, sizeof(cf), "%lld/%lld", num(v, "checks"),
-				 num(v, "failures"));
+				 (double)pc_jint(v, "rtt_us") / 1000.0);
+			snprintf(cf, sizeof(cf), "%lld/%lld",
+				 pc_jint(v, "checks"), pc_jint(v, "failures"));
 		}
 		printf("  %-28s %6lld %-9s %-9s %7lld %9s %13s  %s\n", b,
-		       num(v, "weight"), str(v, "health"),
+		       pc_jint(v, "weight"), pc_jstr(v, "health"),
 		       json_is_true(json_object_get(v, "drain"))    ? "draining"
 		       : json_is_true(json_object_get(v, "active")) ? "yes"
 								    : "no",
-		       num(v, "flows"), rtt, cf, str(v, "last_error"));
+		       pc_jint(v, "flows"), rtt, cf, pc_jstr(v, "last_error"));
 	}
 }
 
@@ -89,14 +78,14 @@ int pc_cmd_services(const struct pc_cli *cli, int argc, char **argv)
 		printf("recent health changes:\n");
 	json_array_foreach (json_object_get(reply, "transitions"), i, v) {
 		char when[32];
-		time_t at = (time_t)num(v, "at");
+		time_t at = (time_t)pc_jint(v, "at");
 		struct tm tm;
 
 		gmtime_r(&at, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		printf("  %s  %s %s %s%s%s\n", when, str(v, "service"),
-		       str(v, "backend"), str(v, "state"),
-		       *str(v, "why") ? ": " : "", str(v, "why"));
+		printf("  %s  %s %s %s%s%s\n", when, pc_jstr(v, "service"),
+		       pc_jstr(v, "backend"), pc_jstr(v, "state"),
+		       *pc_jstr(v, "why") ? ": " : "", pc_jstr(v, "why"));
 	}
 	json_decref(reply);
 	return PC_EXIT_OK;

@@ -7,11 +7,6 @@
 #include "cli.h"
 #include "pclib.h"
 
-static long long jint(json_t *o, const char *k)
-{
-	return (long long)json_integer_value(json_object_get(o, k));
-}
-
 /* forward  xdp: 1234 forwarded, no_neighbour 3, local 12 */
 static void print_forwarding(json_t *f)
 {
@@ -23,10 +18,10 @@ static void print_forwarding(json_t *f)
 	printf("forward  %s", mode);
 	if (!strcmp(mode, "xdp")) {
 		printf(": %lld forwarded",
-		       jint(json_object_get(f, "forwarded"), "packets"));
+		       pc_jint(json_object_get(f, "forwarded"), "packets"));
 		json_object_foreach (json_object_get(f, "to_kernel"), k, v)
-			if (jint(v, "packets"))
-				printf(", %s %lld", k, jint(v, "packets"));
+			if (pc_jint(v, "packets"))
+				printf(", %s %lld", k, pc_jint(v, "packets"));
 	}
 	printf("\n");
 }
@@ -40,7 +35,7 @@ static void print_status(json_t *s)
 	printf("gateway %s (portcullisd %s), up %llds%s\n",
 	       json_string_value(json_object_get(s, "gateway")),
 	       json_string_value(json_object_get(s, "version")),
-	       jint(s, "uptime_seconds"),
+	       pc_jint(s, "uptime_seconds"),
 	       json_is_true(json_object_get(s, "adopted")) ? ", adopted pinned "
 							     "data plane"
 							   : "");
@@ -48,8 +43,8 @@ static void print_status(json_t *s)
 		printf("policy   version %lld, generation %lld, %lld rules, "
 		       "%lld "
 		       "entries, from %s\n",
-		       jint(pol, "version"), jint(pol, "generation"),
-		       jint(pol, "rules"), jint(pol, "entries"),
+		       pc_jint(pol, "version"), pc_jint(pol, "generation"),
+		       pc_jint(pol, "rules"), pc_jint(pol, "entries"),
 		       json_string_value(json_object_get(pol, "filename")));
 	else
 		printf("policy   none (all IP traffic denied)\n");
@@ -66,17 +61,17 @@ static void print_status(json_t *s)
 		       "enforcing; pushes are refused)\n",
 		       json_string_value(json_object_get(v, "error")));
 	ct = json_object_get(s, "conntrack");
-	printf("flows    %lld of %lld\n", jint(ct, "entries"),
-	       jint(ct, "capacity"));
+	printf("flows    %lld of %lld\n", pc_jint(ct, "entries"),
+	       pc_jint(ct, "capacity"));
 	json_object_foreach (json_object_get(s, "counters"), k, v)
-		if (jint(v, "packets"))
+		if (pc_jint(v, "packets"))
 			printf("verdict  %-18s %12lld packets %14lld bytes\n",
-			       k, jint(v, "packets"), jint(v, "bytes"));
+			       k, pc_jint(v, "packets"), pc_jint(v, "bytes"));
 	print_forwarding(json_object_get(s, "forwarding"));
 	json_array_foreach (json_object_get(s, "rules"), i, v)
 		printf("rule     %-18s %12lld packets %14lld bytes\n",
 		       json_string_value(json_object_get(v, "name")),
-		       jint(v, "packets"), jint(v, "bytes"));
+		       pc_jint(v, "packets"), pc_jint(v, "bytes"));
 }
 
 int pc_cmd_status(const struct pc_cli *cli, int argc, char **argv)

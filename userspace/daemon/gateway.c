@@ -55,7 +55,7 @@ static void replace_in_force(struct pc_gateway *gw, struct pc_compiled *c,
 	pc_policy_record_free(&gw->rec);
 	gw->compiled = c;
 	gw->rec = *rec;
-	pc_health_set(gw->health, c);
+	pc_health_set(gw->health, c, !gw->live_known);
 }
 
 static double now_ms(void)
@@ -698,8 +698,8 @@ static void recompile(struct pc_gateway *gw)
 	}
 	pc_compiled_free(gw->compiled);
 	gw->compiled = c;
-	pc_health_set(gw->health, c);
 	gw->live_known = 1;
+	pc_health_set(gw->health, c, 0);
 	gw->rec.generation = gen;
 	pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
 }

@@ -70,19 +70,11 @@ struct pc_health_mgr {
 	uint16_t echo_id; /* the next target's ICMP identifier */
 };
 
-static int is_v4(const uint8_t a[16])
-{
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-					   0, 0, 0, 0, 0xff, 0xff};
-
-	return !memcmp(a, mapped, 12);
-}
-
 static socklen_t sockaddr_of(const uint8_t addr[16], uint16_t port,
 			     struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
-	if (is_v4(addr)) {
+	if (pc_addr_is_v4(addr)) {
 		struct sockaddr_in *s = (struct sockaddr_in *)ss;
 
 		s->sin_family = AF_INET;
@@ -217,11 +209,11 @@ static void icmp_send(struct target *t, char *why, size_t len)
 	uint32_t sum = 0;
 
 	t->seq++;
-	pkt[0] = is_v4(t->addr) ? ICMP_ECHO : ICMP6_ECHO_REQUEST;
+	pkt[0] = pc_addr_is_v4(t->addr) ? ICMP_ECHO : ICMP6_ECHO_REQUEST;
 	memcpy(pkt + 4, &t->echo_id, 2);
 	memcpy(pkt + 6, &t->seq, 2);
 	memcpy(pkt + 8, "pcullis!", 8);
-	if (is_v4(t->addr)) { /* ICMPv6's checksum is the kernel's */
+	if (pc_addr_is_v4(t->addr)) { /* ICMPv6's checksum is the kernel's */
 		for (size_t i = 0; i < sizeof(pkt); i += 2)
 			sum += (uint32_t)(pkt[i] << 8 | pkt[i + 1]);
 		while (sum >> 16)
@@ -237,7 +229,7 @@ static void icmp_send(struct target *t, char *why, size_t len)
 /* Is this datagram our echo reply?  (A raw socket sees every ICMP.) */
 static int icmp_reply(struct target *t, const uint8_t *p, ssize_t n)
 {
-	if (is_v4(t->addr)) {
+	if (pc_addr_is_v4(t->addr)) {
 		size_t hl;
 
 		if (n < 20)
@@ -432,7 +424,7 @@ static void probe(struct target *t)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sockaddr_of(t->addr, t->probe_port, &ss);
-	int v4 = is_v4(t->addr), type, proto = 0;
+	int v4 = pc_addr_is_v4(t->addr), type, proto = 0;
 	char why[96] = "";
 	short what = EV_READ;
 
@@ -544,7 +536,8 @@ void pc_health_free(struct pc_health_mgr *m)
 	free(m);
 }
 
-void pc_health_set(struct pc_health_mgr *m, const struct pc_compiled *live)
+void pc_health_set(struct pc_health_mgr *m, const struct pc_compiled *live,
+		   int adopted)
 {
 	struct target **v = NULL;
 	size_t n = 0, cap = 0;
@@ -606,9 +599,9 @@ void pc_health_set(struct pc_health_mgr *m, const struct pc_compiled *live)
 	free(m->v);
 	m->v = v;
 	m->n = n;
-	/* tables written before this manager knew (a pinned data plane it
-	 * adopted, or a push) now say what it knows */
-	for (size_t ti = 0; live && ti < live->nlb; ti++)
+	/* tables an earlier daemon wrote (pinned, adopted) now say what this
+	 * one knows; an apply of ours asked it already */
+	for (size_t ti = 0; adopted && live && ti < live->nlb; ti++)
 		pc_dp_lb_refresh(m->dp, live, ti);
 }
 

@@ -21,9 +21,12 @@ void pc_health_free(struct pc_health_mgr *m);
  * live is the policy in force now (NULL: none); call it whenever that
  * changes, before the old one is freed or right after, in the same turn
  * of the loop.  Backends that stay (same service, address and port) keep
- * their state; new ones start up and are probed at once.
+ * their state; new ones start up and are probed at once.  adopted: the
+ * data plane's tables were written by an earlier daemon, not by an apply
+ * that asked this manager; they are rewritten.
  */
-void pc_health_set(struct pc_health_mgr *m, const struct pc_compiled *live);
+void pc_health_set(struct pc_health_mgr *m, const struct pc_compiled *live,
+		   int adopted);
 /* pc_lb_state_fn: what the manager knows of e's backends */
 void pc_health_state(void *arg, const struct pc_lb_entry *e, uint8_t *up,
 		     uint32_t *rtt_us);

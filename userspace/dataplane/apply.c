@@ -37,8 +37,8 @@ int pc_dp_sync(struct pc_dp *dp)
 	return 0;
 }
 
-/* Delete every key of map whose slot byte (at offset 4) equals slot. */
-static int clear_slot(int fd, size_t key_size, __u8 slot)
+/* Delete every key of map whose slot byte (at offset off) equals slot. */
+int pc_dp_clear_slot(int fd, size_t key_size, size_t off, __u8 slot)
 {
 	size_t n = 0, cap = 1024;
 	char *keys = malloc(cap * key_size);
@@ -49,7 +49,7 @@ static int clear_slot(int fd, size_t key_size, __u8 slot)
 		return -ENOMEM;
 	/* collect first: deleting while walking a trie can skip keys */
 	while (!bpf_map_get_next_key(fd, have_prev ? prev : NULL, cur)) {
-		if ((__u8)cur[4] == slot) {
+		if ((__u8)cur[off] == slot) {
 			if (n == cap) {
 				char *k = realloc(keys, 2 * cap * key_size);
 
@@ -446,8 +446,8 @@ static int remove_compiled(struct pc_dp *dp, const struct pc_compiled *c,
 	    !(err = delete_many(pc_dp_map_fd(dp, "rates"), rk, nr,
 				sizeof(*rk))))
 		/* a few entries, written from a list that may have changed */
-		err = clear_slot(pc_dp_map_fd(dp, "wg_peers"),
-				 sizeof(struct pc_wg_peer_key), slot);
+		err = pc_dp_clear_slot(pc_dp_map_fd(dp, "wg_peers"),
+				       sizeof(struct pc_wg_peer_key), 4, slot);
 	free(ik);
 	free(sk);
 	free(pk);
@@ -483,15 +483,15 @@ static int write_rates(int fd, const struct pc_compiled *c, __u8 slot)
 	return 0;
 }
 
-/* Delete every rates entry of one slot (keys slot * PC_MAX_RULES + id). */
-static int clear_rates(int fd, __u8 slot)
+/* Delete every key of a map keyed slot * per_slot + index. */
+int pc_dp_clear_indexed(int fd, __u32 per_slot, __u8 slot)
 {
 	__u32 key, next, *del = NULL;
 	size_t n = 0, cap = 0;
 	int have = 0, err = 0;
 
 	while (!bpf_map_get_next_key(fd, have ? &key : NULL, &next)) {
-		if (next / PC_MAX_RULES == slot) {
+		if (next / per_slot == slot) {
 			pc_xgrow(&del, &cap, n, sizeof(*del));
 			del[n++] = next;
 		}
@@ -510,21 +510,22 @@ static int clear_all(struct pc_dp *dp, __u8 slot)
 	int err;
 
 	if ((err = pc_dp_lb_clear(dp, slot)) ||
-	    (err = clear_rates(pc_dp_map_fd(dp, "rates"), slot)) ||
-	    (err = clear_slot(pc_dp_map_fd(dp, "wg_peers"),
-			      sizeof(struct pc_wg_peer_key), slot)) ||
-	    (err = clear_slot(pc_dp_map_fd(dp, "ident_hosts"),
-			      sizeof(struct pc_lpm_key), slot)) ||
-	    (err = clear_slot(pc_dp_map_fd(dp, "service_hosts"),
-			      sizeof(struct pc_lpm_key), slot)) ||
-	    (err = clear_slot(pc_dp_map_fd(dp, "policy_exact"),
-			      sizeof(struct pc_policy_key), slot)) ||
-	    (err = clear_slot(pc_dp_map_fd(dp, "policy"),
-			      sizeof(struct pc_policy_key), slot)) ||
-	    (err = clear_slot(pc_dp_map_fd(dp, "identities"),
-			      sizeof(struct pc_lpm_key), slot)) ||
-	    (err = clear_slot(pc_dp_map_fd(dp, "services"),
-			      sizeof(struct pc_lpm_key), slot)))
+	    (err = pc_dp_clear_indexed(pc_dp_map_fd(dp, "rates"), PC_MAX_RULES,
+				       slot)) ||
+	    (err = pc_dp_clear_slot(pc_dp_map_fd(dp, "wg_peers"),
+				    sizeof(struct pc_wg_peer_key), 4, slot)) ||
+	    (err = pc_dp_clear_slot(pc_dp_map_fd(dp, "ident_hosts"),
+				    sizeof(struct pc_lpm_key), 4, slot)) ||
+	    (err = pc_dp_clear_slot(pc_dp_map_fd(dp, "service_hosts"),
+				    sizeof(struct pc_lpm_key), 4, slot)) ||
+	    (err = pc_dp_clear_slot(pc_dp_map_fd(dp, "policy_exact"),
+				    sizeof(struct pc_policy_key), 4, slot)) ||
+	    (err = pc_dp_clear_slot(pc_dp_map_fd(dp, "policy"),
+				    sizeof(struct pc_policy_key), 4, slot)) ||
+	    (err = pc_dp_clear_slot(pc_dp_map_fd(dp, "identities"),
+				    sizeof(struct pc_lpm_key), 4, slot)) ||
+	    (err = pc_dp_clear_slot(pc_dp_map_fd(dp, "services"),
+				    sizeof(struct pc_lpm_key), 4, slot)))
 		return err;
 	return 0;
 }

@@ -32,6 +32,11 @@ struct pc_dp {
 
 extern int pc_dp_libbpf_quiet;
 
+/* apply.c: delete a slot's keys from a map whose keys carry the slot
+ * byte at off, or whose keys are slot * per_slot + index. */
+int pc_dp_clear_slot(int fd, size_t key_size, size_t off, __u8 slot);
+int pc_dp_clear_indexed(int fd, __u32 per_slot, __u8 slot);
+
 /* lb.c: a policy's load-balancing maps in slot, written or removed. */
 int pc_dp_lb_write(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot);
 int pc_dp_lb_clear(struct pc_dp *dp, __u8 slot);

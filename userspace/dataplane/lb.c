@@ -5,6 +5,7 @@
  * table rewritten in one update when a backend's health changes.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -79,40 +80,17 @@ int pc_dp_lb_write(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 
 int pc_dp_lb_clear(struct pc_dp *dp, __u8 slot)
 {
-	int vfd = pc_dp_map_fd(dp, "lb_vips"),
-	    tfd = pc_dp_map_fd(dp, "lb_tables");
-	struct pc_lb_vip_key vk, *vdel = NULL;
-	__u32 tk, *tdel = NULL;
-	size_t nv = 0, nt = 0, capv = 0, capt = 0;
-	int have = 0, err = 0;
+	int err;
 
 	/* this slot's programs never read these once its bit is off */
 	__atomic_fetch_and(&dp->cfg->flags, ~PC_CFG_LB_SLOT(slot),
 			   __ATOMIC_RELEASE);
-	while (!bpf_map_get_next_key(vfd, have ? &vk : NULL, &vk)) {
-		have = 1;
-		if (vk.slot != slot)
-			continue;
-		pc_xgrow(&vdel, &capv, nv, sizeof(*vdel));
-		vdel[nv++] = vk;
-	}
-	have = 0;
-	while (!bpf_map_get_next_key(tfd, have ? &tk : NULL, &tk)) {
-		have = 1;
-		if (tk / PC_LB_MAX_SERVICES != slot)
-			continue;
-		pc_xgrow(&tdel, &capt, nt, sizeof(*tdel));
-		tdel[nt++] = tk;
-	}
-	for (size_t i = 0; i < nv; i++)
-		if (bpf_map_delete_elem(vfd, &vdel[i]) && errno != ENOENT)
-			err = -errno;
-	for (size_t i = 0; i < nt; i++)
-		if (bpf_map_delete_elem(tfd, &tdel[i]) && errno != ENOENT)
-			err = -errno;
-	free(vdel);
-	free(tdel);
-	return err;
+	err = pc_dp_clear_slot(pc_dp_map_fd(dp, "lb_vips"),
+			       sizeof(struct pc_lb_vip_key),
+			       offsetof(struct pc_lb_vip_key, slot), slot);
+	return err ? err
+		   : pc_dp_clear_indexed(pc_dp_map_fd(dp, "lb_tables"),
+					 PC_LB_MAX_SERVICES, slot);
 }
 
 int pc_dp_lb_refresh(struct pc_dp *dp, const struct pc_compiled *live,

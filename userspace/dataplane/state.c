@@ -49,26 +49,27 @@ static int read_percpu(struct pc_dp *dp, int fd, __u32 idx,
 	return 0;
 }
 
-int pc_dp_read_stats(struct pc_dp *dp, struct pc_counter out[PC_REASON_SLOTS])
+/* Every slot of a per-CPU counter array, summed. */
+static int read_counters(struct pc_dp *dp, const char *map, __u32 n,
+			 struct pc_counter *out)
 {
 	struct pc_counter *buf = pc_xcalloc((size_t)dp->ncpus, sizeof(*buf));
-	int fd = pc_dp_map_fd(dp, "stats"), err = 0;
+	int fd = pc_dp_map_fd(dp, map), err = 0;
 
-	for (__u32 i = 0; i < PC_REASON_SLOTS && !err; i++)
+	for (__u32 i = 0; i < n && !err; i++)
 		err = read_percpu(dp, fd, i, &out[i], buf);
 	free(buf);
 	return err;
 }
 
+int pc_dp_read_stats(struct pc_dp *dp, struct pc_counter out[PC_REASON_SLOTS])
+{
+	return read_counters(dp, "stats", PC_REASON_SLOTS, out);
+}
+
 int pc_dp_read_fwd_stats(struct pc_dp *dp, struct pc_counter out[PC_FWD_SLOTS])
 {
-	struct pc_counter *buf = pc_xcalloc((size_t)dp->ncpus, sizeof(*buf));
-	int fd = pc_dp_map_fd(dp, "fwd_stats"), err = 0;
-
-	for (__u32 i = 0; i < PC_FWD_SLOTS && !err; i++)
-		err = read_percpu(dp, fd, i, &out[i], buf);
-	free(buf);
-	return err;
+	return read_counters(dp, "fwd_stats", PC_FWD_SLOTS, out);
 }
 
 int pc_dp_read_rule_stats(struct pc_dp *dp, size_t nrules,

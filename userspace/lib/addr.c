@@ -82,9 +82,14 @@ int pc_prefix_parse(const char *s, struct pc_prefix *out, char *why,
 	return 0;
 }
 
+int pc_addr_is_v4(const uint8_t addr[16])
+{
+	return !memcmp(addr, v4_mapped, 12);
+}
+
 int pc_prefix_is_v4(const struct pc_prefix *p)
 {
-	return p->plen >= 96 && !memcmp(p->addr, v4_mapped, 12);
+	return p->plen >= 96 && pc_addr_is_v4(p->addr);
 }
 
 void pc_addr_format(const uint8_t addr[16], char *buf, size_t len)

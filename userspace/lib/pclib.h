@@ -77,6 +77,8 @@ int pc_prefix_parse(const char *s, struct pc_prefix *out, char *why,
 		    size_t whylen);
 int pc_addr_parse(const char *s, uint8_t out[16]);
 int pc_prefix_is_v4(const struct pc_prefix *p);
+/* Is the address (IPv6 form) an IPv4 one, ::ffff:a.b.c.d? */
+int pc_addr_is_v4(const uint8_t addr[16]);
 /* Format an address in IPv6 form back to text (dotted quad if mapped). */
 void pc_addr_format(const uint8_t addr[16], char *buf, size_t len);
 void pc_prefix_format(const struct pc_prefix *p, char *buf, size_t len);

@@ -17,14 +17,6 @@
 #define LB_DEFAULT_RISE 2
 #define LB_DEFAULT_FALL 2
 
-static int is_v4(const uint8_t a[16])
-{
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-					   0, 0, 0, 0, 0xff, 0xff};
-
-	return !memcmp(a, mapped, 12);
-}
-
 /* "198.18.2.2:8080", "[fd00::2]:8080", "198.18.2.2" (port 0) */
 void pc_backend_format(const uint8_t addr[16], uint16_t port, char *buf,
 		       size_t len)
@@ -34,7 +26,7 @@ void pc_backend_format(const uint8_t addr[16], uint16_t port, char *buf,
 	pc_addr_format(addr, a, sizeof(a));
 	if (!port)
 		snprintf(buf, len, "%s", a);
-	else if (is_v4(addr))
+	else if (pc_addr_is_v4(addr))
 		snprintf(buf, len, "%s:%u", a, port);
 	else
 		snprintf(buf, len, "[%s]:%u", a, port);
@@ -225,7 +217,7 @@ static int add_table(struct lbctx *x, const struct pc_service *svc, int v4,
 	size_t n = 0;
 
 	for (size_t i = 0; i < svc->nbackends; i++)
-		n += is_v4(svc->backends[i].addr) == v4;
+		n += pc_addr_is_v4(svc->backends[i].addr) == v4;
 	if (!n) {
 		ERR(x, &svc->backends_loc,
 		    "service \"%s\" has an IPv%d virtual address but no IPv%d "
@@ -255,7 +247,7 @@ static int add_table(struct lbctx *x, const struct pc_service *svc, int v4,
 	t->backends = pc_xcalloc(n, sizeof(*t->backends));
 	t->probe_ports = pc_xcalloc(n, sizeof(*t->probe_ports));
 	for (size_t i = 0; i < svc->nbackends; i++)
-		if (is_v4(svc->backends[i].addr) == v4) {
+		if (pc_addr_is_v4(svc->backends[i].addr) == v4) {
 			t->probe_ports[t->nbackends] =
 				probe_port(svc, &svc->backends[i]);
 			t->backends[t->nbackends++] = svc->backends[i];
@@ -363,7 +355,7 @@ int pc_lb_compile(const struct pc_policy *pol, struct pc_compiled *c,
 		if ((err = check_service(&x, svc)) || !svc->nbackends)
 			continue;
 		for (size_t i = 0; i < svc->ncidrs && !err; i++) {
-			int v4 = is_v4(svc->cidrs[i].addr);
+			int v4 = pc_addr_is_v4(svc->cidrs[i].addr);
 			uint32_t *t = v4 ? &t4 : &t6;
 
 			if (*t == UINT32_MAX)
