@@ -57,7 +57,7 @@ static __always_inline int pc_frag_follow(const struct pc_pkt *p, __u8 wg_id,
 		return PC_R_DENY_FRAGMENT;
 	if (v->nat) {
 		if (!nat)
-			return PC_R_DENY_FRAGMENT; /* no NAT here (TC) */
+			return PC_R_DENY_FRAGMENT; /* no NAT here */
 		nat->op = v->nat;
 		nat->port = 0;
 		__builtin_memcpy(nat->addr, v->nat_addr, 16);
@@ -272,7 +272,7 @@ pc_rev_flow(const struct pc_pkt *p, struct pc_ct_key *k, struct pc_ct_val *rev,
 	return ct;
 }
 
-/* nat: NULL where the attach point does not rewrite (TC). */
+/* nat: NULL where the caller does not rewrite. */
 static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
 					int audit, int lb, __u8 wg_id,
 					struct pc_ev_info *ev,
@@ -288,8 +288,8 @@ static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
 	src_lo = pc_ct_key_of(p, &k);
 	now = bpf_ktime_get_ns();
 	ct = bpf_map_lookup_elem(&conntrack, &k);
-	/* from a backend: decided as the reply of its client's flow (TC
-	 * does not rewrite, so there it is decided as what it is) */
+	/* from a backend: decided as the reply of its client's flow (where
+	 * nothing rewrites, as what it is) */
 	if (ct && ct->nat == PC_NAT_REV)
 		ct = nat ? pc_rev_flow(p, &k, ct, now, &src_lo, nat) : NULL;
 	if (ct && !pc_ct_expired(ct, p->proto, now) && !pc_ct_reusable(ct, p)) {

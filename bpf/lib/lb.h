@@ -316,4 +316,79 @@ __attribute__((noinline)) int pc_nat_xdp(struct xdp_md *ctx,
 	return 0;
 }
 
+/* ---- rewriting (TC: through the skb helpers) -------------------------- */
+
+/*
+ * The same rewrite for TC, where the skb may carry a checksum the device
+ * is to finish (CHECKSUM_PARTIAL, as from a TUN device with offloads) or
+ * one over the whole packet (CHECKSUM_COMPLETE): bpf_l4_csum_replace with
+ * BPF_F_PSEUDO_HDR updates whichever it is, which a direct write could
+ * not.  0, or -1 when a helper fails.
+ */
+__attribute__((noinline)) int pc_nat_tc(struct __sk_buff *skb,
+					const struct pc_pkt *p,
+					const struct pc_nat_out *n)
+{
+	__u32 l3, l4, csum_off = 0, port_off = 0, addr_off, flags = 0;
+	__u16 port;
+	const __u8 *old;
+	int dnat, ret = 0;
+
+	if (!p || !n)
+		return -1;
+	dnat = n->op == PC_NAT_DNAT;
+	l3 = p->l3_off;
+	l4 = p->l4_off;
+	old = dnat ? p->daddr : p->saddr;
+	if (l4 && p->proto == IPPROTO_TCP) {
+		csum_off = l4 + offsetof(struct tcphdr, check);
+	} else if (l4 && p->proto == IPPROTO_UDP) {
+		csum_off = l4 + offsetof(struct udphdr, check);
+		/* IPv4 UDP without a checksum keeps none; a sum that comes
+		 * out 0 is sent as all ones */
+		flags = BPF_F_MARK_MANGLED_0;
+	}
+	if (csum_off)
+		port_off = l4 + (dnat ? 2 : 0);
+	if (!p->ipv6) {
+		__u32 o, w;
+
+		__builtin_memcpy(&o, old + 12, 4);
+		__builtin_memcpy(&w, n->addr + 12, 4);
+		addr_off = l3 + (dnat ? offsetof(struct iphdr, daddr)
+				      : offsetof(struct iphdr, saddr));
+		if (csum_off)
+			ret |= bpf_l4_csum_replace(skb, csum_off, o, w,
+						   flags | BPF_F_PSEUDO_HDR |
+							   4);
+		ret |= bpf_l3_csum_replace(
+			skb, l3 + offsetof(struct iphdr, check), o, w, 4);
+		ret |= bpf_skb_store_bytes(skb, addr_off, &w, 4, 0);
+	} else {
+		addr_off = l3 + (dnat ? offsetof(struct ipv6hdr, daddr)
+				      : offsetof(struct ipv6hdr, saddr));
+		if (csum_off) {
+#pragma unroll
+			for (int i = 0; i < 4; i++) {
+				__u32 o, w;
+
+				__builtin_memcpy(&o, old + 4 * i, 4);
+				__builtin_memcpy(&w, n->addr + 4 * i, 4);
+				ret |= bpf_l4_csum_replace(
+					skb, csum_off, o, w,
+					flags | BPF_F_PSEUDO_HDR | 4);
+			}
+		}
+		ret |= bpf_skb_store_bytes(skb, addr_off, n->addr, 16, 0);
+	}
+	if (port_off && n->port) {
+		__u16 o = bpf_htons(dnat ? p->dport : p->sport);
+
+		port = bpf_htons(n->port);
+		ret |= bpf_l4_csum_replace(skb, csum_off, o, port, flags | 2);
+		ret |= bpf_skb_store_bytes(skb, port_off, &port, 2, 0);
+	}
+	return ret ? -1 : 0;
+}
+
 #endif

@@ -34,6 +34,7 @@ struct pspec {
 	int totlen_extra; /* lie in tot_len / payload_len */
 	uint8_t wg_type;  /* UDP payload starts as a WireGuard message */
 	uint8_t ttl;	  /* TTL / hop limit; 0: 64 */
+	int no_udp_csum;  /* IPv4 UDP sent without a checksum (0) */
 };
 
 static inline void put16(uint8_t *p, uint16_t v)
@@ -227,7 +228,7 @@ static inline uint32_t pseudo_sum(const struct l4_at *a)
 	return sum + a->proto + (uint32_t)a->l4len;
 }
 
-static inline void fill_checksums(uint8_t *f, size_t len)
+static inline void fill_checksums_as(uint8_t *f, size_t len, int no_udp_csum)
 {
 	struct l4_at a;
 
@@ -242,8 +243,15 @@ static inline void fill_checksums(uint8_t *f, size_t len)
 	uint16_t c;
 
 	a.l4[a.csum_off] = a.l4[a.csum_off + 1] = 0;
+	if (no_udp_csum && a.proto == IPPROTO_UDP)
+		return;
 	c = csum_fold(csum_add(pseudo_sum(&a), a.l4, a.l4len));
 	put16(a.l4 + a.csum_off, c || a.proto != IPPROTO_UDP ? c : 0xffff);
+}
+
+static inline void fill_checksums(uint8_t *f, size_t len)
+{
+	fill_checksums_as(f, len, 0);
 }
 
 /* 1 when every checksum of the frame verifies */

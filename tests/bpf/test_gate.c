@@ -1091,7 +1091,7 @@ static int run_xdp_out(const struct pspec *s, uint8_t *in, uint8_t *out,
 
 	*len = build(s, in);
 	if (!s->vlans)
-		fill_checksums(in, *len);
+		fill_checksums_as(in, *len, s->no_udp_csum);
 	o.data_size_in = (__u32)*len;
 	ctx.data_end = (__u32)*len;
 	cr_assert_eq(bpf_prog_test_run_opts(pc_dp_xdp_prog_fd(dp), &o), 0,
@@ -1395,6 +1395,30 @@ static void v4_src(const uint8_t *f, char *buf, uint16_t *port)
 	*port = (uint16_t)(f[14 + 20] << 8 | f[14 + 21]);
 }
 
+/* Which program the lb tests run: XDP, or TC (Ethernet mode) doing the
+ * same rewrites through the skb helpers. */
+static int lb_via_tc;
+
+/* Run s through the lb tests' program; XDP_PASS or XDP_DROP. */
+static int run_lb_out(const struct pspec *s, uint8_t *in, uint8_t *out,
+		      size_t *len)
+{
+	struct __sk_buff ctx = {.ifindex = (__u32)veth_ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_out = out,
+		    .data_size_out = PK_MAX, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	if (!lb_via_tc)
+		return run_xdp_out(s, in, out, len);
+	*len = build(s, in);
+	fill_checksums_as(in, *len, s->no_udp_csum);
+	o.data_size_in = (__u32)*len;
+	cr_assert_eq(bpf_prog_test_run_opts(pc_dp_tc_prog_fd(dp), &o), 0,
+		     "tc test run: %m");
+	cr_assert_eq(o.data_size_out, *len);
+	return o.retval == TC_ACT_OK ? XDP_PASS : XDP_DROP;
+}
+
 /* Send s; it must pass as reason; return where it went (DNAT). */
 static void lb_send(const struct pspec *s, int reason, char *dst,
 		    uint16_t *dport, uint8_t *out, size_t *n)
@@ -1402,7 +1426,7 @@ static void lb_send(const struct pspec *s, int reason, char *dst,
 	uint8_t in[PK_MAX];
 	uint64_t before = reason_count(reason);
 
-	cr_assert_eq(run_xdp_out(s, in, out, n), XDP_PASS, "%s:%u", s->dst,
+	cr_assert_eq(run_lb_out(s, in, out, n), XDP_PASS, "%s:%u", s->dst,
 		     s->dport);
 	cr_assert_eq(reason_count(reason), before + 1, "reason %d", reason);
 	cr_assert(checksums_ok(out, *n), "checksums after the rewrite");
@@ -1419,7 +1443,7 @@ static void lb_send(const struct pspec *s, int reason, char *dst,
 		0);
 }
 
-Test(lb, tcp_v4_dnat_reverse_nat_and_stickiness)
+static void tcp_v4_dnat_body(void)
 {
 	struct pspec syn = {.src = "198.18.1.7",
 			    .dst = "198.18.0.100",
@@ -1450,7 +1474,7 @@ Test(lb, tcp_v4_dnat_reverse_nat_and_stickiness)
 	uint8_t in[PK_MAX];
 	uint64_t before = reason_count(PC_R_ALLOW_REPLY);
 
-	cr_assert_eq(run_xdp_out(&synack, in, out, &n), XDP_PASS);
+	cr_assert_eq(run_lb_out(&synack, in, out, &n), XDP_PASS);
 	cr_assert_eq(reason_count(PC_R_ALLOW_REPLY), before + 1);
 	v4_src(out, from, &port);
 	cr_assert_str_eq(from, "198.18.0.100",
@@ -1478,7 +1502,7 @@ Test(lb, tcp_v4_dnat_reverse_nat_and_stickiness)
 	cr_assert_eq(pc_dp_lb_conns(dp, ba, 8080), 0);
 }
 
-Test(lb, udp_keeps_port_v4_no_checksum_and_v6)
+static void udp_and_v6_body(void)
 {
 	struct pspec q = {.src = "198.18.1.7",
 			  .dst = "198.18.0.53",
@@ -1497,26 +1521,13 @@ Test(lb, udp_keeps_port_v4_no_checksum_and_v6)
 
 	/* IPv4 UDP without a checksum keeps none */
 	q.sport = 5556;
-	n = build(&q, in);
-	fill_checksums(in, n);
-	in[14 + 20 + 6] = in[14 + 20 + 7] = 0;
-	{
-		struct xdp_md ctx = {.data_end = (__u32)n,
-				     .ingress_ifindex = (__u32)veth_ifindex};
-		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in,
-			    .data_size_in = (__u32)n, .data_out = out,
-			    .data_size_out = PK_MAX, .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .repeat = 1);
-
-		cr_assert_eq(bpf_prog_test_run_opts(pc_dp_xdp_prog_fd(dp), &o),
-			     0);
-		cr_assert_eq(o.retval, XDP_PASS);
-		cr_assert_eq(out[14 + 20 + 6] | out[14 + 20 + 7], 0,
-			     "still no UDP checksum");
-		cr_assert_eq(csum_fold(csum_add(0, out + 14, 20)), 0,
-			     "IP header checksum");
-		cr_assert_neq(memcmp(in + 14 + 16, out + 14 + 16, 4), 0);
-	}
+	q.no_udp_csum = 1;
+	cr_assert_eq(run_lb_out(&q, in, out, &n), XDP_PASS);
+	cr_assert_eq(out[14 + 20 + 6] | out[14 + 20 + 7], 0,
+		     "still no UDP checksum");
+	cr_assert_eq(csum_fold(csum_add(0, out + 14, 20)), 0,
+		     "IP header checksum");
+	cr_assert_neq(memcmp(in + 14 + 16, out + 14 + 16, 4), 0);
 
 	/* IPv6: TCP to the IPv6 virtual address goes to the IPv6 backend */
 	struct pspec v6 = {.v6 = 1,
@@ -1528,7 +1539,7 @@ Test(lb, udp_keeps_port_v4_no_checksum_and_v6)
 			   .payload = 8};
 	uint8_t want[16], got[16];
 
-	cr_assert_eq(run_xdp_out(&v6, in, out, &n), XDP_PASS);
+	cr_assert_eq(run_lb_out(&v6, in, out, &n), XDP_PASS);
 	cr_assert(checksums_ok(out, n), "TCP over IPv6 checksum");
 	addr_of("fd00:2::2", want);
 	memcpy(got, out + 14 + 24, 16);
@@ -1542,12 +1553,84 @@ Test(lb, udp_keeps_port_v4_no_checksum_and_v6)
 			    .dport = 40001,
 			    .tcp_flags = 0x12};
 
-	cr_assert_eq(run_xdp_out(&v6r, in, out, &n), XDP_PASS);
+	cr_assert_eq(run_lb_out(&v6r, in, out, &n), XDP_PASS);
 	cr_assert(checksums_ok(out, n));
 	addr_of("fd00:100::100", want);
 	cr_assert_eq(memcmp(out + 14 + 8, want, 16), 0,
 		     "the IPv6 reply comes from the virtual address");
 	cr_assert_eq(out[14 + 40] << 8 | out[14 + 41], 80);
+}
+
+Test(lb, tcp_v4_dnat_reverse_nat_and_stickiness)
+{
+	tcp_v4_dnat_body();
+}
+
+Test(lb, udp_keeps_port_v4_no_checksum_and_v6)
+{
+	udp_and_v6_body();
+}
+
+/*
+ * The TC program rewrites as XDP does (a WireGuard client's flow to a
+ * virtual address, a backend behind WireGuard answering): the same
+ * bytes and checksums, through the skb helpers.
+ */
+static void setup_lb_tc(void)
+{
+	tc_ethernet = 1;
+	setup();
+	apply_lb("maglev", NULL, NULL);
+	lb_via_tc = 1;
+}
+
+static void teardown_lb_tc(void)
+{
+	lb_via_tc = 0;
+	teardown();
+}
+
+TestSuite(lbtc, .init = setup_lb_tc, .fini = teardown_lb_tc);
+
+Test(lbtc, tcp_v4_dnat_reverse_nat_and_stickiness)
+{
+	tcp_v4_dnat_body();
+}
+
+Test(lbtc, udp_keeps_port_v4_no_checksum_and_v6)
+{
+	udp_and_v6_body();
+}
+
+Test(lbtc, later_fragments_follow_their_first)
+{
+	struct pspec first = {.src = "198.18.1.7",
+			      .dst = "198.18.0.53",
+			      .proto = IPPROTO_UDP,
+			      .sport = 7001,
+			      .dport = 53,
+			      .frag = 0x2000,
+			      .ip_id = 78,
+			      .payload = 64};
+	struct pspec later = first;
+	uint8_t in[PK_MAX], out[PK_MAX];
+	char to[64], to2[64];
+	uint16_t port;
+	size_t n;
+
+	later.sport = later.dport = 0;
+	later.frag = 8;
+	later.payload = 40;
+	cr_assert_eq(run_lb_out(&first, in, out, &n), XDP_PASS);
+	v4_dst(out, to, &port);
+	cr_assert(!strncmp(to, "198.18.2.", 9), "steered to %s", to);
+	cr_assert(checksums_ok(out, n));
+	cr_assert_eq(run_lb_out(&later, in, out, &n), XDP_PASS);
+	cr_assert_eq(csum_fold(csum_add(0, out + 14, 20)), 0);
+	v4_dst(out, to2, &port);
+	cr_assert_str_eq(to2, to, "the later fragment follows to %s", to);
+	cr_assert_eq(memcmp(in + 34, out + 34, n - 34), 0,
+		     "its payload untouched");
 }
 
 Test(lb, maglev_spreads_by_weight_and_predictably)

@@ -42,8 +42,12 @@ identities:
 services:
   web: { cidrs: [198.18.2.2/32], ports: [8080/tcp, icmp] }
   gw-wireguard: { cidrs: [198.18.1.1/32], ports: [51820/udp] }
+  # virtual addresses, balanced to the web server: the TC program
+  # rewrites a tunnel client's packets to the backend, XDP the replies
+  web-vip: { cidrs: [198.18.0.80/32], ports: [80/tcp], backends: [198.18.2.2:8080] }
+  dns-vip: { cidrs: [198.18.0.53/32], ports: [53/udp], backends: [198.18.2.2] }
 rules:
-  - { name: eng-to-web, from: [eng], to: [web], action: allow }
+  - { name: eng-to-web, from: [eng], to: [web, web-vip, dns-vip], action: allow }
   - { name: wireguard-in, from: [clients], to: [gw-wireguard], action: allow }
 EOF
 }
@@ -77,14 +81,32 @@ expect 0 "and the TC program" grep -q "wireguard: $WG: enforcing (TC)" "$T_DIR/d
 lab_in client wireguard-go -f "$CWG" >"$T_DIR/client-wg.log" 2>&1 &
 for _ in $(seq 50); do lab_in client wg show "$CWG" >/dev/null 2>&1 && break; sleep 0.1; done
 lab_in client wg set "$CWG" private-key "$K/client.key" peer "$GWPUB" \
-	endpoint 198.18.1.1:51820 allowed-ips 198.18.100.0/24,198.18.2.2/32 \
+	endpoint 198.18.1.1:51820 \
+	allowed-ips 198.18.100.0/24,198.18.2.2/32,198.18.0.80/32,198.18.0.53/32 \
 	persistent-keepalive 1
 lab_in client ip addr add 198.18.100.2/24 dev "$CWG"
 lab_in client ip link set "$CWG" up
 lab_in client ip route add 198.18.2.2/32 dev "$CWG"
+lab_in client ip route add 198.18.0.80/32 dev "$CWG"
+lab_in client ip route add 198.18.0.53/32 dev "$CWG"
 
 expect 0 "through the tunnel the client reaches the web server" \
 	lab_in client $PROBE tcp 198.18.2.2 8080 --timeout 3
+# load balancing through the tunnel: nothing listens at the virtual
+# addresses, and the client's stack takes answers only from them
+expect 0 "through the tunnel a TCP virtual address reaches its backend" \
+	lab_in client $PROBE tcp 198.18.0.80 80 --timeout 3
+expect 0 "and a UDP one answers from the virtual address" \
+	lab_in client $PROBE udp 198.18.0.53 53 --timeout 3
+vip_flows() { # the DNAT entries' backend ports, from bpftool
+	bpftool -j map dump pinned "/sys/fs/bpf/portcullis/$LAB/conntrack" |
+		python3 -c 'import json, sys
+dnat = [e["formatted"]["value"] for e in json.load(sys.stdin)]
+ports = sorted(v["nat_port"] for v in dnat if v["nat"] == 1)
+print(ports)
+sys.exit(ports != [53, 8080])'
+}
+expect 0 "both flows are in conntrack with their backend port (bpftool)" vip_flows
 # a full-MTU packet: WireGuard pads only up to the MTU, so its datagram
 # is no multiple of 16 and the shield must still let it through
 expect 0 "a full-size ping through the tunnel (1420 bytes inside)" \

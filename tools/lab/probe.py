@@ -14,6 +14,7 @@ who     open COUNT TCP connections one after another to a server run
 """
 import json
 import argparse
+import ipaddress
 import socket
 import socketserver
 import sys
@@ -99,9 +100,13 @@ def udp(args):
         with socket.socket(family(args.host), socket.SOCK_DGRAM) as s:
             s.settimeout(args.timeout)
             s.sendto(b"portcullis", (args.host, args.port))
-            data, _ = s.recvfrom(64)
+            data, peer = s.recvfrom(64)
             if data != b"portcullis":
                 raise OSError("bad echo")
+            # from where it was sent: a reply from elsewhere (a balanced
+            # flow's backend, not rewritten) is no answer
+            if ipaddress.ip_address(peer[0]) != ipaddress.ip_address(args.host):
+                raise OSError("reply from %s" % peer[0])
         print("udp %s:%d ok" % (args.host, args.port))
         return 0
     except OSError as e:
