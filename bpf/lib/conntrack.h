@@ -64,30 +64,10 @@ static __always_inline int pc_ct_key_of(const struct pc_pkt *p,
 			      k);
 }
 
-static __always_inline __u64 pc_ct_timeout(const struct pc_ct_val *ct,
-					   __u8 proto)
-{
-	if (proto == IPPROTO_TCP) {
-		switch (ct->state) {
-		case PC_TCP_SYN_SENT:
-			return 60 * PC_SEC;
-		case PC_TCP_ESTABLISHED:
-			return 6 * 3600 * PC_SEC;
-		case PC_TCP_CLOSING:
-			return 60 * PC_SEC;
-		default:
-			return 10 * PC_SEC;
-		}
-	}
-	if (proto == IPPROTO_UDP)
-		return 120 * PC_SEC;
-	return 30 * PC_SEC;
-}
-
 static __always_inline int pc_ct_expired(const struct pc_ct_val *ct, __u8 proto,
 					 __u64 now)
 {
-	return now - ct->last_seen_ns > pc_ct_timeout(ct, proto);
+	return now - ct->last_seen_ns > pc_ct_timeout_ns(proto, ct->state);
 }
 
 static __always_inline __u8 pc_tcp_state_new(__u8 flags)

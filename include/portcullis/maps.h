@@ -204,6 +204,29 @@ struct pc_ct_key {
 #define PC_TCP_CLOSING 3
 #define PC_TCP_CLOSED 4
 
+/* How long an entry lives after its last packet, in ns: the programs
+ * expire entries by it, the daemon's sweeps count by it. */
+static inline __u64 pc_ct_timeout_ns(__u8 proto, __u8 tcp_state)
+{
+	const __u64 sec = 1000000000ULL;
+
+	if (proto == 6) { /* TCP */
+		switch (tcp_state) {
+		case PC_TCP_SYN_SENT:
+			return 60 * sec;
+		case PC_TCP_ESTABLISHED:
+			return 6 * 3600 * sec;
+		case PC_TCP_CLOSING:
+			return 60 * sec;
+		default:
+			return 10 * sec;
+		}
+	}
+	if (proto == 17) /* UDP */
+		return 120 * sec;
+	return 30 * sec;
+}
+
 #define PC_DIR_ORIG 0
 #define PC_DIR_REPLY 1
 

@@ -1742,6 +1742,107 @@ Test(lb, strategies)
 static const char *down_addr;
 static uint32_t rtt_of[3];
 
+/* Age (by ns) or delete (ns 0) the DNAT entries of conntrack to port. */
+static int age_dnat(uint16_t port, uint64_t ns)
+{
+	int fd = pc_dp_map_fd(dp, "conntrack"), n = 0;
+	struct pc_ct_key k, prev, keys[64];
+	struct pc_ct_val v;
+	int have = 0, nk = 0;
+
+	while (nk < 64 && !bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
+		prev = k;
+		have = 1;
+		keys[nk++] = k;
+	}
+	for (int i = 0; i < nk; i++) {
+		if (bpf_map_lookup_elem(fd, &keys[i], &v) ||
+		    v.nat != PC_NAT_DNAT || v.nat_port != port)
+			continue;
+		n++;
+		if (!ns) {
+			cr_assert_eq(bpf_map_delete_elem(fd, &keys[i]), 0);
+			continue;
+		}
+		v.last_seen_ns -= ns;
+		cr_assert_eq(bpf_map_update_elem(fd, &keys[i], &v, BPF_EXIST),
+			     0);
+	}
+	return n;
+}
+
+static uint64_t dns_conns(void)
+{
+	uint8_t a[16];
+	uint64_t sum = 0;
+
+	addr_of("198.18.2.2", a);
+	for (int b = 2; b <= 4; b++) {
+		a[15] = (uint8_t)b;
+		sum += pc_dp_lb_conns(dp, a, 0);
+	}
+	return sum;
+}
+
+/*
+ * The programs count UDP flows up and never down: the daemon's sweep sets
+ * the counts from conntrack, so flows that expired or were evicted leave
+ * them, and least-connections sees the backends as they are.
+ */
+Test(lb, sweep_counts_live_flows_from_conntrack)
+{
+	struct pspec s = {.src = "198.18.1.7",
+			  .dst = "198.18.0.53",
+			  .proto = IPPROTO_UDP,
+			  .dport = 53};
+	struct pspec t = {.src = "198.18.1.7",
+			  .dst = "198.18.0.100",
+			  .proto = IPPROTO_TCP,
+			  .sport = 41000,
+			  .dport = 80};
+	struct pc_lb_sweep_stats st;
+	struct pc_lb_conn_key stale = {.port = 9};
+	uint8_t out[PK_MAX], wa[16];
+	char to[64];
+	uint16_t port;
+	size_t n;
+	__u64 one = 1;
+
+	apply_lb("least-connections", NULL, NULL);
+	for (int i = 0; i < 6; i++) {
+		s.sport = (uint16_t)(30000 + i);
+		lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
+	}
+	lb_send(&t, PC_R_ALLOW_NEW, to, &port, out, &n);
+	addr_of(to, wa);
+	cr_assert_eq(dns_conns(), 6);
+	cr_assert_eq(pc_dp_lb_conns(dp, wa, 8080), 1);
+	/* a backend no longer in any policy */
+	addr_of("198.18.9.9", stale.addr);
+	cr_assert_eq(bpf_map_update_elem(pc_dp_map_fd(dp, "lb_conns"), &stale,
+					 &one, BPF_ANY),
+		     0);
+
+	/* all live: the sweep agrees, and removes the stranger */
+	cr_assert_eq(pc_dp_lb_sweep(dp, live, &st), 0);
+	cr_assert_eq(dns_conns(), 6);
+	cr_assert_eq(st.flows, 7);
+	cr_assert_eq(st.backends, 6, "3 web + 3 dns backends");
+	cr_assert_eq(st.removed, 1);
+	cr_assert_eq(pc_dp_lb_conns(dp, stale.addr, 9), 0);
+
+	/* UDP flows idle past their timeout (120 s) no longer count */
+	cr_assert_eq(age_dnat(53, 121ULL * 1000000000ULL), 6);
+	cr_assert_eq(pc_dp_lb_sweep(dp, live, &st), 0);
+	cr_assert_eq(dns_conns(), 0, "expired flows subtracted");
+	cr_assert_eq(pc_dp_lb_conns(dp, wa, 8080), 1, "the TCP flow lives");
+	/* a TCP flow whose entry went (LRU eviction) */
+	cr_assert_eq(age_dnat(8080, 0), 1);
+	cr_assert_eq(pc_dp_lb_sweep(dp, live, &st), 0);
+	cr_assert_eq(pc_dp_lb_conns(dp, wa, 8080), 0, "evicted: subtracted");
+	cr_assert_eq(st.flows, 0);
+}
+
 static void test_state(void *arg, const struct pc_lb_entry *t, uint8_t *up,
 		       uint32_t *rtt)
 {

@@ -195,6 +195,30 @@ expect_json names.b1 -ge 10 "b1 answers over IPv6"
 expect_json names.b2 -ge 10 "and b2"
 expect 0 "status" cli --json status
 expect_json counters.deny_nat_failed.packets -eq 0 "no rewrite failed"
+# The daemon sets lb_conns from conntrack once a second: a count the
+# data plane got wrong is put right, one for a stranger removed.
+LBC=/sys/fs/bpf/portcullis/$LAB/lb_conns
+B1KEY="0 0 0 0 0 0 0 0 0 0 0xff 0xff 198 18 2 2 0x91 0x1f 0 0" # :8081
+XKEY="0 0 0 0 0 0 0 0 0 0 0xff 0xff 198 18 9 8 9 0 0 0" # no backend
+bpftool map update pinned "$LBC" key $B1KEY value 0xe8 3 0 0 0 0 0 0 # 1000
+bpftool map update pinned "$LBC" key $XKEY value 5 0 0 0 0 0 0 0
+sleep 1.5
+expect 0 "b1's count" bpftool -j map lookup pinned "$LBC" key $B1KEY
+B1N=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["formatted"]["value"])' "$T_DIR/last.out")
+# b1's live balanced flows (the UDP one above, if it went there)
+B1LIVE=$(bpftool -j map dump pinned "/sys/fs/bpf/portcullis/$LAB/conntrack" |
+	python3 -c 'import json, sys
+n = 0
+for e in json.load(sys.stdin):
+    k, v = e["formatted"]["key"], e["formatted"]["value"]
+    if (v["nat"] == 1 and v["nat_port"] == 8081 and
+            [int(x, 0) if isinstance(x, str) else x for x in v["nat_addr"]][12:] == [198, 18, 2, 2] and
+            (k["proto"] == 17 or v["state"] < 3)):
+        n += 1
+print(n)')
+expect 0 "is set from conntrack within a second (1000 -> $B1N; $B1LIVE open)" test "$B1N" = "$B1LIVE"
+absent() { ! bpftool map lookup pinned "$LBC" key $XKEY >/dev/null 2>&1; }
+expect 0 "the stranger's count is gone" absent
 
 # A connection stays with its backend for its whole life.
 lab_in client $PROBE hold 198.18.0.100 80 --duration 3 --interval 0.05 >"$T_DIR/hold.out" 2>&1 &

@@ -66,8 +66,10 @@ struct pc_health_mgr {
 	struct target **v;
 	size_t n;
 	struct transition hist[HIST];
-	size_t nhist;	  /* ever; the last HIST are kept */
-	uint16_t echo_id; /* the next target's ICMP identifier */
+	size_t nhist;	     /* ever; the last HIST are kept */
+	uint16_t echo_id;    /* the next target's ICMP identifier */
+	struct event *sweep; /* lb_conns from conntrack, once a second */
+	int sweep_err;	     /* the last sweep's error, logged once */
 };
 
 static socklen_t sockaddr_of(const uint8_t addr[16], uint16_t port,
@@ -507,6 +509,23 @@ static struct target *find(struct pc_health_mgr *m, const char *service,
 	return NULL;
 }
 
+/* Flow counts per backend as conntrack has them (least-connections
+ * picks by them; the API shows them). */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct pc_health_mgr *m = arg;
+	struct pc_lb_sweep_stats st;
+	int err;
+
+	(void)fd;
+	(void)what;
+	err = pc_dp_lb_sweep(m->dp, m->live, &st);
+	if (err && err != m->sweep_err)
+		pc_warn("load balancing: counting flows per backend failed: %s",
+			strerror(-err));
+	m->sweep_err = err;
+}
+
 int pc_health_new(struct event_base *base, struct pc_dp *dp,
 		  struct pc_store *store, struct pc_health_mgr **out)
 {
@@ -516,6 +535,7 @@ int pc_health_new(struct event_base *base, struct pc_dp *dp,
 	m->dp = dp;
 	m->store = store;
 	m->echo_id = (uint16_t)getpid();
+	m->sweep = event_new(base, -1, EV_PERSIST, on_sweep, m);
 	pc_dp_set_lb_state(dp, pc_health_state, m);
 	*out = m;
 	return 0;
@@ -533,6 +553,8 @@ void pc_health_free(struct pc_health_mgr *m)
 	for (size_t i = 0; i < m->n; i++)
 		target_free(m->v[i]);
 	free(m->v);
+	if (m->sweep)
+		event_free(m->sweep);
 	free(m);
 }
 
@@ -599,6 +621,13 @@ void pc_health_set(struct pc_health_mgr *m, const struct pc_compiled *live,
 	free(m->v);
 	m->v = v;
 	m->n = n;
+	if (live && live->nlb && !event_pending(m->sweep, EV_TIMEOUT, NULL)) {
+		struct timeval sec = {.tv_sec = 1};
+
+		event_add(m->sweep, &sec);
+	} else if (!live || !live->nlb) {
+		event_del(m->sweep);
+	}
 	/* tables an earlier daemon wrote (pinned, adopted) now say what this
 	 * one knows; an apply of ours asked it already */
 	for (size_t ti = 0; adopted && live && ti < live->nlb; ti++)

@@ -96,6 +96,19 @@ int pc_dp_lb_read(struct pc_dp *dp, size_t table, struct pc_lb_table *out);
 /* Flows the data plane counts for a backend (least-connections). */
 uint64_t pc_dp_lb_conns(struct pc_dp *dp, const uint8_t addr[16],
 			uint16_t port);
+/*
+ * Set those counts from conntrack: per backend of live, its balanced flows
+ * that are live (not expired, TCP not closing); keys of other backends are
+ * removed.  The daemon runs it once a second while any service balances.
+ */
+struct pc_lb_sweep_stats {
+	size_t entries;	 /* conntrack entries walked */
+	size_t flows;	 /* balanced flows counted */
+	size_t backends; /* counts written */
+	size_t removed;	 /* keys of departed backends removed */
+};
+int pc_dp_lb_sweep(struct pc_dp *dp, const struct pc_compiled *live,
+		   struct pc_lb_sweep_stats *st);
 
 /*
  * A connection the daemon itself opens (a health probe), from local:lport
