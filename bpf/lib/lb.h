@@ -144,6 +144,8 @@ static __always_inline int pc_lb_pick(const struct pc_pkt *p,
 	return t->ring[i] & (PC_LB_MAX_BACKENDS - 1);
 }
 
+#define PC_NAT_MAX_OFF 512 /* headers deeper than this are not rewritten */
+
 /*
  * A new flow that the policy let through: if its destination is a
  * virtual address of the live slot, pick its backend into ct.  Returns 0
@@ -168,6 +170,10 @@ static __always_inline int pc_lb_steer(const struct pc_pkt *p, __u64 gen,
 		if (!v)
 			return 0;
 	}
+	/* headers the rewrite cannot reach: refused before the flow is
+	 * entered or counted anywhere */
+	if (p->l3_off > PC_NAT_MAX_OFF || p->l4_off > PC_NAT_MAX_OFF)
+		return PC_R_DENY_NAT;
 	t = bpf_map_lookup_elem(&lb_tables, &v->table);
 	if (!t)
 		return PC_R_DENY_NO_BACKEND;
@@ -208,8 +214,6 @@ static __always_inline void pc_csum_replace2(__u16 *sum, __u16 old, __u16 new)
 	s += new;
 	*sum = (__u16)~pc_csum_fold(s);
 }
-
-#define PC_NAT_MAX_OFF 512 /* headers deeper than this are not rewritten */
 
 /* The L4 checksum and port the rewrite touches, or -1. */
 static __always_inline int pc_nat_l4(void *data, void *end,

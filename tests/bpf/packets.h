@@ -30,11 +30,12 @@ struct pspec {
 	uint32_t v6frag_id;
 	uint16_t ethertype; /* non-IP frames */
 	size_t payload;
-	int l3_only;	  /* no Ethernet header (TC on L3 devices) */
-	int totlen_extra; /* lie in tot_len / payload_len */
-	uint8_t wg_type;  /* UDP payload starts as a WireGuard message */
-	uint8_t ttl;	  /* TTL / hop limit; 0: 64 */
-	int no_udp_csum;  /* IPv4 UDP sent without a checksum (0) */
+	int l3_only;	    /* no Ethernet header (TC on L3 devices) */
+	int totlen_extra;   /* lie in tot_len / payload_len */
+	uint8_t wg_type;    /* UDP payload starts as a WireGuard message */
+	uint8_t ttl;	    /* TTL / hop limit; 0: 64 */
+	int no_udp_csum;    /* IPv4 UDP sent without a checksum (0) */
+	uint8_t ext_hdrlen; /* options headers' hdrlen (0: 8 bytes each) */
 };
 
 static inline void put16(uint8_t *p, uint16_t v)
@@ -96,10 +97,30 @@ static inline size_t build_v6_ext(const struct pspec *s, uint8_t *p,
 			put16(p + off + 2, s->v6frag);
 			uint32_t id = htonl(s->v6frag_id);
 			memcpy(p + off + 4, &id, 4);
-		} else {
+		} else if (!s->ext_hdrlen) {
 			p[off + 1] = 0; /* 8 bytes, PadN inside */
 			p[off + 2] = 1;
 			p[off + 3] = 4;
+		} else { /* (hdrlen + 1) * 8 bytes of PadN options */
+			size_t body = ((size_t)s->ext_hdrlen + 1) * 8 - 2;
+			uint8_t *o = p + off + 2;
+
+			p[off + 1] = s->ext_hdrlen;
+			while (body) {
+				size_t pad;
+
+				if (body == 1) {
+					*o = 0; /* Pad1 */
+					break;
+				}
+				pad = body - 2 > 255 ? 255 : body - 2;
+				o[0] = 1;
+				o[1] = (uint8_t)pad;
+				memset(o + 2, 0, pad);
+				o += 2 + pad;
+				body -= 2 + pad;
+			}
+			off += ((size_t)s->ext_hdrlen + 1) * 8 - 8;
 		}
 		off += 8;
 	}

@@ -1843,6 +1843,37 @@ Test(lb, sweep_counts_live_flows_from_conntrack)
 	cr_assert_eq(st.flows, 0);
 }
 
+/* Headers deeper than the rewrite reaches: refused before anything is
+ * entered for the flow (conntrack, the backend's count). */
+Test(lb, headers_out_of_the_rewrites_reach_are_refused_cleanly)
+{
+	struct pspec deep = {.v6 = 1,
+			     .src = "fd00:1::7",
+			     .dst = "fd00:100::100",
+			     .proto = IPPROTO_TCP,
+			     .sport = 40009,
+			     .dport = 80,
+			     .ext = {60},
+			     .next = 1,
+			     .ext_hdrlen = 63}; /* 512 bytes of options */
+	struct pspec ok = deep;
+	uint8_t in[PK_MAX], out[PK_MAX], b[16];
+	size_t n;
+	uint64_t before = reason_count(PC_R_DENY_NAT);
+
+	ok.ext_hdrlen = 40; /* 328 bytes: within reach */
+	ok.sport = 40008;
+	cr_assert_eq(run_lb_out(&ok, in, out, &n), XDP_PASS);
+	addr_of("fd00:2::2", b);
+	cr_assert_eq(memcmp(out + 14 + 24, b, 16), 0, "rewritten");
+	cr_assert_eq(pc_dp_lb_conns(dp, b, 8080), 1);
+
+	cr_assert_eq(run_lb_out(&deep, in, out, &n), XDP_DROP);
+	cr_assert_eq(reason_count(PC_R_DENY_NAT), before + 1);
+	cr_assert_eq(pc_dp_lb_conns(dp, b, 8080), 1, "not counted");
+	cr_assert_eq(age_dnat(8080, 1), 1, "only the first flow is entered");
+}
+
 static void test_state(void *arg, const struct pc_lb_entry *t, uint8_t *up,
 		       uint32_t *rtt)
 {
