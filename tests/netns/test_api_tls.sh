@@ -134,10 +134,16 @@ IDLE=
 for i in $(seq 8); do
 	lab_in gw python3 -c 'import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-time.sleep(4)' "$PORT" &
+time.sleep(8)' "$PORT" &
 	IDLE="$IDLE $!"
 done
-sleep 1
+# (all 8 in, as the daemon counts them: a busy machine starts them slowly)
+open_conns() {
+	cli --json status >"$T_DIR/conns.json" 2>/dev/null &&
+		python3 -c 'import json, sys
+sys.exit(json.load(open(sys.argv[1]))["api"]["tcp"]["connections"] < 8)' "$T_DIR/conns.json"
+}
+for _ in $(seq 50); do open_conns && break; sleep 0.1; done
 expect 35 "over max_connections a client is turned away (curl: SSL connect error)" \
 	gw_curl -f "$URL/healthz"
 expect 0 "and it is logged" grep -q 'refused a connection from 127.0.0.1: 8 connections open (max_connections)' "$T_DIR/daemon.log"
