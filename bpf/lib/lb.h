@@ -327,7 +327,8 @@ __attribute__((noinline)) int pc_nat_xdp(struct xdp_md *ctx,
  * is to finish (CHECKSUM_PARTIAL, as from a TUN device with offloads) or
  * one over the whole packet (CHECKSUM_COMPLETE): bpf_l4_csum_replace with
  * BPF_F_PSEUDO_HDR updates whichever it is, which a direct write could
- * not.  0, or -1 when a helper fails.
+ * not (and the IPv6 address, which no header checksum balances, goes in
+ * with BPF_F_RECOMPUTE_CSUM).  0, or -1 when a helper fails.
  */
 __attribute__((noinline)) int pc_nat_tc(struct __sk_buff *skb,
 					const struct pc_pkt *p,
@@ -383,7 +384,10 @@ __attribute__((noinline)) int pc_nat_tc(struct __sk_buff *skb,
 					flags | BPF_F_PSEUDO_HDR | 4);
 			}
 		}
-		ret |= bpf_skb_store_bytes(skb, addr_off, n->addr, 16, 0);
+		/* no header checksum makes up for the address here: a
+		 * CHECKSUM_COMPLETE sum must take the new bytes in */
+		ret |= bpf_skb_store_bytes(skb, addr_off, n->addr, 16,
+					   BPF_F_RECOMPUTE_CSUM);
 	}
 	if (port_off && n->port) {
 		__u16 o = bpf_htons(dnat ? p->dport : p->sport);

@@ -86,6 +86,7 @@ $1
   by-icmp:
     cidrs: [198.18.0.102/32]
     ports: [80/tcp]
+    balance: least-connections # (so the daemon counts flows every second)
     health: { type: icmp, interval: 100ms }
     backends: ["198.18.2.2:8081", "198.18.9.9:8081"]
   by-http:

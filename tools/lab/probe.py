@@ -105,7 +105,12 @@ def udp(args):
                 raise OSError("bad echo")
             # from where it was sent: a reply from elsewhere (a balanced
             # flow's backend, not rewritten) is no answer
-            if ipaddress.ip_address(peer[0]) != ipaddress.ip_address(args.host):
+            try:
+                same = (ipaddress.ip_address(peer[0].split("%")[0]) ==
+                        ipaddress.ip_address(args.host))
+            except ValueError:  # a name: asked of whatever it resolved to
+                same = True
+            if not same:
                 raise OSError("reply from %s" % peer[0])
         print("udp %s:%d ok" % (args.host, args.port))
         return 0

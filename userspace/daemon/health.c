@@ -70,6 +70,7 @@ struct pc_health_mgr {
 	uint16_t echo_id;    /* the next target's ICMP identifier */
 	struct event *sweep; /* lb_conns from conntrack, once a second */
 	int sweep_err;	     /* the last sweep's error, logged once */
+	unsigned int sweep_tick;
 };
 
 static socklen_t sockaddr_of(const uint8_t addr[16], uint16_t port,
@@ -515,10 +516,16 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct pc_health_mgr *m = arg;
 	struct pc_lb_sweep_stats st;
-	int err;
+	int err, lc = 0;
 
 	(void)fd;
 	(void)what;
+	/* least-connections picks by the counts: every second; otherwise
+	 * they are only shown, and every 10 s will do */
+	for (size_t i = 0; m->live && i < m->live->nlb; i++)
+		lc |= m->live->lb[i].balance == PC_LB_LEAST_CONN;
+	if (!lc && m->sweep_tick++ % 10)
+		return;
 	err = pc_dp_lb_sweep(m->dp, m->live, &st);
 	if (err && err != m->sweep_err)
 		pc_warn("load balancing: counting flows per backend failed: %s",
@@ -536,6 +543,10 @@ int pc_health_new(struct event_base *base, struct pc_dp *dp,
 	m->store = store;
 	m->echo_id = (uint16_t)getpid();
 	m->sweep = event_new(base, -1, EV_PERSIST, on_sweep, m);
+	if (!m->sweep) {
+		free(m);
+		return -ENOMEM;
+	}
 	pc_dp_set_lb_state(dp, pc_health_state, m);
 	*out = m;
 	return 0;

@@ -207,12 +207,22 @@ int pc_dp_lb_sweep(struct pc_dp *dp, const struct pc_compiled *live,
 			sw.keys[sw.n++] = sw.keys[i];
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns's clock */
 	sw.now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	pc_dp_ct_each(dp, sweep_one, &sw);
+	err = pc_dp_ct_each(dp, sweep_one, &sw);
+	if (err) { /* counts from half a walk are no better */
+		free(sw.keys);
+		free(sw.counts);
+		return err;
+	}
 
-	for (size_t i = 0; i < sw.n; i++) {
-		__u64 c = sw.counts[i];
+	/* only counts that changed are written: an update of a
+	 * preallocated hash swaps the element, and a program adding to the
+	 * old one meanwhile would add to whatever reuses it */
+	for (size_t i = 0; i < sw.n && !err; i++) {
+		__u64 c = sw.counts[i], was;
 
-		if (bpf_map_update_elem(fd, &sw.keys[i], &c, BPF_ANY) && !err)
+		if (!bpf_map_lookup_elem(fd, &sw.keys[i], &was) && was == c)
+			continue;
+		if (bpf_map_update_elem(fd, &sw.keys[i], &c, BPF_ANY))
 			err = -errno;
 	}
 	/* keys of backends no longer in the policy go (the map is small,

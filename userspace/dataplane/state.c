@@ -97,7 +97,7 @@ int pc_dp_ct_each(struct pc_dp *dp,
 	LIBBPF_OPTS(bpf_map_batch_opts, o);
 	__u32 batch, cnt;
 	void *in = NULL;
-	int have = 0, err = 0, stop = 0;
+	int have = 0, err = 0, stop = 0, e;
 	size_t seen = 0;
 
 	/* batches walk the hash bucket by bucket, so entries that come and
@@ -112,10 +112,13 @@ int pc_dp_ct_each(struct pc_dp *dp,
 			stop = fn(arg, &keys[i], &vals[i]);
 		in = &batch;
 	} while (!err && !stop);
+	e = err ? errno : 0;
 	free(keys);
 	free(vals);
-	if (!err || errno == ENOENT || stop)
+	if (!err || e == ENOENT || stop)
 		return 0;
+	if (in) /* failed halfway: a walk from the start would repeat */
+		return -e;
 	/* no batch ops: key by key, at most the map's size */
 	while (seen++ < PC_CT_ENTRIES &&
 	       !bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
