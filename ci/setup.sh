@@ -14,6 +14,8 @@ PKGS=(
 	wireguard-tools wireguard-go
 	# benchmarks (tools/bench): the baselines they compare against
 	nftables xdp-tools wrk iperf3 ethtool
+	# observability: promtool checks the metrics, Prometheus scrapes them
+	prometheus
 )
 
 missing=()

@@ -180,6 +180,12 @@ size_t pc_api_streams(const struct pc_api *api);
 void pc_api_diags_json(json_t *j, const struct pc_diags *d);
 
 /* Routing, exposed for unit tests: returns the HTTP status, fills *body. */
+/* The route pattern a path falls under (a pattern with a star for a name),
+ * "other" for none: the metrics' route label, bounded by the route table. */
+const char *pc_api_route_name(const char *path);
+/* Requests answered, by method, route and status (GET /metrics). */
+void pc_api_metrics(const struct pc_api *api, struct pc_buf *b);
+
 int pc_api_handle(const struct pc_api_backend *be,
 		  const struct pc_api_caller *who, const char *method,
 		  const char *path, const char *query, const char *ctype,

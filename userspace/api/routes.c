@@ -558,6 +558,19 @@ static int path_matches(const char *pattern, const char *path)
 	return !strcmp(pattern, path);
 }
 
+const char *pc_api_route_name(const char *path)
+{
+	static const char *const raw[] = {"/v1/events", "/metrics"};
+
+	for (size_t i = 0; path && i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (path_matches(routes[i].path, path))
+			return routes[i].path;
+	for (size_t i = 0; path && i < sizeof(raw) / sizeof(raw[0]); i++)
+		if (!strcmp(raw[i], path))
+			return raw[i];
+	return "other";
+}
+
 int pc_api_handle(const struct pc_api_backend *be,
 		  const struct pc_api_caller *who, const char *method,
 		  const char *path, const char *query, const char *ctype,

@@ -44,6 +44,10 @@ struct stream {
 #define PC_STREAM_BACKLOG (256u << 10) /* bytes queued before dropping */
 #define PC_STREAM_KEEPALIVE_S 15
 
+/* (method, route, status) series of portcullis_api_requests_total: routes
+ * times methods times the few statuses the API answers with fit. */
+#define PC_API_REQ_SLOTS 256
+
 struct pc_api {
 	struct evhttp *http;
 	struct stream *streams[PC_API_MAX_STREAMS];
@@ -58,6 +62,13 @@ struct pc_api {
 	int trust_local_root;
 	struct auth_fail fails[PC_AUTH_PEERS];
 	unsigned long fails_total;
+	/* requests answered: method and route are static strings */
+	struct req_count {
+		const char *method, *route;
+		int code;
+		uint64_t n;
+	} reqs[PC_API_REQ_SLOTS];
+	size_t nreqs;
 };
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -335,8 +346,8 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 }
 
 /* GET /v1/events: a stream, not a JSON reply. */
-static void start_stream(struct pc_api *api, struct evhttp_request *req,
-			 const char *query)
+static int start_stream(struct pc_api *api, struct evhttp_request *req,
+			const char *query)
 {
 	const char *r = query ? strstr(query, "reason=") : NULL;
 	struct stream *st;
@@ -349,7 +360,7 @@ static void start_stream(struct pc_api *api, struct evhttp_request *req,
 		err = json_pack("{s:s}", "error", "too many event streams");
 		send_json(req, 503, err);
 		json_decref(err);
-		return;
+		return 503;
 	}
 	st = pc_xcalloc(1, sizeof(*st));
 	st->req = req;
@@ -363,7 +374,7 @@ static void start_stream(struct pc_api *api, struct evhttp_request *req,
 					"field", "reason");
 			send_json(req, 400, err);
 			json_decref(err);
-			return;
+			return 400;
 		}
 		memcpy(st->reason, r + 7, n);
 	}
@@ -386,14 +397,16 @@ static void start_stream(struct pc_api *api, struct evhttp_request *req,
 			bufferevent_set_timeouts(bev, NULL, &wtv);
 	}
 	stream_send(st, GREETING, strlen(GREETING), 0);
+	return 200;
 }
 
 /* GET /metrics (viewer): Prometheus text exposition. */
-static void send_metrics(struct pc_api *api, struct evhttp_request *req,
-			 const char *query)
+static int send_metrics(struct pc_api *api, struct evhttp_request *req,
+			const char *query)
 {
 	char *text = api->be.metrics ? api->be.metrics(api->be.ctx) : NULL;
 	struct evbuffer *out = evbuffer_new();
+	int code = 200;
 
 	(void)query;
 	if (!text || !out) {
@@ -402,6 +415,7 @@ static void send_metrics(struct pc_api *api, struct evhttp_request *req,
 
 		send_json(req, 500, err);
 		json_decref(err);
+		code = 500;
 	} else {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "Content-Type",
@@ -412,18 +426,65 @@ static void send_metrics(struct pc_api *api, struct evhttp_request *req,
 	free(text);
 	if (out)
 		evbuffer_free(out);
+	return code;
 }
 
 /* Routes (GET, viewer) that answer with something other than one JSON
  * document. */
 static const struct raw_route {
 	const char *path;
-	void (*fn)(struct pc_api *api, struct evhttp_request *req,
-		   const char *query);
+	int (*fn)(struct pc_api *api, struct evhttp_request *req,
+		  const char *query);
 } raw_routes[] = {
 	{"/v1/events", start_stream},
 	{"/metrics", send_metrics},
 };
+
+static void count_request(struct pc_api *api, const char *method,
+			  const char *route, int code)
+{
+	size_t i;
+
+	for (i = 0; i < api->nreqs; i++)
+		if (api->reqs[i].code == code &&
+		    !strcmp(api->reqs[i].route, route) &&
+		    !strcmp(api->reqs[i].method, method))
+			break;
+	if (i == api->nreqs) {
+		if (i == PC_API_REQ_SLOTS)
+			return; /* (cannot happen with the route table) */
+		api->reqs[i] = (struct req_count){method, route, code, 0};
+		api->nreqs++;
+	}
+	api->reqs[i].n++;
+}
+
+void pc_api_metrics(const struct pc_api *api, struct pc_buf *b)
+{
+	pc_prom_family(b, "portcullis_api_requests_total", "counter",
+		       "API requests answered, by method, route (its pattern) "
+		       "and HTTP status.");
+	for (size_t i = 0; api && i < api->nreqs; i++) {
+		char code[8];
+		const char *l[] = {"method", api->reqs[i].method,
+				   "route",  api->reqs[i].route,
+				   "code",   code,
+				   NULL};
+
+		snprintf(code, sizeof(code), "%d", api->reqs[i].code);
+		pc_prom_u64(b, "portcullis_api_requests_total", l,
+			    api->reqs[i].n);
+	}
+	pc_prom_family(b, "portcullis_api_auth_failures_total", "counter",
+		       "API requests refused for a missing, wrong or revoked "
+		       "credential.");
+	pc_prom_u64(b, "portcullis_api_auth_failures_total", NULL,
+		    api ? api->fails_total : 0);
+	pc_prom_family(b, "portcullis_api_event_streams", "gauge",
+		       "Event streams (GET /v1/events) open now.");
+	pc_prom_u64(b, "portcullis_api_event_streams", NULL,
+		    api ? (uint64_t)pc_api_streams((struct pc_api *)api) : 0);
+}
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -439,6 +500,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	json_t *out = NULL;
 	char *body;
 	int code;
+	const char *method = method_name(evhttp_request_get_command(req));
+	const char *route = pc_api_route_name(path);
 
 	code = authenticate(api, req, &who, name, sizeof(name), peer,
 			    sizeof(peer), &out);
@@ -450,6 +513,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 				"Bearer realm=\"portcullis\"");
 		send_json(req, code, out);
 		json_decref(out);
+		count_request(api, method, route, code);
 		return;
 	}
 	for (size_t i = 0; path && i < PC_ARRAY_SIZE(raw_routes); i++) {
@@ -457,7 +521,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 		    evhttp_request_get_command(req) != EVHTTP_REQ_GET)
 			continue;
 		if (who.role >= PC_ROLE_VIEWER) {
-			raw_routes[i].fn(api, req, evhttp_uri_get_query(uri));
+			code = raw_routes[i].fn(api, req,
+						evhttp_uri_get_query(uri));
+			count_request(api, method, route, code);
 			return;
 		}
 		out = json_pack("{s:s, s:s}", "error",
@@ -466,28 +532,29 @@ static void on_request(struct evhttp_request *req, void *arg)
 				"field", "Authorization");
 		send_json(req, 401, out);
 		json_decref(out);
+		count_request(api, method, route, 401);
 		return;
 	}
 	body = malloc(len + 1);
 	if (!body) {
 		evhttp_send_error(req, 500, NULL);
+		count_request(api, method, route, 500);
 		return;
 	}
 	evbuffer_copyout(in, body, len);
 	body[len] = '\0';
-	code = pc_api_handle(
-		&api->be, &who, method_name(evhttp_request_get_command(req)),
-		path ? path : "/", uri ? evhttp_uri_get_query(uri) : NULL,
-		ctype, body, len, &out);
+	code = pc_api_handle(&api->be, &who, method, path ? path : "/",
+			     uri ? evhttp_uri_get_query(uri) : NULL, ctype,
+			     body, len, &out);
 	free(body);
 	if (code == 401)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "WWW-Authenticate",
 				  "Bearer realm=\"portcullis\"");
 	send_json(req, code, out);
-	pc_debug("api: %s %s by %s -> %d",
-		 method_name(evhttp_request_get_command(req)),
-		 path ? path : "/", who.name[0] ? who.name : "anonymous", code);
+	count_request(api, method, route, code);
+	pc_debug("api: %s %s by %s -> %d", method, path ? path : "/",
+		 who.name[0] ? who.name : "anonymous", code);
 	json_decref(out);
 }
 

@@ -121,6 +121,8 @@ void pc_wgm_sync_peers(struct pc_wgm *m);
  * borrowed until the peers change); how many, *out the caller's. */
 size_t pc_wgm_members(const struct pc_wgm *m, struct pc_peer_member **out);
 json_t *pc_wgm_status(const struct pc_wgm *m);
+/* The WireGuard series of GET /metrics. */
+void pc_wgm_metrics(const struct pc_wgm *m, struct pc_buf *b);
 /* /v1/peers: list, add (HTTP status, *out), remove */
 json_t *pc_wgm_peers(const struct pc_wgm *m);
 int pc_wgm_peer_add(struct pc_wgm *m, json_t *req, char *summary, size_t len,

@@ -13,6 +13,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "health.h"
+#include "metrics.h"
 #include "store.h"
 
 struct pc_gateway {
@@ -41,6 +42,9 @@ struct pc_gateway {
 	enum pc_xdp_mode *modes;
 	int *attached;
 	time_t started;
+	time_t pushed_at; /* the last push or rollback applied, 0: none */
+	/* [push, rollback][applied, refused, failed] */
+	uint64_t pushes[2][3];
 	time_t log_window;
 	unsigned int log_count;
 	unsigned long log_suppressed;
@@ -180,9 +184,9 @@ static void unapply(struct pc_gateway *gw, struct pc_compiled *c)
  * -EINVAL means the policy itself was refused, -ENOSPC, -EROFS, -EBUSY
  * or -EIO that the state database could not record it.
  */
-static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
-		       const char *fname, int64_t rollback_of,
-		       const struct pc_api_caller *who, struct pc_diags *d)
+static int push_policy_once(struct pc_gateway *gw, const char *text, size_t len,
+			    const char *fname, int64_t rollback_of,
+			    const struct pc_api_caller *who, struct pc_diags *d)
 {
 	struct pc_policy_record rec = {0};
 	struct pc_buf changes = {0}, target = {0};
@@ -255,6 +259,20 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 		c->mode == PC_MODE_AUDIT ? ", audit mode" : "", gw->validate_ms,
 		gw->apply_ms);
 	return 0;
+}
+
+/* push_policy_once, counted for the metrics: pushes and rollbacks, by
+ * result (applied; refused: the policy; failed: the store or data plane). */
+static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
+		       const char *fname, int64_t rollback_of,
+		       const struct pc_api_caller *who, struct pc_diags *d)
+{
+	int rc = push_policy_once(gw, text, len, fname, rollback_of, who, d);
+
+	gw->pushes[!!rollback_of][!rc ? 0 : rc == -EINVAL ? 1 : 2]++;
+	if (!rc)
+		gw->pushed_at = time(NULL);
+	return rc;
 }
 
 /* Bring the data plane to the latest stored policy, or seed the store. */
@@ -627,40 +645,73 @@ static json_t *be_status(void *ctx)
 }
 
 /*
- * GET /metrics: what the daemon knows about itself.  The packet, rule,
- * flow and map metrics come with the observability work; these names
- * are final.
+ * GET /metrics: the data plane's counters and maps, the policy, backends,
+ * WireGuard, the API and the process, gathered now.  docs/observability.md
+ * lists every name.
  */
 static char *be_metrics(void *ctx)
 {
+	static const char *const kind[] = {"push", "rollback"};
+	static const char *const result[] = {"applied", "refused", "failed"};
 	struct pc_gateway *gw = ctx;
 	struct pc_buf b = {0};
+	const char *gl[] = {"version", pc_version(), "gateway", gw->cfg->name,
+			    NULL};
 
-	pc_buf_printf(
-		&b,
-		"# HELP portcullis_build_info The running portcullisd.\n"
-		"# TYPE portcullis_build_info gauge\n"
-		"portcullis_build_info{version=\"%s\",gateway=\"%s\"} 1\n"
-		"# HELP portcullis_start_time_seconds When portcullisd "
-		"started, in seconds since the epoch.\n"
-		"# TYPE portcullis_start_time_seconds gauge\n"
-		"portcullis_start_time_seconds %lld\n"
-		"# HELP portcullis_policy_version Stored version of the policy "
-		"in force (0: none).\n"
-		"# TYPE portcullis_policy_version gauge\n"
-		"portcullis_policy_version %" PRId64 "\n"
-		"# HELP portcullis_policy_generation Data plane generation of "
-		"the policy in force.\n"
-		"# TYPE portcullis_policy_generation gauge\n"
-		"portcullis_policy_generation %" PRIu64 "\n"
-		"# HELP portcullis_state_writable 1 when the state database "
-		"takes writes.\n"
-		"# TYPE portcullis_state_writable gauge\n"
-		"portcullis_state_writable %d\n",
-		pc_version(), gw->cfg->name, (long long)gw->started,
-		gw->compiled ? gw->rec.version : 0,
-		gw->compiled ? gw->rec.generation : 0,
-		!pc_store_error(gw->store));
+	pc_prom_family(&b, "portcullis_build_info", "gauge",
+		       "The running portcullisd: its version and gateway.");
+	pc_prom_u64(&b, "portcullis_build_info", gl, 1);
+	pc_prom_family(&b, "portcullis_start_time_seconds", "gauge",
+		       "When portcullisd started, in seconds since the epoch.");
+	pc_prom_u64(&b, "portcullis_start_time_seconds", NULL,
+		    (uint64_t)gw->started);
+	pc_prom_family(&b, "portcullis_policy_version", "gauge",
+		       "Stored version of the policy in force (0: none).");
+	pc_prom_u64(&b, "portcullis_policy_version", NULL,
+		    gw->compiled ? (uint64_t)gw->rec.version : 0);
+	pc_prom_family(&b, "portcullis_policy_generation", "gauge",
+		       "Data plane generation of the policy in force.");
+	pc_prom_u64(&b, "portcullis_policy_generation", NULL,
+		    gw->compiled ? gw->rec.generation : 0);
+	pc_prom_family(&b, "portcullis_policy_rules", "gauge",
+		       "Rules of the policy in force.");
+	pc_prom_u64(&b, "portcullis_policy_rules", NULL,
+		    gw->compiled ? gw->compiled->nrules : 0);
+	pc_prom_family(&b, "portcullis_policy_entries", "gauge",
+		       "Data plane policy entries of the policy in force.");
+	pc_prom_u64(&b, "portcullis_policy_entries", NULL,
+		    gw->compiled ? gw->compiled->nentries : 0);
+	pc_prom_family(&b, "portcullis_policy_last_push_timestamp_seconds",
+		       "gauge",
+		       "When this daemon last put a policy in force (push or "
+		       "rollback), in seconds since the epoch; 0: not yet.");
+	pc_prom_u64(&b, "portcullis_policy_last_push_timestamp_seconds", NULL,
+		    (uint64_t)gw->pushed_at);
+	pc_prom_family(&b, "portcullis_policy_pushes_total", "counter",
+		       "Policy pushes and rollbacks by result: applied, "
+		       "refused (the policy is wrong) or failed (the store or "
+		       "the data plane).");
+	for (int k = 0; k < 2; k++)
+		for (int r = 0; r < 3; r++) {
+			const char *l[] = {"kind", kind[k], "result", result[r],
+					   NULL};
+
+			pc_prom_u64(&b, "portcullis_policy_pushes_total", l,
+				    gw->pushes[k][r]);
+		}
+	pc_prom_family(&b, "portcullis_state_writable", "gauge",
+		       "1 when the state database takes writes.");
+	pc_prom_u64(&b, "portcullis_state_writable", NULL,
+		    !pc_store_error(gw->store));
+	pc_prom_family(&b, "portcullis_deny_events_lost_total", "counter",
+		       "Deny events the state database refused to record.");
+	pc_prom_u64(&b, "portcullis_deny_events_lost_total", NULL,
+		    gw->denies_lost);
+	pc_metrics_dataplane(&b, gw->dp, gw->compiled);
+	pc_health_metrics(gw->health, &b);
+	pc_wgm_metrics(gw->wgm, &b);
+	pc_api_metrics(gw->api, &b);
+	pc_metrics_process(&b, gw->started);
 	return b.data;
 }
 

@@ -36,6 +36,7 @@ struct target {
 	int up, succ, fail;
 	uint32_t rtt_us;
 	uint64_t checks, failures;
+	uint64_t downs; /* transitions to down: failovers */
 	time_t since;
 	char why[96]; /* the last failure */
 	int fd;
@@ -132,6 +133,8 @@ static void transition(struct target *t)
 
 	backend_name(t, b, sizeof(b));
 	t->since = time(NULL);
+	if (!t->up)
+		t->downs++;
 	x->at = t->since;
 	x->up = t->up;
 	snprintf(x->service, sizeof(x->service), "%s", t->service);
@@ -752,4 +755,108 @@ json_t *pc_health_json(struct pc_health_mgr *m)
 				  x->up ? "up" : "down", "why", x->why));
 	}
 	return json_pack("{s:o, s:o}", "services", svcs, "transitions", hist);
+}
+
+/* Per backend of each balanced service: series labelled service and
+ * backend (address:port), bounded by the policy's backends. */
+void pc_health_metrics(struct pc_health_mgr *m, struct pc_buf *b)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{"portcullis_backend_up", "gauge",
+		 "1 when the backend passes its health checks (or has "
+		 "none)."},
+		{"portcullis_backend_active", "gauge",
+		 "1 when the backend takes new flows (up and not "
+		 "draining)."},
+		{"portcullis_backend_flows", "gauge",
+		 "Live balanced flows to the backend, as conntrack has them."},
+		{"portcullis_backend_weight", "gauge",
+		 "The backend's weight in its service."},
+		{"portcullis_backend_probe_rtt_seconds", "gauge",
+		 "Round trip of the backend's last successful probe."},
+		{"portcullis_backend_probes_total", "counter",
+		 "Health probes sent to the backend."},
+		{"portcullis_backend_probe_failures_total", "counter",
+		 "Health probes of the backend that failed."},
+		{"portcullis_backend_failovers_total", "counter",
+		 "Times the backend went down and its flows' new "
+		 "connections moved to others."},
+	};
+	const struct pc_compiled *c = m->live;
+
+	for (size_t f = 0; f < PC_ARRAY_SIZE(fam); f++) {
+		pc_prom_family(b, fam[f].name, fam[f].type, fam[f].help);
+		for (size_t ti = 0; c && ti < c->nlb; ti++) {
+			const struct pc_lb_entry *e = &c->lb[ti];
+			struct pc_lb_table *tab = NULL;
+
+			if (f == 1) {
+				tab = pc_xcalloc(1, sizeof(*tab));
+				if (pc_dp_lb_read(m->dp, ti, tab))
+					tab->nactive = 0;
+			}
+			for (size_t i = 0; i < e->nbackends; i++) {
+				const struct pc_backend *be = &e->backends[i];
+				const struct target *t =
+					find(m, e->service, be->addr, be->port);
+				char a[64], name[80];
+				const char *l[] = {"service", e->service,
+						   "backend", name, NULL};
+				int active = 0;
+
+				pc_addr_format(be->addr, a, sizeof(a));
+				snprintf(name, sizeof(name),
+					 pc_addr_is_v4(be->addr) ? "%s:%u"
+								 : "[%s]:%u",
+					 a, be->port);
+				switch (f) {
+				case 0:
+					pc_prom_u64(b, fam[f].name, l,
+						    !t || t->up);
+					break;
+				case 1:
+					for (uint32_t k = 0;
+					     k < tab->nactive &&
+					     k < PC_LB_MAX_BACKENDS;
+					     k++)
+						active |= tab->active[k] == i;
+					pc_prom_u64(b, fam[f].name, l,
+						    (uint64_t)active);
+					break;
+				case 2:
+					pc_prom_u64(b, fam[f].name, l,
+						    pc_dp_lb_conns(m->dp,
+								   be->addr,
+								   be->port));
+					break;
+				case 3:
+					pc_prom_u64(b, fam[f].name, l,
+						    be->weight);
+					break;
+				case 4:
+					if (t && t->rtt_us)
+						pc_prom_f64(b, fam[f].name, l,
+							    t->rtt_us / 1e6);
+					break;
+				case 5:
+					if (t)
+						pc_prom_u64(b, fam[f].name, l,
+							    t->checks);
+					break;
+				case 6:
+					if (t)
+						pc_prom_u64(b, fam[f].name, l,
+							    t->failures);
+					break;
+				default:
+					if (t)
+						pc_prom_u64(b, fam[f].name, l,
+							    t->downs);
+				}
+			}
+			free(tab);
+		}
+	}
 }

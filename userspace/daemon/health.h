@@ -32,5 +32,7 @@ void pc_health_state(void *arg, const struct pc_lb_entry *e, uint8_t *up,
 		     uint32_t *rtt_us);
 /* {"services": [...], "transitions": [...]} for GET /v1/services */
 json_t *pc_health_json(struct pc_health_mgr *m);
+/* The backends' Prometheus series (GET /metrics). */
+void pc_health_metrics(struct pc_health_mgr *m, struct pc_buf *b);
 
 #endif

@@ -785,6 +785,71 @@ json_t *pc_wgm_peers(const struct pc_wgm *m)
 	return json_pack("{s:o}", "peers", arr);
 }
 
+/* The interfaces' and their peers' Prometheus series (GET /metrics),
+ * read from the devices now; labelled interface and peer (its name). */
+void pc_wgm_metrics(const struct pc_wgm *m, struct pc_buf *b)
+{
+	static const char *const fam[][3] = {
+		{"portcullis_wireguard_up", "gauge",
+		 "1 when the WireGuard interface exists and answers."},
+		{"portcullis_wireguard_peers", "gauge",
+		 "Peers the gateway keeps on the interface."},
+		{"portcullis_wireguard_peer_last_handshake_seconds", "gauge",
+		 "When the peer's last handshake completed, in seconds since "
+		 "the epoch (0: never)."},
+		{"portcullis_wireguard_peer_receive_bytes_total", "counter",
+		 "Bytes received from the peer."},
+		{"portcullis_wireguard_peer_transmit_bytes_total", "counter",
+		 "Bytes sent to the peer."},
+	};
+	struct pc_wg_device *d;
+	int *up;
+	size_t n = m ? m->cfg->nwg : 0;
+
+	d = pc_xcalloc(n ? n : 1, sizeof(*d));
+	up = pc_xcalloc(n ? n : 1, sizeof(*up));
+	for (size_t i = 0; i < n; i++)
+		up[i] = !pc_wg_get(m->backend, m->cfg->wg[i].name, &d[i]);
+	for (size_t f = 0; f < PC_ARRAY_SIZE(fam); f++) {
+		pc_prom_family(b, fam[f][0], fam[f][1], fam[f][2]);
+		for (size_t i = 0; i < n; i++) {
+			struct pc_wg_iface_config view;
+			const char *l[] = {"interface", m->cfg->wg[i].name,
+					   NULL};
+
+			iface_view(m, i, &view);
+			if (f == 0)
+				pc_prom_u64(b, fam[f][0], l, (uint64_t)up[i]);
+			else if (f == 1)
+				pc_prom_u64(b, fam[f][0], l, view.npeers);
+			for (size_t j = 0; f >= 2 && up[i] && j < view.npeers;
+			     j++) {
+				const struct pc_wg_peer *p = find_peer(
+					&d[i], view.peers[j].public_key);
+				const char *pl[] = {"interface", view.name,
+						    "peer", view.peers[j].name,
+						    NULL};
+
+				if (!p)
+					continue;
+				pc_prom_u64(
+					b, fam[f][0], pl,
+					f == 2 ? (uint64_t)(p->last_handshake_sec >
+									    0
+								    ? p->last_handshake_sec
+								    : 0)
+					: f == 3 ? p->rx_bytes
+						 : p->tx_bytes);
+			}
+			free(view.peers);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		pc_wg_device_free(&d[i]);
+	free(d);
+	free(up);
+}
+
 /* {"interfaces": [{name, public_key, listen_port, peers: [...]}]} read
  * from the devices now. */
 json_t *pc_wgm_status(const struct pc_wgm *m)

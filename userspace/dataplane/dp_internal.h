@@ -11,6 +11,8 @@ struct xdp_gate_bpf;
 struct tc_gate_bpf;
 struct ring_buffer;
 
+#define PC_DP_MAX_MAPS 48
+
 struct pc_dp {
 	char dir[PATH_MAX / 2];
 	struct xdp_gate_bpf *xdp;
@@ -28,9 +30,16 @@ struct pc_dp {
 	size_t nwg;
 	pc_lb_state_fn lb_state; /* backends' health, for every table built */
 	void *lb_state_arg;
+	/* entries of the maps only a push changes, counted once per
+	 * generation (an LPM trie is walked key by key) */
+	uint64_t occ_gen;
+	size_t occ[PC_DP_MAX_MAPS];
 };
 
 extern int pc_dp_libbpf_quiet;
+
+/* loader.c: the XDP program's object, which holds every map. */
+struct bpf_object *pc_dp_xdp_obj(const struct pc_dp *dp);
 
 /* apply.c: delete a slot's keys from a map whose keys carry the slot
  * byte at off, or whose keys are slot * per_slot + index. */

@@ -213,6 +213,11 @@ int pc_dp_map_fd(const struct pc_dp *dp, const char *name)
 	return m ? bpf_map__fd(m) : -ENOENT;
 }
 
+struct bpf_object *pc_dp_xdp_obj(const struct pc_dp *dp)
+{
+	return dp->xdp->obj;
+}
+
 int pc_dp_xdp_prog_fd(const struct pc_dp *dp)
 {
 	return bpf_program__fd(dp->xdp->progs.xdp_gate);

@@ -148,6 +148,122 @@ int pc_dp_ct_count(struct pc_dp *dp, size_t *n)
 	return 0;
 }
 
+/* Entries in a hash map or trie: in batches where the kernel has them,
+ * else key by key (at most max). */
+static size_t count_entries(int fd, const struct bpf_map_info *info)
+{
+	enum { CHUNK = 1024 };
+	size_t vsz = info->value_size, n = 0;
+	char *keys, *vals, *k, *prev;
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u32 batch, cnt;
+	void *in = NULL;
+	int err, have = 0, e;
+
+	if (info->type == BPF_MAP_TYPE_PERCPU_HASH ||
+	    info->type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
+		vsz = ((vsz + 7) & ~(size_t)7) *
+		      (size_t)libbpf_num_possible_cpus();
+	keys = pc_xcalloc(CHUNK, info->key_size);
+	vals = pc_xcalloc(CHUNK, vsz);
+	do {
+		cnt = CHUNK;
+		err = bpf_map_lookup_batch(fd, in, &batch, keys, vals, &cnt,
+					   &o);
+		if (err && errno != ENOENT)
+			break;
+		n += cnt;
+		in = &batch;
+	} while (!err);
+	e = err ? errno : 0;
+	free(keys);
+	free(vals);
+	if (!err || e == ENOENT)
+		return n;
+	/* no batch ops (tries): key by key */
+	n = 0;
+	k = pc_xcalloc(2, info->key_size);
+	prev = k + info->key_size;
+	while (n < info->max_entries &&
+	       !bpf_map_get_next_key(fd, have ? prev : NULL, k)) {
+		memcpy(prev, k, info->key_size);
+		have = 1;
+		n++;
+	}
+	free(k);
+	return n;
+}
+
+static const char *map_type_name(__u32 t)
+{
+	const char *s = libbpf_bpf_map_type_str((enum bpf_map_type)t);
+
+	return s ? s : "unknown";
+}
+
+/* Maps whose entries only the daemon's writes for a push change. */
+static int pushed_only(const char *name)
+{
+	static const char *const v[] = {
+		"policy",	 "policy_exact", "ident_hosts", "identities",
+		"service_hosts", "services",	 "rates",	"wg_peers",
+		"lb_vips",	 "lb_tables"};
+
+	for (size_t i = 0; i < PC_ARRAY_SIZE(v); i++)
+		if (!strcmp(name, v[i]))
+			return 1;
+	return 0;
+}
+
+int pc_dp_maps_each(struct pc_dp *dp,
+		    void (*fn)(void *arg, const struct pc_dp_map_use *u),
+		    void *arg)
+{
+	uint64_t gen = pc_dp_generation(dp);
+	struct bpf_map *m;
+	size_t i = 0;
+	int fresh = dp->occ_gen != gen || !gen;
+
+	bpf_object__for_each_map (m, pc_dp_xdp_obj(dp)) {
+		struct bpf_map_info info = {0};
+		__u32 len = sizeof(info);
+		struct pc_dp_map_use u = {.entries = -1};
+		int fd = bpf_map__fd(m);
+
+		if (bpf_map__is_internal(m) || fd < 0 ||
+		    bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		if (info.type == BPF_MAP_TYPE_RINGBUF)
+			continue; /* bytes, not entries */
+		u.name = bpf_map__name(m);
+		u.type = map_type_name(info.type);
+		u.capacity = info.max_entries;
+		switch (info.type) {
+		case BPF_MAP_TYPE_HASH:
+		case BPF_MAP_TYPE_LRU_HASH:
+		case BPF_MAP_TYPE_PERCPU_HASH:
+		case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+		case BPF_MAP_TYPE_LPM_TRIE:
+		case BPF_MAP_TYPE_DEVMAP_HASH:
+			if (i < PC_DP_MAX_MAPS && pushed_only(u.name) &&
+			    !fresh) {
+				u.entries = (int64_t)dp->occ[i];
+				break;
+			}
+			u.entries = (int64_t)count_entries(fd, &info);
+			if (i < PC_DP_MAX_MAPS)
+				dp->occ[i] = (size_t)u.entries;
+			break;
+		default:
+			break;
+		}
+		i++;
+		fn(arg, &u);
+	}
+	dp->occ_gen = gen;
+	return 0;
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct pc_dp *dp = ctx;

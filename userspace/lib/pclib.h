@@ -96,6 +96,18 @@ int pc_prefix_cmp(const struct pc_prefix *a, const struct pc_prefix *b);
 int pc_maglev_fill(const char *const *keys, const uint32_t *weights, size_t n,
 		   uint8_t *ring, uint32_t m);
 
+/*
+ * Prometheus text exposition: pc_prom_family once per metric name (type
+ * "counter", "gauge"...), then its samples; labels is "key", "value",
+ * ..., NULL (or NULL for none); values are escaped.
+ */
+void pc_prom_family(struct pc_buf *b, const char *name, const char *type,
+		    const char *help);
+void pc_prom_u64(struct pc_buf *b, const char *name, const char *const *labels,
+		 uint64_t v);
+void pc_prom_f64(struct pc_buf *b, const char *name, const char *const *labels,
+		 double v);
+
 const char *pc_version(void);
 
 #endif

@@ -1,0 +1,108 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Test GET /metrics on a gateway enforcing policy on real traffic: the
+# exposition passes promtool, and its numbers are the traffic's: packets
+# by verdict and reason, per rule, conntrack and map occupancy, pushes,
+# API requests, the process.
+SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-$SRC/build}
+LAB=pm$$
+export LAB_TRUST_ROOT=true
+. "$SRC/tests/netns/lib.sh"
+trap t_cleanup EXIT
+
+command -v promtool >/dev/null ||
+	{ echo "1..0 # SKIP promtool missing (ci/setup.sh installs prometheus)"; exit 0; }
+
+t_setup
+cat >"$T_DIR/policy.yaml" <<'EOP'
+apiVersion: portcullis/v1
+kind: Policy
+identities:
+  clients: { cidrs: [198.18.1.0/24, "fd00:1::/64"] }
+services:
+  web: { cidrs: [198.18.2.2/32], ports: [8080/tcp, icmp] }
+  ssh: { cidrs: [198.18.2.2/32], ports: [22/tcp] }
+rules:
+  - { name: no-ssh, from: [clients], to: [ssh], action: deny }
+  - { name: clients-to-web, from: [clients], to: [web], action: allow }
+EOP
+sed -i "s|^  policy: .*|  policy: $T_DIR/policy.yaml|" "$T_DIR/gateway.yaml"
+daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
+ok "daemon starts"
+
+PROM="python3 $SRC/tests/netns/prom.py"
+scrape() { # $1: file
+	curl -sf --unix-socket "$T_DIR/api.sock" -o "$1" http://x/metrics
+}
+val() { $PROM "$@" 2>/dev/null || echo missing; }
+delta() { # name{labels}: after - before
+	python3 -c 'import sys; print("%g" % (float(sys.argv[2]) - float(sys.argv[1])))' \
+		"$(val "$T_DIR/m0" "$1")" "$(val "$T_DIR/m1" "$1")" 2>/dev/null || echo missing
+}
+expect_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', wanted '$3')"; fi; }
+expect_ge() { if python3 -c 'import sys; sys.exit(not float(sys.argv[1]) >= float(sys.argv[2]))' "$2" "$3" 2>/dev/null; then
+	ok "$1 ($2)"; else not_ok "$1 (got '$2', wanted at least $3)"; fi; }
+
+expect 0 "a scrape" scrape "$T_DIR/m0"
+# traffic: 5 allowed connections, 3 to the denied port, 4 pings
+for _ in 1 2 3 4 5; do lab_in client $PROBE tcp 198.18.2.2 8080 >/dev/null; done
+for _ in 1 2 3; do lab_in client $PROBE tcp 198.18.2.2 22 --timeout 0.5 >/dev/null; done
+lab_in client ping -c4 -i0.2 -W1 198.18.2.2 >/dev/null
+expect 0 "another scrape" scrape "$T_DIR/m1"
+expect 0 "promtool check metrics passes on it" promtool check metrics <"$T_DIR/m1"
+
+expect_eq "3 SYNs to the denied port: deny/deny_rule" \
+	"$(delta 'portcullis_packets_total{verdict="deny",reason="deny_rule"}')" 3
+expect_eq "and counted for rule no-ssh" \
+	"$(delta 'portcullis_rule_packets_total{rule="no-ssh"}')" 3
+expect_eq "5 connections and a ping flow: allow/allow_new" \
+	"$(delta 'portcullis_packets_total{verdict="allow",reason="allow_new"}')" 6
+expect_ge "their other packets: allow_established" \
+	"$(delta 'portcullis_packets_total{verdict="allow",reason="allow_established"}')" 13
+expect_ge "bytes too (3 SYNs of at least 54 bytes)" \
+	"$(delta 'portcullis_bytes_total{verdict="deny",reason="deny_rule"}')" 162
+expect_ge "and the allowed ones for rule clients-to-web" \
+	"$(delta 'portcullis_rule_packets_total{rule="clients-to-web"}')" 20
+expect_eq "conntrack capacity" "$(val "$T_DIR/m1" portcullis_conntrack_capacity)" 262144
+expect_ge "conntrack entries: the flows" "$(val "$T_DIR/m1" portcullis_conntrack_entries)" 6
+expect_eq "map capacity of conntrack" \
+	"$(val "$T_DIR/m1" 'portcullis_map_capacity{map="conntrack",type="lru_hash"}')" 262144
+expect_ge "map entries of conntrack" \
+	"$(val "$T_DIR/m1" 'portcullis_map_entries{map="conntrack",type="lru_hash"}')" 6
+expect_ge "identities trie: the client prefixes" \
+	"$(val "$T_DIR/m1" 'portcullis_map_entries{map="identities",type="lpm_trie"}')" 2
+expect_eq "one push applied (the policy file at start)" \
+	"$(val "$T_DIR/m1" 'portcullis_policy_pushes_total{kind="push",result="applied"}')" 1
+expect_ge "the last push's time" \
+	"$(val "$T_DIR/m1" portcullis_policy_last_push_timestamp_seconds)" "$(($(date +%s) - 600))"
+expect_eq "the rules in force" "$(val "$T_DIR/m1" portcullis_policy_rules)" 2
+expect_ge "the first scrape is counted" \
+	"$(val "$T_DIR/m1" 'portcullis_api_requests_total{method="GET",route="/metrics",code="200"}')" 1
+expect_ge "resident memory" "$(val "$T_DIR/m1" process_resident_memory_bytes)" 1000000
+expect_ge "open descriptors" "$(val "$T_DIR/m1" process_open_fds)" 5
+expect_ge "CPU time" "$(val "$T_DIR/m1" process_cpu_seconds_total)" 0.0001
+expect 0 "every name is portcullis_ or process_" sh -c \
+	"$PROM '$T_DIR/m1' --names | grep -v '^portcullis_\|^process_' | (! grep .)"
+
+# a refused push and a rollback are counted; an unknown path by route
+printf 'apiVersion: portcullis/v1\nkind: Policy\nrules: [\n' >"$T_DIR/bad.yaml"
+expect 1 "a malformed policy is refused" cli policy push "$T_DIR/bad.yaml"
+sed 's/name: no-ssh/name: no-ssh-2/' "$T_DIR/policy.yaml" >"$T_DIR/v2.yaml"
+expect 0 "a second version" cli policy push "$T_DIR/v2.yaml"
+expect 0 "a rollback" cli policy rollback
+curl -s --unix-socket "$T_DIR/api.sock" -o /dev/null http://x/v1/nothing
+curl -s --unix-socket "$T_DIR/api.sock" -o /dev/null http://x/v1/peers/someone
+expect 0 "a scrape" scrape "$T_DIR/m2"
+expect_eq "refused: 1" "$(val "$T_DIR/m2" 'portcullis_policy_pushes_total{kind="push",result="refused"}')" 1
+expect_eq "applied: 2" "$(val "$T_DIR/m2" 'portcullis_policy_pushes_total{kind="push",result="applied"}')" 2
+expect_eq "rollbacks applied: 1" "$(val "$T_DIR/m2" 'portcullis_policy_pushes_total{kind="rollback",result="applied"}')" 1
+expect_eq "the unknown path is route other" \
+	"$(val "$T_DIR/m2" 'portcullis_api_requests_total{method="GET",route="other",code="404"}')" 1
+expect_eq "a named resource counts under its pattern" \
+	"$(val "$T_DIR/m2" 'portcullis_api_requests_total{method="GET",route="/v1/peers/*",code="405"}')" 1
+expect_eq "the per-rule series follow the policy in force" \
+	"$(val "$T_DIR/m2" 'portcullis_rule_packets_total{rule="no-ssh-2"}')" missing
+expect 0 "promtool passes again" promtool check metrics <"$T_DIR/m2"
+
+t_done
