@@ -307,6 +307,20 @@ expect_json transitions.-1.state == down "the transition is listed"
 expect 0 "the event stream carried it" grep -q '^backend_down .*service=lb backend=198.18.4.2:8081 why=' "$T_DIR/events.out"
 expect 0 "audit log" cli audit --limit 5
 expect_match 'backend down.*198\.18\.4\.2:8081' "the audit log has it"
+# and in the metrics
+curl -sf --unix-socket "$T_DIR/api.sock" -o "$T_DIR/metrics" http://x/metrics
+m() { python3 "$SRC/tests/netns/prom.py" "$T_DIR/metrics" "$1" || echo missing; }
+B3='service="lb",backend="198.18.4.2:8081"'
+B1='service="lb",backend="198.18.2.2:8081"'
+expect_eq "metrics: b3 is down" "$(m "portcullis_backend_up{$B3}")" 0
+expect_eq "and not active" "$(m "portcullis_backend_active{$B3}")" 0
+expect_eq "one failover" "$(m "portcullis_backend_failovers_total{$B3}")" 1
+expect_eq "b1 is up and active" "$(m "portcullis_backend_up{$B1}") $(m "portcullis_backend_active{$B1}")" "1 1"
+expect 0 "b1's probe round trip is under a second ($(m "portcullis_backend_probe_rtt_seconds{$B1}") s)" \
+	python3 -c 'import sys; sys.exit(not 0 < float(sys.argv[1]) < 1)' "$(m "portcullis_backend_probe_rtt_seconds{$B1}")"
+expect_eq "IPv6 backends are bracketed" \
+	"$(m 'portcullis_backend_weight{service="lb",backend="[fd00:2::2]:8081"}')" 1
+expect 0 "promtool passes on a gateway with backends" promtool check metrics <"$T_DIR/metrics"
 # b3 comes back: after rise (2) probes it takes flows again
 lab_in b3 $PROBE serve --name b3 --tcp 8081 --udp 8081 --lifetime 300 >/dev/null 2>&1 &
 sleep 0.8

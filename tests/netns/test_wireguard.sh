@@ -141,6 +141,17 @@ expect 1 "port 22 through the tunnel is denied by the TC program" \
 	lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
 expect 0 "the denial names the WireGuard interface" \
 	grep -q "verdict deny_default tcp 198.18.100.2:[0-9]* -> 198.18.2.2:22 identity=eng .*if=$WG" "$T_DIR/daemon.log"
+# the peers in the metrics
+curl -sf --unix-socket "$T_DIR/api.sock" -o "$T_DIR/metrics" http://x/metrics
+m() { python3 "$SRC/tests/netns/prom.py" "$T_DIR/metrics" "$1" || echo missing; }
+expect 0 "metrics: the interface is up" test "$(m "portcullis_wireguard_up{interface=\"$WG\"}")" = 1
+expect 0 "with its peers ($(m "portcullis_wireguard_peers{interface=\"$WG\"}"))" \
+	test "$(m "portcullis_wireguard_peers{interface=\"$WG\"}")" = 2
+expect 0 "alice received bytes" python3 -c 'import sys; sys.exit(not float(sys.argv[1]) > 1000)' \
+	"$(m "portcullis_wireguard_peer_receive_bytes_total{interface=\"$WG\",peer=\"alice\"}")"
+expect 0 "and handshook in the last 10 minutes" python3 -c 'import sys, time; sys.exit(not time.time() - float(sys.argv[1]) < 600)' \
+	"$(m "portcullis_wireguard_peer_last_handshake_seconds{interface=\"$WG\",peer=\"alice\"}")"
+expect 0 "promtool passes on a gateway with WireGuard" promtool check metrics <"$T_DIR/metrics"
 expect 0 "status lists the interface and its peer" cli --json status
 expect_json wireguard.interfaces.0.public_key == "$GWPUB" "with the gateway's key"
 expect_json wireguard.interfaces.0.peers.0.name == alice "and alice"
