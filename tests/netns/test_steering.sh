@@ -342,7 +342,7 @@ k4b=$(kernel_fwd4) fb=$(status_get forwarding.forwarded.packets)
 expect 0 "the kernel forwarded them ($((k4b - k4)))" test $((k4b - k4)) -ge 200
 expect 0 "XDP forwarded none" test "$fb" = "$f"
 expect 1 "denied traffic is still denied" lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
-expect 0 "balancing works with kernel forwarding too" who 198.18.0.100 80 --count 40
+expect 0 "balancing works with kernel forwarding too" who 198.18.0.100 80 --count 80
 expect_json names.b1 -ge 5 "b1 answers"
 expect_json names.b3 -ge 5 "b3 answers"
 

@@ -522,6 +522,7 @@ class Bench:
                    "hwm_kb": kb.get("VmHWM", 0), "maps": maps,
                    "map_bytes": sum(maps.values())}
             row.update(self.push_time(n))
+            row.update(self.scrape_time())
             rows.append(row)
         self.clear_gw()
         self.results["memory"] = rows
@@ -544,6 +545,22 @@ class Bench:
                 "validate_ms": r["timings_ms"]["validate"],
                 "apply_ms": r["timings_ms"]["apply"],
                 "audit_ms": r["timings_ms"]["audit"]}
+
+    def scrape_time(self, count=7):
+        """GET /metrics right after a push (the maps only a push changes
+        are counted again then) and again count - 1 times: curl's own
+        time to the last byte, on the unix socket."""
+        times, size = [], 0
+        for _ in range(count):
+            out = run(["curl", "-sf", "-o", "/dev/null", "-w",
+                       "%{time_total} %{size_download}", "--unix-socket",
+                       f"{self.tmp}/api.sock", "http://x/metrics"]).stdout
+            t, size = out.split()
+            times.append(float(t) * 1000)
+        rest = sorted(times[1:])
+        return {"scrape_first_ms": times[0],
+                "scrape_ms": rest[len(rest) // 2],
+                "scrape_max_ms": rest[-1], "scrape_bytes": int(size)}
 
     # ---- 7. the API ---------------------------------------------------------
     def load(self, target, path, token, secs):
@@ -1098,6 +1115,22 @@ def report(res, quick):
                  ", ".join(f"{k} {v / 2**20:.1f}" for k, v in top) + " |")
     L.append("")
 
+    L += ["## 5b. Metrics scrape", "",
+          "`GET /metrics` on the unix socket (curl's time to the last "
+          "byte), with the policy of each size in force: *first* is the "
+          "scrape right after a push, which counts the entries of the "
+          "maps only a push changes again (the tries key by key); "
+          "*then* the median and worst of the next six.  Per-rule series "
+          "stop at 1,000 rules (docs/observability.md).", "",
+          "| rules | first ms | then ms | worst ms | bytes |",
+          "|---:|---:|---:|---:|---:|"]
+    for r in res.get("memory", []):
+        if "scrape_ms" in r:
+            L.append(f"| {fmt_int(r['rules'])} | "
+                     f"{r['scrape_first_ms']:.1f} | {r['scrape_ms']:.1f} | "
+                     f"{r['scrape_max_ms']:.1f} | "
+                     f"{fmt_int(r['scrape_bytes'])} |")
+    L.append("")
     L += ["## 6. Policy push", "",
           "The same policy pushed again while it is in force, so every "
           "entry is written to the idle slot and the old slot's removed: "
