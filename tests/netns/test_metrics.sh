@@ -3,7 +3,8 @@
 # Test GET /metrics on a gateway enforcing policy on real traffic: the
 # exposition passes promtool, and its numbers are the traffic's: packets
 # by verdict and reason, per rule, conntrack and map occupancy, pushes,
-# API requests, the process.
+# API requests, the process.  Then the flow log (a record per ended flow
+# and per denied packet, rotated by size) and flows --follow.
 SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${BUILD:-$SRC/build}
 LAB=pm$$
@@ -28,6 +29,10 @@ rules:
   - { name: clients-to-web, from: [clients], to: [web], action: allow }
 EOP
 sed -i "s|^  policy: .*|  policy: $T_DIR/policy.yaml|" "$T_DIR/gateway.yaml"
+cat >>"$T_DIR/gateway.yaml" <<EOC
+  flow_log: { path: $T_DIR/flows.jsonl, max_size_mb: 1, keep: 2 }
+  deny_events: 100000
+EOC
 daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
 ok "daemon starts"
 
@@ -104,5 +109,76 @@ expect_eq "a named resource counts under its pattern" \
 expect_eq "the per-rule series follow the policy in force" \
 	"$(val "$T_DIR/m2" 'portcullis_rule_packets_total{rule="no-ssh-2"}')" missing
 expect 0 "promtool passes again" promtool check metrics <"$T_DIR/m2"
+
+
+# the flow log: the 5 connections closed (records 2 s after the close, at
+# the next walk), the 3 denied SYNs as they came
+sleep 3.5
+expect 0 "the flow log has the five closed connections" python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+flows = [r for r in recs if r["event"] == "flow" and r["proto"] == "tcp"
+         and r["dport"] == 8080 and r["end"] == "closed"]
+assert len(flows) == 5, [r for r in recs if r["event"] == "flow"]
+for r in flows:
+    assert r["gateway"] == sys.argv[2] and r["src"] == "198.18.1.2", r
+    # (the services at the destination address, as in GET /v1/flows)
+    assert r["identity"] == "clients" and r["service"] == "web+ssh", r
+    assert r["rule"] == "clients-to-web" and r["verdict"] == "allow", r
+    assert r["packets"] >= 6 and r["bytes"] > 300, r
+    assert r["packets"] == sum(r["packets_dir"]), r
+    assert r["time"].endswith("Z"), r
+' "$T_DIR/flows.jsonl" "$LAB"
+expect 0 "and a record per denied SYN, with rule and reason" python3 -c '
+import json, sys
+d = [json.loads(l) for l in open(sys.argv[1])]
+d = [r for r in d if r["event"] == "deny" and r["dport"] == 22]
+assert len(d) == 3, d
+assert all(r["rule"] == "no-ssh" and r["reason"] == "deny_rule" and
+           r["verdict"] == "deny" and r["service"] == "web+ssh" and
+           r["identity"] == "clients" and r["packets"] == 1 for r in d), d
+' "$T_DIR/flows.jsonl"
+# rotation: 1 MiB, so some 5000 denied datagrams fill it
+lab_in client python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(6000):
+    s.sendto(b"x", ("198.18.2.2", 22000 + i % 1000))
+    if i % 500 == 499:
+        time.sleep(0.05)
+'
+sleep 1
+expect 0 "past 1 MiB the log was rotated to flows.jsonl.1" test -s "$T_DIR/flows.jsonl.1"
+expect 0 "and goes on in a fresh file" test "$(stat -c %s "$T_DIR/flows.jsonl")" -lt 1048576
+expect 0 "every line of both is JSON" python3 -c '
+import json, sys
+for f in sys.argv[1:]:
+    for l in open(f):
+        json.loads(l)
+' "$T_DIR/flows.jsonl.1" "$T_DIR/flows.jsonl"
+expect 0 "a scrape" scrape "$T_DIR/m3"
+expect_ge "the rotation is counted" "$(val "$T_DIR/m3" portcullis_flow_log_rotations_total)" 1
+expect_ge "and the deny records" \
+	"$(val "$T_DIR/m3" 'portcullis_flow_log_records_total{event="deny"}')" 5000
+expect_eq "no write failed" "$(val "$T_DIR/m3" portcullis_flow_log_errors_total)" 0
+
+# live flows: --follow shows the table again every interval
+lab_in client $PROBE hold 198.18.2.2 8080 --duration 3 --interval 0.1 >"$T_DIR/hold.out" 2>&1 &
+HOLD=$!
+for _ in $(seq 30); do grep -q connected "$T_DIR/hold.out" 2>/dev/null && break; sleep 0.1; done
+expect 0 "flows --follow --json, 2 s at 0.5 s" cli --json flows --follow --interval 0.5 --duration 2 --proto tcp
+cp "$T_DIR/last.out" "$T_DIR/follow.out"
+expect 0 "prints a document per refresh, each with the open connection" python3 -c '
+import json, sys
+docs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(docs) >= 3, len(docs)
+for d in docs:
+    assert any(f["dport"] == 8080 and f["state"] == "established"
+               for f in d["flows"]), d
+' "$T_DIR/follow.out"
+expect 0 "flows --follow as a table" cli flows --follow --interval 0.5 --duration 1 --identity clients
+expect_match '^--- [0-9:]+, every 0.5 s$' "with a heading per refresh"
+expect 2 "--follow takes no value, --interval a number" cli flows --follow --interval x
+wait $HOLD; cat "$T_DIR/hold.out" | sed "s/^/# hold: /"
 
 t_done

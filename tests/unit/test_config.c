@@ -200,6 +200,37 @@ Test(config, forwarding)
 	cr_assert_str_eq(where(), "3:15: forwarding must be xdp or kernel");
 }
 
+Test(config, flow_log)
+{
+	/* Test that the flow log is off by default, takes its defaults
+	 * with only a path, and refuses what is wrong where it is written */
+	cr_assert_eq(load(""), 0, "%s", err);
+	cr_assert_null(cfg.flow_log);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  flow_log: { path: /var/log/f.jsonl }\n"), 0, "%s",
+		     err);
+	cr_assert_str_eq(cfg.flow_log, "/var/log/f.jsonl");
+	cr_assert_eq(cfg.flow_log_max_mb, PC_DEFAULT_FLOW_LOG_MB);
+	cr_assert_eq(cfg.flow_log_keep, PC_DEFAULT_FLOW_LOG_KEEP);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  flow_log: { path: f, max_size_mb: 7, keep: 0 }\n"),
+		     0, "%s", err);
+	cr_assert_eq(cfg.flow_log_max_mb, 7);
+	cr_assert_eq(cfg.flow_log_keep, 0);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  flow_log: { max_size_mb: 7 }\n"), -EINVAL);
+	cr_assert_str_eq(where(), "3:13: flow_log needs a path");
+	cr_assert_eq(load("  flow_log: { path: f, max_size_mb: 0 }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "3:37: max_size_mb must be at least 1");
+	cr_assert_eq(load("  flow_log: { path: f, rotate: yes }\n"), -EINVAL);
+	cr_assert_str_eq(where(), "3:24: unknown key \"rotate\" in flow_log "
+				  "(path, max_size_mb, keep)");
+	cr_assert_eq(load("  flow_log: /var/log/f\n"), -EINVAL);
+	cr_assert_str_eq(where(), "3:13: flow_log must be { path: FILE, "
+				  "max_size_mb: N, keep: N }");
+}
+
 Test(config, tcp_addresses)
 {
 	struct sockaddr_storage ss;

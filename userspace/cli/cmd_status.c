@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "pclib.h"
@@ -100,74 +102,140 @@ int pc_cmd_status(const struct pc_cli *cli, int argc, char **argv)
 	return PC_EXIT_OK;
 }
 
-/* portcullis flows [--identity N] [--service N] [--state S] [--proto P]
- * [--limit N]: the conntrack table, filtered by the daemon */
-int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
+static double now_s(void)
 {
-	static const char *const keys[] = {"identity", "service", "state",
-					   "proto", "limit"};
-	struct pc_buf path = {0};
-	json_t *reply, *f;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The table of a GET /v1/flows reply. */
+static void print_flows(json_t *reply)
+{
+	json_t *f;
 	size_t i;
-	int status;
 
-	pc_buf_printf(&path, "/v1/flows?");
-	for (int a = 0; a < argc; a += 2) {
-		size_t k;
-
-		for (k = 0; k < PC_ARRAY_SIZE(keys); k++)
-			if (!strncmp(argv[a], "--", 2) &&
-			    !strcmp(argv[a] + 2, keys[k]))
-				break;
-		if (k == PC_ARRAY_SIZE(keys) || a + 1 >= argc ||
-		    strpbrk(argv[a + 1], "&?#% ")) {
-			fprintf(stderr,
-				"usage: portcullis flows [--identity NAME] "
-				"[--service NAME] [--state STATE] [--proto "
-				"PROTO] [--limit N]\n");
-			pc_buf_free(&path);
-			return PC_EXIT_USAGE;
-		}
-		pc_buf_printf(&path, "%s%s=%s", a ? "&" : "", keys[k],
-			      argv[a + 1]);
-	}
-	status = pc_client_get(cli, "flows", path.data, &reply);
-	pc_buf_free(&path);
-	if (status)
-		return PC_EXIT_REFUSED;
-	if (pc_client_json_done(cli, reply))
-		return PC_EXIT_OK;
 	printf("%-6s %-40s %-40s %-12s %-16s %-14s %s\n", "PROTO", "SOURCE",
 	       "DESTINATION", "STATE", "PACKETS", "IDENTITIES", "RULE");
 	json_array_foreach (json_object_get(reply, "flows"), i, f) {
 		char src[64], dst[64], pk[32];
 
-		snprintf(src, sizeof(src), "%s:%lld",
-			 json_string_value(json_object_get(f, "src")),
-			 (long long)json_integer_value(
-				 json_object_get(f, "sport")));
-		snprintf(dst, sizeof(dst), "%s:%lld",
-			 json_string_value(json_object_get(f, "dst")),
-			 (long long)json_integer_value(
-				 json_object_get(f, "dport")));
+		snprintf(src, sizeof(src), "%s:%lld", pc_jstr(f, "src"),
+			 pc_jint(f, "sport"));
+		snprintf(dst, sizeof(dst), "%s:%lld", pc_jstr(f, "dst"),
+			 pc_jint(f, "dport"));
 		snprintf(pk, sizeof(pk), "%lld/%lld",
 			 (long long)json_integer_value(json_array_get(
 				 json_object_get(f, "packets"), 0)),
 			 (long long)json_integer_value(json_array_get(
 				 json_object_get(f, "packets"), 1)));
 		printf("%-6s %-40s %-40s %-12s %-16s %-14s %s\n",
-		       json_string_value(json_object_get(f, "proto")), src, dst,
-		       json_string_value(json_object_get(f, "state")), pk,
-		       json_string_value(json_object_get(f, "identities")),
-		       json_string_value(json_object_get(f, "rule"))
-			       ? json_string_value(json_object_get(f, "rule"))
-			       : "-");
+		       pc_jstr(f, "proto"), src, dst, pc_jstr(f, "state"), pk,
+		       pc_jstr(f, "identities"),
+		       pc_jstr(f, "rule") ? pc_jstr(f, "rule") : "-");
 	}
-	printf("%lld flows matched, %lld shown\n",
-	       (long long)json_integer_value(json_object_get(reply, "matched")),
-	       (long long)json_integer_value(json_object_get(reply, "shown")));
-	json_decref(reply);
+	printf("%lld flows matched, %lld shown\n", pc_jint(reply, "matched"),
+	       pc_jint(reply, "shown"));
+}
+
+#define FLOWS_USAGE                                                      \
+	"usage: portcullis flows [--identity NAME] [--service NAME] "    \
+	"[--state STATE]\n"                                              \
+	"                        [--proto PROTO] [--limit N] [--follow " \
+	"[--interval S] [--duration S]]\n"
+
+/*
+ * portcullis flows [--identity N] [--service N] [--state S] [--proto P]
+ * [--limit N] [--follow [--interval S] [--duration S]]: the conntrack
+ * table, filtered by the daemon; --follow shows it again every interval
+ * (1 s), redrawn on a terminal, one JSON document per line with --json.
+ */
+int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
+{
+	static const char *const keys[] = {"identity", "service", "state",
+					   "proto", "limit"};
+	struct pc_buf path = {0};
+	double interval = 1, duration = 0, t0;
+	int follow = 0, tty = isatty(STDOUT_FILENO);
+	json_t *reply;
+	int status;
+
+	pc_buf_printf(&path, "/v1/flows?");
+	for (int a = 0; a < argc; a += 2) {
+		size_t k;
+		char *end = "";
+
+		if (!strcmp(argv[a], "--follow")) {
+			follow = 1;
+			a--; /* no value */
+			continue;
+		}
+		if (a + 1 < argc && (!strcmp(argv[a], "--interval") ||
+				     !strcmp(argv[a], "--duration"))) {
+			double v = strtod(argv[a + 1], &end);
+
+			if (*end || v < (argv[a][2] == 'i' ? 0.1 : 0) ||
+			    v > 86400)
+				goto usage;
+			*(argv[a][2] == 'i' ? &interval : &duration) = v;
+			continue;
+		}
+		for (k = 0; k < PC_ARRAY_SIZE(keys); k++)
+			if (!strncmp(argv[a], "--", 2) &&
+			    !strcmp(argv[a] + 2, keys[k]))
+				break;
+		if (k == PC_ARRAY_SIZE(keys) || a + 1 >= argc ||
+		    strpbrk(argv[a + 1], "&?#% "))
+			goto usage;
+		pc_buf_printf(&path, "%s%s=%s", path.len > 10 ? "&" : "",
+			      keys[k], argv[a + 1]);
+	}
+	t0 = now_s();
+	for (;;) {
+		status = pc_client_get(cli, "flows", path.data, &reply);
+		if (status) {
+			pc_buf_free(&path);
+			return PC_EXIT_REFUSED;
+		}
+		if (!follow) {
+			pc_buf_free(&path);
+			if (pc_client_json_done(cli, reply))
+				return PC_EXIT_OK;
+			print_flows(reply);
+			json_decref(reply);
+			return PC_EXIT_OK;
+		}
+		if (cli->json) {
+			char *line = json_dumps(reply,
+						JSON_COMPACT | JSON_SORT_KEYS);
+
+			if (line)
+				puts(line);
+			free(line);
+		} else {
+			char when[32];
+			time_t now = time(NULL);
+
+			strftime(when, sizeof(when), "%H:%M:%S",
+				 localtime(&now));
+			if (tty)
+				fputs("\033[H\033[2J", stdout);
+			printf("--- %s, every %g s\n", when, interval);
+			print_flows(reply);
+		}
+		fflush(stdout);
+		json_decref(reply);
+		if (duration && now_s() - t0 + interval > duration)
+			break;
+		usleep((useconds_t)(interval * 1e6));
+	}
+	pc_buf_free(&path);
 	return PC_EXIT_OK;
+usage:
+	fputs(FLOWS_USAGE, stderr);
+	pc_buf_free(&path);
+	return PC_EXIT_USAGE;
 }
 
 static void print_event(void *arg, const char *data)
@@ -208,7 +276,8 @@ static void print_event(void *arg, const char *data)
 	json_decref(e);
 }
 
-/* portcullis events [--reason R] [--duration S]: verdicts as they come */
+/* portcullis events [--follow] [--reason R] [--duration S]: verdicts as
+ * they come, until interrupted (--follow) or for S seconds */
 int pc_cmd_events(const struct pc_cli *cli, int argc, char **argv)
 {
 	char path[96] = "/v1/events", err[512], *end = "";
@@ -222,11 +291,14 @@ int pc_cmd_events(const struct pc_cli *cli, int argc, char **argv)
 				 argv[a + 1]);
 		else if (a + 1 < argc && !strcmp(argv[a], "--duration"))
 			seconds = strtol(argv[a + 1], &end, 10);
+		else if (!strcmp(argv[a], "--follow"))
+			a--; /* the default: until interrupted */
 		else
 			end = "x";
 		if (*end || seconds < 0) {
-			fprintf(stderr, "usage: portcullis events [--reason "
-					"REASON] [--duration SECONDS]\n");
+			fprintf(stderr, "usage: portcullis events [--follow] "
+					"[--reason REASON] [--duration "
+					"SECONDS]\n");
 			return PC_EXIT_USAGE;
 		}
 	}

@@ -20,12 +20,14 @@ static const struct pc_cmd cmds[] = {
 	{"token", "create --name NAME --role ROLE | list | revoke NAME",
 	 pc_cmd_token},
 	{"audit", "[--limit N]", pc_cmd_audit},
-	{"events", "[--reason REASON] [--duration SECONDS]", pc_cmd_events},
+	{"events", "[--follow] [--reason REASON] [--duration SECONDS]",
+	 pc_cmd_events},
 	{"denies", "[--limit N]", pc_cmd_denies},
 	{"services", "", pc_cmd_services},
 	{"flows",
 	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "
-	 "[--limit N]",
+	 "[--limit N]\n"
+	 "         [--follow [--interval S] [--duration S]]",
 	 pc_cmd_flows},
 	{"keys", "generate [--out FILE] | public < PRIVATE_KEY", pc_cmd_keys},
 	{"peers",

@@ -331,6 +331,44 @@ static int parse_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 	return check_api(c, v, g);
 }
 
+/* flow_log: { path: FILE, max_size_mb: N, keep: N } */
+static int parse_flow_log(struct cctx *c, yaml_node_t *v,
+			  struct pc_gw_config *g)
+{
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, v,
+			    "flow_log must be { path: FILE, max_size_mb: N, "
+			    "keep: N }");
+	g->flow_log_max_mb = PC_DEFAULT_FLOW_LOG_MB;
+	g->flow_log_keep = PC_DEFAULT_FLOW_LOG_KEEP;
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+	     p < v->data.mapping.pairs.top; p++) {
+		const char *ks = scalar(node(c, p->key));
+		yaml_node_t *fv = node(c, p->value);
+		int err;
+
+		if (ks && !strcmp(ks, "path"))
+			err = want_string(c, fv, ks, &g->flow_log);
+		else if (ks && !strcmp(ks, "max_size_mb"))
+			err = want_uint(c, fv, ks, 1048576,
+					&g->flow_log_max_mb) ||
+			      (!g->flow_log_max_mb &&
+			       fail(c, fv, "max_size_mb must be at least 1"));
+		else if (ks && !strcmp(ks, "keep"))
+			err = want_uint(c, fv, ks, 1000, &g->flow_log_keep);
+		else
+			err = fail(c, node(c, p->key),
+				   "unknown key \"%s\" in flow_log (path, "
+				   "max_size_mb, keep)",
+				   ks ? ks : "");
+		if (err)
+			return err;
+	}
+	if (!g->flow_log)
+		return fail(c, v, "flow_log needs a path");
+	return 0;
+}
+
 /* ---- wireguard ----------------------------------------------------------- */
 
 static int want_ips(struct cctx *c, yaml_node_t *v, const char *key,
@@ -623,6 +661,8 @@ static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 		return parse_api(c, v, g);
 	if (!strcmp(ks, "wireguard"))
 		return parse_wireguard(c, v, g);
+	if (!strcmp(ks, "flow_log"))
+		return parse_flow_log(c, v, g);
 	if (!strcmp(ks, "interfaces")) {
 		if (v->type != YAML_SEQUENCE_NODE)
 			return fail(c, v, "interfaces must be a list");
@@ -770,6 +810,7 @@ void pc_gw_config_free(struct pc_gw_config *g)
 	free(g->wg_userspace);
 	free(g->state);
 	free(g->policy);
+	free(g->flow_log);
 	free(g->pin_root);
 	memset(g, 0, sizeof(*g));
 }

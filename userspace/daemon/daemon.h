@@ -40,6 +40,8 @@ struct pc_wg_iface_config {
 #define PC_DEFAULT_DENY_EVENTS 1000
 #define PC_DEFAULT_WG_HANDSHAKES 20 /* per second per source */
 #define PC_DEFAULT_DENY_RETENTION 100000
+#define PC_DEFAULT_FLOW_LOG_MB 100
+#define PC_DEFAULT_FLOW_LOG_KEEP 5
 
 struct pc_gw_config {
 	char *name;
@@ -65,6 +67,9 @@ struct pc_gw_config {
 	int log_json;		       /* log_format: json */
 	unsigned int deny_events;      /* per second per CPU */
 	unsigned int deny_retention;   /* deny events kept in the store */
+	char *flow_log;		       /* flow_log.path: JSON lines, or NULL */
+	unsigned int flow_log_max_mb;  /* rotate past this size */
+	unsigned int flow_log_keep;    /* rotated files kept */
 	struct pc_wg_iface_config *wg; /* wireguard.interfaces */
 	size_t nwg;
 	char *wg_userspace; /* wireguard.userspace: the implementation */

@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "daemon.h"
+#include "flowlog.h"
 #include "health.h"
 #include "metrics.h"
 #include "store.h"
@@ -24,6 +25,7 @@ struct pc_gateway {
 	struct pc_api *api;
 	struct pc_wgm *wgm;
 	struct pc_health_mgr *health;
+	struct pc_flowlog *flowlog; /* flow_log: in the config, else NULL */
 	struct event *ev_read;
 	struct pc_compiled *compiled; /* the policy in force */
 	struct pc_policy_record rec;
@@ -464,6 +466,38 @@ static json_t *be_denies(void *ctx, size_t limit)
 	return json_pack("{s:o}", "denies", arr);
 }
 
+static const char *service_names(const struct pc_compiled *c,
+				 const uint8_t addr[16])
+{
+	struct pc_prefix host = {.plen = 128};
+	const struct pc_set_entry *best = NULL;
+
+	memcpy(host.addr, addr, 16);
+	for (size_t i = 0; i < c->nservices; i++)
+		if (pc_prefix_contains(&c->services[i].prefix, &host) &&
+		    (!best || c->services[i].prefix.plen > best->prefix.plen))
+			best = &c->services[i];
+	return best ? c->service_set_names[best->set_id - 1] : "-";
+}
+
+/* pc_flow_names_fn: a flow's names in the policy in force */
+static void flow_names(void *arg, const struct pc_ct_key *k,
+		       const struct pc_ct_val *v, struct pc_flow_names *out)
+{
+	struct pc_gateway *gw = arg;
+	const struct pc_compiled *c = gw->compiled;
+	int current = c && v->generation == pc_dp_generation(gw->dp);
+
+	if (c)
+		out->service = service_names(c, v->orig_is_lo ? k->hi_addr
+							      : k->lo_addr);
+	if (current && v->src_set && v->src_set <= c->nident_sets)
+		out->identity = c->ident_set_names[v->src_set - 1];
+	if (current && v->rule_id && v->rule_id <= c->nrules)
+		out->rule = c->rule_names[v->rule_id - 1];
+	out->verdict = pc_action_name(v->action);
+}
+
 static void on_event(void *arg, const struct pc_event *e)
 {
 	struct pc_gateway *gw = arg;
@@ -482,8 +516,26 @@ static void on_event(void *arg, const struct pc_event *e)
 			who = c->ident_set_names[e->src_set - 1];
 	}
 	if (e->reason >= PC_R_FIRST_DROP || e->reason == PC_R_AUDIT_DENY_RULE ||
-	    e->reason == PC_R_AUDIT_DENY_DEFAULT)
+	    e->reason == PC_R_AUDIT_DENY_DEFAULT) {
 		keep_deny(gw, e, reason, pbuf, src, dst, who, rule, ifn);
+		if (gw->flowlog) { /* a denied packet is its own record */
+			json_t *r = json_pack(
+				"{s:s, s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:s, "
+				"s:s, s:s, s:i, s:I}",
+				"proto",
+				proto_name(e->proto, pbuf, sizeof(pbuf)), "src",
+				src, "sport", e->sport, "dst", dst, "dport",
+				e->dport, "identity", who, "service",
+				c ? service_names(c, e->daddr) : "-", "rule",
+				rule, "verdict",
+				e->reason >= PC_R_FIRST_DROP ? "deny" : "audit",
+				"reason", reason ? reason : "?", "interface",
+				ifn, "packets", 1, "bytes", (json_int_t)e->len);
+
+			pc_flowlog_write(gw->flowlog, "deny", r);
+			json_decref(r);
+		}
+	}
 	if (pc_api_streams(gw->api)) {
 		json_t *j = json_pack(
 			"{s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:I, "
@@ -707,6 +759,34 @@ static char *be_metrics(void *ctx)
 		       "Deny events the state database refused to record.");
 	pc_prom_u64(&b, "portcullis_deny_events_lost_total", NULL,
 		    gw->denies_lost);
+	if (gw->flowlog) {
+		struct pc_flowlog_stats fs;
+		const char *lf[] = {"event", "flow", NULL};
+		const char *ld[] = {"event", "deny", NULL};
+
+		pc_flowlog_stats(gw->flowlog, &fs);
+		pc_prom_family(&b, "portcullis_flow_log_records_total",
+			       "counter",
+			       "Records written to the flow log: ended flows "
+			       "and denied packets.");
+		pc_prom_u64(&b, "portcullis_flow_log_records_total", lf,
+			    fs.flows);
+		pc_prom_u64(&b, "portcullis_flow_log_records_total", ld,
+			    fs.denies);
+		pc_prom_family(&b, "portcullis_flow_log_errors_total",
+			       "counter",
+			       "Flow log records lost to a failed open or "
+			       "write.");
+		pc_prom_u64(&b, "portcullis_flow_log_errors_total", NULL,
+			    fs.errors);
+		pc_prom_family(&b, "portcullis_flow_log_rotations_total",
+			       "counter", "Times the flow log was rotated.");
+		pc_prom_u64(&b, "portcullis_flow_log_rotations_total", NULL,
+			    fs.rotations);
+		pc_prom_family(&b, "portcullis_flow_log_flows", "gauge",
+			       "Flows the flow log follows now.");
+		pc_prom_u64(&b, "portcullis_flow_log_flows", NULL, fs.tracked);
+	}
 	pc_metrics_dataplane(&b, gw->dp, gw->compiled);
 	pc_health_metrics(gw->health, &b);
 	pc_wgm_metrics(gw->wgm, &b);
@@ -1044,19 +1124,6 @@ static int set_has(const char *set, const char *name)
 }
 
 /* The service set of an address: the longest prefix (a linear scan). */
-static const char *service_names(const struct pc_compiled *c,
-				 const uint8_t addr[16])
-{
-	struct pc_prefix host = {.plen = 128};
-	const struct pc_set_entry *best = NULL;
-
-	memcpy(host.addr, addr, 16);
-	for (size_t i = 0; i < c->nservices; i++)
-		if (pc_prefix_contains(&c->services[i].prefix, &host) &&
-		    (!best || c->services[i].prefix.plen > best->prefix.plen))
-			best = &c->services[i];
-	return best ? c->service_set_names[best->set_id - 1] : "-";
-}
 
 struct flows_ctx {
 	struct pc_gateway *gw;
@@ -1263,6 +1330,29 @@ static uint32_t knobs(const struct pc_gw_config *cfg)
 	       (cfg->forward_kernel ? 0 : PC_CFG_FORWARD);
 }
 
+/* The flow log cfg asks for (NULL when none). */
+static int open_flowlog(struct pc_gateway *gw, const struct pc_gw_config *cfg,
+			struct pc_flowlog **out)
+{
+	struct pc_flowlog_opts fo = {.path = cfg->flow_log,
+				     .gateway = cfg->name,
+				     .max_bytes = (uint64_t)cfg->flow_log_max_mb
+						  << 20,
+				     .keep = cfg->flow_log_keep,
+				     .names = flow_names,
+				     .names_arg = gw};
+	int rc;
+
+	*out = NULL;
+	if (!cfg->flow_log)
+		return 0;
+	if ((rc = pc_flowlog_open(gw->base, gw->dp, &fo, out)))
+		return rc;
+	pc_info("flow log: %s (rotated at %u MiB, %u kept)", cfg->flow_log,
+		cfg->flow_log_max_mb, cfg->flow_log_keep);
+	return 0;
+}
+
 int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 {
 	static const struct pc_api_caller sighup = {PC_ROLE_ADMIN, "SIGHUP",
@@ -1270,8 +1360,9 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 	const struct pc_gw_config *old = gw->cfg;
 	struct pc_tls_ctx *tls = NULL;
 	struct pc_buf text = {0};
+	struct pc_flowlog *flowlog = NULL;
 	struct pc_api_tls t;
-	int rc;
+	int rc, flowlog_changed;
 
 	if (str_differs(old->name, cfg->name) || listen_differs(old, cfg) ||
 	    str_differs(old->state, cfg->state) ||
@@ -1283,10 +1374,20 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 			 "for its TLS files) take a restart; nothing changed");
 		return -EINVAL;
 	}
+	/* a new flow log must open before anything changes */
+	flowlog_changed = str_differs(old->flow_log, cfg->flow_log) ||
+			  old->flow_log_max_mb != cfg->flow_log_max_mb ||
+			  old->flow_log_keep != cfg->flow_log_keep;
+	if (flowlog_changed && open_flowlog(gw, cfg, &flowlog)) {
+		pc_error("reload refused: the flow log does not open; nothing "
+			 "changed");
+		return -EINVAL;
+	}
 	/* certificates may have been renewed in place: read them again */
 	if (pc_api_tls_load(gw->api, pc_gateway_tls_opts(cfg, &t), &tls)) {
 		pc_error("reload refused: TLS files do not load; nothing "
 			 "changed");
+		pc_flowlog_close(flowlog);
 		return -EINVAL;
 	}
 	/* the policy file first: if it is refused, nothing else changes */
@@ -1296,6 +1397,7 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 			pc_error("reload refused: policy '%s': %s", cfg->policy,
 				 strerror(-rc));
 			pc_api_tls_drop(tls);
+			pc_flowlog_close(flowlog);
 			return rc;
 		}
 		if (!gw->rec.source || strcmp(text.data, gw->rec.source)) {
@@ -1314,6 +1416,7 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 			if (rc) {
 				pc_buf_free(&text);
 				pc_api_tls_drop(tls);
+				pc_flowlog_close(flowlog);
 				pc_error("reload refused: the policy file does "
 					 "not load; nothing changed");
 				return rc;
@@ -1344,6 +1447,12 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 	if (tls) {
 		pc_api_tls_use(gw->api, tls);
 		pc_info("reload: TLS certificate '%s' re-read", cfg->tls.cert);
+	}
+	if (flowlog_changed) {
+		pc_flowlog_close(gw->flowlog);
+		gw->flowlog = flowlog;
+		if (!flowlog)
+			pc_info("reload: flow log off");
 	}
 	gw->cfg = cfg;
 	free(gw->modes);
@@ -1422,6 +1531,8 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 	/* policy first, so a fresh attach never enforces an empty policy */
 	if ((rc = initial_policy(gw)) || (rc = start_events(gw)))
 		goto fail;
+	if ((rc = open_flowlog(gw, cfg, &gw->flowlog)))
+		goto fail;
 	if ((rc = attach_all(gw)))
 		pc_warn("not every interface is attached; see above");
 	if ((rc = pc_wgm_run(gw->wgm)))
@@ -1447,6 +1558,7 @@ void pc_gateway_stop(struct pc_gateway *gw)
 	pc_api_stop(gw->api);
 	pc_wgm_stop(gw->wgm);
 	pc_health_free(gw->health);
+	pc_flowlog_close(gw->flowlog);
 	if (gw->ev_read)
 		event_free(gw->ev_read);
 	if (gw->ev_flush) {
