@@ -602,6 +602,62 @@ static const char lang_policy[] =
 	"  - { from: [198.18.1.200], to: [tunnel], action: allow }\n"
 	"  - { from: [eng], to: [\"fd00:2::3\"], action: allow }\n";
 
+/* The tries' entries as the data plane reports them (what it wrote)
+ * against a walk of the maps. */
+struct occ {
+	int64_t fast[8], walked[8];
+	int pass;
+};
+
+static void occ_one(void *arg, const struct pc_dp_map_use *u)
+{
+	static const char *const tries[] = {"identities", "services", "policy",
+					    "wg_peers"};
+	struct occ *o = arg;
+
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(u->name, tries[i]))
+			(o->pass ? o->walked : o->fast)[i] = u->entries;
+}
+
+static void tries_agree(const char *when)
+{
+	struct occ o = {0};
+
+	cr_assert_eq(pc_dp_maps_each(dp, 0, occ_one, &o), 0);
+	o.pass = 1;
+	cr_assert_eq(pc_dp_maps_each(dp, 1, occ_one, &o), 0);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(o.fast[i], o.walked[i],
+			     "%s: trie %d: %lld reported, %lld in the map",
+			     when, i, (long long)o.fast[i],
+			     (long long)o.walked[i]);
+}
+
+Test(lang, map_occupancy_of_the_tries_is_what_was_written)
+{
+	char text[2048];
+
+	/* Test that the tries' entry counts the metrics report without
+	 * walking them match a walk, across pushes that swap slots */
+	tries_agree("no policy");
+	apply_text(lang_policy);
+	tries_agree("first push");
+	snprintf(text, sizeof(text), "%s", lang_policy);
+	*strstr(text, "8000-8100/tcp") = '\0';
+	strcat(text, "80/tcp] }\nrules:\n  - { name: a, from: [eng], to: "
+		     "[web], action: allow }\n");
+	apply_text(text);
+	tries_agree("a smaller policy");
+	apply_text(lang_policy);
+	tries_agree("the first again");
+	struct occ o = {0};
+
+	cr_assert_eq(pc_dp_maps_each(dp, 0, occ_one, &o), 0);
+	cr_assert_gt(o.fast[0], 0, "identities hold the prefixes");
+	cr_assert_gt(o.fast[2], 0, "the policy trie holds the range");
+}
+
 Test(lang, include_inline_cidrs_icmp_types_and_protocols)
 {
 	struct pspec eng = {C4, .proto = IPPROTO_TCP, .sport = 41000,

@@ -154,7 +154,7 @@ void pc_metrics_dataplane(struct pc_buf *b, struct pc_dp *dp,
 		       "Entries each BPF map can hold (arrays: their size).");
 	pc_prom_family(&mo.used, "portcullis_map_entries", "gauge",
 		       "Entries in use in each BPF hash map and trie.");
-	pc_dp_maps_each(dp, one_map, &mo);
+	pc_dp_maps_each(dp, 0, one_map, &mo);
 	if (mo.cap.data)
 		pc_buf_append(b, mo.cap.data, mo.cap.len);
 	if (mo.used.data)

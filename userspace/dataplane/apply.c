@@ -144,7 +144,7 @@ static struct pc_lpm_key *set_keys(const struct pc_set_entry *v, size_t n,
 
 /* Host prefixes go to the hash, the rest to the trie (see bpf/lib/maps.h). */
 static int write_sets(int hosts_fd, int trie_fd, const struct pc_set_entry *v,
-		      size_t n, __u8 slot)
+		      size_t n, __u8 slot, size_t *ntrie)
 {
 	struct pc_lpm_key *k = set_keys(v, n, slot);
 	struct pc_lpm_key *hk = pc_xcalloc(n ? n : 1, sizeof(*hk));
@@ -166,6 +166,7 @@ static int write_sets(int hosts_fd, int trie_fd, const struct pc_set_entry *v,
 	if (!err)
 		err = update_many(trie_fd, k, val, nt, sizeof(*k),
 				  sizeof(*val));
+	*ntrie = nt;
 	free(k);
 	free(hk);
 	free(val);
@@ -279,6 +280,8 @@ static int write_wg_peers(struct pc_dp *dp, const struct pc_compiled *c,
 {
 	int fd = pc_dp_map_fd(dp, "wg_peers");
 
+	dp->trie_n[PC_DP_TRIE_WG_PEERS][slot] = 0;
+
 	for (size_t i = 0; i < dp->nwg; i++) {
 		const struct pc_dp_wg_peer *w = &dp->wg[i];
 		const struct pc_peer_entry *e = bsearch(
@@ -298,6 +301,7 @@ static int write_wg_peers(struct pc_dp *dp, const struct pc_compiled *c,
 			memcpy(k.addr, w->ips[j].addr, 16);
 			if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
 				return -errno;
+			dp->trie_n[PC_DP_TRIE_WG_PEERS][slot]++;
 		}
 	}
 	return 0;
@@ -357,7 +361,7 @@ static size_t split_ranges(struct pc_policy_key *k, struct pc_policy_val *v,
 }
 
 static int write_policy(int trie_fd, int exact_fd, const struct pc_compiled *c,
-			__u8 slot)
+			__u8 slot, size_t *ntrie)
 {
 	struct pc_policy_key *k = policy_keys(c, slot);
 	struct pc_policy_val *v =
@@ -370,6 +374,7 @@ static int write_policy(int trie_fd, int exact_fd, const struct pc_compiled *c,
 					      .action = c->entries[i].action,
 					      .flags = c->entries[i].flags};
 	nr = split_ranges(k, v, c->nentries);
+	*ntrie = nr;
 	err = update_many(trie_fd, k, v, nr, sizeof(*k), sizeof(*v));
 	if (!err)
 		err = update_many(exact_fd, k + nr, v + nr, c->nentries - nr,
@@ -416,6 +421,14 @@ static int delete_sets(int hosts_fd, int trie_fd, struct pc_lpm_key *k,
 }
 
 /* Delete exactly what c put into slot (no walk over the maps). */
+/* The slot holds no trie entry now. */
+static void tries_empty(struct pc_dp *dp, __u8 slot)
+{
+	for (int t = 0; t < PC_DP_TRIES; t++)
+		dp->trie_n[t][slot] = 0;
+	dp->trie_known[slot] = 1;
+}
+
 static int remove_compiled(struct pc_dp *dp, const struct pc_compiled *c,
 			   __u8 slot)
 {
@@ -426,6 +439,7 @@ static int remove_compiled(struct pc_dp *dp, const struct pc_compiled *c,
 	size_t nr = 0;
 	int err;
 
+	dp->trie_known[slot] = 0; /* until every map is clear */
 	for (size_t i = 0; i < c->nrules; i++)
 		if (c->rates[i].units)
 			rk[nr++] = slot * PC_MAX_RULES + (__u32)i + 1;
@@ -448,6 +462,8 @@ static int remove_compiled(struct pc_dp *dp, const struct pc_compiled *c,
 		/* a few entries, written from a list that may have changed */
 		err = pc_dp_clear_slot(pc_dp_map_fd(dp, "wg_peers"),
 				       sizeof(struct pc_wg_peer_key), 4, slot);
+	if (!err)
+		tries_empty(dp, slot);
 	free(ik);
 	free(sk);
 	free(pk);
@@ -509,6 +525,8 @@ static int clear_all(struct pc_dp *dp, __u8 slot)
 {
 	int err;
 
+	dp->trie_known[slot] = 0; /* until every map is clear */
+
 	if ((err = pc_dp_lb_clear(dp, slot)) ||
 	    (err = pc_dp_clear_indexed(pc_dp_map_fd(dp, "rates"), PC_MAX_RULES,
 				       slot)) ||
@@ -527,6 +545,7 @@ static int clear_all(struct pc_dp *dp, __u8 slot)
 	    (err = pc_dp_clear_slot(pc_dp_map_fd(dp, "services"),
 				    sizeof(struct pc_lpm_key), 4, slot)))
 		return err;
+	tries_empty(dp, slot);
 	return 0;
 }
 
@@ -534,22 +553,31 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 {
 	int err;
 
+	size_t n[PC_DP_TRIES] = {0};
+
 	if (!dp->idle_clean && (err = clear_all(dp, slot)))
 		return err;
 	dp->idle_clean = 0;
+	/* (known again once the slot is written whole, or emptied) */
+	dp->trie_known[slot] = 0;
 	if ((err = zero_rule_stats(dp, c->nrules, slot)) ||
 	    (err = write_sets(pc_dp_map_fd(dp, "ident_hosts"),
 			      pc_dp_map_fd(dp, "identities"), c->idents,
-			      c->nidents, slot)) ||
+			      c->nidents, slot, &n[PC_DP_TRIE_IDENTS])) ||
 	    (err = write_sets(pc_dp_map_fd(dp, "service_hosts"),
 			      pc_dp_map_fd(dp, "services"), c->services,
-			      c->nservices, slot)) ||
+			      c->nservices, slot, &n[PC_DP_TRIE_SERVICES])) ||
 	    (err = write_rates(pc_dp_map_fd(dp, "rates"), c, slot)) ||
 	    (err = write_wg_peers(dp, c, slot)) ||
 	    (err = write_policy(pc_dp_map_fd(dp, "policy"),
-				pc_dp_map_fd(dp, "policy_exact"), c, slot)) ||
+				pc_dp_map_fd(dp, "policy_exact"), c, slot,
+				&n[PC_DP_TRIE_POLICY])) ||
 	    (err = pc_dp_lb_write(dp, c, slot)))
 		return err;
+	dp->trie_n[PC_DP_TRIE_IDENTS][slot] = n[PC_DP_TRIE_IDENTS];
+	dp->trie_n[PC_DP_TRIE_SERVICES][slot] = n[PC_DP_TRIE_SERVICES];
+	dp->trie_n[PC_DP_TRIE_POLICY][slot] = n[PC_DP_TRIE_POLICY];
+	dp->trie_known[slot] = 1;
 	/* the slot's mode: the idle slot's bit, read by no packet yet */
 	if (c->mode == PC_MODE_AUDIT)
 		__atomic_fetch_or(&dp->cfg->flags, PC_CFG_AUDIT_SLOT(slot),

@@ -139,15 +139,17 @@ int pc_dp_read_rule_stats(struct pc_dp *dp, size_t nrules,
 			  struct pc_counter *out);
 int pc_dp_ct_count(struct pc_dp *dp, size_t *n);
 /* Each of the programs' maps: its name, kind, capacity and (for hash
- * maps and tries; -1 for arrays) entries in use.  The maps only a push
- * changes are counted once per generation, the others on every call. */
+ * maps and tries; -1 for arrays) entries in use.  The tries' entries are
+ * what this process wrote (adopted maps: counted once per generation),
+ * the other maps only a push changes are counted once per generation,
+ * the rest on every call; walk: count every map now. */
 struct pc_dp_map_use {
 	const char *name;
 	const char *type; /* "hash", "lru_hash", "lpm_trie", "array"... */
 	uint32_t capacity;
 	int64_t entries;
 };
-int pc_dp_maps_each(struct pc_dp *dp,
+int pc_dp_maps_each(struct pc_dp *dp, int walk,
 		    void (*fn)(void *arg, const struct pc_dp_map_use *u),
 		    void *arg);
 /* Call fn for each conntrack entry; fn returns non-zero to stop. */

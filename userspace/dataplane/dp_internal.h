@@ -13,6 +13,15 @@ struct ring_buffer;
 
 #define PC_DP_MAX_MAPS 48
 
+/* The LPM tries, in trie_n's order. */
+enum {
+	PC_DP_TRIE_IDENTS,
+	PC_DP_TRIE_SERVICES,
+	PC_DP_TRIE_POLICY,
+	PC_DP_TRIE_WG_PEERS,
+	PC_DP_TRIES
+};
+
 struct pc_dp {
 	char dir[PATH_MAX / 2];
 	struct xdp_gate_bpf *xdp;
@@ -34,6 +43,11 @@ struct pc_dp {
 	 * generation (an LPM trie is walked key by key) */
 	uint64_t occ_gen;
 	size_t occ[PC_DP_MAX_MAPS];
+	/* the tries' entries per slot, as this process wrote and removed
+	 * them (a trie has no batch lookup: walking one of 100,000 entries
+	 * takes a tenth of a second); known[slot] 0: walk instead */
+	size_t trie_n[PC_DP_TRIES][2];
+	uint8_t trie_known[2];
 };
 
 extern int pc_dp_libbpf_quiet;

@@ -141,6 +141,8 @@ int pc_dp_open(const struct pc_dp_opts *o, struct pc_dp **out)
 	}
 	snprintf(probe, sizeof(probe), "%s/config", dp->dir);
 	dp->adopted = access(probe, F_OK) == 0;
+	/* new maps: both slots' tries are empty (adopted: unknown, walked) */
+	dp->trie_known[0] = dp->trie_known[1] = !dp->adopted;
 	if ((err = load_objects(dp, o)) || (err = map_config(dp)) ||
 	    (err = make_sync_map(dp)))
 		goto fail;

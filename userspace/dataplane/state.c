@@ -201,6 +201,21 @@ static const char *map_type_name(__u32 t)
 	return s ? s : "unknown";
 }
 
+/* The trie's index in dp->trie_n, or -1. */
+static int trie_of(const char *name)
+{
+	static const char *const v[PC_DP_TRIES] = {
+		[PC_DP_TRIE_IDENTS] = "identities",
+		[PC_DP_TRIE_SERVICES] = "services",
+		[PC_DP_TRIE_POLICY] = "policy",
+		[PC_DP_TRIE_WG_PEERS] = "wg_peers"};
+
+	for (int i = 0; i < PC_DP_TRIES; i++)
+		if (!strcmp(name, v[i]))
+			return i;
+	return -1;
+}
+
 /* Maps whose entries only the daemon's writes for a push change. */
 static int pushed_only(const char *name)
 {
@@ -215,20 +230,20 @@ static int pushed_only(const char *name)
 	return 0;
 }
 
-int pc_dp_maps_each(struct pc_dp *dp,
+int pc_dp_maps_each(struct pc_dp *dp, int walk,
 		    void (*fn)(void *arg, const struct pc_dp_map_use *u),
 		    void *arg)
 {
 	uint64_t gen = pc_dp_generation(dp);
 	struct bpf_map *m;
 	size_t i = 0;
-	int fresh = dp->occ_gen != gen || !gen;
+	int fresh = dp->occ_gen != gen || !gen || walk;
 
 	bpf_object__for_each_map (m, pc_dp_xdp_obj(dp)) {
 		struct bpf_map_info info = {0};
 		__u32 len = sizeof(info);
 		struct pc_dp_map_use u = {.entries = -1};
-		int fd = bpf_map__fd(m);
+		int fd = bpf_map__fd(m), t;
 
 		if (bpf_map__is_internal(m) || fd < 0 ||
 		    bpf_obj_get_info_by_fd(fd, &info, &len))
@@ -245,6 +260,13 @@ int pc_dp_maps_each(struct pc_dp *dp,
 		case BPF_MAP_TYPE_LRU_PERCPU_HASH:
 		case BPF_MAP_TYPE_LPM_TRIE:
 		case BPF_MAP_TYPE_DEVMAP_HASH:
+			t = trie_of(u.name);
+			if (t >= 0 && dp->trie_known[0] && dp->trie_known[1] &&
+			    !walk) {
+				u.entries = (int64_t)(dp->trie_n[t][0] +
+						      dp->trie_n[t][1]);
+				break;
+			}
 			if (i < PC_DP_MAX_MAPS && pushed_only(u.name) &&
 			    !fresh) {
 				u.entries = (int64_t)dp->occ[i];
