@@ -25,6 +25,10 @@ def samples(path):
         yield m.group(1), labels, float(m.group(4))
 
 
+def fmt(v):
+    return str(int(v)) if v.is_integer() else repr(v)
+
+
 def main():
     path, what = sys.argv[1], sys.argv[2]
     if what == "--names":
@@ -35,13 +39,13 @@ def main():
         total = [v for n, _, v in samples(path) if n == sys.argv[3]]
         if not total:
             return 1
-        print("%g" % sum(total))
+        print(fmt(sum(total)))
         return 0
     m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$', what)
     want = dict(LABEL.findall(m.group(2) or ""))
     for n, labels, v in samples(path):
         if n == m.group(1) and labels == want:
-            print("%g" % v)
+            print(fmt(v))
             return 0
     return 1
 

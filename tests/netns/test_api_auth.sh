@@ -88,6 +88,11 @@ expect_match '^portcullis_build_info\{version="[0-9.]+",gateway="pa[0-9]+"\} 1$'
 expect_match '^portcullis_policy_version 3$' "and the policy version in force"
 expect_match '^# TYPE portcullis_policy_generation gauge$' "with their types"
 expect 0 "as Prometheus text" grep -qi '^Content-Type: text/plain; version=0.0.4' "$T_DIR/headers"
+expect 0 "metrics again" api_curl -H "Authorization: Bearer $V2" http://x/metrics
+expect_match '^portcullis_api_requests_total\{method="GET",route="-",code="401"\} [1-9][0-9]*$' \
+	"requests refused for their credential are counted without a route"
+expect_match '^portcullis_api_requests_total\{method="GET",route="/metrics",code="200"\} [1-9][0-9]*$' \
+	"the viewer's scrape under its route"
 
 # unknown methods and paths: JSON errors, not evhttp's HTML
 expect 0 "PATCH on a known path" \

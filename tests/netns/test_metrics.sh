@@ -106,8 +106,10 @@ expect_eq "the unknown path is route other" \
 	"$(val "$T_DIR/m2" 'portcullis_api_requests_total{method="GET",route="other",code="404"}')" 1
 expect_eq "a named resource counts under its pattern" \
 	"$(val "$T_DIR/m2" 'portcullis_api_requests_total{method="GET",route="/v1/peers/*",code="405"}')" 1
-expect_eq "the per-rule series follow the policy in force" \
+expect_eq "the per-rule series follow the policy in force (no-ssh-2 went with the rollback)" \
 	"$(val "$T_DIR/m2" 'portcullis_rule_packets_total{rule="no-ssh-2"}')" missing
+expect_eq "and no-ssh is back, from zero" \
+	"$(val "$T_DIR/m2" 'portcullis_rule_packets_total{rule="no-ssh"}')" 0
 expect 0 "promtool passes again" promtool check metrics <"$T_DIR/m2"
 
 

@@ -69,6 +69,17 @@ Test(parse, errors_name_file_line_column)
 	expect_error(HEADER "identities: {eng: {cidrs: [10.0.0.0/8]}, "
 			    "eng: {cidrs: [10.0.0.0/8]}}\n",
 		     "p.yaml:3:42: duplicate name \"eng\"");
+	expect_error(HEADER
+		     "rules:\n"
+		     "  - { name: a, from: any, to: any, action: allow }\n"
+		     "  - { name: a, from: any, to: any, action: deny }\n",
+		     "p.yaml:5:5: duplicate rule name \"a\" (also rule 1)");
+	expect_error(
+		HEADER
+		"rules:\n"
+		"  - { from: any, to: any, action: allow }\n"
+		"  - { name: rule-1, from: any, to: any, action: deny }\n",
+		"p.yaml:5:5: duplicate rule name \"rule-1\" (also rule 1)");
 	expect_error(HEADER "rules:\n  - { from: any, to: any }\n",
 		     "p.yaml:4:5: rule \"rule-1\" has no \"action\"");
 	expect_error(HEADER "rules: [\n",

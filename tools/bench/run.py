@@ -170,7 +170,7 @@ class Bench:
                     HERE, "genpolicy.py"), str(rules)], stdout=f, check=True)
         return path
 
-    def gateway_config(self, rules, forwarding="kernel"):
+    def gateway_config(self, rules, forwarding="kernel", extra=""):
         """The sections that compare filters forward through the kernel,
         as every baseline does; the forwarding section sets xdp."""
         path = os.path.join(self.tmp, "gateway.yaml")
@@ -186,12 +186,12 @@ class Bench:
     trust_local_root: true
   state: {self.tmp}/state-{rules}.db
   policy: {self.policy_file(rules)}
-""")
+{extra}""")
         return path
 
-    def start_daemon(self, rules, forwarding="kernel"):
+    def start_daemon(self, rules, forwarding="kernel", extra=""):
         self.clear_gw()
-        cfg = self.gateway_config(rules, forwarding)
+        cfg = self.gateway_config(rules, forwarding, extra)
         logf = open(os.path.join(self.tmp, "daemon.log"), "a")
         self.daemon_proc = subprocess.Popen(
             ["nsenter", f"--net=/var/run/netns/{NS['gw']}", self.daemon,
@@ -231,8 +231,12 @@ class Bench:
     def setup(self, kind, rules):
         self.clear_gw()
         if kind.startswith("portcullis"):
+            # -events: an event for every new flow (and every denied
+            # packet the budget allows), as log_flows asks
             self.start_daemon(rules, "xdp" if kind == "portcullis-xdpfwd"
-                              else "kernel")
+                              else "kernel",
+                              "  log_flows: true\n  deny_events: 1000000\n"
+                              if kind == "portcullis-events" else "")
             self.pin_napi()
             return
         if kind == "xdp-filter":
@@ -393,6 +397,14 @@ class Bench:
                 row["xf_denied"] = measure(denied, "drop")
                 run(["xdp-filter", "unload", "g0"], ns="gw", check=False)
             rows.append(row)
+        # events: every frame of a new-flow run is a first packet, and
+        # with log_flows each sends an event through the ring buffer
+        log("cost: events for every packet")
+        new = 640 if self.quick else 6400
+        self.setup("portcullis-events", 10)
+        self.results["events_cost"] = {
+            "rules": 10, "off": rows[0]["pc_new"],
+            "on": measure(allowed(10), "pass", new=new), "flows": new}
         self.clear_gw()
         self.results["cost"] = rows
 
@@ -1013,6 +1025,21 @@ def report(res, quick):
               f"{ratio(hi['pc_new'], lo['pc_new'])}."]
     L.append("")
 
+    ev = res.get("events_cost")
+    if ev:
+        L += ["## 1b. Event overhead", "",
+              "The *new flow* measurement of section 1 at 10 rules (every "
+              "frame the first of its flow), with events off (the default: "
+              "`log_flows: false`) and with `log_flows: true`, where every "
+              "one of those frames reserves, fills and submits a 72-byte "
+              "event in the ring buffer the daemon drains.  Same run, "
+              f"{ev['flows']:,} flows per measurement, median of "
+              f"{res.get('reps', 1)}.", "",
+              "| rules | events off ns | an event per packet ns | "
+              "difference ns | ratio |", "|---:|---:|---:|---:|---:|",
+              f"| {ev['rules']} | {ev['off']:.1f} | {ev['on']:.1f} | "
+              f"{ev['on'] - ev['off']:.1f} | "
+              f"{ev['on'] / ev['off']:.2f}x |", ""]
     L += ["## 2. Packets per second through the gateway", "",
           "The generator saturates the gateway (64-byte frames, 1,024 "
           "flows over up to 256 client addresses spread over the rule set). "

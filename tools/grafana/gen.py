@@ -12,7 +12,8 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SEL = 'instance=~"$instance"'  # every query is scoped to the chosen gateways
+# every query is scoped to the chosen job and gateways
+SEL = 'job=~"$job",instance=~"$instance"'
 
 
 def q(expr, legend=""):
@@ -27,7 +28,7 @@ def panel(title, targets, kind="timeseries", unit="short", w=12, h=8,
 
 DASHBOARDS = {
     "overview": ("Portcullis / Overview", [
-        panel("Gateways up", [q(f'up{{job=~"$job",{SEL}}}', "{{instance}}")],
+        panel("Gateways up", [q(f'up{{{SEL}}}', "{{instance}}")],
               "stat", w=6, h=4),
         panel("Policy version", [q(f'portcullis_policy_version{{{SEL}}}',
                                    "{{instance}}")], "stat", w=6, h=4),
@@ -50,11 +51,11 @@ DASHBOARDS = {
             f'sum by (result) (rate(portcullis_forward_packets_total{{{SEL}}}'
             f'[$__rate_interval]))', "{{result}}")], unit="pps"),
         panel("Daemon CPU", [q(
-            f'rate(process_cpu_seconds_total{{job=~"$job",{SEL}}}'
+            f'rate(process_cpu_seconds_total{{{SEL}}}'
             f'[$__rate_interval])', "{{instance}}")], unit="percentunit",
             w=8),
         panel("Daemon memory", [q(
-            f'process_resident_memory_bytes{{job=~"$job",{SEL}}}',
+            f'process_resident_memory_bytes{{{SEL}}}',
             "{{instance}}")], unit="bytes", w=8),
         panel("API requests per second by status", [q(
             f'sum by (code) (rate(portcullis_api_requests_total{{{SEL}}}'
@@ -116,8 +117,8 @@ DASHBOARDS = {
             f'"allow_established|allow_reply",{SEL}}}[$__rate_interval]))',
             "{{reason}}")], unit="pps"),
         panel("Open file descriptors", [q(
-            f'process_open_fds{{job=~"$job",{SEL}}} / '
-            f'process_max_fds{{job=~"$job",{SEL}}}', "{{instance}}")],
+            f'process_open_fds{{{SEL}}} / '
+            f'process_max_fds{{{SEL}}}', "{{instance}}")],
             unit="percentunit"),
     ]),
     "backends": ("Portcullis / Backends and failover", [

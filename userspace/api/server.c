@@ -44,8 +44,9 @@ struct stream {
 #define PC_STREAM_BACKLOG (256u << 10) /* bytes queued before dropping */
 #define PC_STREAM_KEEPALIVE_S 15
 
-/* (method, route, status) series of portcullis_api_requests_total: routes
- * times methods times the few statuses the API answers with fit. */
+/* (method, route, status) series of portcullis_api_requests_total: the
+ * last one is shared by whatever comes once the others are taken.  A
+ * request refused for its credential has route "-". */
 #define PC_API_REQ_SLOTS 256
 
 struct pc_api {
@@ -451,10 +452,20 @@ static void count_request(struct pc_api *api, const char *method,
 		    !strcmp(api->reqs[i].method, method))
 			break;
 	if (i == api->nreqs) {
-		if (i == PC_API_REQ_SLOTS)
-			return; /* (cannot happen with the route table) */
-		api->reqs[i] = (struct req_count){method, route, code, 0};
-		api->nreqs++;
+		/* full (methods times routes times statuses could fill it):
+		 * the rest share the last series */
+		if (i == PC_API_REQ_SLOTS - 1) {
+			method = route = "other";
+			code = 0;
+			for (i = 0; i < api->nreqs; i++)
+				if (!api->reqs[i].code)
+					break;
+		}
+		if (i == api->nreqs) {
+			api->reqs[i] =
+				(struct req_count){method, route, code, 0};
+			api->nreqs++;
+		}
 	}
 	api->reqs[i].n++;
 }
@@ -471,7 +482,10 @@ void pc_api_metrics(const struct pc_api *api, struct pc_buf *b)
 				   "code",   code,
 				   NULL};
 
-		snprintf(code, sizeof(code), "%d", api->reqs[i].code);
+		if (api->reqs[i].code)
+			snprintf(code, sizeof(code), "%d", api->reqs[i].code);
+		else
+			snprintf(code, sizeof(code), "other");
 		pc_prom_u64(b, "portcullis_api_requests_total", l,
 			    api->reqs[i].n);
 	}
@@ -513,7 +527,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 				"Bearer realm=\"portcullis\"");
 		send_json(req, code, out);
 		json_decref(out);
-		count_request(api, method, route, code);
+		/* (no route: a stranger must not spread the series) */
+		count_request(api, method, "-", code);
 		return;
 	}
 	for (size_t i = 0; path && i < PC_ARRAY_SIZE(raw_routes); i++) {
@@ -532,7 +547,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 				"field", "Authorization");
 		send_json(req, 401, out);
 		json_decref(out);
-		count_request(api, method, route, 401);
+		count_request(api, method, "-", 401);
 		return;
 	}
 	body = malloc(len + 1);
@@ -552,7 +567,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 				  "WWW-Authenticate",
 				  "Bearer realm=\"portcullis\"");
 	send_json(req, code, out);
-	count_request(api, method, route, code);
+	count_request(api, method, code == 401 ? "-" : route, code);
 	pc_debug("api: %s %s by %s -> %d", method, path ? path : "/",
 		 who.name[0] ? who.name : "anonymous", code);
 	json_decref(out);

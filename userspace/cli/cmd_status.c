@@ -175,8 +175,9 @@ int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
 				     !strcmp(argv[a], "--duration"))) {
 			double v = strtod(argv[a + 1], &end);
 
-			if (*end || v < (argv[a][2] == 'i' ? 0.1 : 0) ||
-			    v > 86400)
+			/* (so written, NaN is refused too) */
+			if (*end ||
+			    !(v >= (argv[a][2] == 'i' ? 0.1 : 0) && v <= 86400))
 				goto usage;
 			*(argv[a][2] == 'i' ? &interval : &duration) = v;
 			continue;
@@ -228,7 +229,15 @@ int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
 		json_decref(reply);
 		if (duration && now_s() - t0 + interval > duration)
 			break;
-		usleep((useconds_t)(interval * 1e6));
+		{
+			struct timespec ts = {
+				.tv_sec = (time_t)interval,
+				.tv_nsec = (long)((interval -
+						   (double)(time_t)interval) *
+						  1e9)};
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	pc_buf_free(&path);
 	return PC_EXIT_OK;

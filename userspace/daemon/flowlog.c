@@ -31,6 +31,13 @@ struct flow {
 	struct pc_ct_val v; /* as last seen */
 	uint32_t walk;	    /* the walk that last saw it; 0: empty slot */
 	uint8_t logged;	    /* its record is written */
+	uint8_t named;	    /* names are the deciding policy's */
+	uint8_t moved;	    /* (old table) carried into the next one */
+	const char *end;    /* this walk found it ended: to be logged */
+	/* its names, kept: a push may free the policy that decided it
+	 * before it ends */
+	char *identity, *service, *rule;
+	const char *verdict;
 };
 
 struct pc_flowlog {
@@ -72,7 +79,7 @@ static int open_file(struct pc_flowlog *fl)
 static void rotate(struct pc_flowlog *fl)
 {
 	size_t len = strlen(fl->path) + 16;
-	char *from = malloc(len), *to = malloc(len);
+	char *from = pc_xcalloc(1, len), *to = pc_xcalloc(1, len);
 
 	close(fl->fd);
 	fl->fd = -1;
@@ -92,8 +99,7 @@ static void rotate(struct pc_flowlog *fl)
 	free(from);
 	free(to);
 	fl->st.rotations++;
-	if (open_file(fl))
-		fl->st.errors++;
+	open_file(fl); /* (a failure shows at the write, which counts it) */
 }
 
 static void failed(struct pc_flowlog *fl, const char *what)
@@ -169,12 +175,12 @@ static void log_flow(struct pc_flowlog *fl, const struct flow *f,
 {
 	const struct pc_ct_key *k = &f->k;
 	const struct pc_ct_val *v = &f->v;
-	struct pc_flow_names nm = {"-", "-", NULL, "-"};
+	struct pc_flow_names nm = {f->identity ? f->identity : "-",
+				   f->service ? f->service : "-", f->rule,
+				   f->verdict ? f->verdict : "-"};
 	char s[64], d[64], pb[8];
 	json_t *rec;
 
-	if (fl->o.names)
-		fl->o.names(fl->o.names_arg, k, v, &nm);
 	pc_addr_format(v->orig_is_lo ? k->lo_addr : k->hi_addr, s, sizeof(s));
 	pc_addr_format(v->orig_is_lo ? k->hi_addr : k->lo_addr, d, sizeof(d));
 	rec = json_pack(
@@ -195,6 +201,35 @@ static void log_flow(struct pc_flowlog *fl, const struct flow *f,
 			: 0.0);
 	pc_flowlog_write(fl, "flow", rec);
 	json_decref(rec);
+}
+
+static void drop_names(struct flow *f)
+{
+	free(f->identity);
+	free(f->service);
+	free(f->rule);
+	f->identity = f->service = f->rule = NULL;
+}
+
+/* Take the flow's names from the policy in force when they are its own,
+ * or when there are none yet. */
+static void name(struct pc_flowlog *fl, struct flow *f)
+{
+	struct pc_flow_names nm = {"-", "-", NULL, "-"};
+	int own;
+
+	if (!fl->o.names || (f->named && f->identity))
+		return; /* (a flow keeps the names of the policy that decided
+			   it, until a newer one decides it again: below) */
+	own = fl->o.names(fl->o.names_arg, &f->k, &f->v, &nm);
+	if (f->identity && !own)
+		return;
+	drop_names(f);
+	f->identity = pc_strdup(nm.identity ? nm.identity : "-");
+	f->service = pc_strdup(nm.service ? nm.service : "-");
+	f->rule = nm.rule ? pc_strdup(nm.rule) : NULL;
+	f->verdict = nm.verdict;
+	f->named = (uint8_t)own;
 }
 
 static uint32_t hash_key(const struct pc_ct_key *k, uint64_t created)
@@ -239,38 +274,51 @@ static int walk_one(void *arg, const struct pc_ct_key *k,
 {
 	struct pc_flowlog *fl = arg;
 	struct flow *old, *f;
-	const char *end;
+	int known;
 
 	if (v->nat == PC_NAT_REV || (v->flags & PC_PF_LOCAL))
 		return 0; /* a balanced flow's second entry; the gateway's own
 			   */
-	if (fl->nn >= fl->ncap / 2) {
-		fl->st.untracked++;
-		return 0;
-	}
-	old = slot(fl->tab, fl->cap, k, v->created_ns);
 	f = slot(fl->next, fl->ncap, k, v->created_ns);
 	if (f->walk)
 		return 0; /* seen twice in one walk (it moved): once is enough
 			   */
+	old = slot(fl->tab, fl->cap, k, v->created_ns);
+	known = old->walk && !old->moved;
+	/* flows followed already always have room (the table is at least
+	 * four times the last walk's); new ones while it stays under 3/4 */
+	if (!known && fl->nn + fl->n >= fl->ncap / 4 * 3) {
+		fl->st.untracked++;
+		return 0;
+	}
+	if (known) { /* its names move with it (the old slot stays taken:
+			the probe chains through it hold) */
+		*f = *old;
+		f->moved = 0;
+		old->identity = old->service = old->rule = NULL;
+		old->moved = 1;
+		/* a newer policy decided it again: its names */
+		if (v->generation != f->v.generation)
+			f->named = 0;
+	}
 	f->k = *k;
 	f->v = *v;
 	f->walk = fl->walk;
-	f->logged = old->walk ? old->logged : 0;
+	f->end = NULL;
 	fl->nn++;
-	if (!f->logged && (end = ended(fl, k, v))) {
-		log_flow(fl, f, end);
-		f->logged = 1;
-	}
+	name(fl, f);
+	if (!f->logged)
+		f->end = ended(fl, k, v);
 	return 0;
 }
 
 void pc_flowlog_walk(struct pc_flowlog *fl)
 {
-	uint32_t want = fl->cap;
+	uint32_t want = 1024;
 
-	/* the next table: room for twice what the last walk saw */
-	while (want < MAX_SLOTS && want < 4 * (fl->n + 1024))
+	/* the next table: four times what the last walk saw, so it is
+	 * under 3/4 full with all of those and as many new ones */
+	while (want < MAX_SLOTS && want < 4 * (fl->n + 256))
 		want *= 2;
 	fl->ncap = want;
 	fl->next = pc_xcalloc(want, sizeof(*fl->next));
@@ -279,19 +327,47 @@ void pc_flowlog_walk(struct pc_flowlog *fl)
 	if (!++fl->walk)
 		fl->walk = 1;
 	if (pc_dp_ct_each(fl->dp, walk_one, fl)) {
-		/* a failed walk proves nothing gone: keep the old table */
+		/* a failed walk proves nothing gone: keep the old table, and
+		 * give back the names that moved */
+		for (uint32_t i = 0; i < fl->ncap; i++) {
+			struct flow *f = &fl->next[i], *o;
+
+			if (!f->walk)
+				continue;
+			o = slot(fl->tab, fl->cap, &f->k, f->v.created_ns);
+			if (o->walk && o->moved) { /* back it goes */
+				o->identity = f->identity;
+				o->service = f->service;
+				o->rule = f->rule;
+				o->moved = 0;
+			} else {
+				drop_names(f);
+			}
+		}
 		free(fl->next);
 		fl->next = NULL;
 		return;
 	}
-	/* what the last walk saw and this one did not: gone */
+	/* what ended: logged now the walk is whole */
+	for (uint32_t i = 0; i < fl->ncap; i++) {
+		struct flow *f = &fl->next[i];
+
+		if (f->walk && f->end) {
+			log_flow(fl, f, f->end);
+			f->logged = 1;
+			f->end = NULL;
+		}
+	}
+	/* what the last walk saw and this one did not (left in the old
+	 * table: the others moved): gone */
 	for (uint32_t i = 0; i < fl->cap; i++) {
 		struct flow *f = &fl->tab[i];
 
-		if (!f->walk || f->logged)
+		if (!f->walk || f->moved)
 			continue;
-		if (!slot(fl->next, fl->ncap, &f->k, f->v.created_ns)->walk)
+		if (!f->logged)
 			log_flow(fl, f, "gone");
+		drop_names(f);
 	}
 	free(fl->tab);
 	fl->tab = fl->next;
@@ -337,6 +413,13 @@ int pc_flowlog_open(struct event_base *base, struct pc_dp *dp,
 	return 0;
 }
 
+void pc_flowlog_set_limits(struct pc_flowlog *fl, uint64_t max_bytes,
+			   unsigned int keep)
+{
+	fl->o.max_bytes = max_bytes;
+	fl->o.keep = keep;
+}
+
 void pc_flowlog_stats(const struct pc_flowlog *fl, struct pc_flowlog_stats *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -352,6 +435,8 @@ void pc_flowlog_close(struct pc_flowlog *fl)
 		return;
 	if (fl->timer)
 		event_free(fl->timer);
+	for (uint32_t i = 0; fl->tab && i < fl->cap; i++)
+		drop_names(&fl->tab[i]);
 	free(fl->tab);
 	free(fl->next);
 	if (fl->fd >= 0)

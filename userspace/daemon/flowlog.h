@@ -18,9 +18,12 @@ struct pc_flowlog;
 struct pc_flow_names {
 	const char *identity, *service, *rule, *verdict;
 };
-typedef void (*pc_flow_names_fn)(void *arg, const struct pc_ct_key *k,
-				 const struct pc_ct_val *v,
-				 struct pc_flow_names *out);
+/* Fill out; return 1 when the names are the policy in force's own for
+ * this flow (its entry was decided by it), 0 when they are guesses: the
+ * log keeps the last names it had from the policy that decided it. */
+typedef int (*pc_flow_names_fn)(void *arg, const struct pc_ct_key *k,
+				const struct pc_ct_val *v,
+				struct pc_flow_names *out);
 
 struct pc_flowlog_opts {
 	const char *path;
@@ -43,6 +46,9 @@ int pc_flowlog_open(struct event_base *base, struct pc_dp *dp,
 		    const struct pc_flowlog_opts *o, struct pc_flowlog **out);
 /* Write one record; time and gateway are added.  rec is not consumed. */
 void pc_flowlog_write(struct pc_flowlog *fl, const char *event, json_t *rec);
+/* New limits for the file (a reload): the flows followed are kept. */
+void pc_flowlog_set_limits(struct pc_flowlog *fl, uint64_t max_bytes,
+			   unsigned int keep);
 /* Walk conntrack now (the timer does it once a second). */
 void pc_flowlog_walk(struct pc_flowlog *fl);
 void pc_flowlog_stats(const struct pc_flowlog *fl, struct pc_flowlog_stats *s);

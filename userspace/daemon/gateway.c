@@ -481,8 +481,8 @@ static const char *service_names(const struct pc_compiled *c,
 }
 
 /* pc_flow_names_fn: a flow's names in the policy in force */
-static void flow_names(void *arg, const struct pc_ct_key *k,
-		       const struct pc_ct_val *v, struct pc_flow_names *out)
+static int flow_names(void *arg, const struct pc_ct_key *k,
+		      const struct pc_ct_val *v, struct pc_flow_names *out)
 {
 	struct pc_gateway *gw = arg;
 	const struct pc_compiled *c = gw->compiled;
@@ -496,6 +496,7 @@ static void flow_names(void *arg, const struct pc_ct_key *k,
 	if (current && v->rule_id && v->rule_id <= c->nrules)
 		out->rule = c->rule_names[v->rule_id - 1];
 	out->verdict = pc_action_name(v->action);
+	return current;
 }
 
 static void on_event(void *arg, const struct pc_event *e)
@@ -786,6 +787,12 @@ static char *be_metrics(void *ctx)
 		pc_prom_family(&b, "portcullis_flow_log_flows", "gauge",
 			       "Flows the flow log follows now.");
 		pc_prom_u64(&b, "portcullis_flow_log_flows", NULL, fs.tracked);
+		pc_prom_family(&b, "portcullis_flow_log_untracked_total",
+			       "counter",
+			       "Times a new flow was not followed in a walk "
+			       "because the flow log's table was full.");
+		pc_prom_u64(&b, "portcullis_flow_log_untracked_total", NULL,
+			    fs.untracked);
 	}
 	pc_metrics_dataplane(&b, gw->dp, gw->compiled);
 	pc_health_metrics(gw->health, &b);
@@ -1375,9 +1382,8 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 		return -EINVAL;
 	}
 	/* a new flow log must open before anything changes */
-	flowlog_changed = str_differs(old->flow_log, cfg->flow_log) ||
-			  old->flow_log_max_mb != cfg->flow_log_max_mb ||
-			  old->flow_log_keep != cfg->flow_log_keep;
+	/* (a new size or count applies to the open log in place) */
+	flowlog_changed = str_differs(old->flow_log, cfg->flow_log);
 	if (flowlog_changed && open_flowlog(gw, cfg, &flowlog)) {
 		pc_error("reload refused: the flow log does not open; nothing "
 			 "changed");
@@ -1453,6 +1459,10 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 		gw->flowlog = flowlog;
 		if (!flowlog)
 			pc_info("reload: flow log off");
+	} else if (gw->flowlog) {
+		pc_flowlog_set_limits(gw->flowlog,
+				      (uint64_t)cfg->flow_log_max_mb << 20,
+				      cfg->flow_log_keep);
 	}
 	gw->cfg = cfg;
 	free(gw->modes);

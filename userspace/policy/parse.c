@@ -1519,6 +1519,25 @@ static void build_index(struct pctx *c, int svc)
 			     "duplicate name \"%s\"", ix[i].name);
 }
 
+/* Rule names are what logs, events and metrics call a rule: one name,
+ * one rule (a given one may also meet another's default "rule-N"). */
+static void unique_rule_names(struct pctx *c)
+{
+	struct pc_policy *pol = c->pol;
+	struct name_ix *ix =
+		pc_xcalloc(pol->nrules ? pol->nrules : 1, sizeof(*ix));
+
+	for (size_t i = 0; i < pol->nrules; i++)
+		ix[i] = (struct name_ix){pol->rules[i].name, i};
+	qsort(ix, pol->nrules, sizeof(*ix), ix_cmp);
+	for (size_t i = 1; i < pol->nrules; i++)
+		if (!strcmp(ix[i - 1].name, ix[i].name))
+			fail(c, &pol->rules[ix[i].idx].loc,
+			     "duplicate rule name \"%s\" (also rule %zu)",
+			     ix[i].name, ix[i - 1].idx + 1);
+	free(ix);
+}
+
 static size_t name_lookup(struct pctx *c, int svc, const char *name)
 {
 	size_t n = svc ? c->pol->nservices : c->pol->nidentities;
@@ -1640,6 +1659,7 @@ static void resolve_refs(struct pctx *c)
 
 	build_index(c, 0);
 	build_index(c, 1);
+	unique_rule_names(c);
 	for (size_t i = 0; i < c->nrefs; i++) {
 		struct ref *r = &c->refs[i];
 		int svc = r->kind == REF_TO;
