@@ -69,3 +69,7 @@ sleep 0.3
 echo
 echo "== portcullis status"
 "$CLI" status
+echo
+echo "== the same counters as Prometheus scrapes them (GET /metrics)"
+curl -s --unix-socket "$DIR/api.sock" http://x/metrics |
+	grep -E '^portcullis_(packets_total\{verdict="(allow|deny)",reason="(allow_new|deny_default)"\}|rule_packets_total\{[^}]*\}|conntrack_entries|policy_version) '
