@@ -14,11 +14,15 @@ const volatile __u32 tc_ethernet = 0;
  * rewrite's need not fit in one frame). */
 __attribute__((noinline)) int pc_tc_decide(struct __sk_buff *skb,
 					   struct pc_pkt *p, int parse_rc,
-					   __u32 wg_id, struct pc_nat_out *nat)
+					   struct pc_out *out)
 {
-	if (!p || !nat)
+	__u32 ifindex = skb->ifindex;
+	struct pc_wg_iface_val *wg = bpf_map_lookup_elem(&wg_ifaces, &ifindex);
+	__u32 wg_id = wg ? wg->wg_id : 0;
+
+	if (!p || !out)
 		return PC_R_DENY_MALFORMED;
-	return pc_decide(p, parse_rc, skb->ifindex, skb->len, (__u8)wg_id, nat);
+	return pc_decide(p, parse_rc, skb->ifindex, skb->len, (__u8)wg_id, out);
 }
 
 SEC("tc")
@@ -28,21 +32,22 @@ int tc_gate(struct __sk_buff *skb)
 	void *data_end = (void *)(long)skb->data_end;
 	struct pc_cursor cur = {.pos = data, .end = data_end};
 	struct pc_pkt pkt = {};
-	struct pc_nat_out nat = {};
-	__u32 len = skb->len, ifindex = skb->ifindex;
-	struct pc_wg_iface_val *wg = bpf_map_lookup_elem(&wg_ifaces, &ifindex);
+	struct pc_out out = {};
+	__u32 len = skb->len;
 	int reason;
 
 	reason = pc_tc_decide(skb, &pkt,
 			      tc_ethernet
 				      ? pc_parse_eth(&cur, &pkt)
 				      : pc_parse_l3(&cur, skb->protocol, &pkt),
-			      wg ? wg->wg_id : 0, &nat);
+			      &out);
 	/* a balanced flow: a WireGuard client's to its backend, or a
 	 * backend's (behind WireGuard) back to its client */
-	if (reason < PC_R_FIRST_DROP && nat.op && pc_nat_tc(skb, &pkt, &nat))
+	if (reason < PC_R_FIRST_DROP && out.nat.op &&
+	    pc_nat_tc(skb, &pkt, &out.nat))
 		reason = PC_R_DENY_NAT;
 	pc_count_reason(reason, len);
+	pc_count_decided(&out.ev, reason, pkt.len);
 	return reason < PC_R_FIRST_DROP ? TC_ACT_OK : TC_ACT_SHOT;
 }
 

@@ -10,11 +10,11 @@
  * need not fit in one frame.  (A global function: verified once.) */
 __attribute__((noinline)) int pc_xdp_decide(struct pc_pkt *p, int parse_rc,
 					    __u32 ifindex, __u32 frame_len,
-					    struct pc_nat_out *nat)
+					    struct pc_out *out)
 {
-	if (!p || !nat)
+	if (!p || !out)
 		return PC_R_DENY_MALFORMED;
-	return pc_decide(p, parse_rc, ifindex, frame_len, 0, nat);
+	return pc_decide(p, parse_rc, ifindex, frame_len, 0, out);
 }
 
 /* Frames that pass and may be forwarded: IP that the gate let through. */
@@ -31,17 +31,19 @@ int xdp_gate(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pc_cursor cur = {.pos = data, .end = data_end};
 	struct pc_pkt pkt = {};
-	struct pc_nat_out nat = {};
+	struct pc_out out = {};
 	__u32 len = data_end - data, fwd = 0;
 	struct pc_config *cfg;
 	int reason, act;
 
 	reason = pc_xdp_decide(&pkt, pc_parse_eth(&cur, &pkt),
-			       ctx->ingress_ifindex, len, &nat);
+			       ctx->ingress_ifindex, len, &out);
 	/* a balanced flow: to its backend, or back from it */
-	if (reason < PC_R_FIRST_DROP && nat.op && pc_nat_xdp(ctx, &pkt, &nat))
+	if (reason < PC_R_FIRST_DROP && out.nat.op &&
+	    pc_nat_xdp(ctx, &pkt, &out.nat))
 		reason = PC_R_DENY_NAT;
 	pc_count_reason(reason, len);
+	pc_count_decided(&out.ev, reason, pkt.len);
 	if (reason >= PC_R_FIRST_DROP)
 		return XDP_DROP;
 	cfg = pc_config_get();

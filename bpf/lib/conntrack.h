@@ -5,6 +5,7 @@
 
 #include "maps.h"
 #include "parse.h"
+#include "events.h"
 
 #define PC_SEC 1000000000ULL
 
@@ -100,6 +101,13 @@ static __always_inline int pc_ct_reusable(const struct pc_ct_val *ct,
 	return p->proto == IPPROTO_TCP &&
 	       (p->tcp_flags & (PC_TCP_SYN | PC_TCP_ACK)) == PC_TCP_SYN &&
 	       (ct->state == PC_TCP_CLOSING || ct->state == PC_TCP_CLOSED);
+}
+
+/* Delete a flow's entry, counted (PC_STAT_CT_DELETES). */
+static __always_inline void pc_ct_delete(const struct pc_ct_key *k)
+{
+	if (!bpf_map_delete_elem(&conntrack, k))
+		pc_count_stat(PC_STAT_CT_DELETES, 1);
 }
 
 static __always_inline void pc_ct_account(struct pc_ct_val *ct, int dir,

@@ -21,22 +21,63 @@ static __always_inline void pc_count_reason(__u32 reason, __u32 len)
 	pc_counter_add(&stats, reason, len);
 }
 
-static __always_inline void pc_count_rule(__u64 gen, __u32 rule_id, __u32 len)
+/* Add n to a stats slot that counts no packets (PC_STAT_*). */
+static __always_inline void pc_count_stat(__u32 idx, __u64 n)
 {
-	if (rule_id && rule_id < PC_MAX_RULES)
-		pc_counter_add(&rule_stats, (gen & 1) * PC_MAX_RULES + rule_id,
-			       len);
+	struct pc_counter *c = bpf_map_lookup_elem(&stats, &idx);
+
+	if (c)
+		c->packets += n;
 }
 
+static __always_inline void pc_count_rule(__u32 slot, __u32 rule_id, __u32 len)
+{
+	if (rule_id && rule_id < PC_MAX_RULES)
+		pc_counter_add(&rule_stats, slot * PC_MAX_RULES + rule_id, len);
+}
+
+static __always_inline void pc_count_set(void *map, __u32 slot, __u32 set,
+					 int drop, __u32 len)
+{
+	__u32 idx = slot * PC_SET_STATS + (set < PC_SET_STATS ? set : 0);
+	struct pc_set_counter *c;
+
+	if (!set)
+		return; /* no identity (service): nothing to count it by */
+	c = bpf_map_lookup_elem(map, &idx);
+	if (c) {
+		c->packets[drop & 1]++;
+		c->bytes[drop & 1] += len;
+	}
+}
+
+/* What the decision found out (the programs' stack is tight: what the
+ * caller has anyway, the generation and interface, is not here). */
 struct pc_ev_info {
-	__u64 generation;
-	__u32 ifindex;
 	__u32 rule_id;
 	__u32 src_set;
+	__u32 service; /* pc_policy_val.service */
 	__u8 reason;
 	__u8 action;
-	__u8 log; /* the deciding rule asked for an event */
+	__u8 log;  /* the deciding rule asked for an event */
+	__u8 slot; /* of the policy generation that decided */
 };
+
+/*
+ * Count a packet by the rule, identity set and service set that decided
+ * it.  The programs count once the verdict is final, in their own frame
+ * (so this is verified once, not on every path of the decision).
+ */
+static __always_inline void pc_count_decided(const struct pc_ev_info *ev,
+					     int reason, __u32 len)
+{
+	int drop = reason >= PC_R_FIRST_DROP;
+	__u32 slot = ev->slot & 1;
+
+	pc_count_rule(slot, ev->rule_id, len);
+	pc_count_set(&ident_stats, slot, ev->src_set, drop, len);
+	pc_count_set(&service_stats, slot, ev->service, drop, len);
+}
 
 /*
  * Denied packets may come as a flood: at most cfg->deny_events events per
@@ -66,7 +107,8 @@ static __always_inline int pc_deny_budget(const struct pc_config *cfg)
 }
 
 static __always_inline void pc_emit(const struct pc_pkt *p,
-				    const struct pc_ev_info *i)
+				    const struct pc_ev_info *i, __u64 gen,
+				    __u32 ifindex)
 {
 	struct pc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -79,7 +121,7 @@ static __always_inline void pc_emit(const struct pc_pkt *p,
 	__builtin_memcpy(e->daddr, p->daddr, 16);
 	e->sport = p->sport;
 	e->dport = p->policy_port;
-	e->ifindex = i->ifindex;
+	e->ifindex = ifindex;
 	e->rule_id = i->rule_id;
 	e->src_set = i->src_set;
 	e->len = p->len;
@@ -87,7 +129,7 @@ static __always_inline void pc_emit(const struct pc_pkt *p,
 	e->reason = i->reason;
 	e->proto = p->proto;
 	e->action = i->action;
-	e->generation = i->generation;
+	e->generation = gen;
 	bpf_ringbuf_submit(e, 0);
 }
 

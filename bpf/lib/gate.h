@@ -80,6 +80,7 @@ static __always_inline int pc_ct_recheck(const struct pc_ct_key *k,
 	ct->generation = gen;
 	ct->rule_id = v->rule_id;
 	ct->src_set = v->src_set;
+	ct->service = v->service;
 	ct->action = v->action;
 	ct->flags = v->flags;
 	return 1;
@@ -116,18 +117,20 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 		if (!pc_ct_recheck(k, ct, gen, &v)) {
 			ev->rule_id = v.rule_id;
 			ev->src_set = v.src_set;
+			ev->service = v.service;
 			ev->action = v.action;
 			if (!audit) {
 				if (ct->nat == PC_NAT_DNAT &&
 				    ct->state < PC_TCP_CLOSING)
 					pc_lb_conn_add(ct, -1);
-				bpf_map_delete_elem(&conntrack, k);
+				pc_ct_delete(k);
 				return PC_R_DENY_REVOKED;
 			}
 			/* it stays tracked, as a would-be deny */
 			ct->generation = gen;
 			ct->rule_id = v.rule_id;
 			ct->src_set = v.src_set;
+			ct->service = v.service;
 			ct->action = PC_ACT_AUDIT;
 			ct->flags = 0;
 			audited = pc_audit_denied(&v);
@@ -135,6 +138,7 @@ static __always_inline int pc_established(const struct pc_pkt *p,
 	}
 	ev->rule_id = ct->rule_id;
 	ev->src_set = ct->src_set;
+	ev->service = ct->service;
 	ev->action = ct->action;
 	if ((ct->flags & PC_PF_RATE) &&
 	    !pc_rate_admit(gen, ct->rule_id, ct->src_set, p->len, now))
@@ -172,14 +176,17 @@ pc_rev_insert(const struct pc_pkt *p, struct pc_ct_key *k, struct pc_ct_val *ct)
 	ct->lb_any_port = 0;
 	__builtin_memcpy(ct->nat_addr, p->daddr, 16);
 	ct->nat_port = p->dport;
-	bpf_map_update_elem(&conntrack, k, ct, BPF_ANY);
+	if (!bpf_map_update_elem(&conntrack, k, ct, BPF_NOEXIST))
+		pc_count_stat(PC_STAT_CT_INSERTS, 1);
+	else
+		bpf_map_update_elem(&conntrack, k, ct, BPF_ANY);
 }
 
-static __always_inline int pc_new_flow(const struct pc_pkt *p,
-				       struct pc_ct_key *k, int src_lo,
-				       __u64 gen, int audit, int lb, __u64 now,
-				       __u8 wg_id, struct pc_ev_info *ev,
-				       struct pc_nat_out *nat)
+/* fresh: k has no entry (else an expired or closed one is replaced) */
+static __always_inline int
+pc_new_flow(const struct pc_pkt *p, struct pc_ct_key *k, int src_lo, int fresh,
+	    __u64 gen, int audit, int lb, __u64 now, __u8 wg_id,
+	    struct pc_ev_info *ev, struct pc_nat_out *nat)
 {
 	struct pc_verdict v;
 	struct pc_ct_val ct = {};
@@ -189,6 +196,7 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 			 wg_id, &v);
 	ev->rule_id = v.rule_id;
 	ev->src_set = v.src_set;
+	ev->service = v.service;
 	ev->action = v.action;
 	if (!pc_verdict_passes(&v)) {
 		if (!audit)
@@ -209,6 +217,7 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 	ct.generation = gen;
 	ct.rule_id = v.rule_id;
 	ct.src_set = v.src_set;
+	ct.service = v.service;
 	ct.policy_port = p->policy_port;
 	ct.orig_is_lo = src_lo;
 	ct.action = v.action;
@@ -222,7 +231,10 @@ static __always_inline int pc_new_flow(const struct pc_pkt *p,
 		if (r)
 			return r; /* nowhere to send it: no flow state */
 	}
+	/* (counted without a branch on fresh: the verifier then need not
+	 * follow both kinds of flow apart from here on) */
 	bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
+	pc_count_stat(PC_STAT_CT_INSERTS, fresh);
 	if (nat && ct.nat == PC_NAT_DNAT) {
 		if (ct.state < PC_TCP_CLOSING)
 			pc_lb_conn_add(&ct, 1);
@@ -260,7 +272,7 @@ pc_rev_flow(const struct pc_pkt *p, struct pc_ct_key *k, struct pc_ct_val *rev,
 	if (!ct || ct->nat != PC_NAT_DNAT || ct->nat_port != p->sport ||
 	    !pc_addr_eq(ct->nat_addr, p->saddr) ||
 	    pc_ct_expired(ct, p->proto, now) || pc_ct_reusable(ct, p)) {
-		bpf_map_delete_elem(&conntrack, k);
+		pc_ct_delete(k);
 		return NULL;
 	}
 	rev->last_seen_ns = now;
@@ -281,17 +293,20 @@ static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
 	struct pc_ct_key k = {};
 	struct pc_ct_val *ct;
 	__u64 now;
-	int src_lo, reason;
+	int src_lo, reason, fresh;
 
 	if (p->frag == PC_FRAG_LATER)
 		return pc_frag_follow(p, wg_id, nat);
 	src_lo = pc_ct_key_of(p, &k);
 	now = bpf_ktime_get_ns();
 	ct = bpf_map_lookup_elem(&conntrack, &k);
+	fresh = !ct;
 	/* from a backend: decided as the reply of its client's flow (where
-	 * nothing rewrites, as what it is) */
-	if (ct && ct->nat == PC_NAT_REV)
+	 * nothing rewrites, as what it is; its entry is then replaced) */
+	if (ct && ct->nat == PC_NAT_REV) {
 		ct = nat ? pc_rev_flow(p, &k, ct, now, &src_lo, nat) : NULL;
+		fresh = nat && !ct; /* (pc_rev_flow deleted it) */
+	}
 	if (ct && !pc_ct_expired(ct, p->proto, now) && !pc_ct_reusable(ct, p)) {
 		reason = pc_established(p, &k, ct, src_lo, gen, audit, now,
 					wg_id, ev);
@@ -302,8 +317,8 @@ static __always_inline int pc_decide_ip(const struct pc_pkt *p, __u64 gen,
 			__builtin_memcpy(nat->addr, ct->nat_addr, 16);
 		}
 	} else {
-		reason = pc_new_flow(p, &k, src_lo, gen, audit, lb, now, wg_id,
-				     ev, nat);
+		reason = pc_new_flow(p, &k, src_lo, fresh, gen, audit, lb, now,
+				     wg_id, ev, nat);
 	}
 	if (reason < PC_R_FIRST_DROP)
 		pc_frag_remember(p, gen, ev->rule_id, wg_id, nat);
@@ -347,6 +362,13 @@ static __always_inline int pc_slot_lb(struct pc_config *cfg, __u64 gen)
 	return !!(flags[gen >> 63] & PC_CFG_LB_SLOT(gen & 1));
 }
 
+/* What a decision leaves its program besides the verdict: the address
+ * rewrite of a balanced flow, and what to count the packet by. */
+struct pc_out {
+	struct pc_nat_out nat;
+	struct pc_ev_info ev;
+};
+
 /*
  * Decide one packet.  parse_rc is what the parser returned; wg_id is the
  * WireGuard interface it came from decrypted (0: none, always for XDP).
@@ -355,11 +377,11 @@ static __always_inline int pc_slot_lb(struct pc_config *cfg, __u64 gen)
  */
 static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
 				     __u32 ifindex, __u32 frame_len, __u8 wg_id,
-				     struct pc_nat_out *nat)
+				     struct pc_out *out)
 {
-	struct pc_ev_info ev = {.ifindex = ifindex};
+	struct pc_ev_info *ev = &out->ev;
 	struct pc_config *cfg = pc_config_get();
-	__u64 gen;
+	__u64 gen = 0;
 	int reason;
 
 	if (!cfg)
@@ -382,7 +404,7 @@ static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
 	}
 
 	gen = *(volatile __u64 *)&cfg->generation;
-	ev.generation = gen;
+	ev->slot = gen & 1;
 	if (!gen) {
 		reason = PC_R_DENY_NO_POLICY;
 		goto out;
@@ -392,12 +414,11 @@ static __always_inline int pc_decide(struct pc_pkt *p, int parse_rc,
 	if (!wg_id && (reason = pc_wg_shield(p, cfg, bpf_ktime_get_ns())))
 		goto out;
 	reason = pc_decide_ip(p, gen, pc_slot_audit(cfg, gen),
-			      pc_slot_lb(cfg, gen), wg_id, &ev, nat);
-	pc_count_rule(gen, ev.rule_id, p->len);
+			      pc_slot_lb(cfg, gen), wg_id, ev, &out->nat);
 out:
-	if (pc_wants_event(reason, &ev, cfg)) {
-		ev.reason = reason;
-		pc_emit(p, &ev);
+	if (pc_wants_event(reason, ev, cfg)) {
+		ev->reason = reason;
+		pc_emit(p, ev, gen, ifindex);
 	}
 	return reason;
 }

@@ -164,6 +164,22 @@ struct {
 	__type(value, struct pc_counter);
 } rule_stats SEC(".maps");
 
+/* Packets and bytes of flows from each identity set and to each service
+ * set, passed and dropped (pc_set_counter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * PC_SET_STATS);
+	__type(key, __u32);
+	__type(value, struct pc_set_counter);
+} ident_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * PC_SET_STATS);
+	__type(key, __u32);
+	__type(value, struct pc_set_counter);
+} service_stats SEC(".maps");
+
 /* Deny-event budget window, per CPU (pc_config.deny_events). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

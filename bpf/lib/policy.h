@@ -8,7 +8,8 @@
 struct pc_verdict {
 	__u32 rule_id;
 	__u32 src_set;
-	__u8 action; /* PC_ACT_*, PC_ACT_NONE when no rule matched */
+	__u32 service; /* pc_policy_val.service */
+	__u8 action;   /* PC_ACT_*, PC_ACT_NONE when no rule matched */
 	__u8 flags;
 };
 
@@ -75,6 +76,7 @@ static __always_inline void pc_policy_decide(__u64 gen, const __u8 *src,
 	v->src_set =
 		wg_id ? pc_wg_peer_set(slot, wg_id, src)
 		      : pc_set_lookup(&ident_hosts, &identities, slot, src);
+	v->service = 0;
 	dst_set = pc_set_lookup(&service_hosts, &services, slot, dst);
 	if (!v->src_set || !dst_set)
 		return;
@@ -99,6 +101,7 @@ static __always_inline void pc_policy_decide(__u64 gen, const __u8 *src,
 	v->action = pv->action;
 	v->rule_id = pv->rule_id;
 	v->flags = pv->flags;
+	v->service = pv->service;
 }
 
 static __always_inline int pc_verdict_passes(const struct pc_verdict *v)

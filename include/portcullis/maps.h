@@ -122,7 +122,8 @@ struct pc_policy_val {
 	__u32 rule_id; /* index into rule_stats, 0 = none */
 	__u8 action;   /* PC_ACT_* */
 	__u8 flags;    /* PC_PF_* */
-	__u16 pad;
+	__u16 service; /* the rule matched through this service: its index
+			  + 1 (0: "any", or a service past 65534) */
 };
 
 /* config: one entry, the live policy generation and gateway knobs. */
@@ -258,7 +259,8 @@ struct pc_ct_val {
 	__u16 nat_port;	  /* host order */
 	__u8 lb_any_port; /* DNAT: the backend has no port of its own (its
 			     lb_conns key has port 0) */
-	__u8 pad[5];
+	__u8 pad;
+	__u32 service; /* pc_policy_val.service of the deciding entry */
 };
 
 /* frags: LRU hash, verdict of a first fragment for its followers. */
@@ -347,6 +349,21 @@ struct pc_counter {
 	__u64 bytes;
 };
 
+/*
+ * ident_stats: per-CPU array, index slot * PC_SET_STATS + identity set
+ * id, of the packets of flows from that set; set ids from PC_SET_STATS
+ * up share index 0 of their slot.  service_stats: the same by the
+ * service a flow's rule matched it through (pc_policy_val.service; 0
+ * and services past the array are not counted).  [0] passed, [1]
+ * dropped.
+ */
+#define PC_SET_STATS 2048
+
+struct pc_set_counter {
+	__u64 packets[2];
+	__u64 bytes[2];
+};
+
 /* events: ring buffer records. */
 #define PC_EV_VERDICT 1
 
@@ -394,6 +411,7 @@ _Static_assert(sizeof(struct pc_lb_table) == 16 + 24 * PC_LB_MAX_BACKENDS +
 _Static_assert(sizeof(struct pc_lb_conn_key) == 20, "pc_lb_conn_key layout");
 _Static_assert(sizeof(struct pc_if_mac) == 8, "pc_if_mac layout");
 _Static_assert(sizeof(struct pc_counter) == 16, "pc_counter layout");
+_Static_assert(sizeof(struct pc_set_counter) == 32, "pc_set_counter layout");
 _Static_assert(sizeof(struct pc_event) == 72, "pc_event layout");
 
 #endif

@@ -37,6 +37,15 @@
 #define PC_R_FIRST_DROP 32
 
 /*
+ * Slots of the stats map that count conntrack changes the programs make
+ * (in packets; no reason has these values): entries added for a key that
+ * had none, and entries deleted.  With the daemon's own, they tell LRU
+ * evictions apart from the rest (docs/observability.md).
+ */
+#define PC_STAT_CT_INSERTS 60
+#define PC_STAT_CT_DELETES 61
+
+/*
  * What XDP forwarding did with a frame it let through (counted only when
  * forwarding is on): FORWARDED went out through the devmap; every other
  * result is a reason the frame went up to the kernel stack instead.

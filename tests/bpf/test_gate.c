@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dataplane.h"
+#include "metrics.h"
 #include "policy_test.h"
 #include "packets.h"
 #include "portcullis/lbhash.h"
@@ -463,6 +464,218 @@ Test(xdp, revocation_and_surviving_flows)
 	EXPECT(&dns, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
 	EXPECT(&web_reply, XDP_DROP, PC_R_DENY_REVOKED);
 	EXPECT(&web, XDP_DROP, PC_R_DENY_DEFAULT);
+}
+
+/* The value of one series in the metrics text, which must be there. */
+static uint64_t series(const char *text, const char *name)
+{
+	const char *p = text;
+	size_t n = strlen(name);
+
+	while ((p = strstr(p, name))) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtoull(p + n + 1, NULL, 10);
+		p += n;
+	}
+	cr_assert_fail("no series %s in:\n%s", name, text);
+	return 0;
+}
+
+static char *metrics_text(void)
+{
+	struct pc_buf b = {0};
+
+	pc_metrics_dataplane(&b, dp, live);
+	pc_buf_append(&b, "", 1);
+	return b.data;
+}
+
+#define ID_PK(who, v)                                                         \
+	"portcullis_identity_packets_total{identity=\"" who "\",verdict=\"" v \
+	"\"}"
+#define SVC_PK(who, v)                                                      \
+	"portcullis_service_packets_total{service=\"" who "\",verdict=\"" v \
+	"\"}"
+
+Test(xdp, packets_by_identity_and_service)
+{
+	struct pspec syn = {C4, .proto = IPPROTO_TCP, .sport = 40090,
+			    .dport = 8080};
+	struct pspec synack = {S4, .proto = IPPROTO_TCP, .sport = 8080,
+			       .dport = 40090, .tcp_flags = 0x12};
+	struct pspec ack = {C4, .proto = IPPROTO_TCP, .sport = 40090,
+			    .dport = 8080, .tcp_flags = 0x10};
+	struct pspec p22 = {C4, .proto = IPPROTO_TCP, .sport = 40091,
+			    .dport = 22};
+	struct pspec banned = {.src = "198.18.1.66",
+			       .dst = "198.18.2.2",
+			       .proto = IPPROTO_TCP,
+			       .sport = 40092,
+			       .dport = 8080};
+	struct pspec stranger = {.src = "198.19.9.9",
+				 .dst = "198.18.2.2",
+				 .proto = IPPROTO_TCP,
+				 .sport = 40093,
+				 .dport = 8080};
+	struct pc_ct_key k = {
+		.lo_port = 40090, .hi_port = 8080, .proto = IPPROTO_TCP};
+	struct pc_ct_val v;
+	char *m, changed[sizeof(policy_text) + 16], *p;
+
+	/* Test that a flow's packets, both ways, count for the identity it
+	 * comes from and the service its rule reached it through, denied
+	 * ones as deny; what no rule decided counts for no service */
+	EXPECT(&syn, XDP_PASS, PC_R_ALLOW_NEW);
+	EXPECT(&synack, XDP_PASS, PC_R_ALLOW_REPLY);
+	EXPECT(&ack, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
+	EXPECT(&p22, XDP_DROP, PC_R_DENY_DEFAULT);
+	/* banned is inside clients: its set counts for both names */
+	EXPECT(&banned, XDP_DROP, PC_R_DENY_RULE);
+	/* no named identity, no rule */
+	EXPECT(&stranger, XDP_DROP, PC_R_DENY_DEFAULT);
+	m = metrics_text();
+	cr_assert_eq(series(m, ID_PK("clients", "allow")), 3);
+	cr_assert_eq(series(m, ID_PK("clients", "deny")), 2);
+	cr_assert_eq(series(m, ID_PK("banned", "allow")), 0);
+	cr_assert_eq(series(m, ID_PK("banned", "deny")), 1);
+	cr_assert_eq(series(m, SVC_PK("web", "allow")), 3);
+	cr_assert_eq(series(m, SVC_PK("web", "deny")), 1);
+	/* bytes: the flow's, as conntrack counted them */
+	pc_addr_parse("198.18.1.7", k.lo_addr);
+	pc_addr_parse("198.18.2.2", k.hi_addr);
+	cr_assert_eq(bpf_map_lookup_elem(pc_dp_map_fd(dp, "conntrack"), &k, &v),
+		     0);
+	cr_assert_eq(series(m, "portcullis_identity_bytes_total{identity="
+			       "\"clients\",verdict=\"allow\"}"),
+		     v.bytes[0] + v.bytes[1]);
+	cr_assert_eq(series(m, "portcullis_service_bytes_total{service="
+			       "\"web\",verdict=\"allow\"}"),
+		     v.bytes[0] + v.bytes[1]);
+	free(m);
+
+	/* Test that a push starts the new policy's counts from zero and
+	 * that the flow, rechecked, counts there */
+	memcpy(changed, policy_text, sizeof(policy_text));
+	p = strstr(changed, "9000-9100/tcp");
+	memcpy(p, "9000-9200/tcp", 13);
+	apply_text(changed);
+	m = metrics_text();
+	cr_assert_eq(series(m, ID_PK("clients", "allow")), 0);
+	cr_assert_eq(series(m, ID_PK("clients", "deny")), 0);
+	free(m);
+	EXPECT(&ack, XDP_PASS, PC_R_ALLOW_ESTABLISHED);
+	m = metrics_text();
+	cr_assert_eq(series(m, ID_PK("clients", "allow")), 1);
+	cr_assert_eq(series(m, SVC_PK("web", "allow")), 1);
+	free(m);
+}
+
+Test(lang, identities_past_the_counted_sets_have_no_series)
+{
+	enum { N = PC_SET_STATS + 50 };
+	struct pc_buf t = {0};
+	struct pspec first = {.dst = "198.18.2.2",
+			      .proto = IPPROTO_TCP,
+			      .sport = 40100,
+			      .dport = 8080};
+	struct pspec last = first;
+	char *m;
+
+	/* Test that with more identity sets than are counted, identities
+	 * whose sets all are keep exact series, and one with a set past
+	 * them (wide, in every set) has none rather than a short count */
+	pc_buf_printf(&t, "apiVersion: portcullis/v1\nkind: Policy\n"
+			  "identities:\n  wide: { cidrs: [198.18.64.0/18] }\n");
+	for (int i = 0; i < N; i++) /* one set each, in address order */
+		pc_buf_printf(&t, "  i%d: { cidrs: [198.18.%d.%d/32] }\n", i,
+			      64 + i / 256, i % 256);
+	pc_buf_printf(&t,
+		      "services:\n  web: { cidrs: [198.18.2.2/32], "
+		      "ports: [8080/tcp] }\nrules:\n  - { name: r, from: [");
+	for (int i = 0; i < N; i++)
+		pc_buf_printf(&t, "i%d, ", i);
+	pc_buf_printf(&t, "wide");
+	pc_buf_printf(&t, "], to: [web], action: allow }\n");
+	apply_text(t.data);
+	pc_buf_free(&t);
+	first.src = "198.18.64.0";
+	last.src = "198.18.72.49"; /* i2097 */
+	cr_assert_eq(run_xdp(&first), XDP_PASS);
+	cr_assert_eq(run_xdp(&last), XDP_PASS);
+	m = metrics_text();
+	cr_assert_eq(series(m, ID_PK("i0", "allow")), 1);
+	cr_assert_eq(series(m, ID_PK("i998", "allow")), 0);
+	cr_assert_null(strstr(m, "identity=\"wide\""));
+	/* (and names past the first 1000 have none) */
+	cr_assert_null(strstr(m, "identity=\"i999\""));
+	cr_assert_eq(series(m, SVC_PK("web", "allow")), 2);
+	free(m);
+}
+
+/* Conntrack's entries and evictions, as the metrics and status get them. */
+static void ct_usage(size_t *entries, uint64_t *evicted)
+{
+	cr_assert_eq(pc_dp_ct_usage(dp, entries, evicted), 0);
+}
+
+static void udp_flows(const char *net, size_t first, size_t n)
+{
+	char src[32];
+	struct pspec p = {
+		.dst = "198.18.2.2", .proto = IPPROTO_UDP, .dport = 53};
+
+	p.src = src;
+	for (size_t i = first; i < first + n; i++) {
+		snprintf(src, sizeof(src), "%s.%zu", net, i >> 14);
+		p.sport = (uint16_t)(1024 + (i & 0x3fff));
+		cr_assert_eq(run_xdp(&p), XDP_PASS, "flow %zu", i);
+	}
+}
+
+Test(xdp, conntrack_evictions_are_counted)
+{
+	uint8_t a[16], b[16];
+	char narrowed[sizeof(policy_text)], *p;
+	struct pspec first = {.src = "198.18.1.0",
+			      .dst = "198.18.2.2",
+			      .proto = IPPROTO_UDP,
+			      .sport = 1024,
+			      .dport = 53};
+	size_t entries, many = PC_CT_ENTRIES + 5000;
+	uint64_t evicted;
+
+	/* Test that flows entered, deleted by the programs (revoked) and
+	 * by the daemon (local flows) are no evictions */
+	ct_usage(&entries, &evicted);
+	cr_assert_eq(entries, 0);
+	cr_assert_eq(evicted, 0);
+	udp_flows("198.18.1", 0, 1000);
+	pc_addr_parse("198.18.1.1", a);
+	pc_addr_parse("198.18.2.9", b);
+	cr_assert_eq(pc_dp_local_flow(dp, IPPROTO_TCP, a, 5555, b, 80, 1), 0);
+	ct_usage(&entries, &evicted);
+	cr_assert_eq(entries, 1001);
+	cr_assert_eq(evicted, 0);
+	cr_assert_eq(pc_dp_local_flow(dp, IPPROTO_TCP, a, 5555, b, 80, 0), 0);
+	memcpy(narrowed, policy_text, sizeof(policy_text));
+	p = strstr(narrowed, "53/udp, ");
+	memmove(p, p + 8, strlen(p + 8) + 1);
+	apply_text(narrowed);
+	EXPECT(&first, XDP_DROP, PC_R_DENY_REVOKED);
+	ct_usage(&entries, &evicted);
+	cr_assert_eq(entries, 999);
+	cr_assert_eq(evicted, 0);
+
+	/* Test that more flows than the table holds evict the oldest, and
+	 * that every one gone for room is counted: what went in, less what
+	 * is there */
+	apply_text(policy_text);
+	udp_flows("198.18.1", 1000, many);
+	ct_usage(&entries, &evicted);
+	cr_assert_leq(entries, PC_CT_ENTRIES);
+	cr_assert_eq(evicted, 999 + many - entries, "%zu entries, %llu evicted",
+		     entries, (unsigned long long)evicted);
+	cr_assert_geq(evicted, 999 + many - PC_CT_ENTRIES);
 }
 
 /* Entries per slot of a map whose keys carry the slot byte at 4. */
@@ -2140,7 +2353,9 @@ Test(layout, btf_matches_userspace)
 		M(pc_lb_table, rr),	      M(pc_lb_table, backends),
 		M(pc_lb_table, active),	      M(pc_lb_table, ring),
 		M(pc_lb_backend, port),	      M(pc_lb_backend, weight),
-		M(pc_lb_conn_key, port),
+		M(pc_lb_conn_key, port),      M(pc_ct_val, service),
+		M(pc_set_counter, packets),   M(pc_set_counter, bytes),
+		M(pc_policy_val, service),
 	};
 	struct btf *btf = btf__parse_elf(BPF_OBJ_PATH, NULL);
 

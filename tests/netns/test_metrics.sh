@@ -69,6 +69,29 @@ expect_ge "bytes too (3 SYNs of at least 54 bytes)" \
 	"$(delta 'portcullis_bytes_total{verdict="deny",reason="deny_rule"}')" 162
 expect_ge "and the allowed ones for rule clients-to-web" \
 	"$(delta 'portcullis_rule_packets_total{rule="clients-to-web"}')" 20
+# by identity and service: every packet of these flows, both ways, is
+# the clients' (replies count for the flow's initiator), and web's or
+# ssh's (the service the deciding rule matched through)
+allowed=$(python3 -c 'import sys; print("%g" % sum(float(x) for x in sys.argv[1:]))' \
+	"$(delta 'portcullis_packets_total{verdict="allow",reason="allow_new"}')" \
+	"$(delta 'portcullis_packets_total{verdict="allow",reason="allow_established"}')" \
+	"$(delta 'portcullis_packets_total{verdict="allow",reason="allow_reply"}')")
+expect_eq "identity clients: every allowed packet" \
+	"$(delta 'portcullis_identity_packets_total{identity="clients",verdict="allow"}')" "$allowed"
+expect_eq "identity clients: the 3 denied SYNs" \
+	"$(delta 'portcullis_identity_packets_total{identity="clients",verdict="deny"}')" 3
+expect_eq "service web: the same allowed packets" \
+	"$(delta 'portcullis_service_packets_total{service="web",verdict="allow"}')" "$allowed"
+expect_eq "service ssh: the 3 denied SYNs, none allowed" \
+	"$(delta 'portcullis_service_packets_total{service="ssh",verdict="deny"}') $(val "$T_DIR/m1" 'portcullis_service_packets_total{service="ssh",verdict="allow"}')" "3 0"
+# (bytes here are IP bytes, as per rule and in the flow log)
+expect_eq "identity bytes: those of the one rule that allowed" \
+	"$(delta 'portcullis_identity_bytes_total{identity="clients",verdict="allow"}')" \
+	"$(delta 'portcullis_rule_bytes_total{rule="clients-to-web"}')"
+expect_eq "service bytes: those of the rule that denied" \
+	"$(delta 'portcullis_service_bytes_total{service="ssh",verdict="deny"}')" \
+	"$(delta 'portcullis_rule_bytes_total{rule="no-ssh"}')"
+expect_eq "no evictions below capacity" "$(val "$T_DIR/m1" portcullis_conntrack_evictions_total)" 0
 expect_eq "conntrack capacity" "$(val "$T_DIR/m1" portcullis_conntrack_capacity)" 262144
 expect_ge "conntrack entries: the flows" "$(val "$T_DIR/m1" portcullis_conntrack_entries)" 6
 expect_eq "map capacity of conntrack" \
@@ -124,8 +147,8 @@ flows = [r for r in recs if r["event"] == "flow" and r["proto"] == "tcp"
 assert len(flows) == 5, [r for r in recs if r["event"] == "flow"]
 for r in flows:
     assert r["gateway"] == sys.argv[2] and r["src"] == "198.18.1.2", r
-    # (the services at the destination address, as in GET /v1/flows)
-    assert r["identity"] == "clients" and r["service"] == "web+ssh", r
+    # (the service the rule matched through, as in GET /v1/flows)
+    assert r["identity"] == "clients" and r["service"] == "web", r
     assert r["rule"] == "clients-to-web" and r["verdict"] == "allow", r
     assert r["packets"] >= 6 and r["bytes"] > 300, r
     assert r["packets"] == sum(r["packets_dir"]), r
@@ -137,6 +160,7 @@ d = [json.loads(l) for l in open(sys.argv[1])]
 d = [r for r in d if r["event"] == "deny" and r["dport"] == 22]
 assert len(d) == 3, d
 assert all(r["rule"] == "no-ssh" and r["reason"] == "deny_rule" and
+           # (a denied packet: every service at its destination)
            r["verdict"] == "deny" and r["service"] == "web+ssh" and
            r["identity"] == "clients" and r["packets"] == 1 for r in d), d
 ' "$T_DIR/flows.jsonl"

@@ -80,6 +80,22 @@ DASHBOARDS = {
         panel("Top rules by bits per second", [q(
             f'topk(10, sum by (rule) (rate(portcullis_rule_bytes_total'
             f'{{{SEL}}}[$__rate_interval]))) * 8', "{{rule}}")], unit="bps"),
+        panel("Top identities by packets per second", [q(
+            f'topk(10, sum by (identity) (rate('
+            f'portcullis_identity_packets_total{{{SEL}}}'
+            f'[$__rate_interval])))', "{{identity}}")], unit="pps"),
+        panel("Denies per second by identity", [q(
+            f'topk(10, sum by (identity) (rate('
+            f'portcullis_identity_packets_total{{verdict="deny",{SEL}}}'
+            f'[$__rate_interval])))', "{{identity}}")], unit="pps"),
+        panel("Top services by bits per second", [q(
+            f'topk(10, sum by (service) (rate('
+            f'portcullis_service_bytes_total{{{SEL}}}'
+            f'[$__rate_interval]))) * 8', "{{service}}")], unit="bps"),
+        panel("Denies per second by service", [q(
+            f'topk(10, sum by (service) (rate('
+            f'portcullis_service_packets_total{{verdict="deny",{SEL}}}'
+            f'[$__rate_interval])))', "{{service}}")], unit="pps"),
         panel("Denies per second: by rule vs default", [q(
             f'sum by (reason) (rate(portcullis_packets_total{{reason=~'
             f'"deny_rule|deny_default|deny_revoked",{SEL}}}'
@@ -103,6 +119,9 @@ DASHBOARDS = {
             q(f'portcullis_conntrack_entries{{{SEL}}}', "in use {{instance}}"),
             q(f'portcullis_conntrack_capacity{{{SEL}}}',
               "capacity {{instance}}")]),
+        panel("Conntrack evictions per second (table full)", [q(
+            f'rate(portcullis_conntrack_evictions_total{{{SEL}}}'
+            f'[$__rate_interval])', "{{instance}}")], unit="ops"),
         panel("New flows per second", [q(
             f'sum(rate(portcullis_packets_total{{reason="allow_new",{SEL}}}'
             f'[$__rate_interval]))', "new flows")], unit="ops"),

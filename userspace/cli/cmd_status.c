@@ -63,8 +63,11 @@ static void print_status(json_t *s)
 		       "enforcing; pushes are refused)\n",
 		       json_string_value(json_object_get(v, "error")));
 	ct = json_object_get(s, "conntrack");
-	printf("flows    %lld of %lld\n", pc_jint(ct, "entries"),
+	printf("flows    %lld of %lld", pc_jint(ct, "entries"),
 	       pc_jint(ct, "capacity"));
+	if (pc_jint(ct, "evictions"))
+		printf(" (%lld evicted for room)", pc_jint(ct, "evictions"));
+	printf("\n");
 	json_object_foreach (json_object_get(s, "counters"), k, v)
 		if (pc_jint(v, "packets"))
 			printf("verdict  %-18s %12lld packets %14lld bytes\n",

@@ -480,6 +480,18 @@ static const char *service_names(const struct pc_compiled *c,
 	return best ? c->service_set_names[best->set_id - 1] : "-";
 }
 
+/* The service of a flow: the one its rule matched through, while the
+ * policy that decided it is in force; else its destination's. */
+static const char *flow_service(const struct pc_compiled *c, int current,
+				const struct pc_ct_val *v, const uint8_t *dst)
+{
+	if (!c)
+		return "-";
+	if (current && v->service && v->service <= c->service_owners.n)
+		return c->service_owners.names[v->service - 1];
+	return service_names(c, dst);
+}
+
 /* pc_flow_names_fn: a flow's names in the policy in force */
 static int flow_names(void *arg, const struct pc_ct_key *k,
 		      const struct pc_ct_val *v, struct pc_flow_names *out)
@@ -488,9 +500,8 @@ static int flow_names(void *arg, const struct pc_ct_key *k,
 	const struct pc_compiled *c = gw->compiled;
 	int current = c && v->generation == pc_dp_generation(gw->dp);
 
-	if (c)
-		out->service = service_names(c, v->orig_is_lo ? k->hi_addr
-							      : k->lo_addr);
+	out->service = flow_service(c, current, v,
+				    v->orig_is_lo ? k->hi_addr : k->lo_addr);
 	if (current && v->src_set && v->src_set <= c->nident_sets)
 		out->identity = c->ident_set_names[v->src_set - 1];
 	if (current && v->rule_id && v->rule_id <= c->nrules)
@@ -672,11 +683,12 @@ static json_t *be_status(void *ctx)
 	struct pc_gateway *gw = ctx;
 	const char *err;
 	size_t ct = 0;
+	uint64_t evicted = 0;
 	json_t *j;
 
-	pc_dp_ct_count(gw->dp, &ct);
+	pc_dp_ct_usage(gw->dp, &ct, &evicted);
 	j = json_pack("{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:o, "
-		      "s:{s:I, s:I}, s:o*}",
+		      "s:{s:I, s:I, s:I}, s:o*}",
 		      "gateway", gw->cfg->name, "version", pc_version(),
 		      "uptime_seconds", (json_int_t)(time(NULL) - gw->started),
 		      "adopted", pc_dp_adopted(gw->dp), "pin_dir",
@@ -685,7 +697,8 @@ static json_t *be_status(void *ctx)
 		      forwarding_json(gw), "counters", counters_json(gw),
 		      "rules", rules_json(gw), "conntrack", "entries",
 		      (json_int_t)ct, "capacity", (json_int_t)PC_CT_ENTRIES,
-		      "api", gw->api ? pc_api_stats(gw->api) : NULL);
+		      "evictions", (json_int_t)evicted, "api",
+		      gw->api ? pc_api_stats(gw->api) : NULL);
 	if (gw->cfg->nwg)
 		json_object_set_new(j, "wireguard", pc_wgm_status(gw->wgm));
 	err = pc_store_error(gw->store);
@@ -1130,8 +1143,6 @@ static int set_has(const char *set, const char *name)
 	return 0;
 }
 
-/* The service set of an address: the longest prefix (a linear scan). */
-
 struct flows_ctx {
 	struct pc_gateway *gw;
 	const struct pc_flow_filter *f;
@@ -1160,7 +1171,7 @@ static int flow_one(void *arg, const struct pc_ct_key *k,
 	const char *ids = current && v->src_set && v->src_set <= c->nident_sets
 				  ? c->ident_set_names[v->src_set - 1]
 				  : "-";
-	const char *svcs = c ? service_names(c, dst) : "-";
+	const char *svcs = flow_service(c, current, v, dst);
 	const char *rule = current && v->rule_id && v->rule_id <= c->nrules
 				   ? c->rule_names[v->rule_id - 1]
 				   : NULL;

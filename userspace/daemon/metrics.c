@@ -33,6 +33,40 @@ static const char *verdict_of(unsigned int reason)
 	}
 }
 
+/*
+ * A per-CPU counter table as two families, packets and bytes, with a
+ * series for each index that labels() names (it fills l, a NULL-ended
+ * name, value list, and returns 0 for an index with no series).
+ */
+static void counter_families(struct pc_buf *b, const char *const fam[2][2],
+			     const struct pc_counter *st, unsigned int n,
+			     int (*labels)(unsigned int i, const char **l))
+{
+	for (int f = 0; f < 2; f++) {
+		pc_prom_family(b, fam[f][0], "counter", fam[f][1]);
+		for (unsigned int i = 0; i < n; i++) {
+			const char *l[5] = {NULL};
+
+			if (labels(i, l))
+				pc_prom_u64(b, fam[f][0], l,
+					    f ? st[i].bytes : st[i].packets);
+		}
+	}
+}
+
+static int reason_labels(unsigned int i, const char **l)
+{
+	const char *name = pc_reason_name(i);
+
+	if (!name || i == PC_R_EVENTS_SUPPRESSED || i == PC_R_EVENTS_LOST)
+		return 0;
+	l[0] = "verdict";
+	l[1] = verdict_of(i);
+	l[2] = "reason";
+	l[3] = name;
+	return 1;
+}
+
 static void reasons(struct pc_buf *b, const struct pc_counter *st)
 {
 	static const char *const fam[2][2] = {
@@ -42,20 +76,7 @@ static void reasons(struct pc_buf *b, const struct pc_counter *st)
 		{"portcullis_bytes_total",
 		 "Bytes of the packets decided, by verdict and reason."}};
 
-	for (int f = 0; f < 2; f++) {
-		pc_prom_family(b, fam[f][0], "counter", fam[f][1]);
-		for (unsigned int i = 0; i < PC_REASON_SLOTS; i++) {
-			const char *name = pc_reason_name(i);
-			const char *l[] = {"verdict", verdict_of(i), "reason",
-					   name, NULL};
-
-			if (!name || i == PC_R_EVENTS_SUPPRESSED ||
-			    i == PC_R_EVENTS_LOST)
-				continue;
-			pc_prom_u64(b, fam[f][0], l,
-				    f ? st[i].bytes : st[i].packets);
-		}
-	}
+	counter_families(b, fam, st, PC_REASON_SLOTS, reason_labels);
 	pc_prom_family(b, "portcullis_events_suppressed_total", "counter",
 		       "Verdict events not sent because the per-second deny "
 		       "event budget was spent.");
@@ -67,6 +88,13 @@ static void reasons(struct pc_buf *b, const struct pc_counter *st)
 		    st[PC_R_EVENTS_LOST].packets);
 }
 
+static int fwd_labels(unsigned int i, const char **l)
+{
+	l[0] = "result";
+	l[1] = pc_fwd_result_name(i);
+	return l[1] != NULL;
+}
+
 static void forwarding(struct pc_buf *b, const struct pc_counter *st)
 {
 	static const char *const fam[2][2] = {
@@ -76,17 +104,91 @@ static void forwarding(struct pc_buf *b, const struct pc_counter *st)
 		{"portcullis_forward_bytes_total",
 		 "Bytes of those packets, by result."}};
 
-	for (int f = 0; f < 2; f++) {
-		pc_prom_family(b, fam[f][0], "counter", fam[f][1]);
-		for (unsigned int i = 0; i < PC_FWD_SLOTS; i++) {
-			const char *name = pc_fwd_result_name(i);
-			const char *l[] = {"result", name, NULL};
+	counter_families(b, fam, st, PC_FWD_SLOTS, fwd_labels);
+}
 
-			if (name)
-				pc_prom_u64(b, fam[f][0], l,
-					    f ? st[i].bytes : st[i].packets);
+/*
+ * Packets and bytes of the flows from each identity, passed and dropped:
+ * the sum of the counters of the sets holding it (an identity held by a
+ * set past the counted ones, PC_SET_STATS, has no series); and of the
+ * flows each service's rules decided, counted by service number.  Names
+ * past the first PC_METRICS_MAX_NAMES have none either.
+ */
+static void by_owner(struct pc_buf *b, struct pc_dp *dp,
+		     const struct pc_compiled *c, int services)
+{
+	static const char *const fam[2][2][2] = {
+		{{"portcullis_identity_packets_total",
+		  "Packets of the flows from each identity of the policy in "
+		  "force, by verdict (allow: passed, deny: dropped)."},
+		 {"portcullis_identity_bytes_total",
+		  "Bytes of the flows from each identity, by verdict."}},
+		{{"portcullis_service_packets_total",
+		  "Packets of the flows a rule decided through each service "
+		  "of the policy in force, by verdict (allow: passed, deny: "
+		  "dropped)."},
+		 {"portcullis_service_bytes_total",
+		  "Bytes of the flows a rule decided through each service, "
+		  "by verdict."}}};
+	static const char *const verdict[2] = {"allow", "deny"};
+	const struct pc_owner_sets *o = NULL;
+	struct pc_set_counter *sc = NULL, *sum = NULL;
+	size_t nsets = 0, n = 0;
+	uint8_t *whole = NULL;
+
+	if (c) {
+		o = services ? &c->service_owners : &c->ident_owners;
+		nsets = (services ? o->n : c->nident_sets) + 1;
+		n = o->n < PC_METRICS_MAX_NAMES ? o->n : PC_METRICS_MAX_NAMES;
+	}
+	if (nsets > PC_SET_STATS)
+		nsets = PC_SET_STATS;
+	if (n) {
+		sc = pc_xcalloc(nsets, sizeof(*sc));
+		sum = pc_xcalloc(n, sizeof(*sum));
+		whole = pc_xcalloc(n, 1);
+		if (pc_dp_read_set_stats(dp, services, nsets, sc))
+			n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		whole[i] = 1;
+		if (services) { /* counted by number: service i is i + 1 */
+			whole[i] = i + 1 < PC_SET_STATS;
+			if (whole[i])
+				sum[i] = sc[i + 1];
+			continue;
+		}
+		for (size_t a = o->start[i]; a < o->start[i + 1]; a++) {
+			uint32_t id = o->ids[a];
+
+			if (id >= PC_SET_STATS) {
+				whole[i] = 0;
+				continue;
+			}
+			for (int d = 0; d < 2; d++) {
+				sum[i].packets[d] += sc[id].packets[d];
+				sum[i].bytes[d] += sc[id].bytes[d];
+			}
 		}
 	}
+	for (int f = 0; f < 2; f++) {
+		pc_prom_family(b, fam[services][f][0], "counter",
+			       fam[services][f][1]);
+		for (size_t i = 0; i < n; i++)
+			for (int d = 0; whole[i] && d < 2; d++) {
+				const char *l[] = {services ? "service"
+							    : "identity",
+						   o->names[i], "verdict",
+						   verdict[d], NULL};
+
+				pc_prom_u64(b, fam[services][f][0], l,
+					    f ? sum[i].bytes[d]
+					      : sum[i].packets[d]);
+			}
+	}
+	free(sc);
+	free(sum);
+	free(whole);
 }
 
 static void rules(struct pc_buf *b, struct pc_dp *dp,
@@ -143,12 +245,15 @@ void pc_metrics_dataplane(struct pc_buf *b, struct pc_dp *dp,
 	struct pc_counter st[PC_REASON_SLOTS], fw[PC_FWD_SLOTS];
 	struct maps_out mo = {0};
 	size_t ct = 0;
+	uint64_t evicted = 0;
 
 	if (!pc_dp_read_stats(dp, st))
 		reasons(b, st);
 	if (!pc_dp_read_fwd_stats(dp, fw))
 		forwarding(b, fw);
 	rules(b, dp, c);
+	by_owner(b, dp, c, 0);
+	by_owner(b, dp, c, 1);
 
 	pc_prom_family(&mo.cap, "portcullis_map_capacity", "gauge",
 		       "Entries each BPF map can hold (arrays: their size).");
@@ -162,10 +267,18 @@ void pc_metrics_dataplane(struct pc_buf *b, struct pc_dp *dp,
 	pc_buf_free(&mo.cap);
 	pc_buf_free(&mo.used);
 
-	pc_dp_ct_count(dp, &ct);
-	pc_prom_family(b, "portcullis_conntrack_entries", "gauge",
-		       "Flows in the conntrack table.");
-	pc_prom_u64(b, "portcullis_conntrack_entries", NULL, ct);
+	if (!pc_dp_ct_usage(dp, &ct, &evicted)) {
+		pc_prom_family(b, "portcullis_conntrack_entries", "gauge",
+			       "Flows in the conntrack table.");
+		pc_prom_u64(b, "portcullis_conntrack_entries", NULL, ct);
+		pc_prom_family(b, "portcullis_conntrack_evictions_total",
+			       "counter",
+			       "Flows the kernel dropped from the full "
+			       "conntrack table to make room (least recently "
+			       "used first), since the daemon started.");
+		pc_prom_u64(b, "portcullis_conntrack_evictions_total", NULL,
+			    evicted);
+	}
 	pc_prom_family(b, "portcullis_conntrack_capacity", "gauge",
 		       "Flows the conntrack table holds before it evicts the "
 		       "least recently used.");

@@ -372,7 +372,8 @@ static int write_policy(int trie_fd, int exact_fd, const struct pc_compiled *c,
 	for (size_t i = 0; i < c->nentries; i++)
 		v[i] = (struct pc_policy_val){.rule_id = c->entries[i].rule_id,
 					      .action = c->entries[i].action,
-					      .flags = c->entries[i].flags};
+					      .flags = c->entries[i].flags,
+					      .service = c->entries[i].service};
 	nr = split_ranges(k, v, c->nentries);
 	*ntrie = nr;
 	err = update_many(trie_fd, k, v, nr, sizeof(*k), sizeof(*v));
@@ -396,6 +397,25 @@ static int zero_rule_stats(struct pc_dp *dp, size_t nrules, __u8 slot)
 	for (__u32 id = 0; id < n; id++)
 		keys[id] = slot * PC_MAX_RULES + id;
 	err = update_many(fd, keys, zero, n, sizeof(*keys),
+			  sizeof(*zero) * (size_t)dp->ncpus);
+	free(keys);
+	free(zero);
+	return err;
+}
+
+/* A slot's counters by identity set (service), for a new policy's. */
+static int zero_set_stats(struct pc_dp *dp, const char *map, uint32_t nsets,
+			  __u8 slot)
+{
+	size_t n = nsets + 1 < PC_SET_STATS ? nsets + 1 : PC_SET_STATS;
+	__u32 *keys = pc_xcalloc(n, sizeof(*keys));
+	struct pc_set_counter *zero =
+		pc_xcalloc(n * (size_t)dp->ncpus, sizeof(*zero));
+	int err;
+
+	for (__u32 id = 0; id < n; id++)
+		keys[id] = slot * PC_SET_STATS + id;
+	err = update_many(pc_dp_map_fd(dp, map), keys, zero, n, sizeof(*keys),
 			  sizeof(*zero) * (size_t)dp->ncpus);
 	free(keys);
 	free(zero);
@@ -561,6 +581,9 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 	/* (known again once the slot is written whole, or emptied) */
 	dp->trie_known[slot] = 0;
 	if ((err = zero_rule_stats(dp, c->nrules, slot)) ||
+	    (err = zero_set_stats(dp, "ident_stats", c->nident_sets, slot)) ||
+	    (err = zero_set_stats(dp, "service_stats",
+				  (uint32_t)c->service_owners.n, slot)) ||
 	    (err = write_sets(pc_dp_map_fd(dp, "ident_hosts"),
 			      pc_dp_map_fd(dp, "identities"), c->idents,
 			      c->nidents, slot, &n[PC_DP_TRIE_IDENTS])) ||

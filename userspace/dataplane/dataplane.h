@@ -137,7 +137,20 @@ int pc_dp_read_stats(struct pc_dp *dp, struct pc_counter out[PC_REASON_SLOTS]);
 int pc_dp_read_fwd_stats(struct pc_dp *dp, struct pc_counter out[PC_FWD_SLOTS]);
 int pc_dp_read_rule_stats(struct pc_dp *dp, size_t nrules,
 			  struct pc_counter *out);
-int pc_dp_ct_count(struct pc_dp *dp, size_t *n);
+/* The packets of flows from each identity set (services 0) of the
+ * policy in force, or decided through each service (1; service i is
+ * i + 1): 0 .. n - 1, n at most PC_SET_STATS.  Identity set 0 holds the
+ * sets numbered from PC_SET_STATS up. */
+int pc_dp_read_set_stats(struct pc_dp *dp, int services, size_t n,
+			 struct pc_set_counter *out);
+/*
+ * Conntrack's entries now, and how many the kernel has evicted (least
+ * recently used, for room) since this process first asked: entries the
+ * programs and this process added, less those they deleted, less those
+ * still there.  Evictions never go down; an entry deleted by hand (say
+ * with bpftool) counts as one.
+ */
+int pc_dp_ct_usage(struct pc_dp *dp, size_t *entries, uint64_t *evictions);
 /* Each of the programs' maps: its name, kind, capacity and (for hash
  * maps and tries; -1 for arrays) entries in use.  The tries' entries are
  * what this process wrote (adopted maps: counted once per generation),

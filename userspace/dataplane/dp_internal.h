@@ -48,6 +48,12 @@ struct pc_dp {
 	 * takes a tenth of a second); known[slot] 0: walk instead */
 	size_t trie_n[PC_DP_TRIES][2];
 	uint8_t trie_known[2];
+	/* conntrack entries this process added and deleted (local flows),
+	 * and the evictions worked out from them (pc_dp_ct_usage) */
+	uint64_t ct_user_inserts, ct_user_deletes;
+	int64_t ct_ev_base;
+	uint64_t ct_evictions;
+	int ct_ev_known;
 };
 
 extern int pc_dp_libbpf_quiet;

@@ -269,7 +269,9 @@ int pc_dp_local_flow(struct pc_dp *dp, uint8_t proto, const uint8_t local[16],
 	k.lo_port = lo ? lport : rport;
 	k.hi_port = lo ? rport : lport;
 	if (!add) {
-		if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
+		if (!bpf_map_delete_elem(fd, &k))
+			dp->ct_user_deletes++;
+		else if (errno != ENOENT)
 			return -errno;
 		return 0;
 	}
@@ -281,7 +283,10 @@ int pc_dp_local_flow(struct pc_dp *dp, uint8_t proto, const uint8_t local[16],
 	v.action = PC_ACT_ALLOW;
 	v.flags = PC_PF_LOCAL;
 	v.state = proto == IPPROTO_TCP ? PC_TCP_SYN_SENT : PC_TCP_NONE;
-	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+	/* (counted as an insert only where there was no entry) */
+	if (!bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST))
+		dp->ct_user_inserts++;
+	else if (errno != EEXIST || bpf_map_update_elem(fd, &k, &v, BPF_ANY))
 		return -errno;
 	return 0;
 }

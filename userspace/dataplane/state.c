@@ -133,19 +133,102 @@ int pc_dp_ct_each(struct pc_dp *dp,
 	return 0;
 }
 
-int pc_dp_ct_count(struct pc_dp *dp, size_t *n)
+static int count_one(void *arg, const struct pc_ct_key *k,
+		     const struct pc_ct_val *v)
 {
-	int fd = pc_dp_map_fd(dp, "conntrack");
-	struct pc_ct_key k, prev;
-	int have = 0;
-
-	*n = 0;
-	while (!bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
-		(*n)++;
-		prev = k;
-		have = 1;
-	}
+	(void)k;
+	(void)v;
+	(*(size_t *)arg)++;
 	return 0;
+}
+
+/* Entries the programs and this process added, and deleted. */
+static int ct_changes(struct pc_dp *dp, int64_t *ins, int64_t *del)
+{
+	struct pc_counter *buf = pc_xcalloc((size_t)dp->ncpus, sizeof(*buf));
+	int fd = pc_dp_map_fd(dp, "stats"), err;
+	struct pc_counter i, d;
+
+	if (!(err = read_percpu(dp, fd, PC_STAT_CT_INSERTS, &i, buf)))
+		err = read_percpu(dp, fd, PC_STAT_CT_DELETES, &d, buf);
+	free(buf);
+	*ins = (int64_t)(i.packets + dp->ct_user_inserts);
+	*del = (int64_t)(d.packets + dp->ct_user_deletes);
+	return err;
+}
+
+int pc_dp_ct_usage(struct pc_dp *dp, size_t *entries, uint64_t *evictions)
+{
+	int64_t ins0, del0, ins1, del1, gone;
+	int err;
+
+	*entries = 0;
+	*evictions = dp->ct_evictions;
+	if ((err = ct_changes(dp, &ins0, &del0)) ||
+	    (err = pc_dp_ct_each(dp, count_one, entries)) ||
+	    (err = ct_changes(dp, &ins1, &del1)))
+		return err;
+	/*
+	 * The walk races the programs: it may see entries added during it
+	 * and miss some deleted or evicted.  Bounds that hold anyway: the
+	 * first walk's inserts after it and deletes before give at least
+	 * the evictions before it; every later walk's inserts before it and
+	 * deletes after give at most the evictions by its end.  So the
+	 * count never runs ahead of the truth.
+	 */
+	if (!dp->ct_ev_known) {
+		dp->ct_ev_base = ins1 - del0 - (int64_t)*entries;
+		dp->ct_ev_known = 1;
+		return 0;
+	}
+	gone = ins0 - del1 - (int64_t)*entries - dp->ct_ev_base;
+	if (gone > 0 && (uint64_t)gone > dp->ct_evictions)
+		dp->ct_evictions = (uint64_t)gone;
+	*evictions = dp->ct_evictions;
+	return 0;
+}
+
+int pc_dp_read_set_stats(struct pc_dp *dp, int services, size_t n,
+			 struct pc_set_counter *out)
+{
+	size_t ncpu = (size_t)dp->ncpus;
+	struct pc_set_counter *buf;
+	__u32 *keys, base = (pc_dp_generation(dp) & 1) * PC_SET_STATS, prev,
+		     batch, cnt;
+	int fd = pc_dp_map_fd(dp, services ? "service_stats" : "ident_stats");
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	int err = 0;
+
+	if (n > PC_SET_STATS)
+		n = PC_SET_STATS;
+	if (!n)
+		return 0;
+	memset(out, 0, n * sizeof(*out));
+	buf = pc_xcalloc(n * ncpu, sizeof(*buf));
+	keys = pc_xcalloc(n, sizeof(*keys));
+	/* one batch from base on (a batch starts after the key it is
+	 * given); key by key where the kernel has no batches */
+	prev = base - 1;
+	cnt = (__u32)n;
+	if (bpf_map_lookup_batch(fd, base ? &prev : NULL, &batch, keys, buf,
+				 &cnt, &o) &&
+	    errno != ENOENT)
+		cnt = 0;
+	for (size_t i = cnt; i < n && !err; i++) {
+		keys[i] = base + (__u32)i;
+		if (bpf_map_lookup_elem(fd, &keys[i], buf + i * ncpu))
+			err = -errno;
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		for (size_t c = 0; c < ncpu; c++)
+			for (int d = 0; d < 2; d++) {
+				out[i].packets[d] +=
+					buf[i * ncpu + c].packets[d];
+				out[i].bytes[d] += buf[i * ncpu + c].bytes[d];
+			}
+	free(keys);
+	free(buf);
+	return err;
 }
 
 /* Entries in a hash map or trie: in batches where the kernel has them,

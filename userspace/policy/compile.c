@@ -91,17 +91,10 @@ static void setdb_free(struct setdb *db)
 	free(db->table);
 }
 
-/*
- * For each owner, the ids of the sets that contain it (CSR layout:
- * ids[start[o] .. start[o + 1])), ascending.
- */
-struct inverse {
-	size_t *start;
-	uint32_t *ids;
-};
-
+/* For each owner, the ids of the sets that contain it (pc_owner_sets;
+ * owner nowners is "any"). */
 static void inverse_build(const struct setdb *db, size_t nowners,
-			  struct inverse *inv)
+			  struct pc_owner_sets *inv)
 {
 	size_t total = 0, *fill;
 
@@ -123,10 +116,25 @@ static void inverse_build(const struct setdb *db, size_t nowners,
 	free(fill);
 }
 
-static void inverse_free(struct inverse *inv)
+static void inverse_free(struct pc_owner_sets *inv)
 {
+	for (size_t i = 0; inv->names && i < inv->n; i++)
+		free(inv->names[i]);
+	free(inv->names);
 	free(inv->start);
 	free(inv->ids);
+}
+
+/* Name the owners of inv, for counters by name (owners of a policy with
+ * none still get a name array). */
+static void inverse_name(struct pc_owner_sets *inv, const struct pc_policy *pol,
+			 int services)
+{
+	inv->n = services ? pol->nservices : pol->nidentities;
+	inv->names = pc_xcalloc(inv->n ? inv->n : 1, sizeof(char *));
+	for (size_t i = 0; i < inv->n; i++)
+		inv->names[i] = pc_strdup(services ? pol->services[i].name
+						   : pol->identities[i].name);
 }
 
 struct owned_prefix {
@@ -390,6 +398,7 @@ static void service_sets(const struct pc_policy *pol, struct setdb *sets,
 /* One (protocol, port range) a rule decides inside one set pair. */
 struct spec {
 	uint32_t rule_id;
+	uint16_t service; /* pc_policy_entry.service */
 	uint16_t lo, hi;
 	uint8_t proto, any_proto, action, flags;
 };
@@ -470,7 +479,7 @@ static int same_decision(const struct spec *a, const struct spec *b)
 	if (!a || !b)
 		return a == b;
 	return a->action == b->action && a->rule_id == b->rule_id &&
-	       a->flags == b->flags;
+	       a->flags == b->flags && a->service == b->service;
 }
 
 /* Resolve one protocol's specs (plus the wildcard) into entries. */
@@ -507,6 +516,7 @@ static void resolve_proto(struct entries *e, struct pc_policy_entry tmpl,
 			tmpl.action = best->action;
 			tmpl.rule_id = best->rule_id;
 			tmpl.flags = best->flags;
+			tmpl.service = best->service;
 			emit_range(e, tmpl, pts[i], pts[j] - 1);
 		}
 		i = j;
@@ -529,6 +539,7 @@ static void resolve_pair(struct entries *e, uint32_t iid, uint32_t vid,
 		tmpl.action = wild->action;
 		tmpl.rule_id = wild->rule_id;
 		tmpl.flags = wild->flags;
+		tmpl.service = wild->service;
 		entry_push(e, &tmpl);
 	}
 	for (size_t i = 0; i < s->n; i++) {
@@ -595,8 +606,9 @@ static int hit_cmp(const void *a, const void *b)
 }
 
 /* Every (set pair, rule, service) a rule reaches, sorted and unique. */
-static void collect_hits(const struct pc_policy *pol, const struct inverse *ii,
-			 const struct inverse *vi, struct hits *h)
+static void collect_hits(const struct pc_policy *pol,
+			 const struct pc_owner_sets *ii,
+			 const struct pc_owner_sets *vi, struct hits *h)
 {
 	size_t m = 0;
 
@@ -652,6 +664,10 @@ static void specs_of(const struct pc_policy *pol, const struct hit *h, size_t n,
 				svc && svc->nports ? &svc->ports[p] : &all;
 			struct spec sp = {
 				.rule_id = h[i].rule + 1,
+				.service = h[i].svc < pol->nservices &&
+							   h[i].svc < 0xffff
+						   ? (uint16_t)(h[i].svc + 1)
+						   : 0,
 				.lo = pr->lo,
 				.hi = pr->hi,
 				.proto = pr->proto,
@@ -823,7 +839,7 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 {
 	struct pc_compiled *c = pc_xcalloc(1, sizeof(*c));
 	struct setdb isets = {0}, vsets = {0};
-	struct inverse ii, vi;
+	struct pc_owner_sets *ii = &c->ident_owners, *vi = &c->service_owners;
 	struct entries e = {0};
 	struct specs s = {0};
 	struct hits h = {0};
@@ -850,9 +866,11 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	}
 	ident_sets(pol, &isets, c);
 	service_sets(pol, &vsets, c);
-	inverse_build(&isets, pol->nidentities, &ii);
-	inverse_build(&vsets, pol->nservices, &vi);
-	collect_hits(pol, &ii, &vi, &h);
+	inverse_build(&isets, pol->nidentities, ii);
+	inverse_build(&vsets, pol->nservices, vi);
+	inverse_name(ii, pol, 0);
+	inverse_name(vi, pol, 1);
+	collect_hits(pol, ii, vi, &h);
 	first = pc_xcalloc(pol->nrules + 1, sizeof(*first));
 	for (size_t i = h.n; i-- > 0;)
 		first[h.v[i].rule] = h.v[i];
@@ -880,8 +898,6 @@ int pc_policy_compile(const struct pc_policy *pol, struct pc_compiled **out,
 	free(first);
 	free(h.v);
 	free(s.v);
-	inverse_free(&ii);
-	inverse_free(&vi);
 	setdb_free(&isets);
 	setdb_free(&vsets);
 	/* a push fills one slot while the other is live: half each */
@@ -917,6 +933,8 @@ void pc_compiled_free(struct pc_compiled *c)
 	for (size_t i = 0; i < c->nservice_sets; i++)
 		free(c->service_set_names[i]);
 	free(c->service_set_names);
+	inverse_free(&c->ident_owners);
+	inverse_free(&c->service_owners);
 	free(c->idents);
 	free(c->services);
 	free(c->entries);

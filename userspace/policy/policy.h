@@ -169,7 +169,9 @@ struct pc_policy_entry {
 	uint32_t rule_id; /* rule index + 1 */
 	uint8_t action;
 	uint8_t flags;
-	uint16_t pad; /* explicit, so that entries compare with memcmp */
+	uint16_t service; /* the rule's service through which it matched,
+			     index + 1; 0: any (or past 65534).  (No
+			     implicit padding: entries compare with memcmp) */
 };
 
 struct pc_peer_entry {
@@ -196,6 +198,18 @@ struct pc_lb_vip {
 	uint32_t table;
 };
 
+/*
+ * For counters by name: each identity's (service's) name, in policy
+ * order, and the ids of the compiled sets that hold it, ascending:
+ * ids[start[i] .. start[i + 1]).
+ */
+struct pc_owner_sets {
+	char **names;
+	size_t n;
+	size_t *start;
+	uint32_t *ids;
+};
+
 struct pc_compiled {
 	struct pc_set_entry *idents;
 	size_t nidents;
@@ -212,6 +226,7 @@ struct pc_compiled {
 	char **service_set_names; /* [set id - 1]: "web+dns", or "-" */
 	uint32_t nident_sets;
 	uint32_t nservice_sets;
+	struct pc_owner_sets ident_owners, service_owners;
 	uint8_t mode;		/* PC_MODE_* */
 	struct pc_lb_entry *lb; /* load-balancing tables */
 	size_t nlb;
