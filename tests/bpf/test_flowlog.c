@@ -60,7 +60,7 @@ static void setup(void)
 	ct_fd = pc_dp_map_fd(dp, "conntrack");
 	base = event_base_new();
 	fo.path = path;
-	cr_assert_eq(pc_flowlog_open(base, dp, &fo, &fl), 0);
+	cr_assert_eq(pc_flowlog_open(dp, &fo, &fl), 0);
 }
 
 static void teardown(void)

@@ -41,13 +41,11 @@ struct flow {
 };
 
 struct pc_flowlog {
-	struct event_base *base;
 	struct pc_dp *dp;
 	struct pc_flowlog_opts o;
 	char *path, *gateway;
 	int fd;
 	uint64_t size;
-	struct event *timer;
 	struct flow *tab, *next; /* this walk's table, being built */
 	uint32_t cap, ncap, n, nn, walk;
 	uint64_t now_ns; /* CLOCK_MONOTONIC, as the programs' */
@@ -269,8 +267,8 @@ static const char *ended(const struct pc_flowlog *fl, const struct pc_ct_key *k,
 	return NULL;
 }
 
-static int walk_one(void *arg, const struct pc_ct_key *k,
-		    const struct pc_ct_val *v)
+int pc_flowlog_visit(void *arg, const struct pc_ct_key *k,
+		     const struct pc_ct_val *v)
 {
 	struct pc_flowlog *fl = arg;
 	struct flow *old, *f;
@@ -312,7 +310,7 @@ static int walk_one(void *arg, const struct pc_ct_key *k,
 	return 0;
 }
 
-void pc_flowlog_walk(struct pc_flowlog *fl)
+void pc_flowlog_walk_begin(struct pc_flowlog *fl)
 {
 	uint32_t want = 1024;
 
@@ -326,7 +324,11 @@ void pc_flowlog_walk(struct pc_flowlog *fl)
 	fl->now_ns = mono_ns();
 	if (!++fl->walk)
 		fl->walk = 1;
-	if (pc_dp_ct_each(fl->dp, walk_one, fl)) {
+}
+
+void pc_flowlog_walk_end(struct pc_flowlog *fl, int walk_err)
+{
+	if (walk_err) {
 		/* a failed walk proves nothing gone: keep the old table, and
 		 * give back the names that moved */
 		for (uint32_t i = 0; i < fl->ncap; i++) {
@@ -376,21 +378,18 @@ void pc_flowlog_walk(struct pc_flowlog *fl)
 	fl->next = NULL;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+void pc_flowlog_walk(struct pc_flowlog *fl)
 {
-	(void)fd;
-	(void)what;
-	pc_flowlog_walk(arg);
+	pc_flowlog_walk_begin(fl);
+	pc_flowlog_walk_end(fl, pc_dp_ct_each(fl->dp, pc_flowlog_visit, fl));
 }
 
-int pc_flowlog_open(struct event_base *base, struct pc_dp *dp,
-		    const struct pc_flowlog_opts *o, struct pc_flowlog **out)
+int pc_flowlog_open(struct pc_dp *dp, const struct pc_flowlog_opts *o,
+		    struct pc_flowlog **out)
 {
 	struct pc_flowlog *fl = pc_xcalloc(1, sizeof(*fl));
-	struct timeval sec = {.tv_sec = 1};
 	int err;
 
-	fl->base = base;
 	fl->dp = dp;
 	fl->o = *o;
 	fl->path = pc_strdup(o->path);
@@ -403,11 +402,6 @@ int pc_flowlog_open(struct event_base *base, struct pc_dp *dp,
 		pc_error("flow log %s: %s", o->path, strerror(-err));
 		pc_flowlog_close(fl);
 		return err;
-	}
-	fl->timer = event_new(base, -1, EV_PERSIST, on_timer, fl);
-	if (!fl->timer || event_add(fl->timer, &sec)) {
-		pc_flowlog_close(fl);
-		return -ENOMEM;
 	}
 	*out = fl;
 	return 0;
@@ -433,8 +427,6 @@ void pc_flowlog_close(struct pc_flowlog *fl)
 {
 	if (!fl)
 		return;
-	if (fl->timer)
-		event_free(fl->timer);
 	for (uint32_t i = 0; fl->tab && i < fl->cap; i++)
 		drop_names(&fl->tab[i]);
 	free(fl->tab);

@@ -41,15 +41,24 @@ struct pc_flowlog_stats {
 	size_t tracked;	    /* flows followed now */
 };
 
-/* Open (create) the file and start following conntrack. */
-int pc_flowlog_open(struct event_base *base, struct pc_dp *dp,
-		    const struct pc_flowlog_opts *o, struct pc_flowlog **out);
+/* Open (create) the file; the walks follow conntrack. */
+int pc_flowlog_open(struct pc_dp *dp, const struct pc_flowlog_opts *o,
+		    struct pc_flowlog **out);
 /* Write one record; time and gateway are added.  rec is not consumed. */
 void pc_flowlog_write(struct pc_flowlog *fl, const char *event, json_t *rec);
 /* New limits for the file (a reload): the flows followed are kept. */
 void pc_flowlog_set_limits(struct pc_flowlog *fl, uint64_t max_bytes,
 			   unsigned int keep);
-/* Walk conntrack now (the timer does it once a second). */
+/*
+ * Follow conntrack: a walk of it, once a second (the daemon's, shared
+ * with the backends' flow counts), is begin, visit for each entry, then
+ * end with the walk's result; what ended is logged then.  pc_flowlog_walk
+ * is the three in one.
+ */
+void pc_flowlog_walk_begin(struct pc_flowlog *fl);
+int pc_flowlog_visit(void *fl, const struct pc_ct_key *k,
+		     const struct pc_ct_val *v);
+void pc_flowlog_walk_end(struct pc_flowlog *fl, int walk_err);
 void pc_flowlog_walk(struct pc_flowlog *fl);
 void pc_flowlog_stats(const struct pc_flowlog *fl, struct pc_flowlog_stats *s);
 /* Stop following and close the file (flows still open are not logged:

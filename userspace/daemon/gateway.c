@@ -41,6 +41,7 @@ struct pc_gateway {
 	unsigned long denies_dropped;
 	unsigned long denies_lost; /* refused by the store (disk full...) */
 	struct event *ev_flush;
+	struct event *ev_walk; /* conntrack, once a second */
 	enum pc_xdp_mode *modes;
 	int *attached;
 	time_t started;
@@ -1289,8 +1290,40 @@ static int attach_all(struct pc_gateway *gw)
 	return failed ? -ENODEV : 0;
 }
 
+/*
+ * Once a second, one walk of conntrack for whoever follows it: the flow
+ * log, and the backends' flow counts when they are due.  A walk of a
+ * full table copies some 25 MB; none is made when neither wants it.
+ */
+static void on_walk(evutil_socket_t fd, short what, void *arg)
+{
+	struct pc_gateway *gw = arg;
+	struct pc_lb_sweep *sw = pc_health_sweep_begin(gw->health);
+	struct pc_ct_visitor v[2];
+	size_t n = 0;
+	int err;
+
+	(void)fd;
+	(void)what;
+	if (gw->flowlog) {
+		pc_flowlog_walk_begin(gw->flowlog);
+		v[n++] = (struct pc_ct_visitor){pc_flowlog_visit, gw->flowlog};
+	}
+	if (sw)
+		v[n++] = (struct pc_ct_visitor){pc_dp_lb_sweep_visit, sw};
+	if (!n)
+		return;
+	err = pc_dp_ct_walk(gw->dp, v, n);
+	if (gw->flowlog)
+		pc_flowlog_walk_end(gw->flowlog, err);
+	if (sw)
+		pc_health_sweep_end(gw->health, sw, err);
+}
+
 static int start_events(struct pc_gateway *gw)
 {
+	struct timeval one = {1, 0};
+
 	int fd = pc_dp_events_fd(gw->dp, on_event, gw);
 
 	if (fd < 0)
@@ -1300,11 +1333,10 @@ static int start_events(struct pc_gateway *gw)
 	if (!gw->ev_read || event_add(gw->ev_read, NULL))
 		return -ENOMEM;
 	gw->ev_flush = event_new(gw->base, -1, EV_PERSIST, on_flush, gw);
-	if (gw->ev_flush) {
-		struct timeval one = {1, 0};
-
-		event_add(gw->ev_flush, &one);
-	}
+	gw->ev_walk = event_new(gw->base, -1, EV_PERSIST, on_walk, gw);
+	if (!gw->ev_flush || !gw->ev_walk || event_add(gw->ev_flush, &one) ||
+	    event_add(gw->ev_walk, &one))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -1364,7 +1396,7 @@ static int open_flowlog(struct pc_gateway *gw, const struct pc_gw_config *cfg,
 	*out = NULL;
 	if (!cfg->flow_log)
 		return 0;
-	if ((rc = pc_flowlog_open(gw->base, gw->dp, &fo, out)))
+	if ((rc = pc_flowlog_open(gw->dp, &fo, out)))
 		return rc;
 	pc_info("flow log: %s (rotated at %u MiB, %u kept)", cfg->flow_log,
 		cfg->flow_log_max_mb, cfg->flow_log_keep);
@@ -1582,6 +1614,8 @@ void pc_gateway_stop(struct pc_gateway *gw)
 	pc_flowlog_close(gw->flowlog);
 	if (gw->ev_read)
 		event_free(gw->ev_read);
+	if (gw->ev_walk)
+		event_free(gw->ev_walk);
 	if (gw->ev_flush) {
 		on_flush(-1, 0, gw);
 		event_free(gw->ev_flush);

@@ -67,10 +67,9 @@ struct pc_health_mgr {
 	struct target **v;
 	size_t n;
 	struct transition hist[HIST];
-	size_t nhist;	     /* ever; the last HIST are kept */
-	uint16_t echo_id;    /* the next target's ICMP identifier */
-	struct event *sweep; /* lb_conns from conntrack, once a second */
-	int sweep_err;	     /* the last sweep's error, logged once */
+	size_t nhist;	  /* ever; the last HIST are kept */
+	uint16_t echo_id; /* the next target's ICMP identifier */
+	int sweep_err;	  /* the last sweep's error, logged once */
 	unsigned int sweep_tick;
 };
 
@@ -513,23 +512,27 @@ static struct target *find(struct pc_health_mgr *m, const char *service,
 	return NULL;
 }
 
-/* Flow counts per backend as conntrack has them (least-connections
- * picks by them; the API shows them). */
-static void on_sweep(evutil_socket_t fd, short what, void *arg)
+struct pc_lb_sweep *pc_health_sweep_begin(struct pc_health_mgr *m)
 {
-	struct pc_health_mgr *m = arg;
-	struct pc_lb_sweep_stats st;
-	int err, lc = 0;
+	int lc = 0;
 
-	(void)fd;
-	(void)what;
+	if (!m->live || !m->live->nlb)
+		return NULL;
 	/* least-connections picks by the counts: every second; otherwise
 	 * they are only shown, and every 10 s will do */
-	for (size_t i = 0; m->live && i < m->live->nlb; i++)
+	for (size_t i = 0; i < m->live->nlb; i++)
 		lc |= m->live->lb[i].balance == PC_LB_LEAST_CONN;
 	if (!lc && m->sweep_tick++ % 10)
-		return;
-	err = pc_dp_lb_sweep(m->dp, m->live, &st);
+		return NULL;
+	return pc_dp_lb_sweep_begin(m->dp, m->live);
+}
+
+void pc_health_sweep_end(struct pc_health_mgr *m, struct pc_lb_sweep *sw,
+			 int walk_err)
+{
+	struct pc_lb_sweep_stats st;
+	int err = pc_dp_lb_sweep_end(sw, walk_err, &st);
+
 	if (err && err != m->sweep_err)
 		pc_warn("load balancing: counting flows per backend failed: %s",
 			strerror(-err));
@@ -545,11 +548,6 @@ int pc_health_new(struct event_base *base, struct pc_dp *dp,
 	m->dp = dp;
 	m->store = store;
 	m->echo_id = (uint16_t)getpid();
-	m->sweep = event_new(base, -1, EV_PERSIST, on_sweep, m);
-	if (!m->sweep) {
-		free(m);
-		return -ENOMEM;
-	}
 	pc_dp_set_lb_state(dp, pc_health_state, m);
 	*out = m;
 	return 0;
@@ -567,8 +565,6 @@ void pc_health_free(struct pc_health_mgr *m)
 	for (size_t i = 0; i < m->n; i++)
 		target_free(m->v[i]);
 	free(m->v);
-	if (m->sweep)
-		event_free(m->sweep);
 	free(m);
 }
 
@@ -635,13 +631,6 @@ void pc_health_set(struct pc_health_mgr *m, const struct pc_compiled *live,
 	free(m->v);
 	m->v = v;
 	m->n = n;
-	if (live && live->nlb && !event_pending(m->sweep, EV_TIMEOUT, NULL)) {
-		struct timeval sec = {.tv_sec = 1};
-
-		event_add(m->sweep, &sec);
-	} else if (!live || !live->nlb) {
-		event_del(m->sweep);
-	}
 	/* tables an earlier daemon wrote (pinned, adopted) now say what this
 	 * one knows; an apply of ours asked it already */
 	for (size_t ti = 0; adopted && live && ti < live->nlb; ti++)

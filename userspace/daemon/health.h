@@ -32,6 +32,16 @@ void pc_health_state(void *arg, const struct pc_lb_entry *e, uint8_t *up,
 		     uint32_t *rtt_us);
 /* {"services": [...], "transitions": [...]} for GET /v1/services */
 json_t *pc_health_json(struct pc_health_mgr *m);
+/*
+ * Flow counts per backend as conntrack has them (least-connections picks
+ * by them; the API shows them), in the daemon's once-a-second conntrack
+ * walk: begin returns NULL when no count is due (no balanced service;
+ * without least-connections, every tenth call), else a sweep for
+ * pc_dp_lb_sweep_visit that end completes.
+ */
+struct pc_lb_sweep *pc_health_sweep_begin(struct pc_health_mgr *m);
+void pc_health_sweep_end(struct pc_health_mgr *m, struct pc_lb_sweep *sw,
+			 int walk_err);
 /* The backends' Prometheus series (GET /metrics). */
 void pc_health_metrics(struct pc_health_mgr *m, struct pc_buf *b);
 

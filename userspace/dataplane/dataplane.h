@@ -109,6 +109,16 @@ struct pc_lb_sweep_stats {
 };
 int pc_dp_lb_sweep(struct pc_dp *dp, const struct pc_compiled *live,
 		   struct pc_lb_sweep_stats *st);
+/* The same in three steps, to share a walk with other visitors
+ * (pc_dp_ct_walk): begin, visit each entry, end with the walk's result
+ * (counts are written only after a whole walk).  end frees sw. */
+struct pc_lb_sweep;
+struct pc_lb_sweep *pc_dp_lb_sweep_begin(struct pc_dp *dp,
+					 const struct pc_compiled *live);
+int pc_dp_lb_sweep_visit(void *sw, const struct pc_ct_key *k,
+			 const struct pc_ct_val *v);
+int pc_dp_lb_sweep_end(struct pc_lb_sweep *sw, int walk_err,
+		       struct pc_lb_sweep_stats *st);
 
 /*
  * A connection the daemon itself opens (a health probe), from local:lport
@@ -170,6 +180,14 @@ int pc_dp_ct_each(struct pc_dp *dp,
 		  int (*fn)(void *arg, const struct pc_ct_key *k,
 			    const struct pc_ct_val *v),
 		  void *arg);
+/* Several visitors in one walk (a walk of a full table copies some 25
+ * MB): each sees every entry; the walk's result is returned. */
+struct pc_ct_visitor {
+	int (*fn)(void *arg, const struct pc_ct_key *k,
+		  const struct pc_ct_val *v); /* its result is ignored */
+	void *arg;
+};
+int pc_dp_ct_walk(struct pc_dp *dp, const struct pc_ct_visitor *v, size_t n);
 
 typedef void (*pc_event_fn)(void *arg, const struct pc_event *e);
 /* A file descriptor that is readable when events wait; then poll. */

@@ -138,12 +138,13 @@ uint64_t pc_dp_lb_conns(struct pc_dp *dp, const uint8_t addr[16], uint16_t port)
  * revokes it; UDP flows and TCP flows that expire or are evicted never
  * count down, so the counts are set here from the entries that are live.
  */
-struct sweep {
+struct pc_lb_sweep {
+	struct pc_dp *dp;
 	struct pc_lb_conn_key *keys; /* sorted, unique: the live backends */
 	uint64_t *counts;
 	size_t n;
 	uint64_t now;
-	struct pc_lb_sweep_stats *st;
+	struct pc_lb_sweep_stats st;
 };
 
 static int conn_key_cmp(const void *a, const void *b)
@@ -151,14 +152,14 @@ static int conn_key_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct pc_lb_conn_key));
 }
 
-static int sweep_one(void *arg, const struct pc_ct_key *k,
-		     const struct pc_ct_val *v)
+int pc_dp_lb_sweep_visit(void *arg, const struct pc_ct_key *k,
+			 const struct pc_ct_val *v)
 {
-	struct sweep *sw = arg;
+	struct pc_lb_sweep *sw = arg;
 	struct pc_lb_conn_key ck = {0};
 	struct pc_lb_conn_key *at;
 
-	sw->st->entries++;
+	sw->st.entries++;
 	if (v->nat != PC_NAT_DNAT)
 		return 0;
 	if (k->proto == IPPROTO_TCP && v->state >= PC_TCP_CLOSING)
@@ -172,57 +173,58 @@ static int sweep_one(void *arg, const struct pc_ct_key *k,
 	at = bsearch(&ck, sw->keys, sw->n, sizeof(ck), conn_key_cmp);
 	if (at) {
 		sw->counts[at - sw->keys]++;
-		sw->st->flows++;
+		sw->st.flows++;
 	}
 	return 0;
 }
 
-int pc_dp_lb_sweep(struct pc_dp *dp, const struct pc_compiled *live,
-		   struct pc_lb_sweep_stats *st)
+struct pc_lb_sweep *pc_dp_lb_sweep_begin(struct pc_dp *dp,
+					 const struct pc_compiled *live)
 {
-	int fd = pc_dp_map_fd(dp, "lb_conns");
-	struct sweep sw = {.st = st};
-	struct pc_lb_conn_key k, prev, *gone = NULL;
-	size_t cap = 0, ngone = 0, nb = 0, j = 0;
+	struct pc_lb_sweep *sw = pc_xcalloc(1, sizeof(*sw));
+	size_t nb = 0, j = 0;
 	struct timespec ts;
-	int have = 0, err = 0;
 
-	memset(st, 0, sizeof(*st));
+	sw->dp = dp;
 	for (size_t t = 0; live && t < live->nlb; t++)
 		nb += live->lb[t].nbackends;
-	sw.keys = pc_xcalloc(nb ? nb : 1, sizeof(*sw.keys));
-	sw.counts = pc_xcalloc(nb ? nb : 1, sizeof(*sw.counts));
+	sw->keys = pc_xcalloc(nb ? nb : 1, sizeof(*sw->keys));
+	sw->counts = pc_xcalloc(nb ? nb : 1, sizeof(*sw->counts));
 	for (size_t t = 0; live && t < live->nlb; t++)
 		for (size_t b = 0; b < live->lb[t].nbackends; b++) {
 			const struct pc_backend *be = &live->lb[t].backends[b];
 
-			memcpy(sw.keys[j].addr, be->addr, 16);
-			sw.keys[j++].port = be->port;
+			memcpy(sw->keys[j].addr, be->addr, 16);
+			sw->keys[j++].port = be->port;
 		}
 	if (nb)
-		qsort(sw.keys, nb, sizeof(*sw.keys), conn_key_cmp);
+		qsort(sw->keys, nb, sizeof(*sw->keys), conn_key_cmp);
 	/* a backend in two services is one key */
 	for (size_t i = 0; i < nb; i++)
-		if (!sw.n || conn_key_cmp(&sw.keys[sw.n - 1], &sw.keys[i]))
-			sw.keys[sw.n++] = sw.keys[i];
+		if (!sw->n || conn_key_cmp(&sw->keys[sw->n - 1], &sw->keys[i]))
+			sw->keys[sw->n++] = sw->keys[i];
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns's clock */
-	sw.now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	err = pc_dp_ct_each(dp, sweep_one, &sw);
-	if (err) { /* counts from half a walk are no better */
-		free(sw.keys);
-		free(sw.counts);
-		return err;
-	}
+	sw->now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return sw;
+}
+
+/* lb_conns as the walk counted: only counts that changed, and keys of
+ * backends no longer in the policy removed. */
+static int sweep_write(struct pc_lb_sweep *sw)
+{
+	int fd = pc_dp_map_fd(sw->dp, "lb_conns"), err = 0, have = 0;
+	struct pc_lb_conn_key k, prev, *gone = NULL;
+	size_t cap = 0, ngone = 0;
 
 	/* only counts that changed are written: an update of a
 	 * preallocated hash swaps the element, and a program adding to the
 	 * old one meanwhile would add to whatever reuses it */
-	for (size_t i = 0; i < sw.n && !err; i++) {
-		__u64 c = sw.counts[i], was;
+	for (size_t i = 0; i < sw->n && !err; i++) {
+		__u64 c = sw->counts[i], was;
 
-		if (!bpf_map_lookup_elem(fd, &sw.keys[i], &was) && was == c)
+		if (!bpf_map_lookup_elem(fd, &sw->keys[i], &was) && was == c)
 			continue;
-		if (bpf_map_update_elem(fd, &sw.keys[i], &c, BPF_ANY))
+		if (bpf_map_update_elem(fd, &sw->keys[i], &c, BPF_ANY))
 			err = -errno;
 	}
 	/* keys of backends no longer in the policy go (the map is small,
@@ -230,19 +232,39 @@ int pc_dp_lb_sweep(struct pc_dp *dp, const struct pc_compiled *live,
 	while (!bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
 		prev = k;
 		have = 1;
-		if (bsearch(&k, sw.keys, sw.n, sizeof(k), conn_key_cmp))
+		if (bsearch(&k, sw->keys, sw->n, sizeof(k), conn_key_cmp))
 			continue;
 		pc_xgrow(&gone, &cap, ngone, sizeof(*gone));
 		gone[ngone++] = k;
 	}
 	for (size_t i = 0; i < ngone; i++)
 		if (!bpf_map_delete_elem(fd, &gone[i]))
-			st->removed++;
-	st->backends = sw.n;
+			sw->st.removed++;
+	sw->st.backends = sw->n;
 	free(gone);
-	free(sw.keys);
-	free(sw.counts);
 	return err;
+}
+
+int pc_dp_lb_sweep_end(struct pc_lb_sweep *sw, int walk_err,
+		       struct pc_lb_sweep_stats *st)
+{
+	/* counts from half a walk are no better */
+	int err = walk_err ? walk_err : sweep_write(sw);
+
+	*st = sw->st;
+	free(sw->keys);
+	free(sw->counts);
+	free(sw);
+	return err;
+}
+
+int pc_dp_lb_sweep(struct pc_dp *dp, const struct pc_compiled *live,
+		   struct pc_lb_sweep_stats *st)
+{
+	struct pc_lb_sweep *sw = pc_dp_lb_sweep_begin(dp, live);
+
+	return pc_dp_lb_sweep_end(
+		sw, pc_dp_ct_each(dp, pc_dp_lb_sweep_visit, sw), st);
 }
 
 /* As the programs order a flow's ends (pc_end_less). */

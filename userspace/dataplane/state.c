@@ -85,23 +85,27 @@ int pc_dp_read_rule_stats(struct pc_dp *dp, size_t nrules,
 	return err;
 }
 
-int pc_dp_ct_each(struct pc_dp *dp,
-		  int (*fn)(void *arg, const struct pc_ct_key *k,
-			    const struct pc_ct_val *v),
-		  void *arg)
+/*
+ * Call fn for each entry of a hash map or trie, fn returning non-zero to
+ * stop: in batches where the kernel has them (they walk the hash bucket
+ * by bucket, so entries that come and go meanwhile do not restart the
+ * walk), else key by key, at most max entries.  vsz: a value's size as
+ * the syscalls copy it.  keys_only: fn needs no value (key by key, none
+ * is then looked up, and fn gets NULL).  0 or -errno.
+ */
+static int map_each(int fd, size_t ksz, size_t vsz, size_t max, int keys_only,
+		    int (*fn)(void *arg, const void *k, const void *v),
+		    void *arg)
 {
 	enum { CHUNK = 4096 };
-	int fd = pc_dp_map_fd(dp, "conntrack");
-	struct pc_ct_key *keys = pc_xcalloc(CHUNK, sizeof(*keys)), k, prev;
-	struct pc_ct_val *vals = pc_xcalloc(CHUNK, sizeof(*vals)), v;
+	char *keys = pc_xcalloc(CHUNK, ksz), *vals, *k, *prev, *v;
 	LIBBPF_OPTS(bpf_map_batch_opts, o);
 	__u32 batch, cnt;
 	void *in = NULL;
 	int have = 0, err = 0, stop = 0, e;
 	size_t seen = 0;
 
-	/* batches walk the hash bucket by bucket, so entries that come and
-	 * go meanwhile do not restart the walk */
+	vals = pc_xcalloc(CHUNK, vsz); /* batches copy values */
 	do {
 		cnt = CHUNK;
 		err = bpf_map_lookup_batch(fd, in, &batch, keys, vals, &cnt,
@@ -109,7 +113,8 @@ int pc_dp_ct_each(struct pc_dp *dp,
 		if (err && errno != ENOENT)
 			break;
 		for (__u32 i = 0; i < cnt && !stop; i++)
-			stop = fn(arg, &keys[i], &vals[i]);
+			stop = fn(arg, keys + i * ksz,
+				  keys_only ? NULL : vals + i * vsz);
 		in = &batch;
 	} while (!err && !stop);
 	e = err ? errno : 0;
@@ -119,27 +124,77 @@ int pc_dp_ct_each(struct pc_dp *dp,
 		return 0;
 	if (in) /* failed halfway: a walk from the start would repeat */
 		return -e;
-	/* no batch ops: key by key, at most the map's size */
-	while (seen++ < PC_CT_ENTRIES &&
-	       !bpf_map_get_next_key(fd, have ? &prev : NULL, &k)) {
-		prev = k;
+	/* no batch ops (tries): key by key */
+	k = pc_xcalloc(2, ksz);
+	prev = k + ksz;
+	v = keys_only ? NULL : pc_xcalloc(1, vsz);
+	while (seen++ < max &&
+	       !bpf_map_get_next_key(fd, have ? prev : NULL, k)) {
+		memcpy(prev, k, ksz);
 		have = 1;
 		/* an entry may go between the two calls: skip it */
-		if (bpf_map_lookup_elem(fd, &k, &v))
+		if (v && bpf_map_lookup_elem(fd, k, v))
 			continue;
-		if (fn(arg, &k, &v))
+		if (fn(arg, k, v))
 			break;
 	}
+	free(k);
+	free(v);
 	return 0;
 }
 
-static int count_one(void *arg, const struct pc_ct_key *k,
-		     const struct pc_ct_val *v)
+static int count_any(void *arg, const void *k, const void *v)
 {
 	(void)k;
 	(void)v;
 	(*(size_t *)arg)++;
 	return 0;
+}
+
+struct ct_each {
+	int (*fn)(void *arg, const struct pc_ct_key *k,
+		  const struct pc_ct_val *v);
+	void *arg;
+};
+
+static int ct_one(void *arg, const void *k, const void *v)
+{
+	const struct ct_each *x = arg;
+
+	return x->fn(x->arg, k, v);
+}
+
+int pc_dp_ct_each(struct pc_dp *dp,
+		  int (*fn)(void *arg, const struct pc_ct_key *k,
+			    const struct pc_ct_val *v),
+		  void *arg)
+{
+	struct ct_each x = {fn, arg};
+
+	return map_each(pc_dp_map_fd(dp, "conntrack"), sizeof(struct pc_ct_key),
+			sizeof(struct pc_ct_val), PC_CT_ENTRIES, 0, ct_one, &x);
+}
+
+struct ct_mux {
+	const struct pc_ct_visitor *v;
+	size_t n;
+};
+
+static int mux_one(void *arg, const struct pc_ct_key *k,
+		   const struct pc_ct_val *v)
+{
+	const struct ct_mux *m = arg;
+
+	for (size_t i = 0; i < m->n; i++)
+		m->v[i].fn(m->v[i].arg, k, v);
+	return 0;
+}
+
+int pc_dp_ct_walk(struct pc_dp *dp, const struct pc_ct_visitor *v, size_t n)
+{
+	struct ct_mux m = {v, n};
+
+	return n ? pc_dp_ct_each(dp, mux_one, &m) : 0;
 }
 
 /* Entries the programs and this process added, and deleted. */
@@ -165,7 +220,9 @@ int pc_dp_ct_usage(struct pc_dp *dp, size_t *entries, uint64_t *evictions)
 	*entries = 0;
 	*evictions = dp->ct_evictions;
 	if ((err = ct_changes(dp, &ins0, &del0)) ||
-	    (err = pc_dp_ct_each(dp, count_one, entries)) ||
+	    (err = map_each(pc_dp_map_fd(dp, "conntrack"),
+			    sizeof(struct pc_ct_key), sizeof(struct pc_ct_val),
+			    PC_CT_ENTRIES, 1, count_any, entries)) ||
 	    (err = ct_changes(dp, &ins1, &del1)))
 		return err;
 	/*
@@ -231,49 +288,17 @@ int pc_dp_read_set_stats(struct pc_dp *dp, int services, size_t n,
 	return err;
 }
 
-/* Entries in a hash map or trie: in batches where the kernel has them,
- * else key by key (at most max). */
+/* Entries in a hash map or trie. */
 static size_t count_entries(int fd, const struct bpf_map_info *info)
 {
-	enum { CHUNK = 1024 };
 	size_t vsz = info->value_size, n = 0;
-	char *keys, *vals, *k, *prev;
-	LIBBPF_OPTS(bpf_map_batch_opts, o);
-	__u32 batch, cnt;
-	void *in = NULL;
-	int err, have = 0, e;
 
 	if (info->type == BPF_MAP_TYPE_PERCPU_HASH ||
 	    info->type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
 		vsz = ((vsz + 7) & ~(size_t)7) *
 		      (size_t)libbpf_num_possible_cpus();
-	keys = pc_xcalloc(CHUNK, info->key_size);
-	vals = pc_xcalloc(CHUNK, vsz);
-	do {
-		cnt = CHUNK;
-		err = bpf_map_lookup_batch(fd, in, &batch, keys, vals, &cnt,
-					   &o);
-		if (err && errno != ENOENT)
-			break;
-		n += cnt;
-		in = &batch;
-	} while (!err);
-	e = err ? errno : 0;
-	free(keys);
-	free(vals);
-	if (!err || e == ENOENT)
-		return n;
-	/* no batch ops (tries): key by key */
-	n = 0;
-	k = pc_xcalloc(2, info->key_size);
-	prev = k + info->key_size;
-	while (n < info->max_entries &&
-	       !bpf_map_get_next_key(fd, have ? prev : NULL, k)) {
-		memcpy(prev, k, info->key_size);
-		have = 1;
-		n++;
-	}
-	free(k);
+	/* (a walk that fails halfway counts what it saw) */
+	map_each(fd, info->key_size, vsz, info->max_entries, 1, count_any, &n);
 	return n;
 }
 
