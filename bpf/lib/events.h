@@ -36,6 +36,8 @@ static __always_inline void pc_count_rule(__u32 slot, __u32 rule_id, __u32 len)
 		pc_counter_add(&rule_stats, slot * PC_MAX_RULES + rule_id, len);
 }
 
+/* Count by identity set (service); ids past the array share index 0,
+ * which the daemon reads as "past" (identities) or not at all. */
 static __always_inline void pc_count_set(void *map, __u32 slot, __u32 set,
 					 int drop, __u32 len)
 {

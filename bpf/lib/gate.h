@@ -176,7 +176,10 @@ pc_rev_insert(const struct pc_pkt *p, struct pc_ct_key *k, struct pc_ct_val *ct)
 	ct->lb_any_port = 0;
 	__builtin_memcpy(ct->nat_addr, p->daddr, 16);
 	ct->nat_port = p->dport;
-	if (!bpf_map_update_elem(&conntrack, k, ct, BPF_NOEXIST))
+	/* (looked up first: an update finds room before it looks, so a
+	 * NOEXIST that fails may still have evicted a flow for nothing) */
+	if (!bpf_map_lookup_elem(&conntrack, k) &&
+	    !bpf_map_update_elem(&conntrack, k, ct, BPF_NOEXIST))
 		pc_count_stat(PC_STAT_CT_INSERTS, 1);
 	else
 		bpf_map_update_elem(&conntrack, k, ct, BPF_ANY);
@@ -190,7 +193,7 @@ pc_new_flow(const struct pc_pkt *p, struct pc_ct_key *k, int src_lo, int fresh,
 {
 	struct pc_verdict v;
 	struct pc_ct_val ct = {};
-	int reason = 0;
+	int reason = 0, rc;
 
 	pc_policy_decide(gen, p->saddr, p->daddr, p->proto, p->policy_port,
 			 wg_id, &v);
@@ -231,10 +234,17 @@ pc_new_flow(const struct pc_pkt *p, struct pc_ct_key *k, int src_lo, int fresh,
 		if (r)
 			return r; /* nowhere to send it: no flow state */
 	}
-	/* (counted without a branch on fresh: the verifier then need not
-	 * follow both kinds of flow apart from here on) */
-	bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
-	pc_count_stat(PC_STAT_CT_INSERTS, fresh);
+	/*
+	 * A fresh key goes in with NOEXIST (its flags are fresh itself:
+	 * BPF_NOEXIST is 1), so one that another CPU entered meanwhile (both
+	 * ends of a flow may start it at once) is replaced and not counted
+	 * twice, nor is an update that failed.  The count takes no branch on
+	 * fresh: the verifier then need not follow both kinds of flow apart.
+	 */
+	rc = bpf_map_update_elem(&conntrack, k, &ct, fresh);
+	if (rc)
+		bpf_map_update_elem(&conntrack, k, &ct, BPF_ANY);
+	pc_count_stat(PC_STAT_CT_INSERTS, fresh & !rc);
 	if (nat && ct.nat == PC_NAT_DNAT) {
 		if (ct.state < PC_TCP_CLOSING)
 			pc_lb_conn_add(&ct, 1);

@@ -353,9 +353,9 @@ struct pc_counter {
  * ident_stats: per-CPU array, index slot * PC_SET_STATS + identity set
  * id, of the packets of flows from that set; set ids from PC_SET_STATS
  * up share index 0 of their slot.  service_stats: the same by the
- * service a flow's rule matched it through (pc_policy_val.service; 0
- * and services past the array are not counted).  [0] passed, [1]
- * dropped.
+ * service a flow's rule matched it through (pc_policy_val.service; 0 is
+ * not counted, and services past the array share the unread index 0).  [0]
+ * passed, [1] dropped.
  */
 #define PC_SET_STATS 2048
 

@@ -1574,6 +1574,12 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		goto fail;
 	pc_dp_set_flags(gw->dp, knobs(cfg));
 	pc_dp_set_deny_events(gw->dp, cfg->deny_events);
+	{ /* conntrack's evictions count from now (the metrics) */
+		size_t entries;
+		uint64_t evicted;
+
+		pc_dp_ct_usage(gw->dp, &entries, &evicted);
+	}
 	if (pc_dp_adopted(gw->dp))
 		pc_info("adopting pinned data plane in %s (generation %" PRIu64
 			")",

@@ -305,10 +305,14 @@ int pc_dp_local_flow(struct pc_dp *dp, uint8_t proto, const uint8_t local[16],
 	v.action = PC_ACT_ALLOW;
 	v.flags = PC_PF_LOCAL;
 	v.state = proto == IPPROTO_TCP ? PC_TCP_SYN_SENT : PC_TCP_NONE;
-	/* (counted as an insert only where there was no entry) */
-	if (!bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST))
+	/* counted as an insert only where there was no entry (looked up
+	 * first: an LRU update finds room before it looks for the key) */
+	if (bpf_map_lookup_elem(fd, &k, &(struct pc_ct_val){0}) &&
+	    !bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST)) {
 		dp->ct_user_inserts++;
-	else if (errno != EEXIST || bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+		return 0;
+	}
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
 		return -errno;
 	return 0;
 }

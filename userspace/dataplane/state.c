@@ -202,7 +202,7 @@ static int ct_changes(struct pc_dp *dp, int64_t *ins, int64_t *del)
 {
 	struct pc_counter *buf = pc_xcalloc((size_t)dp->ncpus, sizeof(*buf));
 	int fd = pc_dp_map_fd(dp, "stats"), err;
-	struct pc_counter i, d;
+	struct pc_counter i = {0}, d = {0};
 
 	if (!(err = read_percpu(dp, fd, PC_STAT_CT_INSERTS, &i, buf)))
 		err = read_percpu(dp, fd, PC_STAT_CT_DELETES, &d, buf);
