@@ -814,8 +814,8 @@ static const char lang_policy[] =
 	"  - { from: [198.18.1.200], to: [tunnel], action: allow }\n"
 	"  - { from: [eng], to: [\"fd00:2::3\"], action: allow }\n";
 
-/* The tries' entries as the data plane reports them (what it wrote)
- * against a walk of the maps. */
+/* The tries' and host and exact maps' entries as the data plane reports
+ * them (what it wrote) against a walk of the maps. */
 struct occ {
 	int64_t fast[8], walked[8];
 	int pass;
@@ -823,11 +823,12 @@ struct occ {
 
 static void occ_one(void *arg, const struct pc_dp_map_use *u)
 {
-	static const char *const tries[] = {"identities", "services", "policy",
-					    "wg_peers"};
+	static const char *const tries[] = {
+		"identities",  "services",	"policy",      "wg_peers",
+		"ident_hosts", "service_hosts", "policy_exact"};
 	struct occ *o = arg;
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 7; i++)
 		if (!strcmp(u->name, tries[i]))
 			(o->pass ? o->walked : o->fast)[i] = u->entries;
 }
@@ -839,19 +840,19 @@ static void tries_agree(const char *when)
 	cr_assert_eq(pc_dp_maps_each(dp, 0, occ_one, &o), 0);
 	o.pass = 1;
 	cr_assert_eq(pc_dp_maps_each(dp, 1, occ_one, &o), 0);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 7; i++)
 		cr_assert_eq(o.fast[i], o.walked[i],
-			     "%s: trie %d: %lld reported, %lld in the map",
-			     when, i, (long long)o.fast[i],
-			     (long long)o.walked[i]);
+			     "%s: map %d: %lld reported, %lld in the map", when,
+			     i, (long long)o.fast[i], (long long)o.walked[i]);
 }
 
 Test(lang, map_occupancy_of_the_tries_is_what_was_written)
 {
 	char text[2048];
 
-	/* Test that the tries' entry counts the metrics report without
-	 * walking them match a walk, across pushes that swap slots */
+	/* Test that the entry counts of the maps a push writes, which the
+	 * metrics report without walking them, match a walk, across pushes
+	 * that swap slots */
 	tries_agree("no policy");
 	apply_text(lang_policy);
 	tries_agree("first push");
@@ -868,6 +869,8 @@ Test(lang, map_occupancy_of_the_tries_is_what_was_written)
 	cr_assert_eq(pc_dp_maps_each(dp, 0, occ_one, &o), 0);
 	cr_assert_gt(o.fast[0], 0, "identities hold the prefixes");
 	cr_assert_gt(o.fast[2], 0, "the policy trie holds the range");
+	cr_assert_gt(o.fast[4], 0, "ident_hosts holds 198.18.1.200");
+	cr_assert_gt(o.fast[6], 0, "policy_exact holds the rest");
 }
 
 Test(lang, include_inline_cidrs_icmp_types_and_protocols)

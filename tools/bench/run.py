@@ -1145,8 +1145,9 @@ def report(res, quick):
     L += ["## 5b. Metrics scrape", "",
           "`GET /metrics` on the unix socket (curl's time to the last "
           "byte), with the policy of each size in force: *first* is the "
-          "scrape right after a push, which counts the entries of the "
-          "maps only a push changes again (the tries key by key); "
+          "scrape right after a push (the daemon counts the entries of "
+          "the policy maps as it writes them; the small rate-limit and "
+          "load-balancing maps are walked again); "
           "*then* the median and worst of the next six.  Per-rule series "
           "stop at 1,000 rules (docs/observability.md).", "",
           "| rules | first ms | then ms | worst ms | bytes |",

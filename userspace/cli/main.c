@@ -65,9 +65,8 @@ static void usage(FILE *f)
 		"  -V, --version\n"
 		"\n'policy validate' and 'keys' work offline; every other "
 		"verb\n"
-		"talks to the daemon.  "
-		"the daemon.  Exit status: 0 ok, 1 refused or failed, 2 "
-		"usage.\n");
+		"talks to the daemon.  Exit status: 0 ok, 1 refused or "
+		"failed, 2 usage.\n");
 }
 
 int main(int argc, char **argv)

@@ -143,8 +143,9 @@ static struct pc_lpm_key *set_keys(const struct pc_set_entry *v, size_t n,
 }
 
 /* Host prefixes go to the hash, the rest to the trie (see bpf/lib/maps.h). */
+/* n[0]: trie entries written, n[1] host entries */
 static int write_sets(int hosts_fd, int trie_fd, const struct pc_set_entry *v,
-		      size_t n, __u8 slot, size_t *ntrie)
+		      size_t n, __u8 slot, size_t nw[2])
 {
 	struct pc_lpm_key *k = set_keys(v, n, slot);
 	struct pc_lpm_key *hk = pc_xcalloc(n ? n : 1, sizeof(*hk));
@@ -166,7 +167,8 @@ static int write_sets(int hosts_fd, int trie_fd, const struct pc_set_entry *v,
 	if (!err)
 		err = update_many(trie_fd, k, val, nt, sizeof(*k),
 				  sizeof(*val));
-	*ntrie = nt;
+	nw[0] = nt;
+	nw[1] = nh;
 	free(k);
 	free(hk);
 	free(val);
@@ -360,8 +362,9 @@ static size_t split_ranges(struct pc_policy_key *k, struct pc_policy_val *v,
 	return nr;
 }
 
+/* nw[0]: trie entries written, nw[1] exact ones */
 static int write_policy(int trie_fd, int exact_fd, const struct pc_compiled *c,
-			__u8 slot, size_t *ntrie)
+			__u8 slot, size_t nw[2])
 {
 	struct pc_policy_key *k = policy_keys(c, slot);
 	struct pc_policy_val *v =
@@ -375,7 +378,8 @@ static int write_policy(int trie_fd, int exact_fd, const struct pc_compiled *c,
 					      .flags = c->entries[i].flags,
 					      .service = c->entries[i].service};
 	nr = split_ranges(k, v, c->nentries);
-	*ntrie = nr;
+	nw[0] = nr;
+	nw[1] = c->nentries - nr;
 	err = update_many(trie_fd, k, v, nr, sizeof(*k), sizeof(*v));
 	if (!err)
 		err = update_many(exact_fd, k + nr, v + nr, c->nentries - nr,
@@ -572,8 +576,7 @@ static int clear_all(struct pc_dp *dp, __u8 slot)
 static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 {
 	int err;
-
-	size_t n[PC_DP_TRIES] = {0};
+	size_t ni[2] = {0}, ns[2] = {0}, np[2] = {0};
 
 	if (!dp->idle_clean && (err = clear_all(dp, slot)))
 		return err;
@@ -586,20 +589,23 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 				  (uint32_t)c->service_owners.n, slot)) ||
 	    (err = write_sets(pc_dp_map_fd(dp, "ident_hosts"),
 			      pc_dp_map_fd(dp, "identities"), c->idents,
-			      c->nidents, slot, &n[PC_DP_TRIE_IDENTS])) ||
+			      c->nidents, slot, ni)) ||
 	    (err = write_sets(pc_dp_map_fd(dp, "service_hosts"),
 			      pc_dp_map_fd(dp, "services"), c->services,
-			      c->nservices, slot, &n[PC_DP_TRIE_SERVICES])) ||
+			      c->nservices, slot, ns)) ||
 	    (err = write_rates(pc_dp_map_fd(dp, "rates"), c, slot)) ||
 	    (err = write_wg_peers(dp, c, slot)) ||
 	    (err = write_policy(pc_dp_map_fd(dp, "policy"),
 				pc_dp_map_fd(dp, "policy_exact"), c, slot,
-				&n[PC_DP_TRIE_POLICY])) ||
+				np)) ||
 	    (err = pc_dp_lb_write(dp, c, slot)))
 		return err;
-	dp->trie_n[PC_DP_TRIE_IDENTS][slot] = n[PC_DP_TRIE_IDENTS];
-	dp->trie_n[PC_DP_TRIE_SERVICES][slot] = n[PC_DP_TRIE_SERVICES];
-	dp->trie_n[PC_DP_TRIE_POLICY][slot] = n[PC_DP_TRIE_POLICY];
+	dp->trie_n[PC_DP_TRIE_IDENTS][slot] = ni[0];
+	dp->trie_n[PC_DP_TRIE_IDENT_HOSTS][slot] = ni[1];
+	dp->trie_n[PC_DP_TRIE_SERVICES][slot] = ns[0];
+	dp->trie_n[PC_DP_TRIE_SERVICE_HOSTS][slot] = ns[1];
+	dp->trie_n[PC_DP_TRIE_POLICY][slot] = np[0];
+	dp->trie_n[PC_DP_TRIE_POLICY_EXACT][slot] = np[1];
 	dp->trie_known[slot] = 1;
 	/* the slot's mode: the idle slot's bit, read by no packet yet */
 	if (c->mode == PC_MODE_AUDIT)

@@ -13,12 +13,16 @@ struct ring_buffer;
 
 #define PC_DP_MAX_MAPS 48
 
-/* The LPM tries, in trie_n's order. */
+/* The maps only a push writes whose entries this process counts as it
+ * writes them (trie_n): the LPM tries, and the hash maps beside them. */
 enum {
 	PC_DP_TRIE_IDENTS,
 	PC_DP_TRIE_SERVICES,
 	PC_DP_TRIE_POLICY,
 	PC_DP_TRIE_WG_PEERS,
+	PC_DP_TRIE_IDENT_HOSTS,
+	PC_DP_TRIE_SERVICE_HOSTS,
+	PC_DP_TRIE_POLICY_EXACT,
 	PC_DP_TRIES
 };
 
@@ -43,9 +47,10 @@ struct pc_dp {
 	 * generation (an LPM trie is walked key by key) */
 	uint64_t occ_gen;
 	size_t occ[PC_DP_MAX_MAPS];
-	/* the tries' entries per slot, as this process wrote and removed
+	/* those maps' entries per slot, as this process wrote and removed
 	 * them (a trie has no batch lookup: walking one of 100,000 entries
-	 * takes a tenth of a second); known[slot] 0: walk instead */
+	 * takes a tenth of a second, and a batched walk of the hash maps of
+	 * a 100,000-rule policy as long again); known[slot] 0: walk */
 	size_t trie_n[PC_DP_TRIES][2];
 	uint8_t trie_known[2];
 	/* conntrack entries this process added and deleted (local flows),

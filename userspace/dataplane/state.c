@@ -316,7 +316,10 @@ static int trie_of(const char *name)
 		[PC_DP_TRIE_IDENTS] = "identities",
 		[PC_DP_TRIE_SERVICES] = "services",
 		[PC_DP_TRIE_POLICY] = "policy",
-		[PC_DP_TRIE_WG_PEERS] = "wg_peers"};
+		[PC_DP_TRIE_WG_PEERS] = "wg_peers",
+		[PC_DP_TRIE_IDENT_HOSTS] = "ident_hosts",
+		[PC_DP_TRIE_SERVICE_HOSTS] = "service_hosts",
+		[PC_DP_TRIE_POLICY_EXACT] = "policy_exact"};
 
 	for (int i = 0; i < PC_DP_TRIES; i++)
 		if (!strcmp(name, v[i]))
