@@ -19,7 +19,6 @@
 
 static struct pc_dp *dp;
 static struct pc_flowlog *fl;
-static struct event_base *base;
 static char gwname[64], path[128];
 static int ct_fd;
 static int names_own = 1; /* what the names callback says */
@@ -58,7 +57,6 @@ static void setup(void)
 	pc_dp_teardown(&o);
 	cr_assert_eq(pc_dp_open(&o, &dp), 0);
 	ct_fd = pc_dp_map_fd(dp, "conntrack");
-	base = event_base_new();
 	fo.path = path;
 	cr_assert_eq(pc_flowlog_open(dp, &fo, &fl), 0);
 }
@@ -68,7 +66,6 @@ static void teardown(void)
 	struct pc_dp_opts o = {.gateway = gwname};
 
 	pc_flowlog_close(fl);
-	event_base_free(base);
 	pc_dp_close(dp);
 	pc_dp_teardown(&o);
 	unlink(path);

@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/pkt_cls.h>
@@ -870,6 +871,7 @@ Test(lang, map_occupancy_of_the_tries_is_what_was_written)
 	cr_assert_gt(o.fast[0], 0, "identities hold the prefixes");
 	cr_assert_gt(o.fast[2], 0, "the policy trie holds the range");
 	cr_assert_gt(o.fast[4], 0, "ident_hosts holds 198.18.1.200");
+	cr_assert_gt(o.fast[5], 0, "service_hosts holds 198.18.2.2");
 	cr_assert_gt(o.fast[6], 0, "policy_exact holds the rest");
 }
 
@@ -2060,6 +2062,15 @@ static uint64_t dns_conns(void)
  * the counts from conntrack, so flows that expired or were evicted leave
  * them, and least-connections sees the backends as they are.
  */
+static int count_visit(void *arg, const struct pc_ct_key *k,
+		       const struct pc_ct_val *v)
+{
+	(void)k;
+	(void)v;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
 Test(lb, sweep_counts_live_flows_from_conntrack)
 {
 	struct pspec s = {.src = "198.18.1.7",
@@ -2072,6 +2083,9 @@ Test(lb, sweep_counts_live_flows_from_conntrack)
 			  .sport = 41000,
 			  .dport = 80};
 	struct pc_lb_sweep_stats st;
+	struct pc_lb_sweep *sw;
+	size_t seen = 0;
+	struct pc_ct_visitor v[2] = {{NULL, NULL}, {count_visit, &seen}};
 	struct pc_lb_conn_key stale = {.port = 9};
 	uint8_t out[PK_MAX], wa[16];
 	char to[64];
@@ -2094,16 +2108,27 @@ Test(lb, sweep_counts_live_flows_from_conntrack)
 					 &one, BPF_ANY),
 		     0);
 
-	/* all live: the sweep agrees, and removes the stranger */
-	cr_assert_eq(pc_dp_lb_sweep(dp, live, &st), 0);
+	/* all live: the sweep agrees, and removes the stranger; it shares
+	 * its walk with another visitor, which sees every entry too */
+	sw = pc_dp_lb_sweep_begin(dp, live);
+	v[0] = (struct pc_ct_visitor){pc_dp_lb_sweep_visit, sw};
+	cr_assert_eq(pc_dp_ct_walk(dp, v, 2), 0);
+	cr_assert_eq(pc_dp_lb_sweep_end(sw, 0, &st), 0);
+	cr_assert_eq(seen, st.entries);
+	cr_assert_geq(seen, 14, "7 flows, each with its backend's entry");
 	cr_assert_eq(dns_conns(), 6);
 	cr_assert_eq(st.flows, 7);
 	cr_assert_eq(st.backends, 6, "3 web + 3 dns backends");
 	cr_assert_eq(st.removed, 1);
 	cr_assert_eq(pc_dp_lb_conns(dp, stale.addr, 9), 0);
 
-	/* UDP flows idle past their timeout (120 s) no longer count */
+	/* UDP flows idle past their timeout (120 s) no longer count; a walk
+	 * that failed changes nothing */
 	cr_assert_eq(age_dnat(53, 121ULL * 1000000000ULL), 6);
+	sw = pc_dp_lb_sweep_begin(dp, live);
+	cr_assert_eq(pc_dp_ct_each(dp, pc_dp_lb_sweep_visit, sw), 0);
+	cr_assert_eq(pc_dp_lb_sweep_end(sw, -EIO, &st), -EIO);
+	cr_assert_eq(dns_conns(), 6, "not from a failed walk");
 	cr_assert_eq(pc_dp_lb_sweep(dp, live, &st), 0);
 	cr_assert_eq(dns_conns(), 0, "expired flows subtracted");
 	cr_assert_eq(pc_dp_lb_conns(dp, wa, 8080), 1, "the TCP flow lives");

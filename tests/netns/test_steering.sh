@@ -104,6 +104,8 @@ write_policy '      - { address: 198.18.2.2, port: 8081, weight: 1 }
       - "[fd00:2::2]:8081"
       - "[fd00:3::2]:8081"'
 sed -i "s|^  policy: .*|  policy: $T_DIR/steer.yaml|; s|^    - { name: s0, mode: native }|&\n    - { name: s1, mode: native }\n    - { name: s2, mode: native }|" "$T_DIR/gateway.yaml"
+# (a flow log too: it and the flow counts share the daemon's walk)
+echo "  flow_log: { path: $T_DIR/flows.jsonl }" >>"$T_DIR/gateway.yaml"
 daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
 ok "daemon starts"
 
@@ -220,6 +222,11 @@ print(n)')
 expect 0 "is set from conntrack within a second (1000 -> $B1N; $B1LIVE open)" test "$B1N" = "$B1LIVE"
 absent() { ! bpftool map lookup pinned "$LBC" key $XKEY >/dev/null 2>&1; }
 expect 0 "the stranger's count is gone" absent
+expect 0 "the flow log, on the same walk, has the balanced connections" python3 -c '
+import json, sys
+n = sum(1 for l in open(sys.argv[1])
+        if (r := json.loads(l))["event"] == "flow" and r["dst"] == "198.18.0.100")
+assert n >= 10, n' "$T_DIR/flows.jsonl"
 
 # A connection stays with its backend for its whole life.
 lab_in client $PROBE hold 198.18.0.100 80 --duration 3 --interval 0.05 >"$T_DIR/hold.out" 2>&1 &

@@ -1616,12 +1616,12 @@ void pc_gateway_stop(struct pc_gateway *gw)
 		return;
 	pc_api_stop(gw->api);
 	pc_wgm_stop(gw->wgm);
+	if (gw->ev_walk) /* (before what it walks for) */
+		event_free(gw->ev_walk);
 	pc_health_free(gw->health);
 	pc_flowlog_close(gw->flowlog);
 	if (gw->ev_read)
 		event_free(gw->ev_read);
-	if (gw->ev_walk)
-		event_free(gw->ev_walk);
 	if (gw->ev_flush) {
 		on_flush(-1, 0, gw);
 		event_free(gw->ev_flush);

@@ -102,7 +102,7 @@ static int map_each(int fd, size_t ksz, size_t vsz, size_t max, int keys_only,
 	LIBBPF_OPTS(bpf_map_batch_opts, o);
 	__u32 batch, cnt;
 	void *in = NULL;
-	int have = 0, err = 0, stop = 0, e;
+	int have = 0, err = 0, stop = 0, e = 0;
 	size_t seen = 0;
 
 	vals = pc_xcalloc(CHUNK, vsz); /* batches copy values */
@@ -110,14 +110,14 @@ static int map_each(int fd, size_t ksz, size_t vsz, size_t max, int keys_only,
 		cnt = CHUNK;
 		err = bpf_map_lookup_batch(fd, in, &batch, keys, vals, &cnt,
 					   &o);
-		if (err && errno != ENOENT)
+		e = err ? errno : 0; /* (before fn, which may set errno) */
+		if (err && e != ENOENT)
 			break;
 		for (__u32 i = 0; i < cnt && !stop; i++)
 			stop = fn(arg, keys + i * ksz,
 				  keys_only ? NULL : vals + i * vsz);
 		in = &batch;
 	} while (!err && !stop);
-	e = err ? errno : 0;
 	free(keys);
 	free(vals);
 	if (!err || e == ENOENT || stop)
