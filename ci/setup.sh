@@ -16,6 +16,8 @@ PKGS=(
 	nftables xdp-tools wrk iperf3 ethtool
 	# observability: promtool checks the metrics, Prometheus scrapes them
 	prometheus
+	# packaging: the unit's checker, the man pages' renderers
+	systemd groff-base man-db
 )
 
 missing=()
