@@ -16,8 +16,9 @@ PKGS=(
 	nftables xdp-tools wrk iperf3 ethtool
 	# observability: promtool checks the metrics, Prometheus scrapes them
 	prometheus
-	# packaging: the unit's checker, the man pages' renderers
-	systemd groff-base man-db
+	# packaging: the unit's checker, the man pages' renderers; the
+	# container image (tools/container/build.sh) and its runtime
+	systemd groff-base man-db podman buildah runc debootstrap
 )
 
 missing=()

@@ -1,0 +1,34 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Build the Portcullis container image with podman, without a registry:
+# the build stage's base (localhost/portcullis-build:bookworm) is a
+# Debian root made here by debootstrap from the Debian mirror, imported
+# once; then the Containerfile builds the binaries in it and copies them,
+# with what they load, into an image FROM scratch.
+#   tools/container/build.sh [TAG]        (default: localhost/portcullis:latest)
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+TAG=${1:-localhost/portcullis:latest}
+BASE=localhost/portcullis-build:bookworm
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# what the build stage needs: the build dependencies of ci/setup.sh
+DEPS=clang,llvm,gcc,libc6-dev,meson,ninja-build,pkg-config,bpftool,binutils
+DEPS=$DEPS,libbpf-dev,libelf-dev,zlib1g-dev,libyaml-dev,libjansson-dev
+DEPS=$DEPS,libevent-dev,libcurl4-openssl-dev,libsqlite3-dev,libmbedtls-dev
+DEPS=$DEPS,libmnl-dev,wireguard-go
+
+if ! podman image exists "$BASE"; then
+	root=$(mktemp -d /var/tmp/pc-base.XXXXXX)
+	trap 'rm -rf "$root"' EXIT
+	echo "== debootstrap bookworm (minbase) into $root"
+	debootstrap --variant=minbase --include="$DEPS" bookworm "$root" "$MIRROR" \
+		>"$root.log" 2>&1 || { tail -20 "$root.log"; exit 1; }
+	rm -f "$root.log"
+	echo "== import it as $BASE"
+	tar -C "$root" -c . | podman import - "$BASE" >/dev/null
+fi
+echo "== podman build $TAG"
+# chroot isolation: RUN steps need no OCI runtime (crun fails on some
+# hosts' cgroups)
+podman build --isolation chroot -t "$TAG" -f "$SRC/Containerfile" "$SRC"
+podman image inspect "$TAG" --format '== {{.Id}} {{.Size}} bytes'
