@@ -18,7 +18,7 @@ PKGS=(
 	prometheus
 	# packaging: the unit's checker, the man pages' renderers; the
 	# container image (tools/container/build.sh) and its runtime
-	systemd groff-base man-db podman buildah runc debootstrap
+	systemd groff-base man-db libcap2-bin podman buildah runc debootstrap
 )
 
 missing=()

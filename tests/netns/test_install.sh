@@ -39,9 +39,8 @@ expect 0 "the installed binaries run" "$P/sbin/portcullisd" --version
 UNIT=$P/lib/systemd/system/portcullisd@.service
 mkdir -p "$T_DIR/unit"
 sed "s|$PREFIX/|$P/|g" "$UNIT" >"$T_DIR/unit/portcullisd@.service"
-expect 0 "systemd-analyze verify runs" systemd-analyze verify --man=no \
-	"$T_DIR/unit/portcullisd@.service"
-expect 0 "and has nothing to say" test ! -s "$T_DIR/last.out"
+expect 0 "systemd-analyze verify runs and has nothing to say" sh -c \
+	"systemd-analyze verify --man=no '$T_DIR/unit/portcullisd@.service' 2>&1 | grep . && exit 1 || exit 0"
 cp "$UNIT" "$T_DIR/last.out"
 expect_match "^ExecStart=$PREFIX/sbin/portcullisd -c .*/portcullis/%i.yaml$" \
 	"ExecStart runs the installed daemon on the instance's config"
@@ -90,8 +89,10 @@ exec setpriv --bounding-set -all,$set_caps --no-new-privs -- "$P/sbin/portcullis
 EOC
 chmod +x "$T_DIR/capd"
 DAEMON=$T_DIR/capd
-expect 0 "the capability set is what the unit says" sh -c \
-	"setpriv --bounding-set -all,$set_caps -- grep CapEff /proc/self/status"
+want=$(echo "$CAPS" | tr 'A-Z ' 'a-z\n' | sort | tr '\n' ' ')
+got=$(capsh --decode="$(setpriv --bounding-set -all,$set_caps -- \
+	sed -n 's/CapEff:\t//p' /proc/self/status)" | sed 's/.*=//' | tr ',' '\n' | sort | tr '\n' ' ')
+expect 0 "the wrapper's capabilities are the unit's ($got)" test "$got" = "$want"
 daemon_start || { not_ok "daemon starts with the unit's capabilities"; t_done; exit 1; }
 ok "daemon starts with the unit's capabilities ($set_caps)"
 expect 0 "its effective capabilities are those" grep -q "CapEff:.*$(

@@ -9,13 +9,15 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 TAG=${1:-localhost/portcullis:latest}
-BASE=localhost/portcullis-build:bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# what the build stage needs: the build dependencies of ci/setup.sh
+# what the build stage needs: the build dependencies of ci/setup.sh, and
+# what the runtime image takes from it (wireguard-go, the CA bundle)
 DEPS=clang,llvm,gcc,libc6-dev,meson,ninja-build,pkg-config,bpftool,binutils
 DEPS=$DEPS,libbpf-dev,libelf-dev,zlib1g-dev,libyaml-dev,libjansson-dev
 DEPS=$DEPS,libevent-dev,libcurl4-openssl-dev,libsqlite3-dev,libmbedtls-dev
-DEPS=$DEPS,libmnl-dev,wireguard-go
+DEPS=$DEPS,libmnl-dev,wireguard-go,ca-certificates
+# the base is named by what is in it: a changed list makes a new one
+BASE=localhost/portcullis-build:bookworm-$(echo "$DEPS" | sha256sum | cut -c1-12)
 
 if ! podman image exists "$BASE"; then
 	root=$(mktemp -d /var/tmp/pc-base.XXXXXX)
@@ -30,5 +32,7 @@ fi
 echo "== podman build $TAG"
 # chroot isolation: RUN steps need no OCI runtime (crun fails on some
 # hosts' cgroups)
-podman build --isolation chroot -t "$TAG" -f "$SRC/Containerfile" "$SRC"
+podman build --isolation chroot --build-arg "BASE=$BASE" -t "$TAG" \
+	-f "$SRC/Containerfile" "$SRC"
+podman image prune -f --filter label=org.portcullis.stage=build >/dev/null
 podman image inspect "$TAG" --format '== {{.Id}} {{.Size}} bytes'

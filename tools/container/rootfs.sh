@@ -19,11 +19,21 @@ cp "$(command -v wireguard-go)" "$root/usr/bin/"
 strip --strip-unneeded "$root/usr/sbin/portcullisd" "$root/usr/bin/portcullis"
 # the libraries and the loader, at the paths the binaries ask for
 for b in $bins; do
+	if ldd "$b" | grep -q 'not found'; then
+		echo "rootfs.sh: $b: a library is missing:" >&2
+		ldd "$b" | grep 'not found' >&2
+		exit 1
+	fi
+done
+for b in $bins; do
 	ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
 done | sort -u | while read -r lib; do
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib"
 done
+# the CA bundle, for the CLI's https to a gateway (--cacert overrides)
+mkdir -p "$root/etc/ssl/certs"
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
 # name lookups of the C library (getaddrinfo for endpoints, user names)
 printf 'root:x:0:0:root:/:/usr/sbin/portcullisd\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
