@@ -389,41 +389,43 @@ static int write_policy(int trie_fd, int exact_fd, const struct pc_compiled *c,
 	return err;
 }
 
-static int zero_rule_stats(struct pc_dp *dp, size_t nrules, __u8 slot)
+/*
+ * Zero a slot's first n per-CPU counters (of vsz bytes) in an array
+ * indexed slot * per_slot + i, for a new policy: rules, identity sets,
+ * services.
+ */
+static int zero_counters(struct pc_dp *dp, const char *map, __u32 per_slot,
+			 size_t n, size_t vsz, __u8 slot)
 {
-	int fd = pc_dp_map_fd(dp, "rule_stats");
-	size_t n = nrules + 1;
 	__u32 *keys = pc_xcalloc(n, sizeof(*keys));
-	struct pc_counter *zero =
-		pc_xcalloc(n * (size_t)dp->ncpus, sizeof(*zero));
+	void *zero = pc_xcalloc(n * (size_t)dp->ncpus, vsz);
 	int err;
 
-	for (__u32 id = 0; id < n; id++)
-		keys[id] = slot * PC_MAX_RULES + id;
-	err = update_many(fd, keys, zero, n, sizeof(*keys),
-			  sizeof(*zero) * (size_t)dp->ncpus);
+	for (__u32 i = 0; i < n; i++)
+		keys[i] = slot * per_slot + i;
+	err = update_many(pc_dp_map_fd(dp, map), keys, zero, n, sizeof(*keys),
+			  vsz * (size_t)dp->ncpus);
 	free(keys);
 	free(zero);
 	return err;
 }
 
-/* A slot's counters by identity set (service), for a new policy's. */
-static int zero_set_stats(struct pc_dp *dp, const char *map, uint32_t nsets,
-			  __u8 slot)
+static int zero_stats(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 {
-	size_t n = nsets + 1 < PC_SET_STATS ? nsets + 1 : PC_SET_STATS;
-	__u32 *keys = pc_xcalloc(n, sizeof(*keys));
-	struct pc_set_counter *zero =
-		pc_xcalloc(n * (size_t)dp->ncpus, sizeof(*zero));
+	size_t ni = c->nident_sets + 1, ns = c->service_owners.n + 1;
 	int err;
 
-	for (__u32 id = 0; id < n; id++)
-		keys[id] = slot * PC_SET_STATS + id;
-	err = update_many(pc_dp_map_fd(dp, map), keys, zero, n, sizeof(*keys),
-			  sizeof(*zero) * (size_t)dp->ncpus);
-	free(keys);
-	free(zero);
-	return err;
+	if (ni > PC_SET_STATS)
+		ni = PC_SET_STATS;
+	if (ns > PC_SET_STATS)
+		ns = PC_SET_STATS;
+	if ((err = zero_counters(dp, "rule_stats", PC_MAX_RULES, c->nrules + 1,
+				 sizeof(struct pc_counter), slot)) ||
+	    (err = zero_counters(dp, "ident_stats", PC_SET_STATS, ni,
+				 sizeof(struct pc_set_counter), slot)))
+		return err;
+	return zero_counters(dp, "service_stats", PC_SET_STATS, ns,
+			     sizeof(struct pc_set_counter), slot);
 }
 
 /* Delete set keys from the hash (hosts) or the trie (the rest). */
@@ -583,10 +585,7 @@ static int fill_slot(struct pc_dp *dp, const struct pc_compiled *c, __u8 slot)
 	dp->idle_clean = 0;
 	/* (known again once the slot is written whole, or emptied) */
 	dp->trie_known[slot] = 0;
-	if ((err = zero_rule_stats(dp, c->nrules, slot)) ||
-	    (err = zero_set_stats(dp, "ident_stats", c->nident_sets, slot)) ||
-	    (err = zero_set_stats(dp, "service_stats",
-				  (uint32_t)c->service_owners.n, slot)) ||
+	if ((err = zero_stats(dp, c, slot)) ||
 	    (err = write_sets(pc_dp_map_fd(dp, "ident_hosts"),
 			      pc_dp_map_fd(dp, "identities"), c->idents,
 			      c->nidents, slot, ni)) ||
