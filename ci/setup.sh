@@ -16,6 +16,8 @@ PKGS=(
 	nftables xdp-tools wrk iperf3 ethtool
 	# observability: promtool checks the metrics, Prometheus scrapes them
 	prometheus
+	# the fleet: the etcd its test runs (its own, in a namespace)
+	etcd-server
 	# packaging: the unit's checker, the man pages' renderers; the
 	# container image (tools/container/build.sh) and its runtime
 	systemd groff-base man-db libcap2-bin podman buildah runc debootstrap

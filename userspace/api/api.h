@@ -92,7 +92,8 @@ struct pc_api_backend {
 	json_t *(*denies)(void *ctx, size_t limit);
 	/* {"entries": [...]}, newest first; NULL on a store error */
 	json_t *(*audit_list)(void *ctx, size_t limit);
-	/* 1 when ready, else 0 with *why set */
+	/* 1 when ready (with *why set: degraded, but serving), else 0 with
+	 * *why set */
 	int (*ready)(void *ctx, const char **why);
 	/* GET /metrics: Prometheus text (malloc'd), NULL on failure */
 	char *(*metrics)(void *ctx);
@@ -101,6 +102,8 @@ struct pc_api_backend {
 	/* {"services": [...], "transitions": [...]}: load-balanced
 	 * services, their backends' health and recent health changes */
 	json_t *(*services)(void *ctx);
+	/* {"gateways": [...], ...}: the fleet, or this gateway alone */
+	json_t *(*gateways)(void *ctx);
 	/* POST /v1/peers (a JSON object) and DELETE /v1/peers/NAME: return
 	 * the HTTP status and set *out (the peer, or an error) */
 	int (*peer_add)(void *ctx, const struct pc_api_caller *who, json_t *req,

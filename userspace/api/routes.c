@@ -106,10 +106,13 @@ void pc_api_diags_json(json_t *j, const struct pc_diags *d)
 static int failed(int rc, const struct pc_diags *d, json_t **out)
 {
 	int store = rc == -ENOSPC || rc == -EROFS || rc == -EBUSY;
+	int fleet = rc == -ECONNREFUSED || rc == -ETIMEDOUT;
 
 	*out = error_json(d->nerrors ? pc_diags_first_error(d) : strerror(-rc),
-			  store ? "state" : NULL);
-	return store ? 503 : 500;
+			  store	  ? "state"
+			  : fleet ? "store"
+				  : NULL);
+	return store || fleet ? 503 : 500;
 }
 
 static int put_policy(const struct pc_api_backend *be, const char *query,
@@ -262,13 +265,18 @@ static int get_readyz(const struct pc_api_backend *be, const char *query,
 		      const char *ctype, const char *body, size_t len,
 		      json_t **out)
 {
-	const char *why = "not ready";
+	const char *why = NULL;
 
 	(void)query, (void)ctype, (void)body, (void)len;
 	if (be->ready(be->ctx, &why)) {
-		*out = json_pack("{s:s}", "status", "ready");
+		/* degraded still serves: it enforces, it cannot follow */
+		*out = why ? json_pack("{s:s, s:s}", "status", "degraded",
+				       "error", why)
+			   : json_pack("{s:s}", "status", "ready");
 		return 200;
 	}
+	if (!why)
+		why = "not ready";
 	*out = json_pack("{s:s, s:s}", "status", "not ready", "error", why);
 	return 503;
 }
@@ -521,6 +529,14 @@ static int get_flows(const struct pc_api_backend *be, const char *query,
 	return 200;
 }
 
+static int get_gateways(const struct pc_api_backend *be, const char *query,
+			const char *ctype, const char *body, size_t len,
+			json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	return read_route(be->gateways, be->ctx, "fleet", out);
+}
+
 static const struct route routes[] = {
 	{"GET", "/v1/status", get_status, PC_ROLE_VIEWER},
 	{"GET", "/v1/policy", get_policy, PC_ROLE_VIEWER},
@@ -535,6 +551,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/denies", get_denies, PC_ROLE_VIEWER},
 	{"GET", "/v1/peers", get_peers, PC_ROLE_VIEWER},
 	{"GET", "/v1/services", get_services, PC_ROLE_VIEWER},
+	{"GET", "/v1/gateways", get_gateways, PC_ROLE_VIEWER},
 	{"POST", "/v1/peers", post_peers, PC_ROLE_OPERATOR},
 	{"DELETE", "/v1/peers/*", delete_peer, PC_ROLE_OPERATOR},
 	{"GET", "/healthz", get_healthz, PC_ROLE_NONE},

@@ -17,6 +17,7 @@ struct pc_cli {
 	const char *token; /* API token, or NULL */
 	const char *cacert, *cert, *key; /* TLS: CA to trust, client cert */
 	int json;
+	int fleet; /* --fleet: a push waits for every gateway to take it */
 };
 
 struct pc_cmd {
@@ -69,5 +70,9 @@ int pc_cmd_denies(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_keys(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_peers(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_services(const struct pc_cli *cli, int argc, char **argv);
+int pc_cmd_gateways(const struct pc_cli *cli, int argc, char **argv);
+/* Until every gateway up enforces version (or timeout seconds): print
+ * how long it took, or who is behind; PC_EXIT_OK when all are. */
+int pc_fleet_wait(const struct pc_cli *cli, long long version, double timeout);
 
 #endif

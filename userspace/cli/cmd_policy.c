@@ -144,6 +144,13 @@ static int policy_push(const struct pc_cli *cli, int argc, char **argv)
 			       json_object_get(reply, "rules")),
 		       (long long)json_integer_value(
 			       json_object_get(reply, "entries")));
+	if (cli->fleet) {
+		long long v =
+			json_integer_value(json_object_get(reply, "version"));
+
+		json_decref(reply);
+		return pc_fleet_wait(cli, v, 10);
+	}
 	json_decref(reply);
 	return PC_EXIT_OK;
 }
@@ -260,6 +267,13 @@ static int policy_rollback(const struct pc_cli *cli, int argc, char **argv)
 			       json_object_get(reply, "version")),
 		       (long long)json_integer_value(
 			       json_object_get(reply, "generation")));
+	if (cli->fleet) {
+		long long v =
+			json_integer_value(json_object_get(reply, "version"));
+
+		json_decref(reply);
+		return pc_fleet_wait(cli, v, 10);
+	}
 	json_decref(reply);
 	return PC_EXIT_OK;
 }

@@ -24,6 +24,8 @@ static const struct pc_cmd cmds[] = {
 	 pc_cmd_events},
 	{"denies", "[--limit N]", pc_cmd_denies},
 	{"services", "", pc_cmd_services},
+	{"gateways", "[list | wait [--version N] [--timeout S]]",
+	 pc_cmd_gateways},
 	{"flows",
 	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "
 	 "[--limit N]\n"
@@ -40,8 +42,9 @@ static const struct pc_cmd cmds[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: portcullis [--api ADDR] [--json] VERB ...\n\n"
-		   "Verbs:\n");
+	fprintf(f,
+		"Usage: portcullis [--api ADDR] [--json] [--fleet] VERB ...\n\n"
+		"Verbs:\n");
 	for (size_t i = 0; i < PC_ARRAY_SIZE(cmds); i++)
 		fprintf(f, "  %s %s\n", cmds[i].name, cmds[i].usage);
 	fprintf(f,
@@ -61,6 +64,9 @@ static void usage(FILE *f)
 		"  --cert FILE, --key FILE  client certificate and its key\n"
 		"               ($PORTCULLIS_CERT, $PORTCULLIS_KEY)\n"
 		"  --json       machine-readable output for read commands\n"
+		"  --fleet      policy push and rollback wait until every "
+		"gateway\n"
+		"               of the fleet up enforces the new version\n"
 		"  -h, --help   this help\n"
 		"  -V, --version\n"
 		"\n'policy validate' and 'keys' work offline; every other "
@@ -74,6 +80,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"api", required_argument, NULL, 'a'},
 		{"json", no_argument, NULL, 'j'},
+		{"fleet", no_argument, NULL, 'F'},
 		{"token", required_argument, NULL, 't'},
 		{"cacert", required_argument, NULL, 'C'},
 		{"cert", required_argument, NULL, 'E'},
@@ -97,6 +104,9 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			cli.json = 1;
+			break;
+		case 'F':
+			cli.fleet = 1;
 			break;
 		case 't':
 			cli.token = optarg;

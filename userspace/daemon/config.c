@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "daemon.h"
+#include "etcd.h"
 #include "portcullis/maps.h"
 #include "front.h"
 
@@ -369,6 +370,97 @@ static int parse_flow_log(struct cctx *c, yaml_node_t *v,
 	return 0;
 }
 
+/* store: sqlite:///PATH (the default, at state:) or etcd://HOST:PORT/PREFIX */
+static int parse_store(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
+{
+	const char *s = scalar(v);
+	char host[256], prefix[256], why[128];
+	unsigned int port;
+
+	if (s && !strncmp(s, "sqlite://", 9)) {
+		if (s[9] != '/')
+			return fail(c, v,
+				    "store: sqlite:// takes an absolute path "
+				    "(sqlite:///var/lib/portcullis/gw1.db)");
+		if (g->state && strcmp(g->state, s + 9))
+			return fail(c, v,
+				    "store: names %s but state: names %s; give "
+				    "one of them",
+				    s + 9, g->state);
+		free(g->state);
+		g->state = pc_strdup(s + 9);
+		free(g->store_etcd);
+		g->store_etcd = NULL;
+		return 0;
+	}
+	if (s && !strncmp(s, "etcd://", 7)) {
+		if (pc_etcd_parse_uri(s, host, sizeof(host), &port, prefix,
+				      sizeof(prefix), why, sizeof(why)))
+			return fail(c, v, "store: %s", why);
+		free(g->store_etcd);
+		g->store_etcd = pc_strdup(s);
+		return 0;
+	}
+	return fail(c, v,
+		    "store must be sqlite:///PATH or etcd://HOST:PORT/PREFIX");
+}
+
+/* fleet: { site, region, address, weight, lease_ttl, heartbeat_ms,
+ * timeout_ms } */
+static int parse_fleet(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
+{
+	struct pc_fleet_config *f = &g->fleet;
+
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, v,
+			    "fleet must be a mapping (site, region, address, "
+			    "weight, lease_ttl, heartbeat_ms, timeout_ms)");
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+	     p < v->data.mapping.pairs.top; p++) {
+		const char *ks = scalar(node(c, p->key));
+		yaml_node_t *fv = node(c, p->value);
+		int err;
+
+		if (!ks)
+			return fail(c, node(c, p->key), "expected a key");
+		if (!strcmp(ks, "site"))
+			err = want_string(c, fv, ks, &f->site);
+		else if (!strcmp(ks, "region"))
+			err = want_string(c, fv, ks, &f->region);
+		else if (!strcmp(ks, "address"))
+			err = want_string(c, fv, ks, &f->address);
+		else if (!strcmp(ks, "weight"))
+			err = want_uint(c, fv, ks, 1000, &f->weight) ||
+			      (!f->weight &&
+			       fail(c, fv, "weight must be 1 to 1000"));
+		else if (!strcmp(ks, "lease_ttl"))
+			err = want_uint(c, fv, ks, 3600, &f->lease_ttl_s) ||
+			      (f->lease_ttl_s < 2 &&
+			       fail(c, fv,
+				    "lease_ttl must be 2 to 3600 "
+				    "seconds"));
+		else if (!strcmp(ks, "heartbeat_ms"))
+			err = want_uint(c, fv, ks, 600000, &f->heartbeat_ms) ||
+			      (f->heartbeat_ms < 100 &&
+			       fail(c, fv,
+				    "heartbeat_ms must be at least "
+				    "100"));
+		else if (!strcmp(ks, "timeout_ms"))
+			err = want_uint(c, fv, ks, 60000, &f->timeout_ms) ||
+			      (f->timeout_ms < 50 &&
+			       fail(c, fv, "timeout_ms must be at least 50"));
+		else
+			err = fail(c, node(c, p->key),
+				   "unknown key \"%s\" in fleet (site, "
+				   "region, address, weight, lease_ttl, "
+				   "heartbeat_ms, timeout_ms)",
+				   ks);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* ---- wireguard ----------------------------------------------------------- */
 
 static int want_ips(struct cctx *c, yaml_node_t *v, const char *key,
@@ -621,8 +713,22 @@ static int parse_gateway_key(struct cctx *c, const char *ks, yaml_node_t *k,
 {
 	if (!strcmp(ks, "name"))
 		return want_string(c, v, ks, &g->name);
-	if (!strcmp(ks, "state"))
-		return want_string(c, v, ks, &g->state);
+	if (!strcmp(ks, "state")) {
+		char *old = g->state ? pc_strdup(g->state) : NULL;
+		int err = want_string(c, v, ks, &g->state);
+
+		if (!err && old && strcmp(old, g->state))
+			err = fail(c, v,
+				   "state: names %s but store: names %s; give "
+				   "one of them",
+				   g->state, old);
+		free(old);
+		return err;
+	}
+	if (!strcmp(ks, "store"))
+		return parse_store(c, v, g);
+	if (!strcmp(ks, "fleet"))
+		return parse_fleet(c, v, g);
 	if (!strcmp(ks, "policy"))
 		return want_string(c, v, ks, &g->policy);
 	if (!strcmp(ks, "pin_root"))
@@ -738,6 +844,14 @@ static void apply_defaults(struct pc_gw_config *g)
 			 g->name);
 		g->state = pc_strdup(buf);
 	}
+	if (!g->fleet.weight)
+		g->fleet.weight = 100;
+	if (!g->fleet.lease_ttl_s)
+		g->fleet.lease_ttl_s = 10;
+	if (!g->fleet.heartbeat_ms)
+		g->fleet.heartbeat_ms = 1000;
+	if (!g->fleet.timeout_ms)
+		g->fleet.timeout_ms = 2000;
 }
 
 int pc_gw_config_load(const char *path, struct pc_gw_config *g,
@@ -809,6 +923,10 @@ void pc_gw_config_free(struct pc_gw_config *g)
 	free(g->wg);
 	free(g->wg_userspace);
 	free(g->state);
+	free(g->store_etcd);
+	free(g->fleet.site);
+	free(g->fleet.region);
+	free(g->fleet.address);
 	free(g->policy);
 	free(g->flow_log);
 	free(g->pin_root);

@@ -58,7 +58,15 @@ struct pc_gw_config {
 		struct pc_cert_role *roles; /* api.tls.client_roles */
 		size_t nroles;
 	} tls;
-	char *state;
+	char *state; /* the local sqlite database */
+	/* store: the policy's home: NULL (sqlite: state) or an etcd URI */
+	char *store_etcd;
+	struct pc_fleet_config {
+		char *site, *region; /* where it is: for placement and views */
+		char *address;	     /* how clients reach it */
+		unsigned int weight; /* placement share, 1..1000 */
+		unsigned int lease_ttl_s, heartbeat_ms, timeout_ms;
+	} fleet;
 	char *policy;	/* may be NULL */
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
 	int non_ip_pass;
@@ -135,6 +143,45 @@ int pc_wgm_peer_add(struct pc_wgm *m, json_t *req, char *summary, size_t len,
 int pc_wgm_peer_remove(struct pc_wgm *m, const char *name, char *summary,
 		       size_t len, json_t **out);
 void pc_wgm_stop(struct pc_wgm *m);
+
+/* The fleet (fleet.c): this gateway in etcd, and the others as it sees
+ * them.  Only with store: etcd://. */
+struct pc_fleet;
+struct pc_policy_record;
+struct pc_fleet_load {
+	int64_t policy_version;
+	int64_t applied_ms; /* when it went in force, ms since the epoch */
+	uint64_t flows;
+	double pps;
+	const char *health; /* "ok" or "degraded" */
+	const char *error;  /* why degraded, or NULL */
+};
+struct pc_fleet_hooks {
+	void *ctx;
+	/* a version newer than the one in force (source set) */
+	void (*policy)(void *ctx, const struct pc_policy_record *r,
+		       const char *by, const char *via);
+	/* the version in force, 0: none */
+	int64_t (*in_force)(void *ctx);
+	void (*load)(void *ctx, struct pc_fleet_load *l);
+};
+
+int pc_fleet_new(struct event_base *base, const struct pc_gw_config *cfg,
+		 const struct pc_fleet_hooks *h, struct pc_fleet **out);
+/* Join now (once, blocking up to the timeout), then heartbeat. */
+void pc_fleet_run(struct pc_fleet *f);
+/* Write this gateway's record now (after a new policy went in force). */
+void pc_fleet_publish(struct pc_fleet *f);
+/* 1 when joined and following; else 0 and why. */
+int pc_fleet_up(const struct pc_fleet *f, const char **why);
+struct pc_etcd *pc_fleet_etcd(struct pc_fleet *f);
+int64_t pc_fleet_latest(const struct pc_fleet *f);
+void pc_fleet_saw_version(struct pc_fleet *f, int64_t version);
+/* GET /v1/gateways */
+json_t *pc_fleet_view(const struct pc_fleet *f);
+void pc_fleet_metrics(const struct pc_fleet *f, struct pc_buf *b);
+/* Leave (the lease revoked when etcd answers) and free. */
+void pc_fleet_free(struct pc_fleet *f);
 
 /* Stop serving; the data plane keeps enforcing from its pins. */
 void pc_gateway_stop(struct pc_gateway *gw);

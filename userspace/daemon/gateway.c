@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "daemon.h"
+#include "fleet.h"
 #include "flowlog.h"
 #include "health.h"
 #include "metrics.h"
@@ -26,6 +27,11 @@ struct pc_gateway {
 	struct pc_wgm *wgm;
 	struct pc_health_mgr *health;
 	struct pc_flowlog *flowlog; /* flow_log: in the config, else NULL */
+	struct pc_fleet *fleet;	    /* store: etcd://, else NULL */
+	int64_t applied_ms;	    /* when the policy went in force */
+	char fleet_error[256];	    /* a fleet version refused here, or "" */
+	uint64_t load_pkts;	    /* packets at the last heartbeat */
+	double load_at;		    /* its time, ms */
 	struct event *ev_read;
 	struct pc_compiled *compiled; /* the policy in force */
 	struct pc_policy_record rec;
@@ -264,13 +270,232 @@ static int push_policy_once(struct pc_gateway *gw, const char *text, size_t len,
 	return 0;
 }
 
+static int64_t now_epoch_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * With a fleet: c (taken) goes in force as the fleet's version rec (its
+ * strings taken), kept in the local cache for a start without etcd, and
+ * recorded in the audit log; the fleet hears of it at once.
+ */
+static int enforce_fleet_version(struct pc_gateway *gw, struct pc_compiled *c,
+				 struct pc_policy_record *rec, const char *who,
+				 const char *peer, const char *action,
+				 const char *target)
+{
+	struct pc_buf changes = {0};
+	uint64_t gen;
+	int rc;
+
+	rc = pc_dp_apply(gw->dp, c, gw->live_known ? gw->compiled : NULL, &gen);
+	if (rc) {
+		pc_compiled_free(c);
+		pc_policy_record_free(rec);
+		return rc;
+	}
+	gw->live_known = 1;
+	rec->generation = gen;
+	if (pc_store_fleet_cache_put(gw->store, gw->cfg->store_etcd, rec))
+		pc_warn("fleet: policy version %" PRId64
+			" is in force but not kept in %s: a start without "
+			"etcd would enforce an older one",
+			rec->version, gw->cfg->state);
+	access_changes(gw->compiled, c, &changes);
+	if (pc_store_audit_add(gw->store, who, peer, action, target,
+			       changes.data))
+		pc_error("audit log: failed to record %s %s by %s", action,
+			 target, who);
+	pc_buf_free(&changes);
+	replace_in_force(gw, c, rec);
+	gw->applied_ms = now_epoch_ms();
+	gw->fleet_error[0] = '\0';
+	pc_fleet_saw_version(gw->fleet, rec->version);
+	pc_fleet_publish(gw->fleet);
+	return 0;
+}
+
+/*
+ * A push with a fleet: validated here, stored once in etcd (the version
+ * is the fleet's), then put in force here; the other gateways follow
+ * through their watch.  With etcd out of reach nothing is stored and
+ * nothing changes.
+ */
+static int push_fleet(struct pc_gateway *gw, const char *text, size_t len,
+		      const char *fname, int64_t rollback_of,
+		      const struct pc_api_caller *who, struct pc_diags *d)
+{
+	struct pc_policy_record rec = {0};
+	char err[PC_ETCD_ERR_LEN], at[32], target[320];
+	const char *by = who && who->name[0] ? who->name : "portcullisd";
+	const char *why = NULL;
+	struct pc_compiled *c;
+	struct tm tm;
+	time_t now;
+	int rc;
+
+	double t0 = now_ms(), t1, t2;
+
+	rc = load(gw, text, len, fname, &c, d);
+	if (rc)
+		return rc;
+	t1 = now_ms();
+	if (!pc_fleet_up(gw->fleet, &why)) {
+		pc_diag_add(d, 0, fname, NULL,
+			    "the fleet's store is out of reach (%s): nothing "
+			    "was stored and the policy in force is unchanged",
+			    why);
+		pc_compiled_free(c);
+		return -ECONNREFUSED;
+	}
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	rec.source = pc_strndup(text, len);
+	rec.filename = pc_strdup(fname);
+	rec.created_at = pc_strdup(at);
+	rec.rollback_of = rollback_of;
+	rc = pc_fleet_policy_add(pc_fleet_etcd(gw->fleet), &rec, by,
+				 gw->cfg->name, err);
+	if (rc) {
+		pc_diag_add(d, 0, fname, NULL,
+			    "%s: nothing was stored and the policy in force is "
+			    "unchanged",
+			    err);
+		pc_policy_record_free(&rec);
+		pc_compiled_free(c);
+		return rc == -ETIMEDOUT ? rc : -ECONNREFUSED;
+	}
+	if (rollback_of)
+		snprintf(target, sizeof(target),
+			 "version %" PRId64 " restored as version %" PRId64,
+			 rollback_of, rec.version);
+	else
+		snprintf(target, sizeof(target), "version %" PRId64 " from %s",
+			 rec.version, fname);
+	rc = enforce_fleet_version(
+		gw, c, &rec, by, who && who->peer ? who->peer : "-",
+		rollback_of ? "policy.rollback" : "policy.push", target);
+	if (rc) {
+		pc_diag_add(d, 0, fname, NULL,
+			    "stored for the fleet as version %" PRId64
+			    ", but this gateway failed to apply it: %s",
+			    pc_fleet_latest(gw->fleet), strerror(-rc));
+		snprintf(gw->fleet_error, sizeof(gw->fleet_error),
+			 "failed to apply policy version %" PRId64 ": %s",
+			 pc_fleet_latest(gw->fleet), strerror(-rc));
+		return -EIO;
+	}
+	t2 = now_ms();
+	gw->validate_ms = t1 - t0;
+	gw->apply_ms = t2 - t1;
+	gw->audit_ms = 0;
+	pc_info("policy version %" PRId64 " from %s stored for the fleet and "
+		"in force as generation %" PRIu64 " (%zu rules; validated in "
+		"%.0f ms, stored and applied in %.0f ms)",
+		gw->rec.version, fname, gw->rec.generation,
+		gw->compiled->nrules, gw->validate_ms, gw->apply_ms);
+	return 0;
+}
+
+/* The fleet has a version this gateway does not enforce: follow it. */
+static void fleet_policy(void *ctx, const struct pc_policy_record *r,
+			 const char *by, const char *via)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_policy_record rec = {
+		.version = r->version,
+		.source = pc_strdup(r->source),
+		.filename = pc_strdup(r->filename),
+		.created_at = pc_strdup(r->created_at),
+		.rollback_of = r->rollback_of,
+	};
+	struct pc_diags d = {0};
+	struct pc_compiled *c;
+	char target[400];
+	double t0 = now_ms();
+	int rc;
+
+	rc = load(gw, rec.source, strlen(rec.source), rec.filename, &c, &d);
+	if (rc) {
+		snprintf(gw->fleet_error, sizeof(gw->fleet_error),
+			 "policy version %" PRId64 " is refused here: %s",
+			 rec.version, pc_diags_first_error(&d));
+		pc_error("fleet: %s; version %" PRId64 " stays in force",
+			 gw->fleet_error, gw->rec.version);
+		pc_diags_free(&d);
+		pc_policy_record_free(&rec);
+		pc_fleet_publish(gw->fleet);
+		return;
+	}
+	pc_diags_free(&d);
+	snprintf(target, sizeof(target),
+		 "version %" PRId64 " from %s (pushed by %s via %s)",
+		 rec.version, rec.filename, by, via);
+	rc = enforce_fleet_version(gw, c, &rec, "fleet", via, "policy.apply",
+				   target);
+	if (rc) {
+		snprintf(gw->fleet_error, sizeof(gw->fleet_error),
+			 "failed to apply policy version %" PRId64 ": %s",
+			 r->version, strerror(-rc));
+		pc_error("fleet: %s", gw->fleet_error);
+		pc_fleet_publish(gw->fleet);
+		return;
+	}
+	gw->pushed_at = time(NULL);
+	pc_info("fleet: policy version %" PRId64 " (pushed by %s via %s) in "
+		"force as generation %" PRIu64 " in %.0f ms",
+		gw->rec.version, by, via, gw->rec.generation, now_ms() - t0);
+}
+
+static int64_t fleet_in_force(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+
+	return gw->compiled ? gw->rec.version : 0;
+}
+
+/* This gateway's load and health, for its fleet record. */
+static void fleet_load(void *ctx, struct pc_fleet_load *l)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_counter st[PC_REASON_SLOTS];
+	uint64_t pkts = 0, evicted;
+	size_t flows = 0;
+	double t = now_ms();
+
+	if (!pc_dp_read_stats(gw->dp, st))
+		for (unsigned int i = 0; i < PC_REASON_SLOTS; i++)
+			pkts += st[i].packets;
+	if (gw->load_at > 0 && t > gw->load_at && pkts >= gw->load_pkts)
+		l->pps = (double)(pkts - gw->load_pkts) * 1000.0 /
+			 (t - gw->load_at);
+	gw->load_pkts = pkts;
+	gw->load_at = t;
+	pc_dp_ct_usage(gw->dp, &flows, &evicted);
+	l->flows = flows;
+	l->policy_version = gw->compiled ? gw->rec.version : 0;
+	l->applied_ms = gw->applied_ms;
+	l->health = gw->fleet_error[0] || !gw->compiled ? "degraded" : "ok";
+	l->error = gw->fleet_error[0] ? gw->fleet_error
+		   : !gw->compiled    ? "no policy in force"
+				      : NULL;
+}
+
 /* push_policy_once, counted for the metrics: pushes and rollbacks, by
  * result (applied; refused: the policy; failed: the store or data plane). */
 static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 		       const char *fname, int64_t rollback_of,
 		       const struct pc_api_caller *who, struct pc_diags *d)
 {
-	int rc = push_policy_once(gw, text, len, fname, rollback_of, who, d);
+	int rc = gw->fleet
+			 ? push_fleet(gw, text, len, fname, rollback_of, who, d)
+			 : push_policy_once(gw, text, len, fname, rollback_of,
+					    who, d);
 
 	gw->pushes[!!rollback_of][!rc ? 0 : rc == -EINVAL ? 1 : 2]++;
 	if (!rc)
@@ -278,9 +503,92 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 	return rc;
 }
 
+/*
+ * With a fleet: enforce the fleet's version kept here (adopting the pinned
+ * data plane when it already does), then join; the join brings the fleet's
+ * newest.  A fleet with no policy yet takes the configured policy file.
+ */
+static int initial_fleet_policy(struct pc_gateway *gw)
+{
+	struct pc_policy_record rec;
+	struct pc_diags d = {0};
+	struct pc_compiled *c;
+	uint64_t gen;
+	int rc;
+
+	rc = pc_store_fleet_cache_get(gw->store, gw->cfg->store_etcd, &rec);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (!rc) {
+		rc = load(gw, rec.source, strlen(rec.source), rec.filename, &c,
+			  &d);
+		pc_diags_free(&d);
+		if (rc) {
+			pc_error("the fleet's policy version %" PRId64
+				 " kept here no longer compiles",
+				 rec.version);
+			pc_policy_record_free(&rec);
+			return rc;
+		}
+		gen = pc_dp_generation(gw->dp);
+		if (gen && gen == rec.generation && !gw->cfg->nwg) {
+			pc_info("adopted the fleet's policy version %" PRId64
+				" (generation %" PRIu64 ") already enforcing",
+				rec.version, gen);
+		} else {
+			rc = pc_dp_apply(gw->dp, c, NULL, &gen);
+			if (rc) {
+				pc_compiled_free(c);
+				pc_policy_record_free(&rec);
+				return rc;
+			}
+			rec.generation = gen;
+			gw->live_known = 1;
+			pc_store_fleet_cache_put(gw->store, gw->cfg->store_etcd,
+						 &rec);
+			pc_info("restored the fleet's policy version %" PRId64
+				" as generation %" PRIu64,
+				rec.version, gen);
+		}
+		replace_in_force(gw, c, &rec);
+		gw->applied_ms = now_epoch_ms();
+	}
+	pc_fleet_run(gw->fleet);
+	if (!pc_fleet_up(gw->fleet, NULL)) {
+		if (!gw->compiled)
+			pc_warn("no fleet policy kept here and etcd is out of "
+				"reach: denying all IP traffic until it "
+				"answers");
+		return 0;
+	}
+	if (!pc_fleet_latest(gw->fleet) && !gw->compiled && gw->cfg->policy) {
+		struct pc_buf text = {0};
+
+		rc = pc_read_file(gw->cfg->policy, PC_API_MAX_BODY, &text);
+		if (rc) {
+			pc_error("failed to read policy '%s': %s",
+				 gw->cfg->policy, strerror(-rc));
+			return rc;
+		}
+		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, 0,
+				 NULL, &d);
+		for (size_t i = 0; i < d.n; i++)
+			pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR,
+			       "%s", d.v[i].msg);
+		pc_diags_free(&d);
+		pc_buf_free(&text);
+		return rc;
+	}
+	if (!gw->compiled)
+		pc_warn("the fleet has no policy yet: denying all IP traffic");
+	return 0;
+}
+
 /* Bring the data plane to the latest stored policy, or seed the store. */
 static int initial_policy(struct pc_gateway *gw)
 {
+	if (gw->fleet)
+		return initial_fleet_policy(gw);
 	struct pc_policy_record rec;
 	struct pc_diags d = {0};
 	struct pc_compiled *c;
@@ -702,6 +1010,19 @@ static json_t *be_status(void *ctx)
 		      gw->api ? pc_api_stats(gw->api) : NULL);
 	if (gw->cfg->nwg)
 		json_object_set_new(j, "wireguard", pc_wgm_status(gw->wgm));
+	if (gw->fleet) {
+		const char *why = NULL;
+		int up = pc_fleet_up(gw->fleet, &why);
+
+		json_object_set_new(
+			j, "fleet",
+			json_pack("{s:s, s:b, s:s?, s:I, s:s?}", "store",
+				  gw->cfg->store_etcd, "connected", up, "error",
+				  up ? NULL : why, "policy_version",
+				  (json_int_t)pc_fleet_latest(gw->fleet),
+				  "policy_error",
+				  gw->fleet_error[0] ? gw->fleet_error : NULL));
+	}
 	err = pc_store_error(gw->store);
 	json_object_set_new(j, "state",
 			    json_pack("{s:s, s:b, s:s?, s:I}", "path",
@@ -808,6 +1129,8 @@ static char *be_metrics(void *ctx)
 		pc_prom_u64(&b, "portcullis_flow_log_untracked_total", NULL,
 			    fs.untracked);
 	}
+	if (gw->fleet)
+		pc_fleet_metrics(gw->fleet, &b);
 	pc_metrics_dataplane(&b, gw->dp, gw->compiled);
 	pc_health_metrics(gw->health, &b);
 	pc_wgm_metrics(gw->wgm, &b);
@@ -853,7 +1176,11 @@ static void recompile(struct pc_gateway *gw)
 	gw->live_known = 1;
 	pc_health_set(gw->health, c, 0);
 	gw->rec.generation = gen;
-	pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
+	if (gw->fleet)
+		pc_store_fleet_cache_put(gw->store, gw->cfg->store_etcd,
+					 &gw->rec);
+	else
+		pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
 }
 
 static json_t *be_services(void *ctx)
@@ -969,8 +1296,17 @@ static json_t *be_policy_versions(void *ctx, size_t limit)
 	json_t *arr;
 	size_t n;
 
-	if (pc_store_policy_list(gw->store, limit, &v, &n))
+	if (gw->fleet) {
+		char err[PC_ETCD_ERR_LEN];
+
+		if (pc_fleet_policy_list(pc_fleet_etcd(gw->fleet), limit, &v,
+					 &n, err)) {
+			pc_warn("policy versions: %s", err);
+			return NULL;
+		}
+	} else if (pc_store_policy_list(gw->store, limit, &v, &n)) {
 		return NULL;
+	}
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(
@@ -1006,7 +1342,19 @@ static int be_policy_rollback(void *ctx, const struct pc_api_caller *who,
 		}
 		version = gw->rec.version - 1; /* in force before it */
 	}
-	rc = pc_store_policy_get(gw->store, version, &rec);
+	if (gw->fleet) {
+		char err[PC_ETCD_ERR_LEN];
+
+		rc = pc_fleet_policy_get(pc_fleet_etcd(gw->fleet), version,
+					 &rec, NULL, NULL, NULL, err);
+		if (rc && rc != -ENOENT) {
+			pc_diag_add(d, 0, "rollback", NULL,
+				    "%s: nothing changed", err);
+			return rc == -ETIMEDOUT ? rc : -ECONNREFUSED;
+		}
+	} else {
+		rc = pc_store_policy_get(gw->store, version, &rec);
+	}
 	if (rc) {
 		pc_diag_add(d, 0, "rollback", NULL,
 			    "no policy version %" PRId64, version);
@@ -1264,7 +1612,37 @@ static int be_ready(void *ctx, const char **why)
 			return 0;
 		}
 	}
+	if (gw->fleet && !pc_fleet_up(gw->fleet, why))
+		return 1; /* degraded: enforcing, not following the fleet */
+	if (gw->fleet_error[0])
+		*why = gw->fleet_error;
 	return 1;
+}
+
+/* GET /v1/gateways: the fleet, or this gateway alone without one. */
+static json_t *be_gateways(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_fleet_load l = {0};
+	const struct pc_fleet_config *f = &gw->cfg->fleet;
+	json_t *self;
+
+	if (gw->fleet)
+		return pc_fleet_view(gw->fleet);
+	fleet_load(gw, &l);
+	self = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:I, "
+			 "s:I, s:f, s:b}",
+			 "name", gw->cfg->name, "site", f->site ? f->site : "",
+			 "region", f->region ? f->region : "", "address",
+			 f->address ? f->address : "", "version", pc_version(),
+			 "state", "up", "health", l.health, "error", l.error,
+			 "policy_version", (json_int_t)l.policy_version,
+			 "flows", (json_int_t)l.flows, "pps", l.pps, "in_sync",
+			 1);
+	return json_pack("{s:s+, s:s, s:b, s:I, s:[o]}", "store", "sqlite://",
+			 gw->cfg->state, "self", gw->cfg->name, "connected", 1,
+			 "policy_version", (json_int_t)l.policy_version,
+			 "gateways", self);
 }
 
 static int attach_all(struct pc_gateway *gw)
@@ -1552,6 +1930,13 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.peer_add = be_peer_add,
 		.peer_remove = be_peer_remove,
 		.services = be_services,
+		.gateways = be_gateways,
+	};
+	struct pc_fleet_hooks fh = {
+		.ctx = gw,
+		.policy = fleet_policy,
+		.in_force = fleet_in_force,
+		.load = fleet_load,
 	};
 	struct pc_api_tls t;
 	struct pc_api_opts ao = {
@@ -1587,6 +1972,8 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 	if ((rc = pc_wgm_new(base, cfg, gw->dp, gw->store, &gw->wgm)) ||
 	    (rc = pc_health_new(base, gw->dp, gw->store, &gw->health)))
 		goto fail;
+	if (cfg->store_etcd && (rc = pc_fleet_new(base, cfg, &fh, &gw->fleet)))
+		goto fail;
 	/* policy first, so a fresh attach never enforces an empty policy */
 	if ((rc = initial_policy(gw)) || (rc = start_events(gw)))
 		goto fail;
@@ -1615,6 +2002,7 @@ void pc_gateway_stop(struct pc_gateway *gw)
 	if (!gw)
 		return;
 	pc_api_stop(gw->api);
+	pc_fleet_free(gw->fleet);
 	pc_wgm_stop(gw->wgm);
 	if (gw->ev_walk) /* (before what it walks for) */
 		event_free(gw->ev_walk);

@@ -54,6 +54,7 @@ void pc_wg_key_to_base64(const uint8_t key[PC_WG_KEY_LEN],
 int pc_wg_key_from_base64(const char *s, uint8_t key[PC_WG_KEY_LEN]);
 
 char *pc_strdup(const char *s);
+char *pc_strndup(const char *s, size_t n);
 void *pc_xcalloc(size_t n, size_t size);
 /*
  * Make room for one more element in the array *vp of n elements of size

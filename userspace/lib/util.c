@@ -137,6 +137,15 @@ char *pc_strdup(const char *s)
 	return d;
 }
 
+char *pc_strndup(const char *s, size_t n)
+{
+	char *d = strndup(s ? s : "", n);
+
+	if (!d)
+		abort();
+	return d;
+}
+
 void pc_xgrow(void *vp, size_t *cap, size_t n, size_t size)
 {
 	void **pv = vp, *nv;

@@ -181,6 +181,17 @@ static const char *const migrations[] = {
 	"  created_at TEXT NOT NULL"
 	"    DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
 	"  UNIQUE (iface, public_key));",
+	/* 6: with a fleet store (etcd), the fleet's policy in force here,
+	 * so a start without etcd enforces it */
+	"CREATE TABLE fleet_cache ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  store TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  generation INTEGER NOT NULL,"
+	"  filename TEXT NOT NULL,"
+	"  created_at TEXT NOT NULL,"
+	"  rollback_of INTEGER,"
+	"  source TEXT NOT NULL);",
 };
 
 static int migrate(sqlite3 *db, char **err)
@@ -529,6 +540,52 @@ int pc_store_policy_set_generation(struct pc_store *s, int64_t version,
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)generation);
 	sqlite3_bind_int64(st, 2, version);
 	return step_write(s, st, "record a policy generation");
+}
+
+int pc_store_fleet_cache_put(struct pc_store *s, const char *store,
+			     const struct pc_policy_record *r)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT OR REPLACE INTO fleet_cache (id, store, "
+			       "version, generation, filename, created_at, "
+			       "rollback_of, source) "
+			       "VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return write_failed(s, "keep the fleet's policy");
+	sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, r->version);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->generation);
+	sqlite3_bind_text(st, 4, r->filename, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, r->created_at, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, r->rollback_of);
+	sqlite3_bind_text(st, 7, r->source, -1, SQLITE_STATIC);
+	return step_write(s, st, "keep the fleet's policy");
+}
+
+int pc_store_fleet_cache_get(struct pc_store *s, const char *store,
+			     struct pc_policy_record *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT " RECORD_COLS ", source FROM "
+			       "fleet_cache WHERE store = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		read_record(st, out);
+		out->source = col_text(st, 5);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
 void pc_policy_record_free(struct pc_policy_record *r)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Persistent gateway state in sqlite: the versions of the policy. */
+/* Persistent gateway state in sqlite: the versions of the policy,
+ * tokens, the audit log, WireGuard peers, denies. */
 #ifndef PC_STORE_H
 #define PC_STORE_H
 
@@ -47,6 +48,17 @@ int pc_store_policy_list(struct pc_store *s, size_t limit,
 int pc_store_policy_set_generation(struct pc_store *s, int64_t version,
 				   uint64_t generation);
 void pc_policy_record_free(struct pc_policy_record *r);
+
+/*
+ * With a fleet store (etcd), the fleet's policy this gateway enforces,
+ * with its local generation: what a start enforces while etcd is out of
+ * reach.  store names the fleet (its URI), so another fleet's is not
+ * taken; -ENOENT when there is none for it.
+ */
+int pc_store_fleet_cache_put(struct pc_store *s, const char *store,
+			     const struct pc_policy_record *r);
+int pc_store_fleet_cache_get(struct pc_store *s, const char *store,
+			     struct pc_policy_record *out);
 
 /* API tokens: "pct_SELECTOR_SECRET"; only SHA-256(SECRET) is stored. */
 struct pc_token_record {

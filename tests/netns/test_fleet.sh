@@ -1,0 +1,281 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# A fleet of three gateways on one etcd: each in its own lab (client --
+# gateway -- server), all joined by a management network to a namespace
+# that runs etcd.  Push once, all three enforce; kill one, its lease
+# ends and the fleet shows it; stop etcd, enforcement goes on and pushes
+# fail clearly; etcd back, the fleet converges; a partitioned gateway
+# catches up.
+. "$(dirname "$0")/lib.sh"
+
+GWS="pcfa pcfb pcfc"
+MG=pcf-etcd
+ETCD_IP=198.19.0.254
+ETCD_PID=
+declare -A PID IP
+
+mg_in() { nsenter --net="/var/run/netns/$MG" "$@"; }
+gcli() { local g=$1; shift; "$CLI" --api "unix:$T_DIR/$g.sock" "$@"; }
+ms() { date +%s%3N; }
+
+fleet_up() {
+	local i=1
+	ip netns del "$MG" 2>/dev/null
+	ip netns add "$MG" || return 1
+	ip -n "$MG" link set lo up
+	ip -n "$MG" link add br0 type bridge
+	ip -n "$MG" addr add "$ETCD_IP/24" dev br0
+	ip -n "$MG" link set br0 up
+	for g in $GWS; do
+		LAB=$g lab_up || return 1
+		ip link add m0 netns "$g-gw" type veth peer name "m$i" netns "$MG" || return 1
+		ip -n "$MG" link set "m$i" master br0 up
+		IP[$g]=198.19.0.$i
+		ip -n "$g-gw" addr add "${IP[$g]}/24" dev m0
+		ip -n "$g-gw" link set m0 up
+		i=$((i + 1))
+	done
+}
+
+fleet_down() {
+	for g in $GWS; do LAB=$g lab_down; done
+	ip netns pids "$MG" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	ip netns del "$MG" 2>/dev/null
+}
+
+etcd_start() {
+	# nsenter itself, not a function: $! must be etcd
+	nsenter --net="/var/run/netns/$MG" etcd --name pcf --data-dir "$T_DIR/etcd" \
+		--listen-client-urls "http://$ETCD_IP:2379" \
+		--advertise-client-urls "http://$ETCD_IP:2379" \
+		--listen-peer-urls http://127.0.0.1:2380 \
+		--initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster pcf=http://127.0.0.1:2380 \
+		>>"$T_DIR/etcd.log" 2>&1 &
+	ETCD_PID=$!
+	for _ in $(seq 100); do
+		mg_in curl -s -m 1 "http://$ETCD_IP:2379/health" | grep -q true && return 0
+		sleep 0.1
+	done
+	echo "# etcd did not come up:"
+	tail -20 "$T_DIR/etcd.log" | sed 's/^/#   /'
+	return 1
+}
+
+etcd_stop() {
+	[ -n "$ETCD_PID" ] && kill "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
+	ETCD_PID=
+}
+
+gw_config() {
+	local g=$1 site=$2 region=$3
+	cat >"$T_DIR/$g.yaml" <<EOC
+gateway:
+  name: $g
+  interfaces:
+    - { name: c0, mode: native }
+    - { name: s0, mode: native }
+  api:
+    listen: unix:$T_DIR/$g.sock
+    trust_local_root: true
+  state: $T_DIR/$g.db
+  store: etcd://$ETCD_IP:2379/pctest
+  fleet:
+    site: $site
+    region: $region
+    address: ${IP[$g]}
+    lease_ttl: 3
+    heartbeat_ms: 300
+    timeout_ms: 500
+  policy: $SRC/policies/example.yaml
+EOC
+}
+
+gw_start() {
+	local g=$1
+	nsenter --net="/var/run/netns/$g-gw" \
+		"$DAEMON" -c "$T_DIR/$g.yaml" >>"$T_DIR/$g.log" 2>&1 &
+	PID[$g]=$!
+	for _ in $(seq 50); do
+		gcli "$g" status 2>&1 | grep -q '^gateway' && return 0
+		sleep 0.1
+	done
+	echo "# $g did not come up:"
+	sed 's/^/#   /' "$T_DIR/$g.log"
+	return 1
+}
+
+gw_kill() {
+	local g=$1
+	[ -n "${PID[$g]}" ] && kill "-${2:-TERM}" "${PID[$g]}" 2>/dev/null && wait "${PID[$g]}" 2>/dev/null
+	PID[$g]=
+}
+
+# in lab g: can the client reach the server's port?
+reach() { LAB=$1 lab_in client $PROBE tcp 198.18.2.2 "$2" --timeout "${3:-1}"; }
+
+# wait_for SECONDS CMD...: until the command succeeds
+wait_for() {
+	local until=$(($(ms) + $1 * 1000))
+	shift
+	while [ "$(ms)" -lt "$until" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+gw_state() { # gateway-asked, gateway, field
+	gcli "$1" --json gateways | python3 -c 'import json,sys
+r = json.load(sys.stdin)
+g = [g for g in r["gateways"] if g["name"] == sys.argv[1]]
+print(g[0].get(sys.argv[2], "") if g else "absent")' "$2" "$3"
+}
+
+# is_state ASKED GATEWAY STATE: ASKED's fleet view shows GATEWAY so
+is_state() { [ "$(gw_state "$1" "$2" state)" = "$3" ]; }
+# connected GATEWAY true|false: joined to etcd or not
+connected() { gcli "$1" --json status | grep -q "\"connected\": $2"; }
+
+cleanup() {
+	for g in $GWS; do
+		gw_kill "$g" KILL
+		"$DAEMON" -c "$T_DIR/$g.yaml" --teardown >/dev/null 2>&1
+	done
+	etcd_stop
+	fleet_down
+	if [ "$T_FAILED" -ne 0 ]; then
+		for g in $GWS; do
+			echo "# $g log:"
+			tail -30 "$T_DIR/$g.log" 2>/dev/null | sed 's/^/#   /'
+		done
+	fi
+	rm -rf "$T_DIR"
+}
+trap cleanup EXIT
+
+fleet_up || { echo "Bail out! cannot build the labs"; exit 1; }
+for g in $GWS; do
+	LAB=$g lab_in server $PROBE serve --tcp 8080 22 --lifetime 300 \
+		>"$T_DIR/$g-server.log" 2>&1 &
+done
+etcd_start || { echo "Bail out! etcd"; exit 1; }
+gw_config pcfa ams1 eu-west
+gw_config pcfb fra1 eu-central
+gw_config pcfc nyc1 us-east
+
+# --- one policy for all ----------------------------------------------------
+expect 0 "a config with an etcd store checks" "$DAEMON" -c "$T_DIR/pcfa.yaml" --check
+for g in $GWS; do gw_start "$g" || { echo "Bail out! $g"; exit 1; }; done
+
+gcli pcfa --json gateways >"$T_DIR/view.json"
+expect 0 "gateways lists the fleet" gcli pcfa gateways
+expect_match "^pcfa +ams1 +eu-west +198\.19\.0\.1 " "each gateway with its site, region and address"
+expect_match "^pcfc +nyc1 +us-east +198\.19\.0\.3 +[0-9.]+ +up +ok +1 " "up, healthy, on version 1"
+expect 0 "the fleet view as JSON" gcli pcfb --json gateways
+expect_json gateways.2.name == pcfc "every gateway sees every other"
+expect_json policy_version -eq 1 "the first gateway seeded version 1 from its policy file"
+for g in $GWS; do
+	expect 0 "$g enforces the fleet's policy: 8080 passes" reach "$g" 8080
+	expect 1 "$g enforces the fleet's policy: 22 is denied" reach "$g" 22
+done
+
+# push version 2 (opens 22) to one gateway: all three converge
+sed 's/ports: \[8080\/tcp,/ports: [8080\/tcp, 22\/tcp,/; /22\/tcp, expect: deny/d' \
+	"$SRC/policies/example.yaml" >"$T_DIR/open22.yaml"
+t0=$(ms)
+expect 0 "push once, through pcfb, waiting for the fleet" gcli pcfb --fleet policy push "$T_DIR/open22.yaml"
+t1=$(ms)
+expect_match "version 2 in force on 3 of 3 gateways up after" "--fleet waits until all three enforce version 2"
+conv=$(sed -n 's/.*gateways up after \([0-9.]*\) s/\1/p' "$T_DIR/last.out")
+echo "# push to convergence of 3 gateways: ${conv} s (the push and the wait: $((t1 - t0)) ms)"
+if awk -v c="$conv" 'BEGIN { exit !(c != "" && c < 1.0) }'; then
+	ok "the fleet converged in under a second (${conv} s)"
+else
+	not_ok "the fleet converged in under a second (${conv} s)"
+fi
+for g in $GWS; do
+	expect 0 "$g enforces version 2: 22 passes" reach "$g" 22
+done
+expect 0 "audit on pcfc" gcli pcfc audit
+expect_match "policy.apply +fleet \(pcfb\) +version 2 from open22.yaml \(pushed by local root via pcfb\)" \
+	"a gateway that followed records whose push it applied"
+expect 0 "versions are the fleet's" gcli pcfa --json policy versions
+expect_json versions.0.version -eq 2 "any gateway lists the fleet's versions"
+
+# --- a gateway dies --------------------------------------------------------
+td=$(ms)
+gw_kill pcfb KILL
+if wait_for 10 is_state pcfa pcfb down; then
+	ok "pcfb's lease ends and the fleet shows it down ($(( $(ms) - td )) ms after kill -9, lease 3 s)"
+else
+	not_ok "pcfb's lease ends and the fleet shows it down"
+fi
+echo "# death to the fleet seeing it: $(( $(ms) - td )) ms"
+expect 0 "gateways on pcfc" gcli pcfc gateways
+expect_match "^pcfb .* down +lost " "the dead gateway is listed down, lost"
+expect_match "pcfb: lease ended at " "with when its lease ended"
+expect 0 "the dead gateway's data plane still enforces (pinned)" reach pcfb 22
+
+# --- etcd stops -------------------------------------------------------------
+etcd_stop
+wait_for 5 connected pcfa false
+expect 0 "readyz while etcd is down" curl -s --unix-socket "$T_DIR/pcfa.sock" http://x/readyz
+expect_match '"status": *"degraded"' "readyz says degraded"
+expect_match 'etcd at 198.19.0.254:2379' "and why: etcd out of reach"
+expect 0 "metrics while etcd is down" curl -s --unix-socket "$T_DIR/pcfa.sock" http://x/metrics
+expect_match '^portcullis_fleet_store_up 0$' "metrics: fleet store down"
+for g in pcfa pcfc; do
+	expect 0 "$g keeps enforcing without etcd: 22 passes" reach "$g" 22
+done
+expect 1 "a push while etcd is down fails" gcli pcfa policy push "$SRC/policies/example.yaml"
+expect_match "out of reach.*nothing was stored and the policy in force is unchanged" \
+	"with a clear error"
+expect 0 "port 22 still open: nothing changed" reach pcfa 22
+expect 0 "still version 2" gcli pcfa --json status
+expect_json policy.version -eq 2 "the policy in force is still version 2"
+
+# --- etcd returns ----------------------------------------------------------
+etcd_start || { echo "Bail out! etcd restart"; exit 1; }
+if wait_for 10 connected pcfa true && wait_for 10 connected pcfc true; then
+	ok "both live gateways join again when etcd returns"
+else
+	not_ok "both live gateways join again when etcd returns"
+fi
+expect 0 "readyz after etcd returns" curl -s --unix-socket "$T_DIR/pcfa.sock" http://x/readyz
+expect_match '"status": *"ready"' "ready again"
+expect 0 "push version 3 (22 closed) through pcfc" gcli pcfc --fleet policy push "$SRC/policies/example.yaml"
+expect_match "version 3 in force on 2 of 2 gateways up" "the fleet converges on version 3"
+expect_match "pcfb is down: it takes the newest version when it returns" "and names the gateway that is down"
+expect 1 "pcfa enforces version 3: 22 denied again" reach pcfa 22
+
+# a gateway cut off from etcd misses a push, then catches up
+ip -n pcfa-gw link set m0 down
+wait_for 5 connected pcfa false
+expect 0 "push version 4 (22 open) through pcfc while pcfa is cut off" gcli pcfc policy push "$T_DIR/open22.yaml"
+expect 1 "pcfa, cut off, still enforces version 3" reach pcfa 22
+ip -n pcfa-gw link set m0 up
+if wait_for 10 reach pcfa 22 0.3; then
+	ok "pcfa catches up to version 4 once it reaches etcd again"
+else
+	not_ok "pcfa catches up to version 4 once it reaches etcd again"
+fi
+expect 0 "pcfa's status" gcli pcfa --json status
+expect_json policy.version -eq 4 "pcfa enforces version 4"
+
+# the dead gateway returns and takes the newest version
+gw_start pcfb
+expect 0 "pcfb back" gcli pcfb --json status
+expect_json policy.version -eq 4 "pcfb came back on the fleet's newest version"
+expect 0 "the whole fleet on version 4" gcli pcfa gateways wait --version 4 --timeout 5
+expect_match "version 4 in force on 3 of 3 gateways up" "all three up, all on version 4"
+
+# a clean stop leaves at once (the lease revoked)
+gw_kill pcfc TERM
+if wait_for 2 is_state pcfa pcfc down; then
+	ok "a stopped gateway leaves the fleet at once"
+else
+	not_ok "a stopped gateway leaves the fleet at once ($(gw_state pcfa pcfc state))"
+fi
+
+t_done
