@@ -66,6 +66,7 @@ complete_words() { # the words offered for the command line "$@" (last: the word
 expect 0 "completion: the verbs" complete_words portcullis ""
 expect_match "^policy$" "policy is one"
 expect_match "^flows$" "flows is one"
+expect_match "^gateways$" "gateways is one"
 expect 0 "completion: policy's sub-verbs" complete_words portcullis policy ""
 expect_match "^rollback$" "rollback is one"
 expect 0 "completion: after a global option" complete_words portcullis --json flows --id

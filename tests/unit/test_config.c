@@ -367,3 +367,71 @@ Test(config, wireguard_mistakes)
 	cr_assert_str_eq(where(), "4:18: WireGuard interface wg0 needs "
 				  "private_key_file");
 }
+
+Test(config, store_sqlite_or_etcd)
+{
+	/* Test that store: sqlite:// names the state database, that
+	 * etcd:// keeps the URI with the state database beside it, and
+	 * that the fleet block takes its defaults */
+	cr_assert_eq(load("  store: sqlite:///var/lib/x/gw1.db\n"), 0, "%s",
+		     err);
+	cr_assert_str_eq(cfg.state, "/var/lib/x/gw1.db");
+	cr_assert_null(cfg.store_etcd);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  store: etcd://10.0.0.5:2379/pc\n"
+			  "  fleet: { site: ams1, region: eu-west, "
+			  "address: 10.1.0.1 }\n"),
+		     0, "%s", err);
+	cr_assert_str_eq(cfg.store_etcd, "etcd://10.0.0.5:2379/pc");
+	cr_assert_str_eq(cfg.state, "/var/lib/portcullis/gw1.db");
+	cr_assert_str_eq(cfg.fleet.site, "ams1");
+	cr_assert_str_eq(cfg.fleet.region, "eu-west");
+	cr_assert_str_eq(cfg.fleet.address, "10.1.0.1");
+	cr_assert_eq(cfg.fleet.lease_ttl_s, 10);
+	cr_assert_eq(cfg.fleet.heartbeat_ms, 1000);
+	cr_assert_eq(cfg.fleet.timeout_ms, 2000);
+	cr_assert_eq(cfg.fleet.weight, 100);
+}
+
+Test(config, store_mistakes)
+{
+	/* Test that each wrong store or fleet key is refused at its line
+	 * and column, saying what is wrong */
+	static const struct {
+		const char *body, *want;
+	} bad[] = {
+		{"  store: postgres://x\n",
+		 "3:10: store must be sqlite:///PATH or etcd://HOST:PORT/PREFIX"},
+		{"  store: sqlite://rel.db\n", "3:10: store: sqlite:// takes an "
+					       "absolute path"},
+		{"  store: etcd://:2379/x\n", "3:10: store: no host"},
+		{"  store: etcd://h:99999/x\n",
+		 "3:10: store: the port must be 1 to 65535"},
+		{"  store: etcd://h:2379/a b\n",
+		 "3:10: store: the key prefix takes letters"},
+		{"  store: etcd://[fd00::1/x\n",
+		 "3:10: store: unterminated [IPV6] host"},
+		{"  state: /a.db\n  store: sqlite:///b.db\n",
+		 "4:10: store: names /b.db but state: names /a.db"},
+		{"  store: sqlite:///b.db\n  state: /a.db\n",
+		 "4:10: state: names /a.db but store: names /b.db"},
+		{"  fleet: [x]\n", "3:10: fleet must be a mapping"},
+		{"  fleet: { zone: x }\n", "3:12: unknown key \"zone\" in fleet"},
+		{"  fleet: { lease_ttl: 1 }\n",
+		 "3:23: lease_ttl must be 2 to 3600 seconds"},
+		{"  fleet: { heartbeat_ms: 50 }\n",
+		 "3:26: heartbeat_ms must be at least 100"},
+		{"  fleet: { weight: 0 }\n", "3:20: weight must be 1 to 1000"},
+		{"  fleet: { lease_ttl: 2, heartbeat_ms: 1500 }\n",
+		 "fleet: heartbeat_ms (1500) must be at most half of "
+		 "lease_ttl (2 s)"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_neq(load(bad[i].body), 0, "accepted: %s",
+			      bad[i].body);
+		cr_expect(strstr(where(), bad[i].want), "%s: got '%s'",
+			  bad[i].body, where());
+		pc_gw_config_free(&cfg);
+	}
+}

@@ -152,3 +152,36 @@ Test(store, deny_events_keep_the_newest)
 	free(v);
 	pc_store_close(s);
 }
+
+Test(store, fleet_cache_is_per_fleet)
+{
+	struct pc_store *s;
+	struct pc_policy_record r = {.version = 7,
+				     .generation = 3,
+				     .source = "apiVersion: portcullis/v1\n",
+				     .filename = "p.yaml",
+				     .created_at = "2026-12-05T10:00:00Z",
+				     .rollback_of = 5},
+				out;
+
+	/* Test that the fleet's version kept here reads back whole, only
+	 * for the fleet it came from, and that a newer one replaces it */
+	cr_assert_eq(pc_store_open(path, &s), 0);
+	cr_assert_eq(pc_store_fleet_cache_get(s, "etcd://a/pc", &out), -ENOENT);
+	cr_assert_eq(pc_store_fleet_cache_put(s, "etcd://a/pc", &r), 0);
+	cr_assert_eq(pc_store_fleet_cache_get(s, "etcd://a/pc", &out), 0);
+	cr_assert_eq(out.version, 7);
+	cr_assert_eq(out.generation, 3);
+	cr_assert_eq(out.rollback_of, 5);
+	cr_assert_str_eq(out.source, r.source);
+	cr_assert_str_eq(out.filename, "p.yaml");
+	cr_assert_str_eq(out.created_at, r.created_at);
+	pc_policy_record_free(&out);
+	cr_assert_eq(pc_store_fleet_cache_get(s, "etcd://b/pc", &out), -ENOENT);
+	r.version = 8;
+	cr_assert_eq(pc_store_fleet_cache_put(s, "etcd://a/pc", &r), 0);
+	cr_assert_eq(pc_store_fleet_cache_get(s, "etcd://a/pc", &out), 0);
+	cr_assert_eq(out.version, 8);
+	pc_policy_record_free(&out);
+	pc_store_close(s);
+}

@@ -820,6 +820,20 @@ static int parse_root(struct cctx *c, yaml_node_t *root, struct pc_gw_config *g)
 	}
 	if (!g->name)
 		return fail(c, gw, "gateway has no name");
+	{
+		/* a lease must outlive a missed heartbeat, or a busy moment
+		 * takes the gateway out of the fleet */
+		unsigned int ttl = g->fleet.lease_ttl_s ? g->fleet.lease_ttl_s
+							: 10;
+		unsigned int hb = g->fleet.heartbeat_ms ? g->fleet.heartbeat_ms
+							: 1000;
+
+		if ((unsigned long)hb * 2 > (unsigned long)ttl * 1000)
+			return fail(c, gw,
+				    "fleet: heartbeat_ms (%u) must be at most "
+				    "half of lease_ttl (%u s)",
+				    hb, ttl);
+	}
 	if (!valid_gw_name(g->name))
 		return fail(c, gw,
 			    "bad gateway name \"%s\" (letters, digits, "

@@ -59,6 +59,12 @@ int pc_etcd_parse_uri(const char *uri, char *host, size_t hostlen,
 	}
 	memcpy(host, h, n);
 	host[n] = '\0';
+	if (strspn(host, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") < n) {
+		snprintf(why, whylen, "the host \"%s\" is not a name or address",
+			 host);
+		return -EINVAL;
+	}
 	*port = PC_ETCD_DEFAULT_PORT;
 	if (*p == ':') {
 		char *e;
