@@ -23,7 +23,7 @@ if [ ! -f build-asan/build.ninja ]; then
 	meson setup build-asan -Db_sanitize=address,undefined \
 		-Db_lundef=false >/dev/null || status=1
 fi
-ninja -C build-asan tests/test_policy tests/test_api tests/test_language tests/test_store tests/test_etcd tests/test_config tests/test_server tests/test_wg tests/test_wg_netlink tests/test_lb tests/test_prom \
+ninja -C build-asan tests/test_policy tests/test_api tests/test_language tests/test_store tests/test_etcd tests/test_placement tests/test_config tests/test_server tests/test_wg tests/test_wg_netlink tests/test_lb tests/test_prom \
 	tests/fuzz/replay_policy >/dev/null || status=1
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --suite unit --no-rebuild --print-errorlogs || status=1

@@ -401,9 +401,11 @@ Test(config, store_mistakes)
 		const char *body, *want;
 	} bad[] = {
 		{"  store: postgres://x\n",
-		 "3:10: store must be sqlite:///PATH or etcd://HOST:PORT/PREFIX"},
-		{"  store: sqlite://rel.db\n", "3:10: store: sqlite:// takes an "
-					       "absolute path"},
+		 "3:10: store must be sqlite:///PATH or "
+		 "etcd://HOST:PORT/PREFIX"},
+		{"  store: sqlite://rel.db\n",
+		 "3:10: store: sqlite:// takes an "
+		 "absolute path"},
 		{"  store: etcd://:2379/x\n", "3:10: store: no host"},
 		{"  store: etcd://h:99999/x\n",
 		 "3:10: store: the port must be 1 to 65535"},
@@ -416,7 +418,8 @@ Test(config, store_mistakes)
 		{"  store: sqlite:///b.db\n  state: /a.db\n",
 		 "4:10: state: names /a.db but store: names /b.db"},
 		{"  fleet: [x]\n", "3:10: fleet must be a mapping"},
-		{"  fleet: { zone: x }\n", "3:12: unknown key \"zone\" in fleet"},
+		{"  fleet: { zone: x }\n",
+		 "3:12: unknown key \"zone\" in fleet"},
 		{"  fleet: { lease_ttl: 1 }\n",
 		 "3:23: lease_ttl must be 2 to 3600 seconds"},
 		{"  fleet: { heartbeat_ms: 50 }\n",

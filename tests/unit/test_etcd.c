@@ -15,8 +15,8 @@
 #include "etcd.h"
 #include "fleet.h"
 
-static int parse(const char *uri, char *host, unsigned int *port,
-		 char *prefix, char *why)
+static int parse(const char *uri, char *host, unsigned int *port, char *prefix,
+		 char *why)
 {
 	return pc_etcd_parse_uri(uri, host, 128, port, prefix, 128, why, 128);
 }
@@ -51,8 +51,7 @@ Test(etcd, uris)
 		     -EINVAL);
 	cr_assert_eq(parse("etcd://h?x", host, &port, prefix, why), -EINVAL);
 	cr_assert_eq(parse("etcd:///p", host, &port, prefix, why), -EINVAL);
-	cr_assert_eq(parse("etcd://h/p\"q", host, &port, prefix, why),
-		     -EINVAL);
+	cr_assert_eq(parse("etcd://h/p\"q", host, &port, prefix, why), -EINVAL);
 }
 
 Test(etcd, base64_ints_and_ranges)
@@ -108,9 +107,9 @@ Test(etcd, fleet_records)
 	pc_policy_record_free(&r);
 	free(by);
 	free(via);
-	cr_assert_eq(pc_fleet_record_parse("{\"version\":0}", 13, &r, NULL,
-					   NULL),
-		     -EINVAL);
+	cr_assert_eq(
+		pc_fleet_record_parse("{\"version\":0}", 13, &r, NULL, NULL),
+		-EINVAL);
 	cr_assert_eq(pc_fleet_record_parse("[1", 2, &r, NULL, NULL), -EINVAL);
 }
 
@@ -153,8 +152,8 @@ Test(etcd, unreachable_and_silent_etcd_fail_in_time)
 {
 	struct event_base *base = event_base_new();
 	char uri[64], why[128], err[PC_ETCD_ERR_LEN];
-	struct pc_policy_record r = {.source = "x", .filename = "p.yaml",
-				     .created_at = "now"};
+	struct pc_policy_record r = {
+		.source = "x", .filename = "p.yaml", .created_at = "now"};
 	struct timespec t0, t1;
 	struct pc_etcd *e;
 	json_t *resp;
