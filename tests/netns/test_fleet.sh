@@ -203,7 +203,59 @@ expect_match "policy.apply +fleet \(pcfb\) +version 2 from open22.yaml \(pushed 
 expect 0 "versions are the fleet's" gcli pcfa --json policy versions
 expect_json versions.0.version -eq 2 "any gateway lists the fleet's versions"
 
+# --- placement ---------------------------------------------------------------
+# only pcfa reaches 198.19.9.1 (its own loopback): only it can measure
+ip -n pcfa-gw addr add 198.19.9.1/32 dev lo
+expect 0 "place a laptop near Amsterdam" gcli pcfb placements add laptop-ams --strategy region --regions eu-west,eu-central,us-east
+expect 0 "place a laptop near Frankfurt" gcli pcfb placements add laptop-fra --strategy region --regions eu-central,eu-west,us-east
+for c in rr-1 rr-2 rr-3; do
+	expect 0 "place $c by round-robin" gcli pcfc placements add "$c" --strategy round-robin
+done
+expect 0 "place a desk by latency" gcli pcfc placements add desk-lat --strategy latency --probe 198.19.9.1:9
+expect 0 "place one by least-connections" gcli pcfc placements add lc-1 --strategy least-connections --kind user
+expect 0 "place one by weighted-random" gcli pcfc placements add wr-1 --strategy weighted-random
+expect 1 "an unknown strategy is refused" gcli pcfa placements add x --strategy random
+expect_match "strategy: round-robin, least-connections, weighted-random, latency or region" "naming the strategies"
+expect 1 "region without regions is refused" gcli pcfa placements add x --strategy region
+expect_match "the region strategy needs the client's regions" "saying what it needs"
+expect 1 "latency without a probe is refused" gcli pcfa placements add x --strategy latency
+expect_match "the latency strategy needs an ADDR:PORT" "saying what it needs"
+expect 1 "a bad name is refused" gcli pcfa placements add "a/b" --strategy round-robin
+
+placed_on() { # ASKED CLIENT: the gateway it is placed on
+	gcli "$1" --json placements | python3 -c 'import json,sys
+c = [c for c in json.load(sys.stdin)["clients"] if c["name"] == sys.argv[1]]
+print(c[0].get("gateway", "") if c and c[0]["state"] == "placed" else "")' "$2"
+}
+all_placed() {
+	for c in laptop-ams laptop-fra rr-1 rr-2 rr-3 desk-lat lc-1 wr-1; do
+		[ -n "$(placed_on pcfc $c)" ] || return 1
+	done
+}
+if wait_for 10 all_placed; then ok "every client is placed"; else not_ok "every client is placed"; fi
+expect 0 "placements" gcli pcfc placements
+expect_match "^placed by pcfa; 8 clients" "the first gateway up places them"
+[ "$(placed_on pcfb laptop-ams)" = pcfa ] && ok "region: laptop-ams on pcfa (eu-west)" || not_ok "region: laptop-ams on pcfa ($(placed_on pcfb laptop-ams))"
+[ "$(placed_on pcfb laptop-fra)" = pcfb ] && ok "region: laptop-fra on pcfb (eu-central)" || not_ok "region: laptop-fra on pcfb ($(placed_on pcfb laptop-fra))"
+rr=$(for c in rr-1 rr-2 rr-3; do placed_on pcfa $c; done | sort | tr '\n' ' ')
+[ "$rr" = "pcfa pcfb pcfc " ] && ok "round-robin: one on each gateway" || not_ok "round-robin: one on each gateway ($rr)"
+[ "$(placed_on pcfa desk-lat)" = pcfa ] && ok "latency: desk-lat on the only gateway that measured it" || not_ok "latency: desk-lat on pcfa ($(placed_on pcfa desk-lat))"
+expect 0 "the fleet view" gcli pcfa --json gateways
+rtt=$(python3 -c 'import json,sys
+g = {g["name"]: g for g in json.load(open(sys.argv[1]))["gateways"]}
+print(g["pcfa"].get("rtt", {}).get("desk-lat", -1), g["pcfb"].get("rtt", {}).get("desk-lat", "none"))' "$T_DIR/last.out")
+case $rtt in
+"-1 "* | *" "[0-9]*) not_ok "pcfa measured desk-lat, pcfb could not ($rtt)" ;;
+*) ok "pcfa measured desk-lat (${rtt% *} ms), pcfb could not" ;;
+esac
+echo "# placed: laptop-ams $(placed_on pcfa laptop-ams), laptop-fra $(placed_on pcfa laptop-fra), rr $rr, desk-lat $(placed_on pcfa desk-lat), lc-1 $(placed_on pcfa lc-1), wr-1 $(placed_on pcfa wr-1)"
+rr_on_b=$(for c in rr-1 rr-2 rr-3; do [ "$(placed_on pcfa $c)" = pcfb ] && echo $c; done)
+
 # --- a gateway dies --------------------------------------------------------
+curl -sN --max-time 12 --unix-socket "$T_DIR/pcfc.sock" \
+	"http://x/v1/events?reason=placement_move" >"$T_DIR/moves.sse" 2>/dev/null &
+SSE_PID=$!
+sleep 0.2
 td=$(ms)
 gw_kill pcfb KILL
 if wait_for 10 is_state pcfa pcfb down; then
@@ -216,6 +268,28 @@ expect 0 "gateways on pcfc" gcli pcfc gateways
 expect_match "^pcfb .* down +lost " "the dead gateway is listed down, lost"
 expect_match "pcfb: lease ended at " "with when its lease ended"
 expect 0 "the dead gateway's data plane still enforces (pinned)" reach pcfb 22
+none_on() { ! gcli "$1" --json placements | grep -q "\"gateway\": \"$2\""; }
+if wait_for 10 none_on pcfa pcfb; then
+	ok "pcfb's clients are placed elsewhere ($(( $(ms) - td )) ms after kill -9)"
+else
+	not_ok "pcfb's clients are placed elsewhere"
+fi
+echo "# death to re-placement: $(( $(ms) - td )) ms (lease 3 s)"
+[ "$(placed_on pcfa laptop-fra)" = pcfa ] && ok "region failover: laptop-fra to eu-west (pcfa), the next of its regions" || not_ok "region failover: laptop-fra to pcfa ($(placed_on pcfa laptop-fra))"
+case $(placed_on pcfa "$rr_on_b") in
+pcfa | pcfc) ok "round-robin: $rr_on_b to a gateway up" ;;
+*) not_ok "round-robin: $rr_on_b to a gateway up ($(placed_on pcfa "$rr_on_b"))" ;;
+esac
+expect 0 "placements after the death" gcli pcfc placements
+expect_match "laptop-fra: pcfb -> pcfa \(pcfb's lease ended; [0-9]+ ms after\)" "the CLI shows the move and why"
+grep "laptop-fra: pcfb" "$T_DIR/last.out" | sed 's/^ */# move: /'
+wait "$SSE_PID" 2>/dev/null
+if grep -q '"client":"laptop-fra".*"from":"pcfb".*"to":"pcfa"' "$T_DIR/moves.sse"; then
+	ok "the event stream announced the move"
+else
+	not_ok "the event stream announced the move"
+	sed 's/^/#   /' "$T_DIR/moves.sse"
+fi
 
 # --- etcd stops -------------------------------------------------------------
 etcd_stop
@@ -232,6 +306,8 @@ expect 1 "a push while etcd is down fails" gcli pcfa policy push "$SRC/policies/
 expect_match "out of reach.*nothing was stored and the policy in force is unchanged" \
 	"with a clear error"
 expect 0 "port 22 still open: nothing changed" reach pcfa 22
+expect 1 "adding a client while etcd is down fails" gcli pcfa placements add late --strategy round-robin
+expect_match "out of reach" "saying etcd is out of reach"
 expect 0 "still version 2" gcli pcfa --json status
 expect_json policy.version -eq 2 "the policy in force is still version 2"
 
@@ -269,6 +345,25 @@ expect 0 "pcfb back" gcli pcfb --json status
 expect_json policy.version -eq 4 "pcfb came back on the fleet's newest version"
 expect 0 "the whole fleet on version 4" gcli pcfa gateways wait --version 4 --timeout 5
 expect_match "version 4 in force on 3 of 3 gateways up" "all three up, all on version 4"
+
+[ "$(placed_on pcfb laptop-fra)" = pcfa ] && ok "pcfb's return moves nobody back" || not_ok "pcfb's return moves nobody back ($(placed_on pcfb laptop-fra))"
+
+# the leader dies: another takes over and places its clients
+leader=$(gcli pcfc --json placements | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])')
+echo "# the leader: $leader"
+[ -n "$leader" ] && ok "a leader places the clients ($leader)" || not_ok "a leader places the clients"
+tl=$(ms)
+gw_kill "$leader" KILL
+ask=pcfc
+[ "$leader" = pcfc ] && ask=pcfb
+has_new_leader() { l=$(gcli $ask --json placements | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])'); [ -n "$l" ] && [ "$l" != "$leader" ]; }
+if wait_for 10 has_new_leader && wait_for 5 none_on "$ask" "$leader"; then
+	ok "another gateway leads and re-places the dead leader's clients ($(( $(ms) - tl )) ms)"
+else
+	not_ok "another gateway leads and re-places the dead leader's clients"
+	gcli $ask placements | sed 's/^/#   /'
+fi
+gw_start "$leader"
 
 # a clean stop leaves at once (the lease revoked)
 gw_kill pcfc TERM

@@ -104,6 +104,13 @@ struct pc_api_backend {
 	json_t *(*services)(void *ctx);
 	/* {"gateways": [...], ...}: the fleet, or this gateway alone */
 	json_t *(*gateways)(void *ctx);
+	/* /v1/placements: list (NULL: no fleet); add (a JSON object) and
+	 * remove answer the HTTP status and set *out */
+	json_t *(*placements)(void *ctx);
+	int (*placement_add)(void *ctx, const struct pc_api_caller *who,
+			     json_t *req, json_t **out);
+	int (*placement_remove)(void *ctx, const struct pc_api_caller *who,
+				const char *name, json_t **out);
 	/* POST /v1/peers (a JSON object) and DELETE /v1/peers/NAME: return
 	 * the HTTP status and set *out (the peer, or an error) */
 	int (*peer_add)(void *ctx, const struct pc_api_caller *who, json_t *req,

@@ -537,6 +537,45 @@ static int get_gateways(const struct pc_api_backend *be, const char *query,
 	return read_route(be->gateways, be->ctx, "fleet", out);
 }
 
+static int get_placements(const struct pc_api_backend *be, const char *query,
+			  const char *ctype, const char *body, size_t len,
+			  json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	*out = be->placements ? be->placements(be->ctx) : NULL;
+	if (!*out) {
+		*out = error_json("placement needs a fleet (store: etcd://...)",
+				  "store");
+		return 409;
+	}
+	return 200;
+}
+
+static int post_placements(const struct pc_api_backend *be, const char *query,
+			   const char *ctype, const char *body, size_t len,
+			   json_t **out)
+{
+	json_t *req;
+	int code;
+
+	(void)query;
+	if ((code = object_body(ctype, body, len,
+				"send the client as application/json", &req,
+				out)))
+		return code;
+	code = be->placement_add(be->ctx, caller, req, out);
+	json_decref(req);
+	return code;
+}
+
+static int delete_placement(const struct pc_api_backend *be, const char *query,
+			    const char *ctype, const char *body, size_t len,
+			    json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	return be->placement_remove(be->ctx, caller, path_arg, out);
+}
+
 static const struct route routes[] = {
 	{"GET", "/v1/status", get_status, PC_ROLE_VIEWER},
 	{"GET", "/v1/policy", get_policy, PC_ROLE_VIEWER},
@@ -552,6 +591,9 @@ static const struct route routes[] = {
 	{"GET", "/v1/peers", get_peers, PC_ROLE_VIEWER},
 	{"GET", "/v1/services", get_services, PC_ROLE_VIEWER},
 	{"GET", "/v1/gateways", get_gateways, PC_ROLE_VIEWER},
+	{"GET", "/v1/placements", get_placements, PC_ROLE_VIEWER},
+	{"POST", "/v1/placements", post_placements, PC_ROLE_OPERATOR},
+	{"DELETE", "/v1/placements/*", delete_placement, PC_ROLE_OPERATOR},
 	{"POST", "/v1/peers", post_peers, PC_ROLE_OPERATOR},
 	{"DELETE", "/v1/peers/*", delete_peer, PC_ROLE_OPERATOR},
 	{"GET", "/healthz", get_healthz, PC_ROLE_NONE},

@@ -71,6 +71,7 @@ int pc_cmd_keys(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_peers(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_services(const struct pc_cli *cli, int argc, char **argv);
 int pc_cmd_gateways(const struct pc_cli *cli, int argc, char **argv);
+int pc_cmd_placements(const struct pc_cli *cli, int argc, char **argv);
 /* Until every gateway up enforces version (or timeout seconds): print
  * how long it took, or who is behind; PC_EXIT_OK when all are. */
 int pc_fleet_wait(const struct pc_cli *cli, long long version, double timeout);

@@ -26,6 +26,12 @@ static const struct pc_cmd cmds[] = {
 	{"services", "", pc_cmd_services},
 	{"gateways", "[list | wait [--version N] [--timeout S]]",
 	 pc_cmd_gateways},
+	{"placements",
+	 "[list] | remove NAME |\n"
+	 "         add NAME --strategy S [--regions R[,R]] [--probe "
+	 "ADDR:PORT]\n"
+	 "             [--kind peer|user]",
+	 pc_cmd_placements},
 	{"flows",
 	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "
 	 "[--limit N]\n"

@@ -164,6 +164,9 @@ struct pc_fleet_hooks {
 	/* the version in force, 0: none */
 	int64_t (*in_force)(void *ctx);
 	void (*load)(void *ctx, struct pc_fleet_load *l);
+	/* a client moved to another gateway: {client, from, to, at_ms,
+	 * reason, after_ms} (borrowed) */
+	void (*moved)(void *ctx, json_t *move);
 };
 
 int pc_fleet_new(struct event_base *base, const struct pc_gw_config *cfg,
@@ -180,6 +183,14 @@ void pc_fleet_saw_version(struct pc_fleet *f, int64_t version);
 /* GET /v1/gateways */
 json_t *pc_fleet_view(const struct pc_fleet *f);
 void pc_fleet_metrics(const struct pc_fleet *f, struct pc_buf *b);
+/* Placement: GET /v1/placements; POST (req: name, kind, strategy,
+ * regions, probe) and DELETE /v1/placements/NAME answer an HTTP status,
+ * with err set unless it is 2xx and *out the stored client on 201. */
+json_t *pc_fleet_placements(const struct pc_fleet *f);
+int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
+			size_t errlen, json_t **out);
+int pc_fleet_client_remove(struct pc_fleet *f, const char *name, char *err,
+			   size_t errlen);
 /* Leave (the lease revoked when etcd answers) and free. */
 void pc_fleet_free(struct pc_fleet *f);
 

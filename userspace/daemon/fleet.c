@@ -15,8 +15,16 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/bufferevent.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "daemon.h"
 #include "fleet.h"
+#include "placement.h"
+
+#define PC_FLEET_MOVES_KEPT 64
+#define PC_FLEET_PROBE_MS 5000
 
 struct pc_fleet {
 	struct event_base *base;
@@ -29,16 +37,44 @@ struct pc_fleet {
 	time_t down_since;
 	char why[PC_ETCD_ERR_LEN]; /* why it is not up */
 	struct pc_etcd_watch *watch;
-	int watch_ended; /* freed at the next heartbeat */
-	int64_t rev;	 /* etcd's revision seen last */
-	int64_t latest;	 /* the newest policy version the fleet has */
-	json_t *members; /* name -> member record */
-	json_t *alive;	 /* name -> its live registration */
-	json_t *lost;	 /* name -> when its lease went, seconds */
+	int watch_ended;   /* freed at the next heartbeat */
+	int64_t rev;	   /* etcd's revision seen last */
+	int64_t latest;	   /* the newest policy version the fleet has */
+	json_t *members;   /* name -> member record */
+	json_t *alive;	   /* name -> its live registration */
+	json_t *lost;	   /* name -> when its lease went, ms since the epoch */
+	json_t *clients;   /* name -> client to place */
+	json_t *placement; /* client name -> where it is placed */
+	json_t *moves;	   /* the last placement moves, oldest first */
+	json_t *rtt;	   /* client name -> RTT from here, ms */
+	char leader[72];   /* the gateway that places clients, "" unknown */
+	int leading;	   /* it is this one */
+	uint64_t rr_cursor, rnd;
+	uint64_t placed, moved;
+	size_t waiting; /* new latency clients no gateway has measured yet */
+	struct event *ev_place; /* a placement pass, soon */
+	struct event *ev_probe; /* RTT probes */
 	struct event *ev_beat;
 	time_t started;
 	uint64_t beats_ok, beats_failed, reconnects, watch_events;
 };
+
+static int64_t epoch_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A placement pass as soon as the loop is free (one for many events). */
+static void place_soon(struct pc_fleet *f)
+{
+	if (f->leading && f->ev_place)
+		event_active(f->ev_place, EV_TIMEOUT, 0);
+}
+
+static void place_soon_or_lead(struct pc_fleet *f);
 
 static const char *rel_key(const struct pc_fleet *f, const char *key)
 {
@@ -58,6 +94,7 @@ static void go_down(struct pc_fleet *f, const char *why)
 		f->down_since = time(NULL);
 	}
 	f->up = 0;
+	f->leading = 0; /* it cannot write; another gateway may take over */
 	snprintf(f->why, sizeof(f->why), "%s", why);
 	if (f->watch)
 		f->watch_ended = 1;
@@ -68,14 +105,15 @@ static json_t *registration(struct pc_fleet *f)
 	struct pc_fleet_load l = {0};
 
 	f->hooks.load(f->hooks.ctx, &l);
-	return json_pack("{s:s, s:s, s:I, s:s, s:s?, s:I, s:I, s:f, s:I, s:I}",
+	return json_pack("{s:s, s:s, s:I, s:s, s:s?, s:I, s:I, s:f, s:I, s:I, "
+			 "s:O}",
 			 "name", f->cfg->name, "version", pc_version(),
 			 "started", (json_int_t)f->started, "health",
 			 l.health ? l.health : "ok", "error", l.error,
 			 "policy_version", (json_int_t)l.policy_version,
 			 "flows", (json_int_t)l.flows, "pps", l.pps,
 			 "policy_applied_ms", (json_int_t)l.applied_ms,
-			 "updated", (json_int_t)time(NULL));
+			 "updated", (json_int_t)time(NULL), "rtt", f->rtt);
 }
 
 static json_t *member(struct pc_fleet *f)
@@ -113,18 +151,71 @@ static void key_of(struct pc_fleet *f, const char *dir, const char *name,
 	snprintf(out, len, "%s/%s/%s", pc_etcd_prefix(f->etcd), dir, name);
 }
 
-/* A value of the watch or a range into members/alive. */
+/* A placement changed: a move when it left a gateway for another. */
+static void placement_changed(struct pc_fleet *f, const char *client,
+			      json_t *now)
+{
+	json_t *was = json_object_get(f->placement, client), *m;
+	const char *from = json_string_value(json_object_get(was, "gateway"));
+	const char *to = json_string_value(json_object_get(now, "gateway"));
+
+	if (!to || (from && !strcmp(from, to)))
+		return;
+	if (!from) {
+		pc_info("placement: %s placed on %s (%s)", client, to,
+			json_string_value(json_object_get(now, "strategy")));
+		return;
+	}
+	m = json_pack("{s:s, s:s, s:s, s:O, s:O, s:O}", "client", client,
+		      "from", from, "to", to, "at_ms",
+		      json_object_get(now, "since"), "reason",
+		      json_object_get(now, "reason"), "after_ms",
+		      json_object_get(now, "after_ms"));
+	if (!m)
+		return;
+	f->moved++;
+	pc_info("placement: %s moved from %s to %s (%s; %lld ms after)", client,
+		from, to, json_string_value(json_object_get(now, "reason")),
+		(long long)pc_etcd_int(now, "after_ms"));
+	if (f->hooks.moved)
+		f->hooks.moved(f->hooks.ctx, m);
+	json_array_append_new(f->moves, m);
+	while (json_array_size(f->moves) > PC_FLEET_MOVES_KEPT)
+		json_array_remove(f->moves, 0);
+}
+
+/* A value of the watch or of a range, into the view. */
 static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 {
 	const char *key;
 	char *k = pc_etcd_unb64(json_object_get(kv, "key"), NULL), *v;
-	json_t *into = NULL;
+	json_t *into = NULL, *j = NULL;
 
 	key = k ? rel_key(f, k) : NULL;
-	if (key && !strncmp(key, "members/", 8)) {
+	if (!key)
+		goto out;
+	if (!deleted) {
+		v = pc_etcd_unb64(json_object_get(kv, "value"), NULL);
+		j = v ? json_loads(v, 0, NULL) : NULL;
+		free(v);
+		if (!json_is_object(j))
+			goto out; /* not ours to read */
+	}
+	if (!strcmp(key, "leader")) {
+		const char *who = json_string_value(json_object_get(j, "name"));
+
+		snprintf(f->leader, sizeof(f->leader), "%s",
+			 deleted || !who ? "" : who);
+		if (deleted && f->leading)
+			f->leading = 0;
+		if (deleted && f->up)
+			place_soon_or_lead(f);
+		goto out;
+	}
+	if (!strncmp(key, "members/", 8)) {
 		into = f->members;
 		key += 8;
-	} else if (key && !strncmp(key, "alive/", 6)) {
+	} else if (!strncmp(key, "alive/", 6)) {
 		into = f->alive;
 		key += 6;
 		if (deleted) {
@@ -133,25 +224,34 @@ static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 					"ended)",
 					key);
 			json_object_set_new(f->lost, key,
-					    json_integer(time(NULL)));
+					    json_integer(epoch_ms()));
 		} else {
 			json_object_del(f->lost, key);
 		}
+		/* a gateway came or went, or measured what a client waits
+		 * for: clients may need a home */
+		if (deleted || !json_object_get(f->alive, key) || f->waiting)
+			place_soon(f);
+	} else if (!strncmp(key, "clients/", 8)) {
+		into = f->clients;
+		key += 8;
+		place_soon(f);
+		if (!deleted && f->ev_probe) /* measure a new one now */
+			event_active(f->ev_probe, EV_TIMEOUT, 0);
+	} else if (!strncmp(key, "placement/", 10)) {
+		into = f->placement;
+		key += 10;
+		if (!deleted && *key)
+			placement_changed(f, key, j);
 	}
-	if (into && !*key)
-		into = NULL;
-	if (into && deleted) {
+	if (!into || !*key)
+		goto out;
+	if (deleted)
 		json_object_del(into, key);
-	} else if (into) {
-		v = pc_etcd_unb64(json_object_get(kv, "value"), NULL);
-		json_t *j = v ? json_loads(v, 0, NULL) : NULL;
-
-		if (json_is_object(j))
-			json_object_set_new(into, key, j);
-		else
-			json_decref(j);
-		free(v);
-	}
+	else
+		json_object_set(into, key, j);
+out:
+	json_decref(j);
 	free(k);
 }
 
@@ -283,10 +383,16 @@ static int join(struct pc_fleet *f)
 		json_decref(resp);
 	json_object_clear(f->members);
 	json_object_clear(f->alive);
+	json_object_clear(f->clients);
+	json_object_clear(f->placement);
 	if (!rc)
 		rc = load_dir(f, "members", err);
 	if (!rc)
 		rc = load_dir(f, "alive", err);
+	if (!rc)
+		rc = load_dir(f, "clients", err);
+	if (!rc)
+		rc = load_dir(f, "placement", err);
 	if (rc) {
 		go_down(f, err);
 		return rc;
@@ -316,6 +422,7 @@ static int join(struct pc_fleet *f)
 	f->down_since = 0;
 	f->why[0] = '\0';
 	f->reconnects++;
+	place_soon_or_lead(f);
 	return 0;
 }
 
@@ -415,6 +522,499 @@ static void on_beat(evutil_socket_t fd, short what, void *arg)
 		f->probing = 0;
 }
 
+/* ---- placement ----------------------------------------------------------- */
+
+/*
+ * Lead: take P/leader on this gateway's lease if nobody holds it (or an
+ * old lease of its own does).  The leader alone places clients, so two
+ * gateways never place one client twice; when it dies its lease takes
+ * the key with it and the next gateway to see that takes over.
+ */
+static void try_lead(struct pc_fleet *f)
+{
+	char key[300], err[PC_ETCD_ERR_LEN], lease[24];
+	json_t *resp, *put;
+	int rc;
+
+	if (!f->up || f->leading)
+		return;
+	snprintf(key, sizeof(key), "%s/leader", pc_etcd_prefix(f->etcd));
+	put = put_req(key,
+		      json_pack("{s:s, s:I}", "name", f->cfg->name, "since",
+				(json_int_t)epoch_ms()),
+		      f->lease);
+	snprintf(lease, sizeof(lease), "%" PRId64, f->lease);
+	/* free, or held by this gateway under an older lease */
+	rc = pc_etcd_call(
+		f->etcd, "kv/txn",
+		json_pack(
+			"{s:[{s:o, s:s, s:s, s:s}], s:[{s:O}], s:[{s:{s:o}}]}",
+			"compare", "key", pc_etcd_b64(key, strlen(key)),
+			"target", "CREATE", "result", "EQUAL",
+			"create_revision", "0", "success", "request_put", put,
+			"failure", "request_range", "key",
+			pc_etcd_b64(key, strlen(key))),
+		&resp, err);
+	if (rc) {
+		json_decref(put);
+		go_down(f, err);
+		return;
+	}
+	if (json_is_true(json_object_get(resp, "succeeded"))) {
+		f->leading = 1;
+	} else {
+		json_t *kv = json_array_get(
+			json_object_get(
+				json_object_get(
+					json_array_get(
+						json_object_get(resp,
+								"responses"),
+						0),
+					"response_range"),
+				"kvs"),
+			0);
+		char *v = pc_etcd_unb64(json_object_get(kv, "value"), NULL);
+		json_t *j = v ? json_loads(v, 0, NULL) : NULL;
+		const char *who = json_string_value(json_object_get(j, "name"));
+
+		snprintf(f->leader, sizeof(f->leader), "%s", who ? who : "");
+		if (who && !strcmp(who, f->cfg->name)) {
+			json_t *r2 = NULL;
+
+			/* ours, from before an outage: move it to this lease */
+			if (!pc_etcd_call(f->etcd, "kv/put", json_incref(put),
+					  &r2, err))
+				f->leading = 1;
+			json_decref(r2);
+		}
+		json_decref(j);
+		free(v);
+	}
+	json_decref(put);
+	json_decref(resp);
+	if (f->leading) {
+		snprintf(f->leader, sizeof(f->leader), "%s", f->cfg->name);
+		pc_info("fleet: this gateway places the fleet's clients now");
+	}
+}
+
+static void place_soon_or_lead(struct pc_fleet *f)
+{
+	if (!f->leader[0] || !strcmp(f->leader, f->cfg->name))
+		try_lead(f);
+	place_soon(f);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The keys of an object, sorted: placement is done in one stable order. */
+static const char **sorted_keys(json_t *o, size_t *n)
+{
+	const char **v = pc_xcalloc(json_object_size(o) + 1, sizeof(*v));
+	const char *k;
+	json_t *x;
+
+	*n = 0;
+	json_object_foreach (o, k, x)
+		v[(*n)++] = k;
+	qsort(v, *n, sizeof(*v), by_name);
+	return v;
+}
+
+/* One client on gateway g[i] (the reason it moved, if it did). */
+static int place_one(struct pc_fleet *f, struct pc_place_gw *g, size_t n,
+		     const char *name, json_t *client, const char *from)
+{
+	const char *sname =
+		json_string_value(json_object_get(client, "strategy"));
+	json_t *regions = json_object_get(client, "regions"), *rv, *p, *resp;
+	enum pc_place_strategy st = PC_PLACE_LEAST_CONNECTIONS;
+	const char *rs[16];
+	struct pc_place_client c = {name, rs, 0};
+	char key[300], reason[160], err[PC_ETCD_ERR_LEN];
+	int64_t after = 0, lost;
+	size_t k;
+	int i, rc;
+
+	if (sname)
+		pc_place_strategy_parse(sname, &st);
+	json_array_foreach (regions, k, rv)
+		if (json_is_string(rv) && c.nregions < 16)
+			rs[c.nregions++] = json_string_value(rv);
+	int measured = 0;
+
+	for (k = 0; k < n; k++) {
+		json_t *r = json_object_get(
+			json_object_get(json_object_get(f->alive, g[k].name),
+					"rtt"),
+			name);
+
+		g[k].rtt_ms = json_is_number(r) ? json_number_value(r) : -1;
+		measured += g[k].up && g[k].rtt_ms >= 0;
+	}
+	/* a new client waits for a measurement (a probe takes at most a
+	 * second); one whose gateway died does not wait */
+	if (st == PC_PLACE_LATENCY && !measured && !from &&
+	    epoch_ms() - pc_etcd_int(client, "created") < 10000) {
+		f->waiting++;
+		return -2;
+	}
+	f->rnd = f->rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+	i = pc_place_pick(st, g, n, &c, &f->rr_cursor, f->rnd >> 11);
+	if (i < 0)
+		return -1;
+	lost = from ? pc_etcd_int(f->lost, from) : 0;
+	if (!from) {
+		snprintf(reason, sizeof(reason), "new client");
+	} else if (lost) {
+		snprintf(reason, sizeof(reason), "%s's lease ended", from);
+		after = epoch_ms() - lost;
+	} else {
+		snprintf(reason, sizeof(reason), "%s left the fleet", from);
+	}
+	p = json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:s}", "client",
+		name, "gateway", g[i].name, "address",
+		json_string_value(json_object_get(
+			json_object_get(f->members, g[i].name), "address"))
+			?: "",
+		"region", g[i].region ? g[i].region : "", "strategy",
+		pc_place_strategy_name(st), "since", (json_int_t)epoch_ms(),
+		"previous", from ? from : "", "reason", reason, "after_ms",
+		(json_int_t)after, "by", f->cfg->name);
+	key_of(f, "placement", name, key, sizeof(key));
+	rc = pc_etcd_call(f->etcd, "kv/put", put_req(key, p, 0), &resp, err);
+	json_decref(resp);
+	if (rc) {
+		go_down(f, err);
+		return rc;
+	}
+	g[i].clients++;
+	f->placed++;
+	return i;
+}
+
+/*
+ * The leader's pass: every client whose gateway is not up (or that has
+ * none) is placed by its strategy among the gateways up; a client on a
+ * gateway up stays, so a gateway's return moves nobody back.  Placements
+ * of clients no longer there are removed.
+ */
+static void place_all(evutil_socket_t fd, short what, void *arg)
+{
+	struct pc_fleet *f = arg;
+	struct pc_place_gw *g;
+	const char **gn, **cn, *name;
+	size_t ng, nc;
+	json_t *p;
+	void *tmp;
+
+	(void)fd, (void)what;
+	if (!f->up || !f->leading)
+		return;
+	gn = sorted_keys(f->members, &ng);
+	g = pc_xcalloc(ng + 1, sizeof(*g));
+	for (size_t i = 0; i < ng; i++) {
+		json_t *m = json_object_get(f->members, gn[i]);
+
+		g[i].name = gn[i];
+		g[i].region = json_string_value(json_object_get(m, "region"));
+		g[i].weight = (unsigned int)pc_etcd_int(m, "weight");
+		g[i].up = json_object_get(f->alive, gn[i]) != NULL;
+	}
+	json_object_foreach (f->placement, name, p) {
+		const char *on =
+			json_string_value(json_object_get(p, "gateway"));
+
+		for (size_t i = 0; on && i < ng; i++)
+			if (!strcmp(on, g[i].name) && g[i].up)
+				g[i].clients++;
+	}
+	cn = sorted_keys(f->clients, &nc);
+	f->waiting = 0;
+	for (size_t j = 0; j < nc && f->up; j++) {
+		const char *on = json_string_value(json_object_get(
+			json_object_get(f->placement, cn[j]), "gateway"));
+		int up = 0;
+
+		for (size_t i = 0; on && i < ng; i++)
+			if (!strcmp(on, g[i].name))
+				up = g[i].up;
+		if (on && up)
+			continue;
+		if (place_one(f, g, ng, cn[j],
+			      json_object_get(f->clients, cn[j]), on) == -1 &&
+		    f->up)
+			pc_warn("placement: no gateway up for %s", cn[j]);
+	}
+	json_object_foreach_safe(f->placement, tmp, name, p)
+	{
+		char key[300], err[PC_ETCD_ERR_LEN];
+		json_t *resp = NULL;
+
+		if (!f->up || json_object_get(f->clients, name))
+			continue;
+		key_of(f, "placement", name, key, sizeof(key));
+		if (!pc_etcd_call(f->etcd, "kv/deleterange",
+				  json_pack("{s:o}", "key",
+					    pc_etcd_b64(key, strlen(key))),
+				  &resp, err))
+			json_object_del(f->placement, name);
+		json_decref(resp);
+	}
+	free(cn);
+	free(gn);
+	free(g);
+}
+
+/* An RTT probe to a client: a TCP connect, answered or refused. */
+struct probe {
+	struct pc_fleet *f;
+	char client[72];
+	struct timespec t0;
+};
+
+static void on_probe_event(struct bufferevent *bev, short ev, void *arg)
+{
+	struct probe *p = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* a SYN-ACK or a RST took one round trip either way */
+	if ((ev & BEV_EVENT_CONNECTED) ||
+	    ((ev & BEV_EVENT_ERROR) && err == ECONNREFUSED)) {
+		double ms = (double)(t1.tv_sec - p->t0.tv_sec) * 1e3 +
+			    (double)(t1.tv_nsec - p->t0.tv_nsec) / 1e6;
+
+		if (json_object_get(p->f->clients, p->client))
+			json_object_set_new(p->f->rtt, p->client,
+					    json_real(ms));
+	} else {
+		json_object_del(p->f->rtt, p->client);
+	}
+	bufferevent_free(bev);
+	free(p);
+}
+
+static void probe_all(evutil_socket_t fd, short what, void *arg)
+{
+	struct pc_fleet *f = arg;
+	const char *name;
+	json_t *c;
+	void *tmp;
+
+	(void)fd, (void)what;
+	json_object_foreach_safe(f->rtt, tmp, name,
+				 c) if (!json_object_get(f->clients, name))
+		json_object_del(f->rtt, name);
+	json_object_foreach (f->clients, name, c) {
+		const char *to = json_string_value(json_object_get(c, "probe"));
+		struct timeval tv = {1, 0};
+		struct sockaddr_storage sa;
+		int salen = sizeof(sa);
+		struct bufferevent *bev;
+		struct probe *p;
+
+		if (!to || !*to ||
+		    evutil_parse_sockaddr_port(to, (struct sockaddr *)&sa,
+					       &salen))
+			continue;
+		bev = bufferevent_socket_new(f->base, -1,
+					     BEV_OPT_CLOSE_ON_FREE);
+		if (!bev)
+			continue;
+		p = pc_xcalloc(1, sizeof(*p));
+		p->f = f;
+		snprintf(p->client, sizeof(p->client), "%s", name);
+		bufferevent_setcb(bev, NULL, NULL, on_probe_event, p);
+		bufferevent_set_timeouts(bev, &tv, &tv);
+		clock_gettime(CLOCK_MONOTONIC, &p->t0);
+		if (bufferevent_socket_connect(bev, (struct sockaddr *)&sa,
+					       salen)) {
+			/* refused at once, or unreachable: its callback ran
+			 * or will not; either way this probe is over */
+			continue;
+		}
+	}
+}
+
+static int client_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n <= 64 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789._-") == n;
+}
+
+int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
+			size_t errlen, json_t **out)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	const char *strategy =
+		json_string_value(json_object_get(req, "strategy"));
+	const char *probe = json_string_value(json_object_get(req, "probe"));
+	const char *kind = json_string_value(json_object_get(req, "kind"));
+	json_t *regions = json_object_get(req, "regions"), *rv, *rec, *resp;
+	char key[300], e[PC_ETCD_ERR_LEN];
+	enum pc_place_strategy st;
+	struct sockaddr_storage sa;
+	int salen = sizeof(sa);
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach (req, k, v)
+		if (strcmp(k, "name") && strcmp(k, "strategy") &&
+		    strcmp(k, "probe") && strcmp(k, "kind") &&
+		    strcmp(k, "regions")) {
+			snprintf(err, errlen,
+				 "unknown field \"%s\" (name, kind, strategy, "
+				 "regions, probe)",
+				 k);
+			return 400;
+		}
+	if (!name || !client_name_ok(name)) {
+		snprintf(err, errlen,
+			 "name: 1 to 64 letters, digits, '.', '_' or '-'");
+		return 400;
+	}
+	if (!strategy || pc_place_strategy_parse(strategy, &st)) {
+		snprintf(err, errlen,
+			 "strategy: round-robin, least-connections, "
+			 "weighted-random, latency or region");
+		return 400;
+	}
+	if (kind && strcmp(kind, "peer") && strcmp(kind, "user")) {
+		snprintf(err, errlen, "kind: peer or user");
+		return 400;
+	}
+	if (regions &&
+	    (!json_is_array(regions) || json_array_size(regions) > 16)) {
+		snprintf(err, errlen, "regions: a list of at most 16 names");
+		return 400;
+	}
+	json_array_foreach (regions, i, rv)
+		if (!json_is_string(rv) ||
+		    !client_name_ok(json_string_value(rv))) {
+			snprintf(err, errlen,
+				 "regions: names of letters, digits, "
+				 "'.', '_' or '-'");
+			return 400;
+		}
+	if (st == PC_PLACE_REGION && !json_array_size(regions)) {
+		snprintf(err, errlen,
+			 "regions: the region strategy needs the client's "
+			 "regions, closest first");
+		return 400;
+	}
+	if (probe && *probe &&
+	    evutil_parse_sockaddr_port(probe, (struct sockaddr *)&sa, &salen)) {
+		snprintf(err, errlen, "probe: ADDR:PORT or [ADDR6]:PORT");
+		return 400;
+	}
+	if (st == PC_PLACE_LATENCY && (!probe || !*probe)) {
+		snprintf(err, errlen,
+			 "probe: the latency strategy needs an ADDR:PORT "
+			 "the gateways measure their RTT to");
+		return 400;
+	}
+	if (!f->up) {
+		snprintf(err, errlen, "the fleet's store is out of reach (%s)",
+			 f->why);
+		return 503;
+	}
+	rec = json_pack("{s:s, s:s, s:s, s:O, s:s, s:I}", "name", name, "kind",
+			kind ? kind : "peer", "strategy",
+			pc_place_strategy_name(st), "regions",
+			regions ? regions : json_array(), "probe",
+			probe ? probe : "", "created", (json_int_t)epoch_ms());
+	if (!regions)
+		json_decref(json_object_get(rec, "regions"));
+	key_of(f, "clients", name, key, sizeof(key));
+	*out = json_incref(rec);
+	if (pc_etcd_call(f->etcd, "kv/put", put_req(key, rec, 0), &resp, e)) {
+		json_decref(*out);
+		*out = NULL;
+		snprintf(err, errlen, "%s", e);
+		return 503;
+	}
+	json_decref(resp);
+	return 201;
+}
+
+int pc_fleet_client_remove(struct pc_fleet *f, const char *name, char *err,
+			   size_t errlen)
+{
+	char key[300], e[PC_ETCD_ERR_LEN];
+	json_t *resp;
+	int64_t n;
+
+	if (!f->up) {
+		snprintf(err, errlen, "the fleet's store is out of reach (%s)",
+			 f->why);
+		return 503;
+	}
+	key_of(f, "clients", name, key, sizeof(key));
+	if (pc_etcd_call(
+		    f->etcd, "kv/deleterange",
+		    json_pack("{s:o}", "key", pc_etcd_b64(key, strlen(key))),
+		    &resp, e)) {
+		snprintf(err, errlen, "%s", e);
+		return 503;
+	}
+	n = pc_etcd_int(resp, "deleted");
+	json_decref(resp);
+	if (!n) {
+		snprintf(err, errlen, "no client %s", name);
+		return 404;
+	}
+	return 200;
+}
+
+/* GET /v1/placements: every client with where it is; the last moves. */
+json_t *pc_fleet_placements(const struct pc_fleet *f)
+{
+	json_t *arr = json_array(), *c;
+	const char *name;
+
+	json_object_foreach (f->clients, name, c) {
+		json_t *j = json_deep_copy(c);
+		json_t *p = json_object_get(f->placement, name);
+		const char *on =
+			json_string_value(json_object_get(p, "gateway"));
+
+		if (p) {
+			json_object_set(j, "gateway",
+					json_object_get(p, "gateway"));
+			json_object_set(j, "address",
+					json_object_get(p, "address"));
+			json_object_set(j, "since",
+					json_object_get(p, "since"));
+			json_object_set(j, "previous",
+					json_object_get(p, "previous"));
+			json_object_set(j, "reason",
+					json_object_get(p, "reason"));
+			json_object_set(j, "after_ms",
+					json_object_get(p, "after_ms"));
+		}
+		json_object_set_new(j, "state",
+				    json_string(!on ? "unplaced"
+						: json_object_get(f->alive, on)
+							? "placed"
+							: "gateway down"));
+		json_array_append_new(arr, j);
+	}
+	return json_pack("{s:s, s:b, s:o, s:O, s:I, s:I}", "leader", f->leader,
+			 "connected", f->up, "clients", arr, "moves", f->moves,
+			 "placed_total", (json_int_t)f->placed, "moves_total",
+			 (json_int_t)f->moved);
+}
+
 int pc_fleet_new(struct event_base *base, const struct pc_gw_config *cfg,
 		 const struct pc_fleet_hooks *h, struct pc_fleet **out)
 {
@@ -436,8 +1036,15 @@ int pc_fleet_new(struct event_base *base, const struct pc_gw_config *cfg,
 	f->members = json_object();
 	f->alive = json_object();
 	f->lost = json_object();
+	f->clients = json_object();
+	f->placement = json_object();
+	f->moves = json_array();
+	f->rtt = json_object();
+	f->rnd = (uint64_t)epoch_ms() ^ (uint64_t)getpid() << 32;
 	f->ev_beat = event_new(base, -1, EV_PERSIST, on_beat, f);
-	if (!f->ev_beat) {
+	f->ev_place = event_new(base, -1, 0, place_all, f);
+	f->ev_probe = event_new(base, -1, EV_PERSIST, probe_all, f);
+	if (!f->ev_beat || !f->ev_place || !f->ev_probe) {
 		pc_fleet_free(f);
 		return -ENOMEM;
 	}
@@ -451,8 +1058,11 @@ void pc_fleet_run(struct pc_fleet *f)
 	struct timeval tv = {f->cfg->fleet.heartbeat_ms / 1000,
 			     (f->cfg->fleet.heartbeat_ms % 1000) * 1000};
 
+	struct timeval ptv = {PC_FLEET_PROBE_MS / 1000, 0};
+
 	join(f);
 	event_add(f->ev_beat, &tv);
+	event_add(f->ev_probe, &ptv);
 }
 
 void pc_fleet_publish(struct pc_fleet *f)
@@ -506,13 +1116,17 @@ json_t *pc_fleet_view(const struct pc_fleet *f)
 			json_object_set_new(g, "state", json_string("down"));
 			json_object_set_new(g, "health", json_string("lost"));
 			if (lost)
-				json_object_set(g, "lost_at", lost);
+				json_object_set_new(
+					g, "lost_at",
+					json_integer(json_integer_value(lost) /
+						     1000));
 		}
 		json_array_append_new(arr, g);
 	}
-	return json_pack("{s:s, s:s, s:b, s:s?, s:I, s:I, s:o}", "store",
-			 f->cfg->store_etcd, "self", f->cfg->name, "connected",
-			 f->up, "error", f->up ? NULL : f->why, "down_since",
+	return json_pack("{s:s, s:s, s:s, s:b, s:s?, s:I, s:I, s:o}", "store",
+			 f->cfg->store_etcd, "self", f->cfg->name, "leader",
+			 f->leader, "connected", f->up, "error",
+			 f->up ? NULL : f->why, "down_since",
 			 (json_int_t)f->down_since, "policy_version",
 			 (json_int_t)f->latest, "gateways", arr);
 }
@@ -573,6 +1187,10 @@ void pc_fleet_free(struct pc_fleet *f)
 		return;
 	if (f->ev_beat)
 		event_free(f->ev_beat);
+	if (f->ev_place)
+		event_free(f->ev_place);
+	if (f->ev_probe)
+		event_free(f->ev_probe);
 	pc_etcd_watch_free(f->watch);
 	if (f->up && f->lease) {
 		char id[24], err[PC_ETCD_ERR_LEN];
@@ -589,5 +1207,9 @@ void pc_fleet_free(struct pc_fleet *f)
 	json_decref(f->members);
 	json_decref(f->alive);
 	json_decref(f->lost);
+	json_decref(f->clients);
+	json_decref(f->placement);
+	json_decref(f->moves);
+	json_decref(f->rtt);
 	free(f);
 }

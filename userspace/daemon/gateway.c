@@ -1619,6 +1619,82 @@ static int be_ready(void *ctx, const char **why)
 	return 1;
 }
 
+static json_t *be_placements(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+
+	return gw->fleet ? pc_fleet_placements(gw->fleet) : NULL;
+}
+
+static int no_fleet(json_t **out)
+{
+	*out = json_pack("{s:s, s:s}", "error",
+			 "placement needs a fleet (store: etcd://...)", "field",
+			 "store");
+	return 409;
+}
+
+static int be_placement_add(void *ctx, const struct pc_api_caller *who,
+			    json_t *req, json_t **out)
+{
+	struct pc_gateway *gw = ctx;
+	char err[512], target[128];
+	int code;
+
+	if (!gw->fleet)
+		return no_fleet(out);
+	code = pc_fleet_client_add(gw->fleet, req, err, sizeof(err), out);
+	if (code != 201) {
+		*out = json_pack("{s:s}", "error", err);
+		return code;
+	}
+	snprintf(target, sizeof(target), "%s (%s)",
+		 json_string_value(json_object_get(*out, "name")),
+		 json_string_value(json_object_get(*out, "strategy")));
+	audit(gw, who, "placement.add", target, "");
+	return code;
+}
+
+static int be_placement_remove(void *ctx, const struct pc_api_caller *who,
+			       const char *name, json_t **out)
+{
+	struct pc_gateway *gw = ctx;
+	char err[512];
+	int code;
+
+	if (!gw->fleet)
+		return no_fleet(out);
+	code = pc_fleet_client_remove(gw->fleet, name, err, sizeof(err));
+	if (code != 200) {
+		*out = json_pack("{s:s}", "error", err);
+		return code;
+	}
+	audit(gw, who, "placement.remove", name, "");
+	*out = json_pack("{s:s}", "removed", name);
+	return code;
+}
+
+/* A client moved: on the event stream (every gateway says it). */
+static void fleet_moved(void *ctx, json_t *move)
+{
+	struct pc_gateway *gw = ctx;
+	json_t *j;
+
+	if (!gw->api || !pc_api_streams(gw->api))
+		return;
+	j = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "reason",
+		      "placement_move", "client",
+		      json_object_get(move, "client"), "from",
+		      json_object_get(move, "from"), "to",
+		      json_object_get(move, "to"), "why",
+		      json_object_get(move, "reason"), "at_ms",
+		      json_object_get(move, "at_ms"), "after_ms",
+		      json_object_get(move, "after_ms"));
+	if (j)
+		pc_api_publish(gw->api, "placement_move", j);
+	json_decref(j);
+}
+
 /* GET /v1/gateways: the fleet, or this gateway alone without one. */
 static json_t *be_gateways(void *ctx)
 {
@@ -1931,12 +2007,16 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.peer_remove = be_peer_remove,
 		.services = be_services,
 		.gateways = be_gateways,
+		.placements = be_placements,
+		.placement_add = be_placement_add,
+		.placement_remove = be_placement_remove,
 	};
 	struct pc_fleet_hooks fh = {
 		.ctx = gw,
 		.policy = fleet_policy,
 		.in_force = fleet_in_force,
 		.load = fleet_load,
+		.moved = fleet_moved,
 	};
 	struct pc_api_tls t;
 	struct pc_api_opts ao = {
