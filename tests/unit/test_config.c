@@ -428,6 +428,12 @@ Test(config, store_mistakes)
 		{"  fleet: { lease_ttl: 2, heartbeat_ms: 1500 }\n",
 		 "fleet: heartbeat_ms (1500) must be at most half of "
 		 "lease_ttl (2 s)"},
+		{"  store: etcd://h/p\n  fleet: { lease_ttl: 3, timeout_ms: "
+		 "2000 }\n",
+		 "fleet: timeout_ms (2000) must be at most half of lease_ttl "
+		 "(3 s)"},
+		{"  fleet: { site: ams1 }\n",
+		 "fleet: needs store: etcd://HOST:PORT/PREFIX"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -66,7 +66,9 @@ struct pc_api_backend {
 	int (*policy_put)(void *ctx, const struct pc_api_caller *who,
 			  const char *text, size_t len, const char *filename,
 			  json_t **result, struct pc_diags *d);
-	/* {"versions": [...]}, newest first; NULL on a store error */
+	/* {"versions": [...]}, newest first; NULL on a store error, or
+	 * {"error": ..., "field": "store"} (503) when the fleet's store is
+	 * out of reach */
 	json_t *(*policy_versions)(void *ctx, size_t limit);
 	/* restore version (0: the one before the version in force); like
 	 * policy_put, and -ENOENT when there is no such version */
@@ -111,6 +113,9 @@ struct pc_api_backend {
 			     json_t *req, json_t **out);
 	int (*placement_remove)(void *ctx, const struct pc_api_caller *who,
 				const char *name, json_t **out);
+	/* DELETE /v1/gateways/NAME: a gateway down for good leaves */
+	int (*gateway_remove)(void *ctx, const struct pc_api_caller *who,
+			      const char *name, json_t **out);
 	/* POST /v1/peers (a JSON object) and DELETE /v1/peers/NAME: return
 	 * the HTTP status and set *out (the peer, or an error) */
 	int (*peer_add)(void *ctx, const struct pc_api_caller *who, json_t *req,

@@ -182,6 +182,9 @@ static int list_route(json_t *(*fn)(void *ctx, size_t limit), void *ctx,
 		*out = error_json(msg, NULL);
 		return 500;
 	}
+	/* the backend's own error: the fleet's store out of reach */
+	if (json_object_get(*out, "error"))
+		return 503;
 	return 200;
 }
 
@@ -563,7 +566,10 @@ static int post_placements(const struct pc_api_backend *be, const char *query,
 				"send the client as application/json", &req,
 				out)))
 		return code;
-	code = be->placement_add(be->ctx, caller, req, out);
+	code = be->placement_add
+		       ? be->placement_add(be->ctx, caller, req, out)
+		       : (*out = error_json("placement needs a fleet", "store"),
+			  409);
 	json_decref(req);
 	return code;
 }
@@ -573,7 +579,23 @@ static int delete_placement(const struct pc_api_backend *be, const char *query,
 			    json_t **out)
 {
 	(void)query, (void)ctype, (void)body, (void)len;
+	if (!be->placement_remove) {
+		*out = error_json("placement needs a fleet", "store");
+		return 409;
+	}
 	return be->placement_remove(be->ctx, caller, path_arg, out);
+}
+
+static int delete_gateway(const struct pc_api_backend *be, const char *query,
+			  const char *ctype, const char *body, size_t len,
+			  json_t **out)
+{
+	(void)query, (void)ctype, (void)body, (void)len;
+	if (!be->gateway_remove) {
+		*out = error_json("this gateway is not in a fleet", "store");
+		return 409;
+	}
+	return be->gateway_remove(be->ctx, caller, path_arg, out);
 }
 
 static const struct route routes[] = {
@@ -591,6 +613,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/peers", get_peers, PC_ROLE_VIEWER},
 	{"GET", "/v1/services", get_services, PC_ROLE_VIEWER},
 	{"GET", "/v1/gateways", get_gateways, PC_ROLE_VIEWER},
+	{"DELETE", "/v1/gateways/*", delete_gateway, PC_ROLE_ADMIN},
 	{"GET", "/v1/placements", get_placements, PC_ROLE_VIEWER},
 	{"POST", "/v1/placements", post_placements, PC_ROLE_OPERATOR},
 	{"DELETE", "/v1/placements/*", delete_placement, PC_ROLE_OPERATOR},

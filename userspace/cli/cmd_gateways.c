@@ -99,6 +99,15 @@ int pc_fleet_wait(const struct pc_cli *cli, long long version, double timeout)
 			json_decref(r);
 			return PC_EXIT_REFUSED;
 		}
+		if (json_is_false(json_object_get(r, "connected"))) {
+			fprintf(stderr,
+				"portcullis: gateways: the gateway asked is "
+				"not connected to the fleet's store (%s); its "
+				"view is stale\n",
+				pc_jstr(r, "error"));
+			json_decref(r);
+			return PC_EXIT_REFUSED;
+		}
 		behind = up = down = 0;
 		json_array_foreach (json_object_get(r, "gateways"), i, g) {
 			if (!is_up(g))
@@ -168,9 +177,26 @@ int pc_cmd_gateways(const struct pc_cli *cli, int argc, char **argv)
 		}
 		return pc_fleet_wait(cli, version, timeout);
 	}
+	if (argc == 2 && !strcmp(argv[0], "remove")) {
+		char path[160], err[512];
+		int status;
+
+		snprintf(path, sizeof(path), "/v1/gateways/%s", argv[1]);
+		status = pc_client_call(cli, "DELETE", path, NULL, 0, NULL,
+					&reply, err, sizeof(err));
+		if (status != 200) {
+			pc_client_fail("gateways remove", status, reply, err);
+			json_decref(reply);
+			return PC_EXIT_REFUSED;
+		}
+		json_decref(reply);
+		printf("removed gateway %s from the fleet\n", argv[1]);
+		return PC_EXIT_OK;
+	}
 	if (argc > 1 || (argc == 1 && strcmp(argv[0], "list"))) {
-		fprintf(stderr, "usage: portcullis gateways [list | wait "
-				"[--version N] [--timeout S]]\n");
+		fprintf(stderr,
+			"usage: portcullis gateways [list | remove NAME "
+			"| wait [--version N] [--timeout S]]\n");
 		return PC_EXIT_USAGE;
 	}
 	if (pc_client_get(cli, "gateways", "/v1/gateways", &reply))

@@ -25,18 +25,20 @@ static void print_placements(json_t *r)
 	       *pc_jstr(r, "leader") ? pc_jstr(r, "leader") : "(no leader)",
 	       json_array_size(json_object_get(r, "clients")),
 	       json_array_size(json_object_get(r, "clients")) == 1 ? "" : "s");
-	printf("%-20s %-5s %-18s %-16s %-18s %-13s %s\n", "CLIENT", "KIND",
-	       "STRATEGY", "GATEWAY", "ADDRESS", "STATE", "SINCE");
+	printf("%-20s %-5s %-18s %-16s %-22s %-13s %s\n", "CLIENT", "KIND",
+	       "STRATEGY", "GATEWAY", "ENDPOINT", "STATE", "SINCE");
 	json_array_foreach (json_object_get(r, "clients"), i, c) {
 		char since[32] = "-";
 
 		if (pc_jint(c, "since"))
 			when(pc_jint(c, "since"), since, sizeof(since));
-		printf("%-20s %-5s %-18s %-16s %-18s %-13s %s\n",
+		printf("%-20s %-5s %-18s %-16s %-22s %-13s %s\n",
 		       pc_jstr(c, "name"), pc_jstr(c, "kind"),
 		       pc_jstr(c, "strategy"),
 		       *pc_jstr(c, "gateway") ? pc_jstr(c, "gateway") : "-",
-		       *pc_jstr(c, "address") ? pc_jstr(c, "address") : "-",
+		       *pc_jstr(c, "endpoint")	? pc_jstr(c, "endpoint")
+		       : *pc_jstr(c, "address") ? pc_jstr(c, "address")
+						: "-",
 		       pc_jstr(c, "state"), since);
 	}
 	if (json_array_size(json_object_get(r, "moves")))
@@ -73,6 +75,27 @@ static int add(const struct pc_cli *cli, int argc, char **argv)
 		} else if (!strcmp(argv[i], "--kind")) {
 			json_object_set_new(req, "kind",
 					    json_string(argv[++i]));
+		} else if (!strcmp(argv[i], "--public-key")) {
+			json_object_set_new(req, "public_key",
+					    json_string(argv[++i]));
+		} else if (!strcmp(argv[i], "--identity")) {
+			json_object_set_new(req, "identity",
+					    json_string(argv[++i]));
+		} else if (!strcmp(argv[i], "--keepalive")) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+
+			if (*end || v < 0 || v > 65535)
+				goto usage;
+			json_object_set_new(req, "keepalive", json_integer(v));
+		} else if (!strcmp(argv[i], "--allowed-ips")) {
+			json_t *ips = json_array();
+			char *save = NULL, *tok;
+
+			for (tok = strtok_r(argv[++i], ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save))
+				json_array_append_new(ips, json_string(tok));
+			json_object_set_new(req, "allowed_ips", ips);
 		} else if (!strcmp(argv[i], "--regions")) {
 			json_t *rs = json_array();
 			char *list = argv[++i], *save = NULL, *tok;
@@ -108,7 +131,9 @@ usage:
 	json_decref(req);
 	fprintf(stderr, "usage: portcullis placements add NAME --strategy S "
 			"[--regions R[,R]] [--probe ADDR:PORT] [--kind "
-			"peer|user]\n");
+			"peer|user]\n"
+			"         [--public-key KEY --allowed-ips P[,P] "
+			"[--keepalive S] [--identity I]]\n");
 	return PC_EXIT_USAGE;
 }
 

@@ -24,13 +24,15 @@ static const struct pc_cmd cmds[] = {
 	 pc_cmd_events},
 	{"denies", "[--limit N]", pc_cmd_denies},
 	{"services", "", pc_cmd_services},
-	{"gateways", "[list | wait [--version N] [--timeout S]]",
+	{"gateways", "[list | remove NAME | wait [--version N] [--timeout S]]",
 	 pc_cmd_gateways},
 	{"placements",
 	 "[list] | remove NAME |\n"
 	 "         add NAME --strategy S [--regions R[,R]] [--probe "
 	 "ADDR:PORT]\n"
-	 "             [--kind peer|user]",
+	 "             [--kind peer|user] [--public-key KEY --allowed-ips "
+	 "P[,P]\n"
+	 "             [--keepalive S] [--identity I]]",
 	 pc_cmd_placements},
 	{"flows",
 	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "

@@ -374,7 +374,7 @@ static int parse_flow_log(struct cctx *c, yaml_node_t *v,
 static int parse_store(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 {
 	const char *s = scalar(v);
-	char host[256], prefix[256], why[128];
+	char host[128], prefix[256], why[128];
 	unsigned int port;
 
 	if (s && !strncmp(s, "sqlite://", 9)) {
@@ -411,6 +411,7 @@ static int parse_fleet(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 {
 	struct pc_fleet_config *f = &g->fleet;
 
+	g->fleet_set = 1;
 	if (v->type != YAML_MAPPING_NODE)
 		return fail(c, v,
 			    "fleet must be a mapping (site, region, address, "
@@ -823,16 +824,30 @@ static int parse_root(struct cctx *c, yaml_node_t *root, struct pc_gw_config *g)
 	{
 		/* a lease must outlive a missed heartbeat, or a busy moment
 		 * takes the gateway out of the fleet */
-		unsigned int ttl = g->fleet.lease_ttl_s ? g->fleet.lease_ttl_s
-							: 10;
-		unsigned int hb = g->fleet.heartbeat_ms ? g->fleet.heartbeat_ms
-							: 1000;
+		unsigned int ttl =
+			g->fleet.lease_ttl_s ? g->fleet.lease_ttl_s : 10;
+		unsigned int hb =
+			g->fleet.heartbeat_ms ? g->fleet.heartbeat_ms : 1000;
+
+		unsigned int to =
+			g->fleet.timeout_ms ? g->fleet.timeout_ms : 2000;
 
 		if ((unsigned long)hb * 2 > (unsigned long)ttl * 1000)
 			return fail(c, gw,
 				    "fleet: heartbeat_ms (%u) must be at most "
 				    "half of lease_ttl (%u s)",
 				    hb, ttl);
+		/* a renewal that hangs must not outlive the lease */
+		if ((unsigned long)to * 2 > (unsigned long)ttl * 1000)
+			return fail(c, gw,
+				    "fleet: timeout_ms (%u) must be at most "
+				    "half of lease_ttl (%u s)",
+				    to, ttl);
+		if (g->fleet_set && !g->store_etcd)
+			return fail(
+				c, gw,
+				"fleet: needs store: etcd://HOST:PORT/PREFIX "
+				"(a gateway on sqlite is a fleet of one)");
 	}
 	if (!valid_gw_name(g->name))
 		return fail(c, gw,

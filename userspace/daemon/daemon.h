@@ -67,6 +67,7 @@ struct pc_gw_config {
 		unsigned int weight; /* placement share, 1..1000 */
 		unsigned int lease_ttl_s, heartbeat_ms, timeout_ms;
 	} fleet;
+	int fleet_set;	/* a fleet: block was given */
 	char *policy;	/* may be NULL */
 	char *pin_root; /* NULL: /sys/fs/bpf/portcullis */
 	int non_ip_pass;
@@ -143,6 +144,15 @@ int pc_wgm_peer_add(struct pc_wgm *m, json_t *req, char *summary, size_t len,
 int pc_wgm_peer_remove(struct pc_wgm *m, const char *name, char *summary,
 		       size_t len, json_t **out);
 void pc_wgm_stop(struct pc_wgm *m);
+/* The fleet's clients placed on this gateway, as peers (an empty iface:
+ * its first WireGuard interface); those gone come off their interface.
+ * 1 when the set changed (the caller syncs, recompiles, reconciles). */
+struct pc_wg_peer_record;
+int pc_wgm_set_fleet_peers(struct pc_wgm *m, const struct pc_wg_peer_record *v,
+			   size_t n);
+/* The first interface's public key and listen port, for clients. */
+int pc_wgm_public_key(const struct pc_wgm *m, char key[PC_WG_KEY_B64],
+		      unsigned int *port);
 
 /* The fleet (fleet.c): this gateway in etcd, and the others as it sees
  * them.  Only with store: etcd://. */
@@ -167,6 +177,16 @@ struct pc_fleet_hooks {
 	/* a client moved to another gateway: {client, from, to, at_ms,
 	 * reason, after_ms} (borrowed) */
 	void (*moved)(void *ctx, json_t *move);
+	/* the fleet's newest version is not one this gateway can read */
+	void (*refused)(void *ctx, const char *why);
+	/* joined a fleet that has no policy yet */
+	void (*empty)(void *ctx);
+	/* the clients placed here changed (pc_fleet_peers_here) */
+	void (*placed)(void *ctx);
+	/* this gateway's WireGuard key and port for its clients; -ENOENT
+	 * without WireGuard */
+	int (*wireguard)(void *ctx, char key[PC_WG_KEY_B64],
+			 unsigned int *port);
 };
 
 int pc_fleet_new(struct event_base *base, const struct pc_gw_config *cfg,
@@ -178,6 +198,12 @@ void pc_fleet_publish(struct pc_fleet *f);
 /* 1 when joined and following; else 0 and why. */
 int pc_fleet_up(const struct pc_fleet *f, const char **why);
 struct pc_etcd *pc_fleet_etcd(struct pc_fleet *f);
+/* The fleet's name, one spelling for one etcd and prefix: the key of
+ * the local copy of its policy. */
+const char *pc_fleet_id(const struct pc_fleet *f);
+/* DELETE /v1/gateways/NAME: forget a gateway that is down for good. */
+int pc_fleet_member_remove(struct pc_fleet *f, const char *name, char *err,
+			   size_t errlen);
 int64_t pc_fleet_latest(const struct pc_fleet *f);
 void pc_fleet_saw_version(struct pc_fleet *f, int64_t version);
 /* GET /v1/gateways */
@@ -191,6 +217,11 @@ int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 			size_t errlen, json_t **out);
 int pc_fleet_client_remove(struct pc_fleet *f, const char *name, char *err,
 			   size_t errlen);
+/* The WireGuard clients placed on this gateway, as peer records (free
+ * each with pc_wg_peer_record_free, then the array). */
+struct pc_wg_peer_record;
+int pc_fleet_peers_here(const struct pc_fleet *f,
+			struct pc_wg_peer_record **out, size_t *n);
 /* Leave (the lease revoked when etcd answers) and free. */
 void pc_fleet_free(struct pc_fleet *f);
 

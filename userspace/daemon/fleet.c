@@ -22,6 +22,8 @@
 #include "daemon.h"
 #include "fleet.h"
 #include "placement.h"
+#include "store.h"
+#include "wg.h"
 
 #define PC_FLEET_MOVES_KEPT 64
 #define PC_FLEET_PROBE_MS 5000
@@ -31,17 +33,20 @@ struct pc_fleet {
 	const struct pc_gw_config *cfg;
 	struct pc_fleet_hooks hooks;
 	struct pc_etcd *etcd;
+	char id[300]; /* etcd://ENDPOINT/PREFIX: which fleet, spelt one way */
 	int64_t lease;
 	int up;	     /* joined, watching, heartbeats answered */
 	int probing; /* a probe or heartbeat is in flight */
 	time_t down_since;
 	char why[PC_ETCD_ERR_LEN]; /* why it is not up */
 	struct pc_etcd_watch *watch;
-	int watch_ended;   /* freed at the next heartbeat */
-	int64_t rev;	   /* etcd's revision seen last */
-	int64_t latest;	   /* the newest policy version the fleet has */
-	json_t *members;   /* name -> member record */
-	json_t *alive;	   /* name -> its live registration */
+	int watch_ended;      /* freed at the next heartbeat */
+	int64_t rev;	      /* etcd's revision seen last */
+	int64_t seen_self_ms; /* the watch brought this gateway's record */
+	int loading;	      /* a join reads the fleet afresh */
+	int64_t latest;	      /* the newest policy version the fleet has */
+	json_t *members;      /* name -> member record */
+	json_t *alive;	      /* name -> its live registration */
 	json_t *lost;	   /* name -> when its lease went, ms since the epoch */
 	json_t *clients;   /* name -> client to place */
 	json_t *placement; /* client name -> where it is placed */
@@ -53,6 +58,7 @@ struct pc_fleet {
 	uint64_t placed, moved;
 	size_t waiting; /* new latency clients no gateway has measured yet */
 	struct event *ev_place; /* a placement pass, soon */
+	struct event *ev_peers; /* tell the gateway what is placed here */
 	struct event *ev_probe; /* RTT probes */
 	struct event *ev_beat;
 	time_t started;
@@ -96,8 +102,7 @@ static void go_down(struct pc_fleet *f, const char *why)
 	f->up = 0;
 	f->leading = 0; /* it cannot write; another gateway may take over */
 	snprintf(f->why, sizeof(f->why), "%s", why);
-	if (f->watch)
-		f->watch_ended = 1;
+	f->watch_ended = 1; /* (freed at the next heartbeat) */
 }
 
 static json_t *registration(struct pc_fleet *f)
@@ -119,12 +124,21 @@ static json_t *registration(struct pc_fleet *f)
 static json_t *member(struct pc_fleet *f)
 {
 	const struct pc_fleet_config *c = &f->cfg->fleet;
+	char key[PC_WG_KEY_B64];
+	unsigned int port = 0;
+	json_t *m;
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:I}", "name", f->cfg->name,
-			 "site", c->site ? c->site : "", "region",
-			 c->region ? c->region : "", "address",
-			 c->address ? c->address : "", "weight",
-			 (json_int_t)c->weight);
+	m = json_pack("{s:s, s:s, s:s, s:s, s:I}", "name", f->cfg->name, "site",
+		      c->site ? c->site : "", "region",
+		      c->region ? c->region : "", "address",
+		      c->address ? c->address : "", "weight",
+		      (json_int_t)c->weight);
+	/* what a client placed here needs to reach it */
+	if (f->hooks.wireguard && !f->hooks.wireguard(f->hooks.ctx, key, &port))
+		json_object_set_new(m, "wireguard",
+				    json_pack("{s:s, s:I}", "public_key", key,
+					      "port", (json_int_t)port));
+	return m;
 }
 
 static json_t *put_req(const char *key, json_t *val, int64_t lease)
@@ -159,7 +173,7 @@ static void placement_changed(struct pc_fleet *f, const char *client,
 	const char *from = json_string_value(json_object_get(was, "gateway"));
 	const char *to = json_string_value(json_object_get(now, "gateway"));
 
-	if (!to || (from && !strcmp(from, to)))
+	if (!to || (from && !strcmp(from, to)) || f->loading)
 		return;
 	if (!from) {
 		pc_info("placement: %s placed on %s (%s)", client, to,
@@ -215,6 +229,8 @@ static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 	if (!strncmp(key, "members/", 8)) {
 		into = f->members;
 		key += 8;
+		if (deleted)
+			json_object_del(f->lost, key);
 	} else if (!strncmp(key, "alive/", 6)) {
 		into = f->alive;
 		key += 6;
@@ -227,6 +243,8 @@ static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 					    json_integer(epoch_ms()));
 		} else {
 			json_object_del(f->lost, key);
+			if (!strcmp(key, f->cfg->name))
+				f->seen_self_ms = epoch_ms();
 		}
 		/* a gateway came or went, or measured what a client waits
 		 * for: clients may need a home */
@@ -236,6 +254,8 @@ static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 		into = f->clients;
 		key += 8;
 		place_soon(f);
+		if (f->ev_peers)
+			event_active(f->ev_peers, EV_TIMEOUT, 0);
 		if (!deleted && f->ev_probe) /* measure a new one now */
 			event_active(f->ev_probe, EV_TIMEOUT, 0);
 	} else if (!strncmp(key, "placement/", 10)) {
@@ -243,6 +263,8 @@ static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 		key += 10;
 		if (!deleted && *key)
 			placement_changed(f, key, j);
+		if (f->ev_peers)
+			event_active(f->ev_peers, EV_TIMEOUT, 0);
 	}
 	if (!into || !*key)
 		goto out;
@@ -257,21 +279,31 @@ out:
 
 /* The newest version: read and handed to the gateway when it is newer
  * than what it enforces. */
-static int catch_up(struct pc_fleet *f, int64_t version, int64_t *rev)
+static int catch_up(struct pc_fleet *f, int64_t *rev)
 {
 	struct pc_policy_record r;
 	char err[PC_ETCD_ERR_LEN], *by = NULL, *via = NULL;
 	int rc;
 
-	rc = pc_fleet_policy_get(f->etcd, version, &r, &by, &via, rev, err);
-	if (rc == -ENOENT)
+	/* always the newest, read now: a watch event may be older than
+	 * what this gateway put in force meanwhile */
+	rc = pc_fleet_policy_get(f->etcd, 0, &r, &by, &via, rev, err);
+	if (rc == -ENOENT) {
+		f->latest = 0;
 		return 0;
+	}
+	if (rc == -EBADMSG) {
+		/* the gateway keeps its policy and says why; the fleet
+		 * still works: a later version may be one it reads */
+		if (f->hooks.refused)
+			f->hooks.refused(f->hooks.ctx, err);
+		return 0;
+	}
 	if (rc) {
 		go_down(f, err);
 		return rc;
 	}
-	if (r.version > f->latest)
-		f->latest = r.version;
+	f->latest = r.version;
 	/* not only a newer one: an etcd started afresh counts from 1 */
 	if (r.version != f->hooks.in_force(f->hooks.ctx))
 		f->hooks.policy(f->hooks.ctx, &r, by, via);
@@ -312,10 +344,8 @@ static void on_watch(void *arg, json_t *res, const char *err)
 		take_kv(f, kv, type && !strcmp(type, "DELETE"));
 	}
 	f->rev = pc_etcd_int(json_object_get(res, "header"), "revision");
-	if (newest > f->latest)
-		f->latest = newest;
 	if (newest && newest != f->hooks.in_force(f->hooks.ctx))
-		catch_up(f, newest, NULL);
+		catch_up(f, NULL);
 }
 
 /* Read a directory of the prefix into the view. */
@@ -349,6 +379,7 @@ static int load_dir(struct pc_fleet *f, const char *dir,
 static int join(struct pc_fleet *f)
 {
 	char err[PC_ETCD_ERR_LEN], key[300], prefix[300], end[300];
+	struct pc_etcd_watch *w;
 	json_t *resp;
 	int64_t rev = 0;
 	int rc;
@@ -373,7 +404,7 @@ static int join(struct pc_fleet *f)
 	}
 	/* the newest policy first, so the record below says it is in force;
 	 * the watch starts just past this read, so no push falls between */
-	rc = catch_up(f, 0, &rev);
+	rc = catch_up(f, &rev);
 	if (rc)
 		return rc;
 	key_of(f, "alive", f->cfg->name, key, sizeof(key));
@@ -385,6 +416,7 @@ static int join(struct pc_fleet *f)
 	json_object_clear(f->alive);
 	json_object_clear(f->clients);
 	json_object_clear(f->placement);
+	f->loading = 1;
 	if (!rc)
 		rc = load_dir(f, "members", err);
 	if (!rc)
@@ -393,20 +425,24 @@ static int join(struct pc_fleet *f)
 		rc = load_dir(f, "clients", err);
 	if (!rc)
 		rc = load_dir(f, "placement", err);
+	f->loading = 0;
 	if (rc) {
 		go_down(f, err);
 		return rc;
 	}
 	f->rev = rev; /* what the watch replays again is taken twice: alike */
 	pc_etcd_watch_free(f->watch);
+	f->watch = NULL;
+	f->watch_ended = 0;
 	snprintf(prefix, sizeof(prefix), "%s/", pc_etcd_prefix(f->etcd));
 	pc_etcd_prefix_end(prefix, end, sizeof(end));
-	f->watch = pc_etcd_watch(f->etcd, prefix, end, f->rev + 1, on_watch, f);
-	f->watch_ended = 0;
-	if (!f->watch) {
-		go_down(f, "failed to start the watch: out of memory");
-		return -ENOMEM;
-	}
+	w = pc_etcd_watch(f->etcd, prefix, end, f->rev + 1, on_watch, f);
+	if (!w)
+		go_down(f, "failed to start the watch");
+	f->watch = w;
+	if (f->watch_ended) /* it failed before it started */
+		return -EIO;
+	f->seen_self_ms = epoch_ms();
 	if (f->down_since)
 		pc_info("fleet: joined etcd at %s again after %lld s; policy "
 			"version %" PRId64 " in force (the fleet's newest: "
@@ -423,6 +459,8 @@ static int join(struct pc_fleet *f)
 	f->why[0] = '\0';
 	f->reconnects++;
 	place_soon_or_lead(f);
+	if (!f->latest && f->hooks.empty)
+		f->hooks.empty(f->hooks.ctx); /* a new fleet: seed it */
 	return 0;
 }
 
@@ -501,6 +539,15 @@ static void on_beat(evutil_socket_t fd, short what, void *arg)
 	}
 	if (f->probing)
 		return; /* the last one has not come back yet */
+	/* every heartbeat rewrites this gateway's record under the watched
+	 * prefix: a watch that stops bringing it is dead or stuck */
+	if (f->up && f->watch &&
+	    epoch_ms() - f->seen_self_ms >
+		    3 * (int64_t)f->cfg->fleet.heartbeat_ms +
+			    f->cfg->fleet.timeout_ms) {
+		go_down(f, "the watch stopped bringing changes");
+		return;
+	}
 	if (f->up && f->watch) {
 		char id[24];
 
@@ -851,6 +898,56 @@ static int client_name_ok(const char *s)
 			 "0123456789._-") == n;
 }
 
+/* A WireGuard client: its key, the addresses it may use, a keepalive and
+ * the policy identity it joins; all or nothing but the last two. */
+static int peer_fields(json_t *req, const char *kind, char *err, size_t len)
+{
+	const char *key = json_string_value(json_object_get(req, "public_key"));
+	json_t *ips = json_object_get(req, "allowed_ips"), *ka, *id, *v;
+	uint8_t raw[PC_WG_KEY_LEN];
+	size_t i;
+
+	ka = json_object_get(req, "keepalive");
+	id = json_object_get(req, "identity");
+	if (!key && !ips && !ka && !id)
+		return 0; /* placed, not a peer this fleet configures */
+	if (kind && strcmp(kind, "peer")) {
+		snprintf(err, len, "public_key and allowed_ips are a peer's");
+		return -1;
+	}
+	if (!key || pc_wg_key_from_base64(key, raw)) {
+		snprintf(err, len, "public_key: a WireGuard key (base64)");
+		return -1;
+	}
+	if (!json_is_array(ips) || !json_array_size(ips) ||
+	    json_array_size(ips) > 64) {
+		snprintf(err, len, "allowed_ips: a list of 1 to 64 prefixes");
+		return -1;
+	}
+	json_array_foreach (ips, i, v) {
+		struct pc_wg_allowedip ip;
+
+		if (!json_is_string(v) ||
+		    pc_wg_parse_ip(json_string_value(v), 0, &ip)) {
+			snprintf(
+				err, len, "allowed_ips: \"%s\" is not a prefix",
+				json_is_string(v) ? json_string_value(v) : "?");
+			return -1;
+		}
+	}
+	if (ka && (!json_is_integer(ka) || json_integer_value(ka) < 0 ||
+		   json_integer_value(ka) > 65535)) {
+		snprintf(err, len, "keepalive: seconds, 0 to 65535");
+		return -1;
+	}
+	if (id &&
+	    (!json_is_string(id) || !client_name_ok(json_string_value(id)))) {
+		snprintf(err, len, "identity: a policy identity's name");
+		return -1;
+	}
+	return 0;
+}
+
 int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 			size_t errlen, json_t **out)
 {
@@ -868,16 +965,24 @@ int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 	json_t *v;
 	size_t i;
 
-	json_object_foreach (req, k, v)
-		if (strcmp(k, "name") && strcmp(k, "strategy") &&
-		    strcmp(k, "probe") && strcmp(k, "kind") &&
-		    strcmp(k, "regions")) {
+	static const char *const fields[] = {
+		"name",	      "strategy",    "probe",	  "kind",     "regions",
+		"public_key", "allowed_ips", "keepalive", "identity", NULL};
+
+	json_object_foreach (req, k, v) {
+		size_t x;
+
+		for (x = 0; fields[x] && strcmp(k, fields[x]); x++)
+			;
+		if (!fields[x]) {
 			snprintf(err, errlen,
 				 "unknown field \"%s\" (name, kind, strategy, "
-				 "regions, probe)",
+				 "regions, probe, public_key, allowed_ips, "
+				 "keepalive, identity)",
 				 k);
 			return 400;
 		}
+	}
 	if (!name || !client_name_ok(name)) {
 		snprintf(err, errlen,
 			 "name: 1 to 64 letters, digits, '.', '_' or '-'");
@@ -923,6 +1028,8 @@ int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 			 "the gateways measure their RTT to");
 		return 400;
 	}
+	if (peer_fields(req, kind, err, errlen))
+		return 400;
 	if (!f->up) {
 		snprintf(err, errlen, "the fleet's store is out of reach (%s)",
 			 f->why);
@@ -935,6 +1042,10 @@ int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 			probe ? probe : "", "created", (json_int_t)epoch_ms());
 	if (!regions)
 		json_decref(json_object_get(rec, "regions"));
+	for (i = 5; fields[i]; i++)
+		if (json_object_get(req, fields[i]))
+			json_object_set(rec, fields[i],
+					json_object_get(req, fields[i]));
 	key_of(f, "clients", name, key, sizeof(key));
 	*out = json_incref(rec);
 	if (pc_etcd_call(f->etcd, "kv/put", put_req(key, rec, 0), &resp, e)) {
@@ -976,6 +1087,52 @@ int pc_fleet_client_remove(struct pc_fleet *f, const char *name, char *err,
 	return 200;
 }
 
+int pc_fleet_peers_here(const struct pc_fleet *f,
+			struct pc_wg_peer_record **out, size_t *n)
+{
+	const char *name;
+	json_t *c;
+
+	*out = pc_xcalloc(json_object_size(f->clients) + 1, sizeof(**out));
+	*n = 0;
+	json_object_foreach (f->clients, name, c) {
+		const char *on = json_string_value(json_object_get(
+			json_object_get(f->placement, name), "gateway"));
+		const char *key =
+			json_string_value(json_object_get(c, "public_key"));
+		struct pc_wg_peer_record *r = &(*out)[*n];
+		struct pc_buf ips = {0};
+		json_t *ip;
+		size_t i;
+
+		if (!key || !on || strcmp(on, f->cfg->name))
+			continue;
+		json_array_foreach (json_object_get(c, "allowed_ips"), i, ip)
+			pc_buf_printf(&ips, "%s%s", i ? "," : "",
+				      json_string_value(ip));
+		r->name = pc_strdup(name);
+		r->iface = pc_strdup("");
+		r->public_key = pc_strdup(key);
+		r->allowed_ips = ips.data ? ips.data : pc_strdup("");
+		r->endpoint = pc_strdup("");
+		r->keepalive = (unsigned int)pc_etcd_int(c, "keepalive");
+		r->identity = pc_strdup(
+			json_string_value(json_object_get(c, "identity")));
+		r->created_at = pc_strdup("");
+		(*n)++;
+	}
+	return 0;
+}
+
+static void peers_changed(evutil_socket_t fd, short what, void *arg)
+{
+	struct pc_fleet *f = arg;
+
+	(void)fd, (void)what;
+	if (f->hooks.placed)
+		f->hooks.placed(f->hooks.ctx);
+}
+
 /* GET /v1/placements: every client with where it is; the last moves. */
 json_t *pc_fleet_placements(const struct pc_fleet *f)
 {
@@ -1001,6 +1158,27 @@ json_t *pc_fleet_placements(const struct pc_fleet *f)
 					json_object_get(p, "reason"));
 			json_object_set(j, "after_ms",
 					json_object_get(p, "after_ms"));
+		}
+		if (on) {
+			json_t *wg = json_object_get(
+				json_object_get(f->members, on), "wireguard");
+			const char *addr = json_string_value(json_object_get(
+				json_object_get(f->members, on), "address"));
+
+			if (wg && addr && *addr) {
+				char ep[128];
+
+				snprintf(ep, sizeof(ep),
+					 strchr(addr, ':') ? "[%s]:%lld"
+							   : "%s:%lld",
+					 addr,
+					 (long long)pc_etcd_int(wg, "port"));
+				json_object_set_new(j, "endpoint",
+						    json_string(ep));
+				json_object_set(
+					j, "gateway_public_key",
+					json_object_get(wg, "public_key"));
+			}
 		}
 		json_object_set_new(j, "state",
 				    json_string(!on ? "unplaced"
@@ -1033,6 +1211,8 @@ int pc_fleet_new(struct event_base *base, const struct pc_gw_config *cfg,
 		free(f);
 		return rc;
 	}
+	snprintf(f->id, sizeof(f->id), "etcd://%s%s", pc_etcd_endpoint(f->etcd),
+		 pc_etcd_prefix(f->etcd));
 	f->members = json_object();
 	f->alive = json_object();
 	f->lost = json_object();
@@ -1043,8 +1223,9 @@ int pc_fleet_new(struct event_base *base, const struct pc_gw_config *cfg,
 	f->rnd = (uint64_t)epoch_ms() ^ (uint64_t)getpid() << 32;
 	f->ev_beat = event_new(base, -1, EV_PERSIST, on_beat, f);
 	f->ev_place = event_new(base, -1, 0, place_all, f);
+	f->ev_peers = event_new(base, -1, 0, peers_changed, f);
 	f->ev_probe = event_new(base, -1, EV_PERSIST, probe_all, f);
-	if (!f->ev_beat || !f->ev_place || !f->ev_probe) {
+	if (!f->ev_beat || !f->ev_place || !f->ev_probe || !f->ev_peers) {
 		pc_fleet_free(f);
 		return -ENOMEM;
 	}
@@ -1076,6 +1257,48 @@ int pc_fleet_up(const struct pc_fleet *f, const char **why)
 	if (!f->up && why)
 		*why = f->why;
 	return f->up;
+}
+
+const char *pc_fleet_id(const struct pc_fleet *f)
+{
+	return f->id;
+}
+
+int pc_fleet_member_remove(struct pc_fleet *f, const char *name, char *err,
+			   size_t errlen)
+{
+	char key[300], e[PC_ETCD_ERR_LEN];
+	json_t *resp;
+	int64_t n;
+
+	if (!f->up) {
+		snprintf(err, errlen, "the fleet's store is out of reach (%s)",
+			 f->why);
+		return 503;
+	}
+	if (json_object_get(f->alive, name)) {
+		snprintf(err, errlen,
+			 "gateway %s is up: stop it first, then remove it",
+			 name);
+		return 409;
+	}
+	key_of(f, "members", name, key, sizeof(key));
+	if (pc_etcd_call(
+		    f->etcd, "kv/deleterange",
+		    json_pack("{s:o}", "key", pc_etcd_b64(key, strlen(key))),
+		    &resp, e)) {
+		snprintf(err, errlen, "%s", e);
+		return 503;
+	}
+	n = pc_etcd_int(resp, "deleted");
+	json_decref(resp);
+	if (!n) {
+		snprintf(err, errlen, "no gateway %s in the fleet", name);
+		return 404;
+	}
+	json_object_del(f->members, name);
+	json_object_del(f->lost, name);
+	return 200;
 }
 
 struct pc_etcd *pc_fleet_etcd(struct pc_fleet *f)
@@ -1169,6 +1392,20 @@ void pc_fleet_metrics(const struct pc_fleet *f, struct pc_buf *b)
 		else
 			down++;
 	}
+	pc_prom_family(b, "portcullis_fleet_leader", "gauge",
+		       "1 when this gateway places the fleet's clients.");
+	pc_prom_u64(b, "portcullis_fleet_leader", NULL, (uint64_t)f->leading);
+	pc_prom_family(b, "portcullis_fleet_clients", "gauge",
+		       "Clients the fleet places.");
+	pc_prom_u64(b, "portcullis_fleet_clients", NULL,
+		    json_object_size(f->clients));
+	pc_prom_family(b, "portcullis_fleet_placements_total", "counter",
+		       "Clients this gateway placed while it led: new ones "
+		       "and moves.");
+	pc_prom_u64(b, "portcullis_fleet_placements_total", NULL, f->placed);
+	pc_prom_family(b, "portcullis_fleet_moves_total", "counter",
+		       "Clients seen moving from one gateway to another.");
+	pc_prom_u64(b, "portcullis_fleet_moves_total", NULL, f->moved);
 	pc_prom_family(b, "portcullis_fleet_gateways", "gauge",
 		       "Gateways of the fleet by state: up (on a live lease) "
 		       "or down.");
@@ -1189,6 +1426,8 @@ void pc_fleet_free(struct pc_fleet *f)
 		event_free(f->ev_beat);
 	if (f->ev_place)
 		event_free(f->ev_place);
+	if (f->ev_peers)
+		event_free(f->ev_peers);
 	if (f->ev_probe)
 		event_free(f->ev_probe);
 	pc_etcd_watch_free(f->watch);

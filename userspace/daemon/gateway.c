@@ -31,6 +31,8 @@ struct pc_gateway {
 	int64_t applied_ms;	    /* when the policy went in force */
 	char fleet_error[256];	    /* a fleet version refused here, or "" */
 	uint64_t load_pkts;	    /* packets at the last heartbeat */
+	size_t load_flows;	    /* conntrack entries, counted at */
+	double load_flows_at;	    /* this time, ms */
 	double load_at;		    /* its time, ms */
 	struct event *ev_read;
 	struct pc_compiled *compiled; /* the policy in force */
@@ -300,7 +302,7 @@ static int enforce_fleet_version(struct pc_gateway *gw, struct pc_compiled *c,
 	}
 	gw->live_known = 1;
 	rec->generation = gen;
-	if (pc_store_fleet_cache_put(gw->store, gw->cfg->store_etcd, rec))
+	if (pc_store_fleet_cache_put(gw->store, pc_fleet_id(gw->fleet), rec))
 		pc_warn("fleet: policy version %" PRId64
 			" is in force but not kept in %s: a start without "
 			"etcd would enforce an older one",
@@ -334,6 +336,7 @@ static int push_fleet(struct pc_gateway *gw, const char *text, size_t len,
 	const char *by = who && who->name[0] ? who->name : "portcullisd";
 	const char *why = NULL;
 	struct pc_compiled *c;
+	int64_t stored;
 	struct tm tm;
 	time_t now;
 	int rc;
@@ -362,13 +365,27 @@ static int push_fleet(struct pc_gateway *gw, const char *text, size_t len,
 	rc = pc_fleet_policy_add(pc_fleet_etcd(gw->fleet), &rec, by,
 				 gw->cfg->name, err);
 	if (rc) {
-		pc_diag_add(d, 0, fname, NULL,
-			    "%s: nothing was stored and the policy in force is "
-			    "unchanged",
-			    err);
+		if (rc == -ETIMEDOUT)
+			/* a write may land after its answer timed out */
+			pc_diag_add(d, 0, fname, NULL,
+				    "%s: the version may or may not be stored "
+				    "(portcullis policy versions tells); the "
+				    "policy in force here is unchanged",
+				    err);
+		else if (rc == -E2BIG)
+			pc_diag_add(d, 0, fname, NULL,
+				    "%s: the policy is larger than etcd takes "
+				    "(its --max-request-bytes); nothing was "
+				    "stored",
+				    err);
+		else
+			pc_diag_add(d, 0, fname, NULL,
+				    "%s: nothing was stored and the policy in "
+				    "force is unchanged",
+				    err);
 		pc_policy_record_free(&rec);
 		pc_compiled_free(c);
-		return rc == -ETIMEDOUT ? rc : -ECONNREFUSED;
+		return rc;
 	}
 	if (rollback_of)
 		snprintf(target, sizeof(target),
@@ -377,6 +394,7 @@ static int push_fleet(struct pc_gateway *gw, const char *text, size_t len,
 	else
 		snprintf(target, sizeof(target), "version %" PRId64 " from %s",
 			 rec.version, fname);
+	stored = rec.version;
 	rc = enforce_fleet_version(
 		gw, c, &rec, by, who && who->peer ? who->peer : "-",
 		rollback_of ? "policy.rollback" : "policy.push", target);
@@ -384,10 +402,10 @@ static int push_fleet(struct pc_gateway *gw, const char *text, size_t len,
 		pc_diag_add(d, 0, fname, NULL,
 			    "stored for the fleet as version %" PRId64
 			    ", but this gateway failed to apply it: %s",
-			    pc_fleet_latest(gw->fleet), strerror(-rc));
+			    stored, strerror(-rc));
 		snprintf(gw->fleet_error, sizeof(gw->fleet_error),
 			 "failed to apply policy version %" PRId64 ": %s",
-			 pc_fleet_latest(gw->fleet), strerror(-rc));
+			 stored, strerror(-rc));
 		return -EIO;
 	}
 	t2 = now_ms();
@@ -452,6 +470,57 @@ static void fleet_policy(void *ctx, const struct pc_policy_record *r,
 		gw->rec.version, by, via, gw->rec.generation, now_ms() - t0);
 }
 
+static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
+		       const char *fname, int64_t rollback_of,
+		       const struct pc_api_caller *who, struct pc_diags *d);
+
+/* The fleet's newest version is unreadable here: keep what is in force. */
+static void fleet_refused(void *ctx, const char *why)
+{
+	struct pc_gateway *gw = ctx;
+
+	snprintf(gw->fleet_error, sizeof(gw->fleet_error), "%s", why);
+	pc_error("fleet: %s; version %" PRId64 " stays in force", why,
+		 gw->compiled ? gw->rec.version : 0);
+}
+
+/* Joined a fleet with no policy: the policy file seeds it (each start
+ * without one, or any later join into an empty fleet). */
+static void fleet_empty(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_diags d = {0};
+	struct pc_buf text = {0};
+	int rc;
+
+	if (gw->compiled) {
+		pc_warn("fleet: the fleet has no policy; version %" PRId64
+			" stays in force here until one is pushed",
+			gw->rec.version);
+		return;
+	}
+	if (!gw->cfg->policy) {
+		pc_warn("fleet: the fleet has no policy yet and this gateway "
+			"has no policy file: denying all IP traffic");
+		return;
+	}
+	rc = pc_read_file(gw->cfg->policy, PC_API_MAX_BODY, &text);
+	if (rc) {
+		pc_error("failed to read policy '%s': %s", gw->cfg->policy,
+			 strerror(-rc));
+		return;
+	}
+	rc = push_policy(gw, text.data, text.len, gw->cfg->policy, 0, NULL, &d);
+	for (size_t i = 0; i < d.n; i++)
+		pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR, "%s",
+		       d.v[i].msg);
+	if (rc)
+		pc_error("fleet: failed to seed the fleet with '%s'",
+			 gw->cfg->policy);
+	pc_diags_free(&d);
+	pc_buf_free(&text);
+}
+
 static int64_t fleet_in_force(void *ctx)
 {
 	struct pc_gateway *gw = ctx;
@@ -476,8 +545,13 @@ static void fleet_load(void *ctx, struct pc_fleet_load *l)
 			 (t - gw->load_at);
 	gw->load_pkts = pkts;
 	gw->load_at = t;
-	pc_dp_ct_usage(gw->dp, &flows, &evicted);
-	l->flows = flows;
+	/* conntrack is walked to count it: at most every 5 s for this */
+	if (!gw->load_flows_at || t - gw->load_flows_at >= 5000) {
+		if (!pc_dp_ct_usage(gw->dp, &flows, &evicted))
+			gw->load_flows = flows;
+		gw->load_flows_at = t;
+	}
+	l->flows = gw->load_flows;
 	l->policy_version = gw->compiled ? gw->rec.version : 0;
 	l->applied_ms = gw->applied_ms;
 	l->health = gw->fleet_error[0] || !gw->compiled ? "degraded" : "ok";
@@ -516,7 +590,7 @@ static int initial_fleet_policy(struct pc_gateway *gw)
 	uint64_t gen;
 	int rc;
 
-	rc = pc_store_fleet_cache_get(gw->store, gw->cfg->store_etcd, &rec);
+	rc = pc_store_fleet_cache_get(gw->store, pc_fleet_id(gw->fleet), &rec);
 	if (rc && rc != -ENOENT)
 		return rc;
 	if (!rc) {
@@ -544,8 +618,8 @@ static int initial_fleet_policy(struct pc_gateway *gw)
 			}
 			rec.generation = gen;
 			gw->live_known = 1;
-			pc_store_fleet_cache_put(gw->store, gw->cfg->store_etcd,
-						 &rec);
+			pc_store_fleet_cache_put(gw->store,
+						 pc_fleet_id(gw->fleet), &rec);
 			pc_info("restored the fleet's policy version %" PRId64
 				" as generation %" PRIu64,
 				rec.version, gen);
@@ -561,26 +635,6 @@ static int initial_fleet_policy(struct pc_gateway *gw)
 				"answers");
 		return 0;
 	}
-	if (!pc_fleet_latest(gw->fleet) && !gw->compiled && gw->cfg->policy) {
-		struct pc_buf text = {0};
-
-		rc = pc_read_file(gw->cfg->policy, PC_API_MAX_BODY, &text);
-		if (rc) {
-			pc_error("failed to read policy '%s': %s",
-				 gw->cfg->policy, strerror(-rc));
-			return rc;
-		}
-		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, 0,
-				 NULL, &d);
-		for (size_t i = 0; i < d.n; i++)
-			pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR,
-			       "%s", d.v[i].msg);
-		pc_diags_free(&d);
-		pc_buf_free(&text);
-		return rc;
-	}
-	if (!gw->compiled)
-		pc_warn("the fleet has no policy yet: denying all IP traffic");
 	return 0;
 }
 
@@ -1177,7 +1231,7 @@ static void recompile(struct pc_gateway *gw)
 	pc_health_set(gw->health, c, 0);
 	gw->rec.generation = gen;
 	if (gw->fleet)
-		pc_store_fleet_cache_put(gw->store, gw->cfg->store_etcd,
+		pc_store_fleet_cache_put(gw->store, pc_fleet_id(gw->fleet),
 					 &gw->rec);
 	else
 		pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
@@ -1298,12 +1352,16 @@ static json_t *be_policy_versions(void *ctx, size_t limit)
 
 	if (gw->fleet) {
 		char err[PC_ETCD_ERR_LEN];
+		const char *why = NULL;
 
+		if (!pc_fleet_up(gw->fleet, &why))
+			return json_pack("{s:s+, s:s}", "error",
+					 "the fleet's store is out of reach: ",
+					 why, "field", "store");
 		if (pc_fleet_policy_list(pc_fleet_etcd(gw->fleet), limit, &v,
-					 &n, err)) {
-			pc_warn("policy versions: %s", err);
-			return NULL;
-		}
+					 &n, err))
+			return json_pack("{s:s, s:s}", "error", err, "field",
+					 "store");
 	} else if (pc_store_policy_list(gw->store, limit, &v, &n)) {
 		return NULL;
 	}
@@ -1344,13 +1402,21 @@ static int be_policy_rollback(void *ctx, const struct pc_api_caller *who,
 	}
 	if (gw->fleet) {
 		char err[PC_ETCD_ERR_LEN];
+		const char *why = NULL;
 
+		if (!pc_fleet_up(gw->fleet, &why)) {
+			pc_diag_add(d, 0, "rollback", NULL,
+				    "the fleet's store is out of reach (%s): "
+				    "nothing changed",
+				    why);
+			return -ECONNREFUSED;
+		}
 		rc = pc_fleet_policy_get(pc_fleet_etcd(gw->fleet), version,
 					 &rec, NULL, NULL, NULL, err);
 		if (rc && rc != -ENOENT) {
 			pc_diag_add(d, 0, "rollback", NULL,
 				    "%s: nothing changed", err);
-			return rc == -ETIMEDOUT ? rc : -ECONNREFUSED;
+			return rc;
 		}
 	} else {
 		rc = pc_store_policy_get(gw->store, version, &rec);
@@ -1674,6 +1740,29 @@ static int be_placement_remove(void *ctx, const struct pc_api_caller *who,
 	return code;
 }
 
+static int be_gateway_remove(void *ctx, const struct pc_api_caller *who,
+			     const char *name, json_t **out)
+{
+	struct pc_gateway *gw = ctx;
+	char err[512];
+	int code;
+
+	if (!gw->fleet) {
+		*out = json_pack("{s:s, s:s}", "error",
+				 "this gateway is not in a fleet", "field",
+				 "store");
+		return 409;
+	}
+	code = pc_fleet_member_remove(gw->fleet, name, err, sizeof(err));
+	if (code != 200) {
+		*out = json_pack("{s:s}", "error", err);
+		return code;
+	}
+	audit(gw, who, "gateway.remove", name, "");
+	*out = json_pack("{s:s}", "removed", name);
+	return code;
+}
+
 /* A client moved: on the event stream (every gateway says it). */
 static void fleet_moved(void *ctx, json_t *move)
 {
@@ -1693,6 +1782,31 @@ static void fleet_moved(void *ctx, json_t *move)
 	if (j)
 		pc_api_publish(gw->api, "placement_move", j);
 	json_decref(j);
+}
+
+/* The fleet's WireGuard clients placed here: onto the interface, into
+ * the data plane and the policy's identities. */
+static void fleet_placed(void *ctx)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_wg_peer_record *v;
+	size_t n;
+
+	if (!gw->wgm || pc_fleet_peers_here(gw->fleet, &v, &n))
+		return;
+	if (pc_wgm_set_fleet_peers(gw->wgm, v, n))
+		peers_changed(gw);
+	for (size_t i = 0; i < n; i++)
+		pc_wg_peer_record_free(&v[i]);
+	free(v);
+}
+
+static int fleet_wireguard(void *ctx, char key[PC_WG_KEY_B64],
+			   unsigned int *port)
+{
+	struct pc_gateway *gw = ctx;
+
+	return pc_wgm_public_key(gw->wgm, key, port);
 }
 
 /* GET /v1/gateways: the fleet, or this gateway alone without one. */
@@ -2010,6 +2124,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.placements = be_placements,
 		.placement_add = be_placement_add,
 		.placement_remove = be_placement_remove,
+		.gateway_remove = be_gateway_remove,
 	};
 	struct pc_fleet_hooks fh = {
 		.ctx = gw,
@@ -2017,6 +2132,10 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.in_force = fleet_in_force,
 		.load = fleet_load,
 		.moved = fleet_moved,
+		.placed = fleet_placed,
+		.refused = fleet_refused,
+		.empty = fleet_empty,
+		.wireguard = fleet_wireguard,
 	};
 	struct pc_api_tls t;
 	struct pc_api_opts ao = {

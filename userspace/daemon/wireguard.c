@@ -35,6 +35,8 @@ struct pc_wgm {
 	enum pc_wg_backend backend;
 	struct api_peer *api;
 	size_t napi;
+	struct api_peer *fleet; /* the fleet's clients placed here */
+	size_t nfleet;
 	unsigned long drift_fixes; /* peers put back, strangers removed */
 	/* per interface, the last failure logged, so it is logged once */
 	char (*last_error)[320];
@@ -233,12 +235,27 @@ static void iface_view(const struct pc_wgm *m, size_t i,
 	const struct pc_wg_iface_config *w = &m->cfg->wg[i];
 
 	*view = *w;
-	view->peers = pc_xcalloc(w->npeers + m->napi + 1, sizeof(*view->peers));
+	view->peers = pc_xcalloc(w->npeers + m->napi + m->nfleet + 1,
+				 sizeof(*view->peers));
 	memcpy(view->peers, w->peers, w->npeers * sizeof(*w->peers));
 	view->npeers = w->npeers;
 	for (size_t k = 0; k < m->napi; k++)
 		if (!strcmp(m->api[k].iface, w->name))
 			view->peers[view->npeers++] = m->api[k].pc;
+	for (size_t k = 0; k < m->nfleet; k++)
+		if (!strcmp(m->fleet[k].iface, w->name))
+			view->peers[view->npeers++] = m->fleet[k].pc;
+}
+
+/* How many of the API's peers are on interface i (they follow the
+ * config's in its view, the fleet's follow them). */
+static size_t api_peers_on(const struct pc_wgm *m, size_t i)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < m->napi; k++)
+		n += !strcmp(m->api[k].iface, m->cfg->wg[i].name);
+	return n;
 }
 
 /* The data plane's number of interface i: the one it has, else the
@@ -741,14 +758,16 @@ static void iface_peers_json(const struct pc_wgm *m, size_t i,
 			     const struct pc_wg_device *d, json_t *arr)
 {
 	struct pc_wg_iface_config view;
+	size_t nconf = m->cfg->wg[i].npeers, napi = api_peers_on(m, i);
 
 	iface_view(m, i, &view);
 	for (size_t j = 0; j < view.npeers; j++) {
 		const struct pc_wg_peer *p =
 			d ? find_peer(d, view.peers[j].public_key) : NULL;
 		json_t *o = peer_config_json(view.name, &view.peers[j],
-					     j < m->cfg->wg[i].npeers ? "config"
-								      : "api");
+					     j < nconf		? "config"
+					     : j < nconf + napi ? "api"
+								: "fleet");
 		char ep[64] = "";
 
 		json_object_set_new(o, "present", json_boolean(p));
@@ -909,6 +928,11 @@ static const char *peer_taken(const struct pc_wgm *m, const char *name,
 		    (key && !strcmp(m->api[k].iface, iface) &&
 		     !memcmp(m->api[k].pc.public_key, key, PC_WG_KEY_LEN)))
 			return "api";
+	for (size_t k = 0; k < m->nfleet; k++)
+		if (!strcmp(m->fleet[k].pc.name, name) ||
+		    (key && !strcmp(m->fleet[k].iface, iface) &&
+		     !memcmp(m->fleet[k].pc.public_key, key, PC_WG_KEY_LEN)))
+			return "fleet";
 	return NULL;
 }
 
@@ -1105,13 +1129,17 @@ int pc_wgm_peer_remove(struct pc_wgm *m, const char *name, char *summary,
 	for (k = 0; k < m->napi && strcmp(m->api[k].pc.name, name); k++)
 		;
 	if (k == m->napi) {
-		int conf = peer_taken(m, name, "", NULL) != NULL;
+		const char *from = peer_taken(m, name, "", NULL);
 
-		*out = err_json(conf ? "that peer comes from the gateway "
-				       "config: remove it there"
-				     : "no such peer",
+		*out = err_json(!from ? "no such peer"
+				: !strcmp(from, "fleet")
+					? "that peer is the fleet's client: "
+					  "remove it with portcullis "
+					  "placements remove"
+					: "that peer comes from the gateway "
+					  "config: remove it there",
 				"name");
-		return conf ? 409 : 404;
+		return from ? 409 : 404;
 	}
 	rc = pc_store_wg_peer_remove(m->store, name);
 	if (rc && rc != -ENOENT) {
@@ -1147,7 +1175,134 @@ void pc_wgm_stop(struct pc_wgm *m)
 	for (size_t i = 0; i < m->napi; i++)
 		api_peer_free(&m->api[i]);
 	free(m->api);
+	for (size_t i = 0; i < m->nfleet; i++)
+		api_peer_free(&m->fleet[i]);
+	free(m->fleet);
 	free(m->last_error);
 	free(m->tc_ifindex);
 	free(m);
+}
+
+/* ---- the fleet's peers ----------------------------------------------------
+ */
+
+/* Is a (iface, key, ips) the same peer as b? */
+static int same_peer(const struct api_peer *a, const struct api_peer *b)
+{
+	if (strcmp(a->iface, b->iface) || strcmp(a->pc.name, b->pc.name) ||
+	    memcmp(a->pc.public_key, b->pc.public_key, PC_WG_KEY_LEN) ||
+	    a->pc.nips != b->pc.nips || a->pc.keepalive != b->pc.keepalive ||
+	    strcmp(a->pc.identity ? a->pc.identity : "",
+		   b->pc.identity ? b->pc.identity : ""))
+		return 0;
+	for (size_t k = 0; k < a->pc.nips; k++)
+		if (!pc_wg_same_ip(&a->pc.ips[k], &b->pc.ips[k]))
+			return 0;
+	return 1;
+}
+
+int pc_wgm_set_fleet_peers(struct pc_wgm *m, const struct pc_wg_peer_record *v,
+			   size_t n)
+{
+	struct api_peer *next = pc_xcalloc(n + 1, sizeof(*next));
+	size_t nn = 0, changed, was = m->nfleet;
+
+	m->nfleet = 0; /* a clash is with the config's or the API's only */
+	for (size_t i = 0; i < n; i++) {
+		struct pc_wg_peer_record r = v[i];
+		struct api_peer a;
+
+		if (!m->cfg->nwg) {
+			pc_warn("wireguard: client %s is placed here, but this "
+				"gateway has no WireGuard interface",
+				r.name);
+			continue;
+		}
+		if (!r.iface || !r.iface[0])
+			r.iface = m->cfg->wg[0].name;
+		if (api_peer_of(&r, &a)) {
+			pc_warn("wireguard: the fleet's client %s is not a "
+				"peer this gateway can take",
+				r.name);
+			continue;
+		}
+		if (peer_taken(m, a.pc.name, a.iface, a.pc.public_key)) {
+			pc_warn("wireguard: the fleet's client %s clashes with "
+				"a peer of this gateway (name or key); not "
+				"added",
+				a.pc.name);
+			api_peer_free(&a);
+			continue;
+		}
+		next[nn++] = a;
+	}
+	m->nfleet = was;
+	changed = nn != m->nfleet;
+	for (size_t i = 0; i < nn && !changed; i++)
+		changed = !same_peer(&next[i], &m->fleet[i]);
+	if (!changed) {
+		for (size_t i = 0; i < nn; i++)
+			api_peer_free(&next[i]);
+		free(next);
+		return 0;
+	}
+	/* the ones that left: off their interface now, so the reconcile
+	 * does not call them strangers */
+	for (size_t k = 0; k < m->nfleet; k++) {
+		struct pc_wg_device set = {0};
+		size_t i;
+
+		for (i = 0; i < nn; i++)
+			if (!strcmp(next[i].iface, m->fleet[k].iface) &&
+			    !memcmp(next[i].pc.public_key,
+				    m->fleet[k].pc.public_key, PC_WG_KEY_LEN))
+				break;
+		if (i < nn)
+			continue;
+		snprintf(set.name, sizeof(set.name), "%s", m->fleet[k].iface);
+		memcpy(pc_wg_add_peer(&set)->public_key,
+		       m->fleet[k].pc.public_key, PC_WG_KEY_LEN);
+		set.peers[0].flags = PC_WG_PEER_REMOVE;
+		pc_wg_set(m->backend, &set);
+		pc_wg_device_free(&set);
+		pc_info("wireguard: the fleet's client %s left this gateway",
+			m->fleet[k].pc.name);
+	}
+	for (size_t i = 0; i < nn; i++) {
+		size_t k;
+
+		for (k = 0; k < m->nfleet; k++)
+			if (!strcmp(next[i].pc.name, m->fleet[k].pc.name))
+				break;
+		if (k == m->nfleet)
+			pc_info("wireguard: the fleet's client %s is served "
+				"here now (on %s)",
+				next[i].pc.name, next[i].iface);
+	}
+	for (size_t k = 0; k < m->nfleet; k++)
+		api_peer_free(&m->fleet[k]);
+	free(m->fleet);
+	m->fleet = next;
+	m->nfleet = nn;
+	return 1;
+}
+
+int pc_wgm_public_key(const struct pc_wgm *m, char key[PC_WG_KEY_B64],
+		      unsigned int *port)
+{
+	uint8_t priv[PC_WG_KEY_LEN], pub[PC_WG_KEY_LEN];
+	char why[256];
+	int rc;
+
+	if (!m || !m->cfg->nwg)
+		return -ENOENT;
+	rc = read_private_key(&m->cfg->wg[0], priv, why, sizeof(why));
+	if (!rc)
+		rc = pc_wg_pubkey(priv, pub);
+	memset(priv, 0, sizeof(priv));
+	if (rc)
+		return rc;
+	pc_wg_key_to_base64(pub, key);
+	*port = m->cfg->wg[0].listen_port;
+	return 0;
 }

@@ -7,12 +7,14 @@
  */
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/dns.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <mbedtls/base64.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "etcd.h"
 #include "pclib.h"
@@ -20,7 +22,8 @@
 struct pc_etcd {
 	struct event_base *base;      /* the daemon's: async calls, watches */
 	struct event_base *sync_base; /* private: blocking calls */
-	struct evhttp_connection *conn, *sync_conn;
+	struct evdns_base *dns;	      /* names resolved off the loop */
+	struct evhttp_connection *conn;
 	char host[128];
 	unsigned int port;
 	char prefix[256];
@@ -61,8 +64,8 @@ int pc_etcd_parse_uri(const char *uri, char *host, size_t hostlen,
 	host[n] = '\0';
 	if (strspn(host, "abcdefghijklmnopqrstuvwxyz"
 			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") < n) {
-		snprintf(why, whylen, "the host \"%s\" is not a name or address",
-			 host);
+		snprintf(why, whylen,
+			 "the host \"%s\" is not a name or address", host);
 		return -EINVAL;
 	}
 	*port = PC_ETCD_DEFAULT_PORT;
@@ -85,13 +88,14 @@ int pc_etcd_parse_uri(const char *uri, char *host, size_t hostlen,
 	n = strlen(p);
 	while (n > 1 && p[n - 1] == '/')
 		n--;
-	if (n >= prefixlen || strspn(p, "abcdefghijklmnopqrstuvwxyz"
-					"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					"0123456789/._-") < n) {
+	if (n >= prefixlen || n > PC_ETCD_MAX_PREFIX ||
+	    strspn(p, "abcdefghijklmnopqrstuvwxyz"
+		      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789/._-") < n) {
 		snprintf(why, whylen,
 			 "the key prefix takes letters, digits and /._- "
-			 "(at most %zu)",
-			 prefixlen - 1);
+			 "(at most %d)",
+			 PC_ETCD_MAX_PREFIX);
 		return -EINVAL;
 	}
 	memcpy(prefix, p, n);
@@ -99,11 +103,13 @@ int pc_etcd_parse_uri(const char *uri, char *host, size_t hostlen,
 	return 0;
 }
 
-static struct evhttp_connection *
-connect_to(struct pc_etcd *e, struct event_base *base, unsigned int timeout_ms)
+static struct evhttp_connection *connect_to(struct pc_etcd *e,
+					    struct event_base *base,
+					    struct evdns_base *dns,
+					    unsigned int timeout_ms)
 {
 	struct evhttp_connection *c =
-		evhttp_connection_base_new(base, NULL, e->host, e->port);
+		evhttp_connection_base_new(base, dns, e->host, e->port);
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 
 	if (!c)
@@ -132,11 +138,13 @@ int pc_etcd_new(struct event_base *base, const char *uri,
 	e->base = base;
 	e->timeout_ms = timeout_ms ? timeout_ms : 2000;
 	e->sync_base = event_base_new();
-	if (e->sync_base) {
-		e->sync_conn = connect_to(e, e->sync_base, e->timeout_ms);
-		e->conn = connect_to(e, base, e->timeout_ms);
-	}
-	if (!e->sync_conn || !e->conn) {
+	/* the daemon's loop must not wait on a name server */
+	e->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (!e->dns)
+		e->dns = evdns_base_new(base, 0);
+	if (e->sync_base && e->dns)
+		e->conn = connect_to(e, base, e->dns, e->timeout_ms);
+	if (!e->conn) {
 		snprintf(why, whylen, "out of memory");
 		pc_etcd_free(e);
 		return -ENOMEM;
@@ -151,8 +159,8 @@ void pc_etcd_free(struct pc_etcd *e)
 		return;
 	if (e->conn)
 		evhttp_connection_free(e->conn);
-	if (e->sync_conn)
-		evhttp_connection_free(e->sync_conn);
+	if (e->dns)
+		evdns_base_free(e->dns, 0);
 	if (e->sync_base)
 		event_base_free(e->sync_base);
 	free(e);
@@ -178,8 +186,19 @@ struct call {
 	json_t *resp;
 	enum evhttp_request_error why;
 	int failed;
+	int in_make; /* evhttp_make_request may call back before it returns */
+	struct timespec t0;
 	char err[PC_ETCD_ERR_LEN];
 };
+
+static double since_ms(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
 
 static void on_error(enum evhttp_request_error why, void *arg)
 {
@@ -193,7 +212,11 @@ static void unreachable(struct call *c)
 {
 	const char *what = "connection refused or closed";
 
-	if (c->failed && c->why == EVREQ_HTTP_TIMEOUT) {
+	/* libevent reports a connect that timed out without its error
+	 * callback: the clock tells */
+	if ((c->failed && c->why == EVREQ_HTTP_TIMEOUT) ||
+	    ((c->t0.tv_sec || c->t0.tv_nsec) && /* not a watch */
+	     since_ms(&c->t0) >= 0.95 * c->e->timeout_ms)) {
 		snprintf(c->err, sizeof(c->err),
 			 "etcd at %s did not answer within %u ms",
 			 c->e->endpoint, c->e->timeout_ms);
@@ -255,7 +278,9 @@ static void on_done_async(struct evhttp_request *req, void *arg)
 	finish(c, req);
 	c->cb(c->arg, c->resp, c->rc ? c->err : NULL);
 	json_decref(c->resp);
-	free(c);
+	c->resp = NULL;
+	if (!c->in_make) /* else the caller frees it */
+		free(c);
 }
 
 /* POST /v3/method with the body; cb and its error callback get arg. */
@@ -286,29 +311,43 @@ make_request(struct evhttp_connection *conn, const char *host,
 	evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
 	free(body);
 	snprintf(path, sizeof(path), "/v3/%s", method);
+	/* on a failure libevent may have called back (and freed req), or
+	 * not; the callers' in_make and done flags tell which */
 	if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, path))
-		return NULL; /* libevent freed req */
+		return NULL;
 	return req;
 }
 
 int pc_etcd_call(struct pc_etcd *e, const char *method, json_t *req,
 		 json_t **resp, char err[PC_ETCD_ERR_LEN])
 {
-	struct call c = {.e = e};
+	struct call c = {.e = e, .in_make = 1};
+	struct evhttp_connection *conn;
+	struct evhttp_request *r;
 
 	*resp = NULL;
-	if (!make_request(e->sync_conn, e->host, method, req, on_done_sync,
-			  on_error, NULL, &c)) {
+	clock_gettime(CLOCK_MONOTONIC, &c.t0);
+	/* a connection of its own each time: an idle one kept between
+	 * calls would not notice etcd closing it (nothing runs this base
+	 * meanwhile) and fail the next call */
+	conn = connect_to(e, e->sync_base, NULL, e->timeout_ms);
+	if (!conn) {
+		json_decref(req);
 		snprintf(err, PC_ETCD_ERR_LEN, "etcd at %s: out of memory",
 			 e->endpoint);
 		return -ENOMEM;
 	}
-	while (!c.done)
+	r = make_request(conn, e->host, method, req, on_done_sync, on_error,
+			 NULL, &c);
+	c.in_make = 0;
+	while (r && !c.done)
 		if (event_base_dispatch(e->sync_base) < 0)
 			break;
+	evhttp_connection_free(conn);
 	if (!c.done) {
-		snprintf(err, PC_ETCD_ERR_LEN, "etcd at %s: event loop failed",
-			 e->endpoint);
+		snprintf(err, PC_ETCD_ERR_LEN, "etcd at %s: %s", e->endpoint,
+			 r ? "event loop failed"
+			   : "failed to send the request");
 		return -EIO;
 	}
 	if (c.rc)
@@ -321,12 +360,21 @@ int pc_etcd_call_async(struct pc_etcd *e, const char *method, json_t *req,
 		       pc_etcd_cb cb, void *arg)
 {
 	struct call *c = pc_xcalloc(1, sizeof(*c));
+	struct evhttp_request *r;
 
 	c->e = e;
 	c->cb = cb;
 	c->arg = arg;
-	if (!make_request(e->conn, e->host, method, req, on_done_async,
-			  on_error, NULL, c)) {
+	c->in_make = 1;
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	r = make_request(e->conn, e->host, method, req, on_done_async, on_error,
+			 NULL, c);
+	c->in_make = 0;
+	if (c->done) { /* it called back already */
+		free(c);
+		return 0;
+	}
+	if (!r) {
 		free(c);
 		return -ENOMEM;
 	}
@@ -336,6 +384,7 @@ int pc_etcd_call_async(struct pc_etcd *e, const char *method, json_t *req,
 struct pc_etcd_watch {
 	struct call c; /* how the stream ended */
 	struct evhttp_connection *conn;
+	struct evbuffer *lines; /* what arrived, up to a line's end */
 	pc_etcd_cb cb;
 	void *arg;
 	int ended;
@@ -353,12 +402,14 @@ static void on_watch_error(enum evhttp_request_error why, void *arg)
 static void on_watch_chunk(struct evhttp_request *req, void *arg)
 {
 	struct pc_etcd_watch *w = arg;
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	char *line;
 	size_t n;
 
-	while (!w->ended &&
-	       (line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF)) != NULL) {
+	/* a chunk ends anywhere: a message may span several, and libevent
+	 * empties the request's buffer after each */
+	evbuffer_add_buffer(w->lines, evhttp_request_get_input_buffer(req));
+	while (!w->ended && (line = evbuffer_readln(w->lines, &n,
+						    EVBUFFER_EOL_LF)) != NULL) {
 		json_t *j = json_loadb(line, n, 0, NULL);
 		json_t *r = json_object_get(j, "result");
 
@@ -412,10 +463,14 @@ struct pc_etcd_watch *pc_etcd_watch(struct pc_etcd *e, const char *key,
 	w->c.e = e;
 	w->cb = cb;
 	w->arg = arg;
+	w->lines = evbuffer_new();
 	/* a quiet watch is not a dead one: no read deadline worth having;
-	 * the heartbeats notice a dead etcd and restart the watch */
-	w->conn = connect_to(e, e->base, 24 * 3600 * 1000);
+	 * the fleet restarts a watch that stops bringing its heartbeats */
+	w->conn = w->lines ? connect_to(e, e->base, e->dns, 24 * 3600 * 1000)
+			   : NULL;
 	if (!w->conn) {
+		if (w->lines)
+			evbuffer_free(w->lines);
 		free(w);
 		return NULL;
 	}
@@ -433,6 +488,7 @@ struct pc_etcd_watch *pc_etcd_watch(struct pc_etcd *e, const char *key,
 			  json_pack("{s:o}", "create_request", create),
 			  on_watch_done, on_watch_error, on_watch_chunk, w)) {
 		evhttp_connection_free(w->conn);
+		evbuffer_free(w->lines);
 		free(w);
 		return NULL;
 	}
@@ -446,6 +502,7 @@ void pc_etcd_watch_free(struct pc_etcd_watch *w)
 	w->ended = 1;
 	/* freeing the connection drops the request without its callback */
 	evhttp_connection_free(w->conn);
+	evbuffer_free(w->lines);
 	free(w);
 }
 

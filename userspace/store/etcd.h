@@ -16,6 +16,7 @@
 #define PC_ETCD_ERR_LEN 384
 #define PC_ETCD_DEFAULT_PORT 2379
 #define PC_ETCD_DEFAULT_PREFIX "/portcullis"
+#define PC_ETCD_MAX_PREFIX 128
 
 struct pc_etcd;
 

@@ -56,6 +56,31 @@ static int range(struct pc_etcd *e, const char *key, const char *end, int desc,
 	return pc_etcd_call(e, "kv/range", req, resp, err);
 }
 
+/*
+ * A compare-and-swap lost.  If the head is as it was read (mod, or absent
+ * for 0), the version it pointed past exists already: the head was
+ * restored or edited by hand.  Move it to v, so the next try takes a
+ * free number; a push that moved it meanwhile needs nothing.
+ */
+static void head_past(struct pc_etcd *e, const char *head, int64_t mod,
+		      int64_t v)
+{
+	char err[PC_ETCD_ERR_LEN], hbuf[64], m[24];
+	json_t *resp = NULL;
+
+	snprintf(hbuf, sizeof(hbuf), "{\"version\":%" PRId64 "}", v);
+	snprintf(m, sizeof(m), "%" PRId64, mod);
+	if (!pc_etcd_call(
+		    e, "kv/txn",
+		    json_pack("{s:[{s:o, s:s, s:s, s:s}], s:[o]}", "compare",
+			      "key", pc_etcd_b64(head, strlen(head)), "target",
+			      mod ? "MOD" : "CREATE", "result", "EQUAL",
+			      mod ? "mod_revision" : "create_revision", m,
+			      "success", kv_put(head, hbuf, strlen(hbuf))),
+		    &resp, err))
+		json_decref(resp);
+}
+
 int pc_fleet_policy_add(struct pc_etcd *e, struct pc_policy_record *r,
 			const char *by, const char *via,
 			char err[PC_ETCD_ERR_LEN])
@@ -117,10 +142,18 @@ int pc_fleet_policy_add(struct pc_etcd *e, struct pc_policy_record *r,
 				kv_put(skey, r->source, strlen(r->source)));
 		}
 		free(text);
-		rc = pc_etcd_call(e, "kv/txn",
-				  json_pack("{s:[o], s:o}", "compare", cmp,
-					    "success", ops),
-				  &resp, err);
+		/* and the version itself still free: a lost or rewritten
+		 * head must not hand out a version twice */
+		rc = pc_etcd_call(
+			e, "kv/txn",
+			json_pack("{s:[o, {s:o, s:s, s:s, s:s}], s:o}",
+				  "compare", cmp, "key",
+				  pc_etcd_b64(vkey, strlen(vkey)), "target",
+				  "CREATE", "result", "EQUAL",
+				  "create_revision", "0", "success", ops),
+			&resp, err);
+		if (rc == -EIO && strstr(err, "too large"))
+			return -E2BIG; /* etcd's --max-request-bytes */
 		if (rc)
 			return rc;
 		if (json_is_true(json_object_get(resp, "succeeded"))) {
@@ -128,6 +161,7 @@ int pc_fleet_policy_add(struct pc_etcd *e, struct pc_policy_record *r,
 			return 0;
 		}
 		json_decref(resp); /* another push took that version */
+		head_past(e, head, mod, r->version);
 	}
 	snprintf(err, PC_ETCD_ERR_LEN,
 		 "etcd at %s: %d pushes in a row lost the race for a version; "
@@ -175,10 +209,12 @@ static int kv_record(json_t *kv, struct pc_policy_record *out, char **by,
 	int rc = val ? pc_fleet_record_parse(val, len, out, by, via) : -EINVAL;
 
 	free(val);
-	if (rc)
+	if (rc) {
 		snprintf(err, PC_ETCD_ERR_LEN,
 			 "a policy version in etcd is not a record this "
 			 "portcullisd reads");
+		rc = -EBADMSG;
+	}
 	return rc;
 }
 
@@ -227,7 +263,7 @@ int pc_fleet_policy_get(struct pc_etcd *e, int64_t version,
 				 "policy version %" PRId64
 				 " has no source in etcd",
 				 out->version);
-			rc = -EIO;
+			rc = -EBADMSG;
 		}
 	}
 	if (rc) {
