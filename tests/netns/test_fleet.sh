@@ -158,7 +158,7 @@ cleanup() {
 			tail -30 "$T_DIR/$g.log" 2>/dev/null | sed 's/^/#   /'
 		done
 	fi
-	rm -rf "$T_DIR"
+	[ -n "$PC_KEEP" ] && echo "# kept $T_DIR" || rm -rf "$T_DIR"
 }
 trap cleanup EXIT
 

@@ -60,6 +60,7 @@ struct pc_fleet {
 	struct event *ev_place; /* a placement pass, soon */
 	struct event *ev_peers; /* tell the gateway what is placed here */
 	struct event *ev_probe; /* RTT probes */
+	struct probe *probes;	/* in flight */
 	struct event *ev_beat;
 	time_t started;
 	uint64_t beats_ok, beats_failed, reconnects, watch_events;
@@ -820,9 +821,20 @@ static void place_all(evutil_socket_t fd, short what, void *arg)
 /* An RTT probe to a client: a TCP connect, answered or refused. */
 struct probe {
 	struct pc_fleet *f;
+	struct bufferevent *bev;
+	struct probe *next, **pprev; /* in f->probes, while in flight */
 	char client[72];
 	struct timespec t0;
 };
+
+static void probe_free(struct probe *p)
+{
+	*p->pprev = p->next;
+	if (p->next)
+		p->next->pprev = p->pprev;
+	bufferevent_free(p->bev);
+	free(p);
+}
 
 static void on_probe_event(struct bufferevent *bev, short ev, void *arg)
 {
@@ -843,8 +855,8 @@ static void on_probe_event(struct bufferevent *bev, short ev, void *arg)
 	} else {
 		json_object_del(p->f->rtt, p->client);
 	}
-	bufferevent_free(bev);
-	free(p);
+	(void)bev;
+	probe_free(p);
 }
 
 static void probe_all(evutil_socket_t fd, short what, void *arg)
@@ -876,6 +888,12 @@ static void probe_all(evutil_socket_t fd, short what, void *arg)
 			continue;
 		p = pc_xcalloc(1, sizeof(*p));
 		p->f = f;
+		p->bev = bev;
+		p->next = f->probes;
+		if (p->next)
+			p->next->pprev = &p->next;
+		p->pprev = &f->probes;
+		f->probes = p;
 		snprintf(p->client, sizeof(p->client), "%s", name);
 		bufferevent_setcb(bev, NULL, NULL, on_probe_event, p);
 		bufferevent_set_timeouts(bev, &tv, &tv);
@@ -1430,6 +1448,8 @@ void pc_fleet_free(struct pc_fleet *f)
 		event_free(f->ev_peers);
 	if (f->ev_probe)
 		event_free(f->ev_probe);
+	while (f->probes)
+		probe_free(f->probes);
 	pc_etcd_watch_free(f->watch);
 	if (f->up && f->lease) {
 		char id[24], err[PC_ETCD_ERR_LEN];

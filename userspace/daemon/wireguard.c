@@ -237,7 +237,8 @@ static void iface_view(const struct pc_wgm *m, size_t i,
 	*view = *w;
 	view->peers = pc_xcalloc(w->npeers + m->napi + m->nfleet + 1,
 				 sizeof(*view->peers));
-	memcpy(view->peers, w->peers, w->npeers * sizeof(*w->peers));
+	if (w->npeers)
+		memcpy(view->peers, w->peers, w->npeers * sizeof(*w->peers));
 	view->npeers = w->npeers;
 	for (size_t k = 0; k < m->napi; k++)
 		if (!strcmp(m->api[k].iface, w->name))
