@@ -106,7 +106,8 @@ void pc_api_diags_json(json_t *j, const struct pc_diags *d)
 static int failed(int rc, const struct pc_diags *d, json_t **out)
 {
 	int store = rc == -ENOSPC || rc == -EROFS || rc == -EBUSY;
-	int fleet = rc == -ECONNREFUSED || rc == -ETIMEDOUT;
+	int fleet = rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -EAGAIN ||
+		    rc == -EREMOTEIO;
 
 	*out = error_json(d->nerrors ? pc_diags_first_error(d) : strerror(-rc),
 			  store	  ? "state"

@@ -74,6 +74,14 @@ static int64_t epoch_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* A placement pass as soon as the loop is free (one for many events). */
 static void place_soon(struct pc_fleet *f)
 {
@@ -82,6 +90,7 @@ static void place_soon(struct pc_fleet *f)
 }
 
 static void place_soon_or_lead(struct pc_fleet *f);
+static void try_lead(struct pc_fleet *f);
 
 static const char *rel_key(const struct pc_fleet *f, const char *key)
 {
@@ -102,6 +111,7 @@ static void go_down(struct pc_fleet *f, const char *why)
 	}
 	f->up = 0;
 	f->leading = 0; /* it cannot write; another gateway may take over */
+	f->leader[0] = '\0'; /* and who does is read again at the join */
 	snprintf(f->why, sizeof(f->why), "%s", why);
 	f->watch_ended = 1; /* (freed at the next heartbeat) */
 }
@@ -109,8 +119,17 @@ static void go_down(struct pc_fleet *f, const char *why)
 static json_t *registration(struct pc_fleet *f)
 {
 	struct pc_fleet_load l = {0};
+	char error[320];
 
 	f->hooks.load(f->hooks.ctx, &l);
+	if (l.error) { /* ASCII only: a cut UTF-8 sequence is no JSON */
+		snprintf(error, sizeof(error), "%s", l.error);
+		for (char *c = error; *c; c++)
+			if ((unsigned char)*c >= 0x80 ||
+			    (unsigned char)*c < 0x20)
+				*c = '?';
+		l.error = error;
+	}
 	return json_pack("{s:s, s:s, s:I, s:s, s:s?, s:I, s:I, s:f, s:I, s:I, "
 			 "s:O}",
 			 "name", f->cfg->name, "version", pc_version(),
@@ -144,7 +163,12 @@ static json_t *member(struct pc_fleet *f)
 
 static json_t *put_req(const char *key, json_t *val, int64_t lease)
 {
-	char *text = json_dumps(val, JSON_COMPACT);
+	char *text = val ? json_dumps(val, JSON_COMPACT) : NULL;
+
+	if (!text) { /* not a value jansson could write: write none */
+		json_decref(val);
+		return NULL;
+	}
 	json_t *r =
 		json_pack("{s:o, s:o}", "key", pc_etcd_b64(key, strlen(key)),
 			  "value", pc_etcd_b64(text, strlen(text)));
@@ -221,17 +245,24 @@ static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 
 		snprintf(f->leader, sizeof(f->leader), "%s",
 			 deleted || !who ? "" : who);
-		if (deleted && f->leading)
+		/* someone else's now (or nobody's): this one stops */
+		if (f->leading &&
+		    (deleted || !who || strcmp(who, f->cfg->name) ||
+		     pc_etcd_int(kv, "lease") != f->lease)) {
 			f->leading = 0;
-		if (deleted && f->up)
+			pc_info("fleet: this gateway no longer places clients");
+		}
+		if (deleted && f->up && !f->loading)
 			place_soon_or_lead(f);
 		goto out;
 	}
 	if (!strncmp(key, "members/", 8)) {
 		into = f->members;
 		key += 8;
-		if (deleted)
+		if (deleted) {
 			json_object_del(f->lost, key);
+			place_soon(f); /* its clients need a home */
+		}
 	} else if (!strncmp(key, "alive/", 6)) {
 		into = f->alive;
 		key += 6;
@@ -245,7 +276,7 @@ static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 		} else {
 			json_object_del(f->lost, key);
 			if (!strcmp(key, f->cfg->name))
-				f->seen_self_ms = epoch_ms();
+				f->seen_self_ms = mono_ms();
 		}
 		/* a gateway came or went, or measured what a client waits
 		 * for: clients may need a home */
@@ -325,6 +356,8 @@ static void on_watch(void *arg, json_t *res, const char *err)
 		go_down(f, err);
 		return;
 	}
+	if (!f->up) /* a join reads it all again */
+		return;
 	if (json_is_true(json_object_get(res, "canceled"))) {
 		go_down(f, "etcd cancelled the watch (compacted past it)");
 		return;
@@ -349,42 +382,103 @@ static void on_watch(void *arg, json_t *res, const char *err)
 		catch_up(f, NULL);
 }
 
-/* Read a directory of the prefix into the view. */
-static int load_dir(struct pc_fleet *f, const char *dir,
-		    char err[PC_ETCD_ERR_LEN])
+/* A range op of a snapshot: a directory of the prefix, or one key. */
+static json_t *range_op(struct pc_fleet *f, const char *rel, int dir,
+			int newest)
 {
 	char key[300], end[300];
+	json_t *r;
+
+	snprintf(key, sizeof(key), "%s/%s", pc_etcd_prefix(f->etcd), rel);
+	r = json_pack("{s:o}", "key", pc_etcd_b64(key, strlen(key)));
+	if (dir) {
+		pc_etcd_prefix_end(key, end, sizeof(end));
+		json_object_set_new(r, "range_end",
+				    pc_etcd_b64(end, strlen(end)));
+	}
+	if (newest) {
+		json_object_set_new(r, "sort_order", json_string("DESCEND"));
+		json_object_set_new(r, "sort_target", json_string("KEY"));
+		json_object_set_new(r, "limit", json_integer(1));
+		json_object_set_new(r, "keys_only", json_true());
+	}
+	return json_pack("{s:o}", "request_range", r);
+}
+
+static json_t *snapshot_kvs(json_t *resp, size_t i)
+{
+	return json_object_get(
+		json_object_get(
+			json_array_get(json_object_get(resp, "responses"), i),
+			"response_range"),
+		"kvs");
+}
+
+/*
+ * The fleet as it is, read in one transaction (one revision): the
+ * newest version's number, members, who is alive, clients, placements,
+ * the leader.  The watch starts just past it, so nothing is missed and
+ * nothing replays.  *newest: 0 when the fleet has no policy.
+ */
+static int snapshot(struct pc_fleet *f, int64_t *newest, int64_t *rev,
+		    char err[PC_ETCD_ERR_LEN])
+{
+	static const char *const dirs[] = {"members/", "alive/", "clients/",
+					   "placement/"};
 	json_t *resp, *kv;
-	size_t i;
+	size_t i, d;
 	int rc;
 
-	snprintf(key, sizeof(key), "%s/%s/", pc_etcd_prefix(f->etcd), dir);
-	pc_etcd_prefix_end(key, end, sizeof(end));
-	rc = pc_etcd_call(f->etcd, "kv/range",
-			  json_pack("{s:o, s:o}", "key",
-				    pc_etcd_b64(key, strlen(key)), "range_end",
-				    pc_etcd_b64(end, strlen(end))),
+	rc = pc_etcd_call(f->etcd, "kv/txn",
+			  json_pack("{s:[], s:[o, o, o, o, o, o]}", "compare",
+				    "success", range_op(f, "policy/v/", 1, 1),
+				    range_op(f, dirs[0], 1, 0),
+				    range_op(f, dirs[1], 1, 0),
+				    range_op(f, dirs[2], 1, 0),
+				    range_op(f, dirs[3], 1, 0),
+				    range_op(f, "leader", 0, 0)),
 			  &resp, err);
 	if (rc)
 		return rc;
-	json_array_foreach (json_object_get(resp, "kvs"), i, kv)
-		take_kv(f, kv, 0);
+	*rev = pc_etcd_int(json_object_get(resp, "header"), "revision");
+	*newest = 0;
+	kv = json_array_get(snapshot_kvs(resp, 0), 0);
+	if (kv) {
+		char *k = pc_etcd_unb64(json_object_get(kv, "key"), NULL);
+		const char *r = k ? rel_key(f, k) : NULL;
+
+		if (r && !strncmp(r, "policy/v/", 9))
+			*newest = strtoll(r + 9, NULL, 10);
+		free(k);
+	}
+	json_object_clear(f->members);
+	json_object_clear(f->alive);
+	json_object_clear(f->clients);
+	json_object_clear(f->placement);
+	f->leader[0] = '\0';
+	f->loading = 1;
+	for (d = 0; d < 5; d++)
+		json_array_foreach (snapshot_kvs(resp, d + 1), i, kv)
+			take_kv(f, kv, 0);
+	f->loading = 0;
 	json_decref(resp);
 	return 0;
 }
 
 /*
- * Join: a lease, the member and live records, the fleet as it is now,
- * the newest policy, then the watch from just past what was read.
+ * Join: a lease and the member record, the fleet as it is now, the
+ * newest policy in force, the live record, then the watch from just
+ * past the snapshot; then lead if nobody does.
  */
 static int join(struct pc_fleet *f)
 {
 	char err[PC_ETCD_ERR_LEN], key[300], prefix[300], end[300];
 	struct pc_etcd_watch *w;
+	int64_t rev = 0, newest = 0;
 	json_t *resp;
-	int64_t rev = 0;
 	int rc;
 
+	f->leading = 0; /* a lease of its own is needed for that */
 	rc = pc_etcd_call(f->etcd, "lease/grant",
 			  json_pack("{s:I}", "TTL",
 				    (json_int_t)f->cfg->fleet.lease_ttl_s),
@@ -399,39 +493,26 @@ static int join(struct pc_fleet *f)
 	rc = pc_etcd_call(f->etcd, "kv/put", put_req(key, member(f), 0), &resp,
 			  err);
 	json_decref(resp);
+	if (!rc)
+		rc = snapshot(f, &newest, &rev, err);
 	if (rc) {
 		go_down(f, err);
 		return rc;
 	}
-	/* the newest policy first, so the record below says it is in force;
-	 * the watch starts just past this read, so no push falls between */
-	rc = catch_up(f, &rev);
-	if (rc)
+	/* the newest policy first, so the record below says it is in force */
+	f->latest = newest;
+	if (newest && newest != f->hooks.in_force(f->hooks.ctx) &&
+	    (rc = catch_up(f, NULL)))
 		return rc;
 	key_of(f, "alive", f->cfg->name, key, sizeof(key));
 	rc = pc_etcd_call(f->etcd, "kv/put",
 			  put_req(key, registration(f), f->lease), &resp, err);
-	if (!rc)
-		json_decref(resp);
-	json_object_clear(f->members);
-	json_object_clear(f->alive);
-	json_object_clear(f->clients);
-	json_object_clear(f->placement);
-	f->loading = 1;
-	if (!rc)
-		rc = load_dir(f, "members", err);
-	if (!rc)
-		rc = load_dir(f, "alive", err);
-	if (!rc)
-		rc = load_dir(f, "clients", err);
-	if (!rc)
-		rc = load_dir(f, "placement", err);
-	f->loading = 0;
 	if (rc) {
 		go_down(f, err);
 		return rc;
 	}
-	f->rev = rev; /* what the watch replays again is taken twice: alike */
+	json_decref(resp);
+	f->rev = rev;
 	pc_etcd_watch_free(f->watch);
 	f->watch = NULL;
 	f->watch_ended = 0;
@@ -443,7 +524,7 @@ static int join(struct pc_fleet *f)
 	f->watch = w;
 	if (f->watch_ended) /* it failed before it started */
 		return -EIO;
-	f->seen_self_ms = epoch_ms();
+	f->seen_self_ms = mono_ms();
 	if (f->down_since)
 		pc_info("fleet: joined etcd at %s again after %lld s; policy "
 			"version %" PRId64 " in force (the fleet's newest: "
@@ -459,8 +540,9 @@ static int join(struct pc_fleet *f)
 	f->down_since = 0;
 	f->why[0] = '\0';
 	f->reconnects++;
-	place_soon_or_lead(f);
-	if (!f->latest && f->hooks.empty)
+	try_lead(f);
+	place_soon(f);
+	if (!newest && f->hooks.empty)
 		f->hooks.empty(f->hooks.ctx); /* a new fleet: seed it */
 	return 0;
 }
@@ -507,6 +589,8 @@ static void on_keepalive(void *arg, json_t *resp, const char *err)
 		/* etcd forgot the lease (it expired while we could not
 		 * reach it): join again, now that it answers */
 		pc_warn("fleet: the lease expired; joining again");
+		f->leading = 0; /* the leader key went with it */
+		f->leader[0] = '\0';
 		join(f);
 		return;
 	}
@@ -543,7 +627,7 @@ static void on_beat(evutil_socket_t fd, short what, void *arg)
 	/* every heartbeat rewrites this gateway's record under the watched
 	 * prefix: a watch that stops bringing it is dead or stuck */
 	if (f->up && f->watch &&
-	    epoch_ms() - f->seen_self_ms >
+	    mono_ms() - f->seen_self_ms >
 		    3 * (int64_t)f->cfg->fleet.heartbeat_ms +
 			    f->cfg->fleet.timeout_ms) {
 		go_down(f, "the watch stopped bringing changes");
@@ -572,6 +656,22 @@ static void on_beat(evutil_socket_t fd, short what, void *arg)
 
 /* ---- placement ----------------------------------------------------------- */
 
+static json_t *leader_put(struct pc_fleet *f, const char *key)
+{
+	return json_pack("{s:o}", "request_put",
+			 put_req(key,
+				 json_pack("{s:s, s:I}", "name", f->cfg->name,
+					   "since", (json_int_t)epoch_ms()),
+				 f->lease));
+}
+
+static void became_leader(struct pc_fleet *f)
+{
+	f->leading = 1;
+	snprintf(f->leader, sizeof(f->leader), "%s", f->cfg->name);
+	pc_info("fleet: this gateway places the fleet's clients now");
+}
+
 /*
  * Lead: take P/leader on this gateway's lease if nobody holds it (or an
  * old lease of its own does).  The leader alone places clients, so two
@@ -580,70 +680,61 @@ static void on_beat(evutil_socket_t fd, short what, void *arg)
  */
 static void try_lead(struct pc_fleet *f)
 {
-	char key[300], err[PC_ETCD_ERR_LEN], lease[24];
-	json_t *resp, *put;
+	char key[300], err[PC_ETCD_ERR_LEN], m[24];
+	json_t *resp, *kv, *j = NULL;
+	const char *who;
+	char *v;
 	int rc;
 
 	if (!f->up || f->leading)
 		return;
 	snprintf(key, sizeof(key), "%s/leader", pc_etcd_prefix(f->etcd));
-	put = put_req(key,
-		      json_pack("{s:s, s:I}", "name", f->cfg->name, "since",
-				(json_int_t)epoch_ms()),
-		      f->lease);
-	snprintf(lease, sizeof(lease), "%" PRId64, f->lease);
-	/* free, or held by this gateway under an older lease */
+	/* free: take it; held: read by whom */
 	rc = pc_etcd_call(
 		f->etcd, "kv/txn",
-		json_pack(
-			"{s:[{s:o, s:s, s:s, s:s}], s:[{s:O}], s:[{s:{s:o}}]}",
-			"compare", "key", pc_etcd_b64(key, strlen(key)),
-			"target", "CREATE", "result", "EQUAL",
-			"create_revision", "0", "success", "request_put", put,
-			"failure", "request_range", "key",
-			pc_etcd_b64(key, strlen(key))),
+		json_pack("{s:[{s:o, s:s, s:s, s:s}], s:[o], s:[{s:{s:o}}]}",
+			  "compare", "key", pc_etcd_b64(key, strlen(key)),
+			  "target", "CREATE", "result", "EQUAL",
+			  "create_revision", "0", "success", leader_put(f, key),
+			  "failure", "request_range", "key",
+			  pc_etcd_b64(key, strlen(key))),
 		&resp, err);
 	if (rc) {
-		json_decref(put);
 		go_down(f, err);
 		return;
 	}
 	if (json_is_true(json_object_get(resp, "succeeded"))) {
-		f->leading = 1;
-	} else {
-		json_t *kv = json_array_get(
-			json_object_get(
-				json_object_get(
-					json_array_get(
-						json_object_get(resp,
-								"responses"),
-						0),
-					"response_range"),
-				"kvs"),
-			0);
-		char *v = pc_etcd_unb64(json_object_get(kv, "value"), NULL);
-		json_t *j = v ? json_loads(v, 0, NULL) : NULL;
-		const char *who = json_string_value(json_object_get(j, "name"));
-
-		snprintf(f->leader, sizeof(f->leader), "%s", who ? who : "");
-		if (who && !strcmp(who, f->cfg->name)) {
-			json_t *r2 = NULL;
-
-			/* ours, from before an outage: move it to this lease */
-			if (!pc_etcd_call(f->etcd, "kv/put", json_incref(put),
-					  &r2, err))
-				f->leading = 1;
-			json_decref(r2);
-		}
-		json_decref(j);
-		free(v);
+		json_decref(resp);
+		became_leader(f);
+		return;
 	}
-	json_decref(put);
+	kv = json_array_get(snapshot_kvs(resp, 0), 0);
+	v = pc_etcd_unb64(json_object_get(kv, "value"), NULL);
+	j = v ? json_loads(v, 0, NULL) : NULL;
+	who = json_string_value(json_object_get(j, "name"));
+	snprintf(f->leader, sizeof(f->leader), "%s", who ? who : "");
+	if (who && !strcmp(who, f->cfg->name)) {
+		/* this gateway's under a lease from before an outage: move
+		 * it to this one, unless someone took it meanwhile */
+		json_t *r2 = NULL;
+
+		snprintf(m, sizeof(m), "%" PRId64,
+			 pc_etcd_int(kv, "mod_revision"));
+		if (!pc_etcd_call(f->etcd, "kv/txn",
+				  json_pack("{s:[{s:o, s:s, s:s, s:s}], s:[o]}",
+					    "compare", "key",
+					    pc_etcd_b64(key, strlen(key)),
+					    "target", "MOD", "result", "EQUAL",
+					    "mod_revision", m, "success",
+					    leader_put(f, key)),
+				  &r2, err) &&
+		    json_is_true(json_object_get(r2, "succeeded")))
+			became_leader(f);
+		json_decref(r2);
+	}
+	json_decref(j);
+	free(v);
 	json_decref(resp);
-	if (f->leading) {
-		snprintf(f->leader, sizeof(f->leader), "%s", f->cfg->name);
-		pc_info("fleet: this gateway places the fleet's clients now");
-	}
 }
 
 static void place_soon_or_lead(struct pc_fleet *f)
@@ -672,23 +763,66 @@ static const char **sorted_keys(json_t *o, size_t *n)
 	return v;
 }
 
+/*
+ * A write only the leader may make: in a transaction that holds while
+ * P/leader is still on this gateway's lease.  0; -EPERM when it is not
+ * (this gateway stops leading); or etcd's error.
+ */
+static int leader_write(struct pc_fleet *f, json_t *op)
+{
+	char key[300], err[PC_ETCD_ERR_LEN], lease[24];
+	json_t *resp;
+	int rc, held;
+
+	snprintf(key, sizeof(key), "%s/leader", pc_etcd_prefix(f->etcd));
+	snprintf(lease, sizeof(lease), "%" PRId64, f->lease);
+	rc = pc_etcd_call(
+		f->etcd, "kv/txn",
+		json_pack("{s:[{s:o, s:s, s:s, s:s}], s:[o]}", "compare", "key",
+			  pc_etcd_b64(key, strlen(key)), "target", "LEASE",
+			  "result", "EQUAL", "lease", lease, "success", op),
+		&resp, err);
+	if (rc) {
+		go_down(f, err);
+		return rc;
+	}
+	held = json_is_true(json_object_get(resp, "succeeded"));
+	json_decref(resp);
+	if (!held && f->leading) {
+		f->leading = 0;
+		pc_warn("fleet: another gateway leads now; this one stops "
+			"placing");
+	}
+	return held ? 0 : -EPERM;
+}
+
 /* One client on gateway g[i] (the reason it moved, if it did). */
 static int place_one(struct pc_fleet *f, struct pc_place_gw *g, size_t n,
 		     const char *name, json_t *client, const char *from)
 {
 	const char *sname =
 		json_string_value(json_object_get(client, "strategy"));
-	json_t *regions = json_object_get(client, "regions"), *rv, *p, *resp;
+	json_t *regions = json_object_get(client, "regions"), *rv, *p;
 	enum pc_place_strategy st = PC_PLACE_LEAST_CONNECTIONS;
 	const char *rs[16];
 	struct pc_place_client c = {name, rs, 0};
-	char key[300], reason[160], err[PC_ETCD_ERR_LEN];
+	char key[300], reason[160];
 	int64_t after = 0, lost;
+	int wg = json_object_get(client, "public_key") != NULL;
+	int *saved = pc_xcalloc(n + 1, sizeof(*saved));
 	size_t k;
 	int i, rc;
 
 	if (sname)
 		pc_place_strategy_parse(sname, &st);
+	/* a WireGuard client only where it can connect */
+	for (k = 0; k < n; k++) {
+		saved[k] = g[k].up;
+		if (wg &&
+		    !json_object_get(json_object_get(f->members, g[k].name),
+				     "wireguard"))
+			g[k].up = 0;
+	}
 	json_array_foreach (regions, k, rv)
 		if (json_is_string(rv) && c.nregions < 16)
 			rs[c.nregions++] = json_string_value(rv);
@@ -707,11 +841,17 @@ static int place_one(struct pc_fleet *f, struct pc_place_gw *g, size_t n,
 	 * second); one whose gateway died does not wait */
 	if (st == PC_PLACE_LATENCY && !measured && !from &&
 	    epoch_ms() - pc_etcd_int(client, "created") < 10000) {
+		for (k = 0; k < n; k++)
+			g[k].up = saved[k];
+		free(saved);
 		f->waiting++;
 		return -2;
 	}
 	f->rnd = f->rnd * 6364136223846793005ULL + 1442695040888963407ULL;
 	i = pc_place_pick(st, g, n, &c, &f->rr_cursor, f->rnd >> 11);
+	for (k = 0; k < n; k++)
+		g[k].up = saved[k];
+	free(saved);
 	if (i < 0)
 		return -1;
 	lost = from ? pc_etcd_int(f->lost, from) : 0;
@@ -734,12 +874,16 @@ static int place_one(struct pc_fleet *f, struct pc_place_gw *g, size_t n,
 		"previous", from ? from : "", "reason", reason, "after_ms",
 		(json_int_t)after, "by", f->cfg->name);
 	key_of(f, "placement", name, key, sizeof(key));
-	rc = pc_etcd_call(f->etcd, "kv/put", put_req(key, p, 0), &resp, err);
-	json_decref(resp);
+	rc = leader_write(f, json_pack("{s:o}", "request_put",
+				       put_req(key, json_incref(p), 0)));
 	if (rc) {
-		go_down(f, err);
+		json_decref(p);
 		return rc;
 	}
+	/* known now, not when the watch brings it back: a pass before
+	 * that must not place the client again */
+	placement_changed(f, name, p);
+	json_object_set_new(f->placement, name, p);
 	g[i].clients++;
 	f->placed++;
 	return i;
@@ -757,6 +901,7 @@ static void place_all(evutil_socket_t fd, short what, void *arg)
 	struct pc_place_gw *g;
 	const char **gn, **cn, *name;
 	size_t ng, nc;
+	int *alive;
 	json_t *p;
 	void *tmp;
 
@@ -765,32 +910,38 @@ static void place_all(evutil_socket_t fd, short what, void *arg)
 		return;
 	gn = sorted_keys(f->members, &ng);
 	g = pc_xcalloc(ng + 1, sizeof(*g));
+	alive = pc_xcalloc(ng + 1, sizeof(*alive));
 	for (size_t i = 0; i < ng; i++) {
 		json_t *m = json_object_get(f->members, gn[i]);
+		json_t *a = json_object_get(f->alive, gn[i]);
+		const char *h = json_string_value(json_object_get(a, "health"));
 
 		g[i].name = gn[i];
 		g[i].region = json_string_value(json_object_get(m, "region"));
 		g[i].weight = (unsigned int)pc_etcd_int(m, "weight");
-		g[i].up = json_object_get(f->alive, gn[i]) != NULL;
+		alive[i] = a != NULL;
+		/* new clients only to a healthy one; those on a degraded
+		 * one stay (it still serves them) */
+		g[i].up = a && h && !strcmp(h, "ok");
 	}
 	json_object_foreach (f->placement, name, p) {
 		const char *on =
 			json_string_value(json_object_get(p, "gateway"));
 
 		for (size_t i = 0; on && i < ng; i++)
-			if (!strcmp(on, g[i].name) && g[i].up)
+			if (!strcmp(on, g[i].name) && alive[i])
 				g[i].clients++;
 	}
 	cn = sorted_keys(f->clients, &nc);
 	f->waiting = 0;
-	for (size_t j = 0; j < nc && f->up; j++) {
+	for (size_t j = 0; j < nc && f->up && f->leading; j++) {
 		const char *on = json_string_value(json_object_get(
 			json_object_get(f->placement, cn[j]), "gateway"));
 		int up = 0;
 
 		for (size_t i = 0; on && i < ng; i++)
 			if (!strcmp(on, g[i].name))
-				up = g[i].up;
+				up = alive[i];
 		if (on && up)
 			continue;
 		if (place_one(f, g, ng, cn[j],
@@ -800,19 +951,17 @@ static void place_all(evutil_socket_t fd, short what, void *arg)
 	}
 	json_object_foreach_safe(f->placement, tmp, name, p)
 	{
-		char key[300], err[PC_ETCD_ERR_LEN];
-		json_t *resp = NULL;
+		char key[300];
 
-		if (!f->up || json_object_get(f->clients, name))
+		if (!f->up || !f->leading || json_object_get(f->clients, name))
 			continue;
 		key_of(f, "placement", name, key, sizeof(key));
-		if (!pc_etcd_call(f->etcd, "kv/deleterange",
-				  json_pack("{s:o}", "key",
-					    pc_etcd_b64(key, strlen(key))),
-				  &resp, err))
+		if (!leader_write(f, json_pack("{s:{s:o}}",
+					       "request_delete_range", "key",
+					       pc_etcd_b64(key, strlen(key)))))
 			json_object_del(f->placement, name);
-		json_decref(resp);
 	}
+	free(alive);
 	free(cn);
 	free(gn);
 	free(g);
@@ -900,9 +1049,9 @@ static void probe_all(evutil_socket_t fd, short what, void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &p->t0);
 		if (bufferevent_socket_connect(bev, (struct sockaddr *)&sa,
 					       salen)) {
-			/* refused at once, or unreachable: its callback ran
-			 * or will not; either way this probe is over */
-			continue;
+			/* no route, say: libevent does not call back */
+			json_object_del(f->rtt, name);
+			probe_free(p);
 		}
 	}
 }
@@ -966,6 +1115,50 @@ static int peer_fields(json_t *req, const char *kind, char *err, size_t len)
 	return 0;
 }
 
+/* Another client of the fleet has that key or one of those addresses
+ * (each gateway would refuse the second). */
+static int peer_taken_in_fleet(struct pc_fleet *f, const char *name,
+			       json_t *req, char *err, size_t len)
+{
+	const char *key = json_string_value(json_object_get(req, "public_key"));
+	json_t *ips = json_object_get(req, "allowed_ips"), *c, *ip, *oip;
+	const char *other;
+	size_t i, k;
+
+	if (!key)
+		return 0;
+	json_object_foreach (f->clients, other, c) {
+		const char *ok =
+			json_string_value(json_object_get(c, "public_key"));
+
+		if (!ok || !strcmp(other, name))
+			continue;
+		if (!strcmp(ok, key)) {
+			snprintf(err, len, "public_key: client %s has it",
+				 other);
+			return -1;
+		}
+		json_array_foreach (ips, i, ip)
+			json_array_foreach (json_object_get(c, "allowed_ips"),
+					    k, oip) {
+				struct pc_wg_allowedip a, b;
+
+				if (!pc_wg_parse_ip(json_string_value(ip), 0,
+						    &a) &&
+				    !pc_wg_parse_ip(json_string_value(oip), 0,
+						    &b) &&
+				    pc_wg_same_ip(&a, &b)) {
+					snprintf(err, len,
+						 "allowed_ips: client %s has "
+						 "%s",
+						 other, json_string_value(ip));
+					return -1;
+				}
+			}
+	}
+	return 0;
+}
+
 int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 			size_t errlen, json_t **out)
 {
@@ -1012,6 +1205,15 @@ int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 			 "weighted-random, latency or region");
 		return 400;
 	}
+	for (size_t x = 0; x < 3; x++) {
+		static const char *const str[] = {"kind", "probe", "strategy"};
+		json_t *sv = json_object_get(req, str[x]);
+
+		if (sv && !json_is_string(sv)) {
+			snprintf(err, errlen, "%s: a string", str[x]);
+			return 400;
+		}
+	}
 	if (kind && strcmp(kind, "peer") && strcmp(kind, "user")) {
 		snprintf(err, errlen, "kind: peer or user");
 		return 400;
@@ -1036,7 +1238,11 @@ int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 		return 400;
 	}
 	if (probe && *probe &&
-	    evutil_parse_sockaddr_port(probe, (struct sockaddr *)&sa, &salen)) {
+	    (evutil_parse_sockaddr_port(probe, (struct sockaddr *)&sa,
+					&salen) ||
+	     (sa.ss_family == AF_INET
+		      ? !((struct sockaddr_in *)&sa)->sin_port
+		      : !((struct sockaddr_in6 *)&sa)->sin6_port))) {
 		snprintf(err, errlen, "probe: ADDR:PORT or [ADDR6]:PORT");
 		return 400;
 	}
@@ -1048,6 +1254,8 @@ int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 	}
 	if (peer_fields(req, kind, err, errlen))
 		return 400;
+	if (peer_taken_in_fleet(f, name, req, err, errlen))
+		return 409;
 	if (!f->up) {
 		snprintf(err, errlen, "the fleet's store is out of reach (%s)",
 			 f->why);

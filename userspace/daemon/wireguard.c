@@ -1227,11 +1227,31 @@ int pc_wgm_set_fleet_peers(struct pc_wgm *m, const struct pc_wg_peer_record *v,
 				r.name);
 			continue;
 		}
-		if (peer_taken(m, a.pc.name, a.iface, a.pc.public_key)) {
+		char ip[64] = "";
+		int clash = peer_taken(m, a.pc.name, a.iface,
+				       a.pc.public_key) != NULL ||
+			    ips_taken(m, &a, ip, sizeof(ip));
+
+		/* and the fleet's own, accepted so far */
+		for (size_t k = 0; k < nn && !clash; k++) {
+			clash = !strcmp(next[k].iface, a.iface) &&
+				!memcmp(next[k].pc.public_key, a.pc.public_key,
+					PC_WG_KEY_LEN);
+			for (size_t x = 0; x < next[k].pc.nips && !clash; x++)
+				for (size_t y = 0; y < a.pc.nips && !clash; y++)
+					if (!strcmp(next[k].iface, a.iface) &&
+					    pc_wg_same_ip(&next[k].pc.ips[x],
+							  &a.pc.ips[y])) {
+						pc_wg_format_ip(&a.pc.ips[y],
+								ip, sizeof(ip));
+						clash = 1;
+					}
+		}
+		if (clash) {
 			pc_warn("wireguard: the fleet's client %s clashes with "
-				"a peer of this gateway (name or key); not "
+				"a peer of this gateway (name, key%s%s); not "
 				"added",
-				a.pc.name);
+				a.pc.name, ip[0] ? " or allowed IP " : "", ip);
 			api_peer_free(&a);
 			continue;
 		}

@@ -257,7 +257,7 @@ static void finish(struct call *c, struct evhttp_request *req)
 					   : "not JSON");
 		json_decref(c->resp);
 		c->resp = NULL;
-		c->rc = -EIO;
+		c->rc = -EREMOTEIO; /* etcd answered, with an error */
 		return;
 	}
 	c->rc = 0;

@@ -152,7 +152,7 @@ int pc_fleet_policy_add(struct pc_etcd *e, struct pc_policy_record *r,
 				  "CREATE", "result", "EQUAL",
 				  "create_revision", "0", "success", ops),
 			&resp, err);
-		if (rc == -EIO && strstr(err, "too large"))
+		if (rc == -EREMOTEIO && strstr(err, "too large"))
 			return -E2BIG; /* etcd's --max-request-bytes */
 		if (rc)
 			return rc;
@@ -167,7 +167,7 @@ int pc_fleet_policy_add(struct pc_etcd *e, struct pc_policy_record *r,
 		 "etcd at %s: %d pushes in a row lost the race for a version; "
 		 "try again",
 		 pc_etcd_endpoint(e), PC_FLEET_CAS_TRIES);
-	return -EBUSY;
+	return -EAGAIN;
 }
 
 int pc_fleet_record_parse(const char *json, size_t len,
