@@ -17,7 +17,8 @@ measures, each in the same run:
   5. daemon RSS and BPF map memory at each policy size;
   6. how long a push of each policy size takes to be live;
   7. the API under wrk, and the daemon's memory idle and under load;
-  8. WireGuard through wireguard-go; 9. load-balancer failover.
+  8. WireGuard through wireguard-go; 9. load-balancer failover;
+  10. a fleet of three gateways on etcd (tools/bench/fleet.sh).
 and writes the tables (Markdown) to --out.  --quick is the CI-sized smoke
 run: fewer sizes, shorter runs; it checks the harness works, its numbers
 are not for publishing.  Needs root, bpffs, nft and xdp-filter.
@@ -796,6 +797,22 @@ class Bench:
                 runs.append({k: int(v) for k, v in kv.items()})
         self.results["failover"] = runs
 
+    def fleet(self):
+        """Three gateways on one etcd: push to convergence, death to
+        re-placement, against etcd's own put-to-watch time and the
+        lease TTL (tools/bench/fleet.sh)."""
+        if not shutil.which("etcd"):
+            log("fleet: etcd not found; skipped")
+            return
+        out = os.path.join(self.tmp, "fleet.json")
+        args = ["--pushes", "5", "--deaths", "1"] if self.quick else \
+            ["--pushes", "30", "--deaths", "3"]
+        log("fleet: three gateways on etcd")
+        run(["bash", os.path.join(HERE, "fleet.sh"), "--json", out] + args,
+            env=dict(os.environ, SRC=SRC, BUILD=self.build), timeout=900)
+        with open(out) as f:
+            self.results["fleet"] = json.load(f)
+
     def wireguard(self):
         """TCP through a wireguard-go tunnel (client namespace -> gateway
         -> sink): with the gateway enforcing (XDP on the underlay, TC on
@@ -915,6 +932,7 @@ class Bench:
             self.api()
             self.wireguard()
             self.failover()
+            self.fleet()
         except BaseException:
             log(f"failed; logs kept in {self.tmp}")
             raise
@@ -1261,6 +1279,51 @@ def report(res, quick):
                      f"{r['total']} |")
         L += ["", f"Median failover {ms[len(ms) // 2]} ms, worst "
               f"{ms[-1]} ms (target: under 300 ms with 100 ms probes).", ""]
+    fl = res.get("fleet")
+    if fl:
+        def stats(v):
+            v = sorted(v)
+            return (median(v), v[int(0.95 * (len(v) - 1))], v[-1])
+        ew, cv, pu = (stats(fl["etcd_watch_ms"]), stats(fl["converge_ms"]),
+                      stats(fl["push_ms"]))
+        rp, rl = stats(fl["replace_ms"]), stats(fl["replace_leader_ms"])
+        ttl = fl["lease_ttl_s"] * 1000
+        L += ["## 10. A fleet of three gateways on etcd", "",
+              "`tools/bench/fleet.sh`: etcd 3.4 in a namespace of its own, "
+              "three gateways each in its own lab, joined to it by a "
+              "management network; `lease_ttl: "
+              f"{fl['lease_ttl_s']}`, `heartbeat_ms: 300`.  *Push to all "
+              "enforcing*: from the start of `portcullis policy push` "
+              "through the first gateway to the last of the three "
+              "gateways' own time of putting that version in force (one "
+              "clock: one machine).  Its baseline is etcd alone: a put "
+              "until a watch sees it, the floor of any fleet that follows "
+              "etcd by watching.  *Death to re-placement*: `kill -9` of a "
+              "gateway with clients until the leader has placed them "
+              "again (the placements' own time); its floor is the lease "
+              "TTL, which is what tells a dead gateway from a slow one.", "",
+              "| what | samples | median ms | p95 ms | worst ms | "
+              "baseline | median / baseline |",
+              "|---|---:|---:|---:|---:|---|---:|",
+              f"| etcd: put until a watch sees it | "
+              f"{len(fl['etcd_watch_ms'])} | {ew[0]:.1f} | {ew[1]:.1f} | "
+              f"{ew[2]:.1f} | | |",
+              f"| push through one gateway until all 3 enforce it | "
+              f"{len(fl['converge_ms'])} | {cv[0]:.0f} | {cv[1]:.0f} | "
+              f"{cv[2]:.0f} | etcd put to watch | {ratio(cv[0], ew[0])} |",
+              f"| the push command alone (validate, store, apply there) | "
+              f"{len(fl['push_ms'])} | {pu[0]:.0f} | {pu[1]:.0f} | "
+              f"{pu[2]:.0f} | | |",
+              f"| kill -9 of a gateway until its clients are placed "
+              f"again | {len(fl['replace_ms'])} | {rp[0]:.0f} | "
+              f"{rp[1]:.0f} | {rp[2]:.0f} | lease TTL {ttl} ms | "
+              f"{ratio(rp[0], ttl)} |",
+              f"| kill -9 of the leader until its clients are placed "
+              f"again | {len(fl['replace_leader_ms'])} | {rl[0]:.0f} | "
+              f"{rl[1]:.0f} | {rl[2]:.0f} | lease TTL {ttl} ms | "
+              f"{ratio(rl[0], ttl)} |", "",
+              f"Target: three gateways converge within 1 s of a push; "
+              f"worst measured {cv[2]:.0f} ms.", ""]
     return "\n".join(L)
 
 

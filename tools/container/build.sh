@@ -29,6 +29,18 @@ if ! podman image exists "$BASE"; then
 	echo "== import it as $BASE"
 	tar -C "$root" -c . | podman import - "$BASE" >/dev/null
 fi
+# an interrupted build leaves buildah's working containers behind, and
+# they hold its images (the prune below would then fail): remove ours
+podman ps -a --external --format '{{.ID}} {{.ImageID}}' 2>/dev/null |
+	while read -r id img; do
+		stage=$(podman image inspect --format \
+			'{{index .Labels "org.portcullis.stage"}}' "$img" 2>/dev/null || true)
+		names=$(podman image inspect --format '{{.RepoTags}}' "$img" 2>/dev/null || true)
+		if [ "$stage" = build ] || [[ $names == *portcullis-build:* ]]; then
+			echo "== removing a working container of an interrupted build ($id)"
+			podman rm -f "$id" >/dev/null
+		fi
+	done
 echo "== podman build $TAG"
 # chroot isolation: RUN steps need no OCI runtime (crun fails on some
 # hosts' cgroups)
