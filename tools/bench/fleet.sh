@@ -48,7 +48,7 @@ cleanup() {
 	done
 	etcd_stop
 	fleet_down
-	rm -rf "$T_DIR"
+	[ -n "${PC_KEEP:-}" ] && log "kept $T_DIR" || rm -rf "$T_DIR"
 }
 trap cleanup EXIT
 
@@ -130,39 +130,53 @@ print(max(x["policy_applied_ms"] for x in g) if len(g) == 3 and all(x["policy_ve
 	sleep 0.2
 done
 
-# 3. deaths: clients on every gateway; kill -9 one, read when its clients
-# were placed again; bring it back
-for c in $(seq 9); do gcli "$A" placements add "c$c" --strategy least-connections >/dev/null || exit 1; done
-placed_all() { gcli "$A" --json placements | python3 -c 'import json,sys
-sys.exit(0 if all(c["state"] == "placed" for c in json.load(sys.stdin)["clients"]) else 1)'; }
-wait_for 10 placed_all || { log "clients not placed"; exit 1; }
-leader() { gcli "$1" --json placements | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])'; }
-death() { # GATEWAY ASKED: ms from kill -9 to its clients' new placement
-	local g=$1 ask=$2 t0 at
+# 3. deaths: clients on every gateway (new ones before each kill: a
+# returning gateway takes none back); kill -9 one and read when its
+# clients were placed again; bring it back
+placed_all() { gcli "$A" --json placements >"$T_DIR/pl.json" && python3 -c 'import json,sys
+sys.exit(0 if all(c["state"] == "placed" for c in json.load(open(sys.argv[1]))["clients"]) else 1)' "$T_DIR/pl.json"; }
+leader() { gcli "$1" --json placements >"$T_DIR/ld.json" && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["leader"])' "$T_DIR/ld.json"; }
+n=0
+more_clients() {
+	for _ in 1 2 3 4 5 6; do
+		n=$((n + 1))
+		gcli "$1" placements add "c$n" --strategy least-connections >/dev/null || return 1
+	done
+	wait_for 10 placed_all
+}
+# GATEWAY ASKED: DEATH_MS, from kill -9 to its clients' new placement (not
+# in a subshell: gw_start must record the new daemon's PID here)
+death() {
+	local g=$1 ask=$2 t0 at=
 	t0=$(ms)
 	gw_kill "$g" KILL
-	for _ in $(seq 300); do
-		at=$(gcli "$ask" --json placements | python3 -c 'import json,sys
-r = json.load(sys.stdin); g = sys.argv[1]
-if any(c.get("gateway") == g for c in r["clients"]): print("")
-else: print(max([m["at_ms"] for m in r["moves"] if m["from"] == g] or [0]))' "$g")
-		[ -n "$at" ] && [ "$at" != 0 ] && break
+	for _ in $(seq 200); do
+		gcli "$ask" --json placements >"$T_DIR/dp.json" 2>/dev/null
+		at=$(python3 -c 'import json,sys
+r = json.load(open(sys.argv[1])); g, t0 = sys.argv[2], int(sys.argv[3])
+on = [c for c in r["clients"] if c.get("gateway") == g]
+moved = [m["at_ms"] for m in r["moves"] if m["from"] == g and m["at_ms"] >= t0]
+print(max(moved) if moved and not on else "")' "$T_DIR/dp.json" "$g" "$t0" 2>/dev/null)
+		[ -n "$at" ] && break
 		sleep 0.05
 	done
-	echo $((at - t0))
-	gw_start "$g" >&2
+	[ -n "$at" ] || { log "$g's clients were not placed again"; return 1; }
+	DEATH_MS=$((at - t0))
+	gw_start "$g" >&2 || return 1
 	sleep 1
 }
 repl=() repl_leader=()
 for i in $(seq "$DEATHS"); do
 	l=$(leader "$A")
 	for g in $GWS; do [ "$g" != "$l" ] && victim=$g && break; done
-	other=$l
+	more_clients "$l" || { log "clients not placed"; exit 1; }
 	log "death $i: $victim (the leader is $l)"
-	repl+=($(death "$victim" "$other"))
-	for g in $GWS; do [ "$g" != "$l" ] && other=$g && break; done
+	death "$victim" "$l" || exit 1
+	repl+=("$DEATH_MS")
+	more_clients "$l" || { log "clients not placed"; exit 1; }
 	log "death $i: the leader $l"
-	repl_leader+=($(death "$l" "$other"))
+	death "$l" "$victim" || exit 1
+	repl_leader+=("$DEATH_MS")
 done
 
 json=$(python3 - "$etcd_ms" "${conv[*]}" "${push[*]}" "${repl[*]}" "${repl_leader[*]}" "$TTL" <<'PY'

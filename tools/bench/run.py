@@ -1381,6 +1381,14 @@ def below_capacity(res, leak):
 def check(res, quick=False):
     """What must hold whatever the speed: no leaks, no loss when paced."""
     bad = []
+    fl = res.get("fleet")
+    if fl:
+        # the issue's target, and samples that are times at all
+        if max(fl["converge_ms"]) >= 1000:
+            bad.append(f"a push took {max(fl['converge_ms'])} ms to reach "
+                       "all three gateways (target: under 1 s)")
+        if min(fl["replace_ms"] + fl["replace_leader_ms"]) <= 0:
+            bad.append("a death-to-re-placement sample is not positive")
     for r in res.get("leaks", []):
         if r["kind"] != "none" and r["denied_delivered"]:
             bad.append(f"{r['kind']} at {r['rules']} rules let "
