@@ -808,8 +808,23 @@ class Bench:
         args = ["--pushes", "5", "--deaths", "1"] if self.quick else \
             ["--pushes", "30", "--deaths", "3"]
         log("fleet: three gateways on etcd")
-        run(["bash", os.path.join(HERE, "fleet.sh"), "--json", out] + args,
-            env=dict(os.environ, SRC=SRC, BUILD=self.build), timeout=900)
+        # its own process group: on a timeout the whole of it gets a
+        # SIGTERM, so its trap takes etcd, the daemons and the labs down
+        p = subprocess.Popen(["bash", os.path.join(HERE, "fleet.sh"),
+                              "--json", out] + args,
+                             env=dict(os.environ, SRC=SRC, BUILD=self.build),
+                             start_new_session=True)
+        try:
+            rc = p.wait(timeout=900)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait()
+            rc = "timeout"
+        if rc != 0:
+            # the other sections' results are kept; check() reports it
+            self.results["fleet_error"] = f"fleet.sh failed ({rc})"
+            log(f"fleet: {self.results['fleet_error']}")
+            return
         with open(out) as f:
             self.results["fleet"] = json.load(f)
 
@@ -1381,6 +1396,8 @@ def below_capacity(res, leak):
 def check(res, quick=False):
     """What must hold whatever the speed: no leaks, no loss when paced."""
     bad = []
+    if res.get("fleet_error"):
+        bad.append(res["fleet_error"])
     fl = res.get("fleet")
     if fl:
         # the issue's target, and samples that are times at all

@@ -30,15 +30,19 @@ if ! podman image exists "$BASE"; then
 	tar -C "$root" -c . | podman import - "$BASE" >/dev/null
 fi
 # an interrupted build leaves buildah's working containers behind, and
-# they hold its images (the prune below would then fail): remove ours
-podman ps -a --external --format '{{.ID}} {{.ImageID}}' 2>/dev/null |
+# they hold its images (the prune below would then fail): remove those
+# of ours, and only buildah's (listed with --external, not without), so
+# a container someone runs from the build image is left alone
+ours_running=$(podman ps -a -q --no-trunc 2>/dev/null || true)
+podman ps -a --external --no-trunc --format '{{.ID}} {{.ImageID}}' 2>/dev/null |
 	while read -r id img; do
+		case $ours_running in *"$id"*) continue ;; esac
 		stage=$(podman image inspect --format \
 			'{{index .Labels "org.portcullis.stage"}}' "$img" 2>/dev/null || true)
 		names=$(podman image inspect --format '{{.RepoTags}}' "$img" 2>/dev/null || true)
 		if [ "$stage" = build ] || [[ $names == *portcullis-build:* ]]; then
-			echo "== removing a working container of an interrupted build ($id)"
-			podman rm -f "$id" >/dev/null
+			echo "== removing a working container of an interrupted build (${id:0:12})"
+			podman rm -f "$id" >/dev/null || true
 		fi
 	done
 echo "== podman build $TAG"

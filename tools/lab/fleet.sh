@@ -80,7 +80,7 @@ gw_start() {
 
 gw_kill() {
 	local g=$1
-	[ -n "${PID[$g]}" ] && kill "-${2:-TERM}" "${PID[$g]}" 2>/dev/null && wait "${PID[$g]}" 2>/dev/null
+	[ -n "${PID[$g]:-}" ] && kill "-${2:-TERM}" "${PID[$g]}" 2>/dev/null && wait "${PID[$g]}" 2>/dev/null
 	PID[$g]=
 }
 

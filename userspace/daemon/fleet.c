@@ -26,6 +26,10 @@
 #include "wg.h"
 
 #define PC_FLEET_MOVES_KEPT 64
+/* place_one, beside a gateway's index and -errno */
+#define PLACE_NONE (-10000)	  /* no gateway may take it */
+#define PLACE_WAIT (-10001)	  /* a latency client waits to be measured */
+#define PLACE_NOT_LEADER (-10002) /* this gateway no longer leads */
 #define PC_FLEET_PROBE_MS 5000
 
 struct pc_fleet {
@@ -56,7 +60,8 @@ struct pc_fleet {
 	int leading;	   /* it is this one */
 	uint64_t rr_cursor, rnd;
 	uint64_t placed, moved;
-	size_t waiting; /* new latency clients no gateway has measured yet */
+	size_t waiting;	 /* new latency clients no gateway has measured yet */
+	size_t unplaced; /* clients the last pass found no gateway for */
 	struct event *ev_place; /* a placement pass, soon */
 	struct event *ev_peers; /* tell the gateway what is placed here */
 	struct event *ev_probe; /* RTT probes */
@@ -280,7 +285,11 @@ static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 		}
 		/* a gateway came or went, or measured what a client waits
 		 * for: clients may need a home */
-		if (deleted || !json_object_get(f->alive, key) || f->waiting)
+		if (deleted || !json_object_get(f->alive, key) || f->waiting ||
+		    f->unplaced ||
+		    !json_equal(json_object_get(json_object_get(f->alive, key),
+						"health"),
+				json_object_get(j, "health")))
 			place_soon(f);
 	} else if (!strncmp(key, "clients/", 8)) {
 		into = f->clients;
@@ -293,8 +302,18 @@ static void take_kv(struct pc_fleet *f, json_t *kv, int deleted)
 	} else if (!strncmp(key, "placement/", 10)) {
 		into = f->placement;
 		key += 10;
-		if (!deleted && *key)
+		/* the echo of a write this leader has moved past already */
+		if (!deleted && *key &&
+		    pc_etcd_int(kv, "mod_revision") <
+			    pc_etcd_int(json_object_get(f->placement, key),
+					"_rev"))
+			goto out;
+		if (!deleted && *key) {
 			placement_changed(f, key, j);
+			json_object_set_new(
+				j, "_rev",
+				json_integer(pc_etcd_int(kv, "mod_revision")));
+		}
 		if (f->ev_peers)
 			event_active(f->ev_peers, EV_TIMEOUT, 0);
 	}
@@ -765,10 +784,11 @@ static const char **sorted_keys(json_t *o, size_t *n)
 
 /*
  * A write only the leader may make: in a transaction that holds while
- * P/leader is still on this gateway's lease.  0; -EPERM when it is not
+ * P/leader is still on this gateway's lease.  0 (and *rev, the write's
+ * revision); PLACE_NOT_LEADER when it is not
  * (this gateway stops leading); or etcd's error.
  */
-static int leader_write(struct pc_fleet *f, json_t *op)
+static int leader_write(struct pc_fleet *f, json_t *op, int64_t *rev)
 {
 	char key[300], err[PC_ETCD_ERR_LEN], lease[24];
 	json_t *resp;
@@ -787,13 +807,15 @@ static int leader_write(struct pc_fleet *f, json_t *op)
 		return rc;
 	}
 	held = json_is_true(json_object_get(resp, "succeeded"));
+	if (rev)
+		*rev = pc_etcd_int(json_object_get(resp, "header"), "revision");
 	json_decref(resp);
 	if (!held && f->leading) {
 		f->leading = 0;
 		pc_warn("fleet: another gateway leads now; this one stops "
 			"placing");
 	}
-	return held ? 0 : -EPERM;
+	return held ? 0 : PLACE_NOT_LEADER;
 }
 
 /* One client on gateway g[i] (the reason it moved, if it did). */
@@ -809,6 +831,7 @@ static int place_one(struct pc_fleet *f, struct pc_place_gw *g, size_t n,
 	char key[300], reason[160];
 	int64_t after = 0, lost;
 	int wg = json_object_get(client, "public_key") != NULL;
+	int64_t rev = 0;
 	int *saved = pc_xcalloc(n + 1, sizeof(*saved));
 	size_t k;
 	int i, rc;
@@ -845,7 +868,7 @@ static int place_one(struct pc_fleet *f, struct pc_place_gw *g, size_t n,
 			g[k].up = saved[k];
 		free(saved);
 		f->waiting++;
-		return -2;
+		return PLACE_WAIT;
 	}
 	f->rnd = f->rnd * 6364136223846793005ULL + 1442695040888963407ULL;
 	i = pc_place_pick(st, g, n, &c, &f->rr_cursor, f->rnd >> 11);
@@ -853,13 +876,15 @@ static int place_one(struct pc_fleet *f, struct pc_place_gw *g, size_t n,
 		g[k].up = saved[k];
 	free(saved);
 	if (i < 0)
-		return -1;
+		return PLACE_NONE;
 	lost = from ? pc_etcd_int(f->lost, from) : 0;
 	if (!from) {
 		snprintf(reason, sizeof(reason), "new client");
 	} else if (lost) {
 		snprintf(reason, sizeof(reason), "%s's lease ended", from);
 		after = epoch_ms() - lost;
+	} else if (json_object_get(f->members, from)) {
+		snprintf(reason, sizeof(reason), "%s is down", from);
 	} else {
 		snprintf(reason, sizeof(reason), "%s left the fleet", from);
 	}
@@ -874,12 +899,15 @@ static int place_one(struct pc_fleet *f, struct pc_place_gw *g, size_t n,
 		"previous", from ? from : "", "reason", reason, "after_ms",
 		(json_int_t)after, "by", f->cfg->name);
 	key_of(f, "placement", name, key, sizeof(key));
-	rc = leader_write(f, json_pack("{s:o}", "request_put",
-				       put_req(key, json_incref(p), 0)));
+	rc = leader_write(f,
+			  json_pack("{s:o}", "request_put",
+				    put_req(key, json_incref(p), 0)),
+			  &rev);
 	if (rc) {
 		json_decref(p);
 		return rc;
 	}
+	json_object_set_new(p, "_rev", json_integer(rev));
 	/* known now, not when the watch brings it back: a pass before
 	 * that must not place the client again */
 	placement_changed(f, name, p);
@@ -901,7 +929,7 @@ static void place_all(evutil_socket_t fd, short what, void *arg)
 	struct pc_place_gw *g;
 	const char **gn, **cn, *name;
 	size_t ng, nc;
-	int *alive;
+	int *alive, rc;
 	json_t *p;
 	void *tmp;
 
@@ -934,6 +962,7 @@ static void place_all(evutil_socket_t fd, short what, void *arg)
 	}
 	cn = sorted_keys(f->clients, &nc);
 	f->waiting = 0;
+	f->unplaced = 0;
 	for (size_t j = 0; j < nc && f->up && f->leading; j++) {
 		const char *on = json_string_value(json_object_get(
 			json_object_get(f->placement, cn[j]), "gateway"));
@@ -944,10 +973,27 @@ static void place_all(evutil_socket_t fd, short what, void *arg)
 				up = alive[i];
 		if (on && up)
 			continue;
-		if (place_one(f, g, ng, cn[j],
-			      json_object_get(f->clients, cn[j]), on) == -1 &&
-		    f->up)
+		rc = place_one(f, g, ng, cn[j],
+			       json_object_get(f->clients, cn[j]), on);
+		if (rc == PLACE_NONE) {
+			/* none healthy: a degraded gateway still serves
+			 * better than a dead one or none */
+			int *healthy = pc_xcalloc(ng + 1, sizeof(*healthy));
+
+			for (size_t i = 0; i < ng; i++) {
+				healthy[i] = g[i].up;
+				g[i].up = alive[i];
+			}
+			rc = place_one(f, g, ng, cn[j],
+				       json_object_get(f->clients, cn[j]), on);
+			for (size_t i = 0; i < ng; i++)
+				g[i].up = healthy[i];
+			free(healthy);
+		}
+		if (rc == PLACE_NONE) {
+			f->unplaced++;
 			pc_warn("placement: no gateway up for %s", cn[j]);
+		}
 	}
 	json_object_foreach_safe(f->placement, tmp, name, p)
 	{
@@ -956,9 +1002,11 @@ static void place_all(evutil_socket_t fd, short what, void *arg)
 		if (!f->up || !f->leading || json_object_get(f->clients, name))
 			continue;
 		key_of(f, "placement", name, key, sizeof(key));
-		if (!leader_write(f, json_pack("{s:{s:o}}",
-					       "request_delete_range", "key",
-					       pc_etcd_b64(key, strlen(key)))))
+		if (!leader_write(f,
+				  json_pack("{s:{s:o}}", "request_delete_range",
+					    "key",
+					    pc_etcd_b64(key, strlen(key))),
+				  NULL))
 			json_object_del(f->placement, name);
 	}
 	free(alive);
@@ -1143,6 +1191,8 @@ static int peer_taken_in_fleet(struct pc_fleet *f, const char *name,
 					    k, oip) {
 				struct pc_wg_allowedip a, b;
 
+				if (!json_is_string(ip) || !json_is_string(oip))
+					continue;
 				if (!pc_wg_parse_ip(json_string_value(ip), 0,
 						    &a) &&
 				    !pc_wg_parse_ip(json_string_value(oip), 0,
