@@ -1334,8 +1334,10 @@ int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 	return 201;
 }
 
-int pc_fleet_client_remove(struct pc_fleet *f, const char *name, char *err,
-			   size_t errlen)
+/* Delete P/DIR/NAME: 200, 404 with what, or 503 when etcd is out of
+ * reach. */
+static int delete_key(struct pc_fleet *f, const char *dir, const char *name,
+		      const char *what, char *err, size_t errlen)
 {
 	char key[300], e[PC_ETCD_ERR_LEN];
 	json_t *resp;
@@ -1346,7 +1348,7 @@ int pc_fleet_client_remove(struct pc_fleet *f, const char *name, char *err,
 			 f->why);
 		return 503;
 	}
-	key_of(f, "clients", name, key, sizeof(key));
+	key_of(f, dir, name, key, sizeof(key));
 	if (pc_etcd_call(
 		    f->etcd, "kv/deleterange",
 		    json_pack("{s:o}", "key", pc_etcd_b64(key, strlen(key))),
@@ -1357,10 +1359,16 @@ int pc_fleet_client_remove(struct pc_fleet *f, const char *name, char *err,
 	n = pc_etcd_int(resp, "deleted");
 	json_decref(resp);
 	if (!n) {
-		snprintf(err, errlen, "no client %s", name);
+		snprintf(err, errlen, "%s %s", what, name);
 		return 404;
 	}
 	return 200;
+}
+
+int pc_fleet_client_remove(struct pc_fleet *f, const char *name, char *err,
+			   size_t errlen)
+{
+	return delete_key(f, "clients", name, "no client", err, errlen);
 }
 
 int pc_fleet_peers_here(const struct pc_fleet *f,
@@ -1543,38 +1551,21 @@ const char *pc_fleet_id(const struct pc_fleet *f)
 int pc_fleet_member_remove(struct pc_fleet *f, const char *name, char *err,
 			   size_t errlen)
 {
-	char key[300], e[PC_ETCD_ERR_LEN];
-	json_t *resp;
-	int64_t n;
+	int code;
 
-	if (!f->up) {
-		snprintf(err, errlen, "the fleet's store is out of reach (%s)",
-			 f->why);
-		return 503;
-	}
-	if (json_object_get(f->alive, name)) {
+	if (f->up && json_object_get(f->alive, name)) {
 		snprintf(err, errlen,
 			 "gateway %s is up: stop it first, then remove it",
 			 name);
 		return 409;
 	}
-	key_of(f, "members", name, key, sizeof(key));
-	if (pc_etcd_call(
-		    f->etcd, "kv/deleterange",
-		    json_pack("{s:o}", "key", pc_etcd_b64(key, strlen(key))),
-		    &resp, e)) {
-		snprintf(err, errlen, "%s", e);
-		return 503;
+	code = delete_key(f, "members", name, "no gateway in the fleet named",
+			  err, errlen);
+	if (code == 200) {
+		json_object_del(f->members, name);
+		json_object_del(f->lost, name);
 	}
-	n = pc_etcd_int(resp, "deleted");
-	json_decref(resp);
-	if (!n) {
-		snprintf(err, errlen, "no gateway %s in the fleet", name);
-		return 404;
-	}
-	json_object_del(f->members, name);
-	json_object_del(f->lost, name);
-	return 200;
+	return code;
 }
 
 struct pc_etcd *pc_fleet_etcd(struct pc_fleet *f)
