@@ -341,7 +341,7 @@ static const char *verb_of(uint8_t action)
 static int policy_diff(const struct pc_cli *cli, int argc, char **argv)
 {
 	struct pc_compiled *live = NULL, *next = NULL;
-	struct pc_diff diff;
+	struct pc_diff diff = {0};
 	int rc = PC_EXIT_REFUSED;
 
 	if (argc != 1) {

@@ -88,7 +88,7 @@ static double now_ms(void)
 static void access_changes(const struct pc_compiled *old,
 			   const struct pc_compiled *new, struct pc_buf *out)
 {
-	struct pc_diff diff;
+	struct pc_diff diff = {0};
 
 	if (!old) {
 		pc_buf_printf(out, "the first policy");

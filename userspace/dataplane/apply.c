@@ -42,7 +42,7 @@ int pc_dp_clear_slot(int fd, size_t key_size, size_t off, __u8 slot)
 {
 	size_t n = 0, cap = 1024;
 	char *keys = malloc(cap * key_size);
-	char prev[64], cur[64];
+	char prev[64] = {0}, cur[64];
 	int have_prev = 0, err = 0;
 
 	if (!keys)

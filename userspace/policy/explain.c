@@ -29,13 +29,17 @@ void pc_format_ports(uint8_t proto, int any_proto, uint16_t lo, uint16_t hi,
 		if (lo == 0 && hi == 0xffff)
 			snprintf(buf, len, "%s", name);
 		else if ((lo & 0xff) == 0 && hi == (lo | 0xff))
-			snprintf(buf, len, "%s/%u", name, lo >> 8);
+			snprintf(buf, len, "%s/%u", name,
+				 (unsigned int)lo >> 8);
 		else if (lo == hi)
-			snprintf(buf, len, "%s/%u/%u", name, lo >> 8,
-				 lo & 0xff);
+			snprintf(buf, len, "%s/%u/%u", name,
+				 (unsigned int)lo >> 8,
+				 (unsigned int)lo & 0xff);
 		else
-			snprintf(buf, len, "%s/%u/%u-%u/%u", name, lo >> 8,
-				 lo & 0xff, hi >> 8, hi & 0xff);
+			snprintf(buf, len, "%s/%u/%u-%u/%u", name,
+				 (unsigned int)lo >> 8, (unsigned int)lo & 0xff,
+				 (unsigned int)hi >> 8,
+				 (unsigned int)hi & 0xff);
 	} else if (proto != 6 && proto != 17 && proto != 132 && proto != 136) {
 		snprintf(buf, len, "%s", name);
 	} else if (lo == 0 && hi == 0xffff) {

@@ -986,9 +986,13 @@ static void add_from_to(struct pctx *c, void *arg)
 
 	if (!s)
 		return;
-	*v = realloc(*v, (*n + 1) * sizeof(size_t));
-	if (!*v)
-		abort();
+	{
+		size_t *nv = realloc(*v, (*n + 1) * sizeof(size_t));
+
+		if (!nv)
+			abort();
+		*v = nv;
+	}
 	(*v)[*n] = SIZE_MAX;
 	if (!strcmp(s, "any")) {
 		(*v)[(*n)++] = PC_ANY;
@@ -1808,7 +1812,8 @@ static void resolve_tests(struct pctx *c)
 		else if (is_icmp(t->proto))
 			snprintf(port, sizeof(port), "%s/%u/%u",
 				 t->proto == 1 ? "icmp" : "icmpv6",
-				 t->port >> 8, t->port & 0xff);
+				 (unsigned int)t->port >> 8,
+				 (unsigned int)t->port & 0xff);
 		else
 			snprintf(port, sizeof(port), "protocol %u", t->proto);
 		pc_buf_printf(&b, "from %s to %s %s", rt->from, rt->to, port);
