@@ -1429,20 +1429,13 @@ json_t *pc_fleet_placements(const struct pc_fleet *f)
 		const char *on =
 			json_string_value(json_object_get(p, "gateway"));
 
-		if (p) {
-			json_object_set(j, "gateway",
-					json_object_get(p, "gateway"));
-			json_object_set(j, "address",
-					json_object_get(p, "address"));
-			json_object_set(j, "since",
-					json_object_get(p, "since"));
-			json_object_set(j, "previous",
-					json_object_get(p, "previous"));
-			json_object_set(j, "reason",
-					json_object_get(p, "reason"));
-			json_object_set(j, "after_ms",
-					json_object_get(p, "after_ms"));
-		}
+		static const char *const from_placement[] = {
+			"gateway",  "address", "since",
+			"previous", "reason",  "after_ms"};
+
+		for (size_t i = 0; p && i < PC_ARRAY_SIZE(from_placement); i++)
+			json_object_set(j, from_placement[i],
+					json_object_get(p, from_placement[i]));
 		if (on) {
 			json_t *wg = json_object_get(
 				json_object_get(f->members, on), "wireguard");

@@ -473,6 +473,7 @@ static void fleet_policy(void *ctx, const struct pc_policy_record *r,
 static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 		       const char *fname, int64_t rollback_of,
 		       const struct pc_api_caller *who, struct pc_diags *d);
+static int push_policy_file(struct pc_gateway *gw);
 
 /* The fleet's newest version is unreadable here: keep what is in force. */
 static void fleet_refused(void *ctx, const char *why)
@@ -489,9 +490,6 @@ static void fleet_refused(void *ctx, const char *why)
 static void fleet_empty(void *ctx)
 {
 	struct pc_gateway *gw = ctx;
-	struct pc_diags d = {0};
-	struct pc_buf text = {0};
-	int rc;
 
 	if (gw->compiled) {
 		pc_warn("fleet: the fleet has no policy; version %" PRId64
@@ -504,21 +502,9 @@ static void fleet_empty(void *ctx)
 			"has no policy file: denying all IP traffic");
 		return;
 	}
-	rc = pc_read_file(gw->cfg->policy, PC_API_MAX_BODY, &text);
-	if (rc) {
-		pc_error("failed to read policy '%s': %s", gw->cfg->policy,
-			 strerror(-rc));
-		return;
-	}
-	rc = push_policy(gw, text.data, text.len, gw->cfg->policy, 0, NULL, &d);
-	for (size_t i = 0; i < d.n; i++)
-		pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR, "%s",
-		       d.v[i].msg);
-	if (rc)
+	if (push_policy_file(gw))
 		pc_error("fleet: failed to seed the fleet with '%s'",
 			 gw->cfg->policy);
-	pc_diags_free(&d);
-	pc_buf_free(&text);
 }
 
 static int64_t fleet_in_force(void *ctx)
@@ -577,134 +563,128 @@ static int push_policy(struct pc_gateway *gw, const char *text, size_t len,
 	return rc;
 }
 
-/*
- * With a fleet: enforce the fleet's version kept here (adopting the pinned
- * data plane when it already does), then join; the join brings the fleet's
- * newest.  A fleet with no policy yet takes the configured policy file.
- */
-static int initial_fleet_policy(struct pc_gateway *gw)
+/* Push the configured policy file: the first policy a store gets. */
+static int push_policy_file(struct pc_gateway *gw)
 {
-	struct pc_policy_record rec;
+	struct pc_diags d = {0};
+	struct pc_buf text = {0};
+	int rc;
+
+	rc = pc_read_file(gw->cfg->policy, PC_API_MAX_BODY, &text);
+	if (rc) {
+		pc_error("failed to read policy '%s': %s", gw->cfg->policy,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = push_policy(gw, text.data, text.len, gw->cfg->policy, 0, NULL, &d);
+	for (size_t i = 0; i < d.n; i++)
+		pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR, "%s",
+		       d.v[i].msg);
+	pc_diags_free(&d);
+	pc_buf_free(&text);
+	return rc;
+}
+
+/* The data plane generation of the version in force, where its store
+ * keeps it: the sqlite versions, or the local copy of the fleet's. */
+static void record_generation(struct pc_gateway *gw,
+			      const struct pc_policy_record *rec)
+{
+	if (gw->fleet)
+		pc_store_fleet_cache_put(gw->store, pc_fleet_id(gw->fleet),
+					 rec);
+	else
+		pc_store_policy_set_generation(gw->store, rec->version,
+					       rec->generation);
+}
+
+/*
+ * A stored version (rec, taken) in force at start: the pinned data plane
+ * adopted when it already enforces it, else applied.
+ */
+static int restore(struct pc_gateway *gw, struct pc_policy_record *rec)
+{
+	const char *whose = gw->fleet ? "the fleet's " : "";
 	struct pc_diags d = {0};
 	struct pc_compiled *c;
 	uint64_t gen;
 	int rc;
 
+	rc = load(gw, rec->source, strlen(rec->source), rec->filename, &c, &d);
+	if (rc) {
+		pc_error("%sstored policy version %" PRId64
+			 " no longer compiles: %s",
+			 whose, rec->version, pc_diags_first_error(&d));
+		pc_diags_free(&d);
+		pc_policy_record_free(rec);
+		return rc;
+	}
+	pc_diags_free(&d);
+	gen = pc_dp_generation(gw->dp);
+	/* WireGuard peers may have changed while no daemon ran: write them */
+	if (gen && gen == rec->generation && !gw->cfg->nwg) {
+		pc_info("adopted %spolicy version %" PRId64
+			" (generation %" PRIu64 ") already enforcing",
+			whose, rec->version, gen);
+	} else {
+		rc = pc_dp_apply(gw->dp, c, NULL, &gen);
+		if (rc) {
+			pc_compiled_free(c);
+			pc_policy_record_free(rec);
+			return rc;
+		}
+		rec->generation = gen;
+		gw->live_known = 1;
+		record_generation(gw, rec);
+		pc_info("restored %spolicy version %" PRId64
+			" as generation %" PRIu64,
+			whose, rec->version, gen);
+	}
+	replace_in_force(gw, c, rec);
+	gw->applied_ms = now_epoch_ms();
+	return 0;
+}
+
+/*
+ * With a fleet: enforce the fleet's version kept here, then join; the
+ * join brings the fleet's newest, or seeds an empty fleet (fleet_empty).
+ */
+static int initial_fleet_policy(struct pc_gateway *gw)
+{
+	struct pc_policy_record rec;
+	int rc;
+
 	rc = pc_store_fleet_cache_get(gw->store, pc_fleet_id(gw->fleet), &rec);
 	if (rc && rc != -ENOENT)
 		return rc;
-	if (!rc) {
-		rc = load(gw, rec.source, strlen(rec.source), rec.filename, &c,
-			  &d);
-		pc_diags_free(&d);
-		if (rc) {
-			pc_error("the fleet's policy version %" PRId64
-				 " kept here no longer compiles",
-				 rec.version);
-			pc_policy_record_free(&rec);
-			return rc;
-		}
-		gen = pc_dp_generation(gw->dp);
-		if (gen && gen == rec.generation && !gw->cfg->nwg) {
-			pc_info("adopted the fleet's policy version %" PRId64
-				" (generation %" PRIu64 ") already enforcing",
-				rec.version, gen);
-		} else {
-			rc = pc_dp_apply(gw->dp, c, NULL, &gen);
-			if (rc) {
-				pc_compiled_free(c);
-				pc_policy_record_free(&rec);
-				return rc;
-			}
-			rec.generation = gen;
-			gw->live_known = 1;
-			pc_store_fleet_cache_put(gw->store,
-						 pc_fleet_id(gw->fleet), &rec);
-			pc_info("restored the fleet's policy version %" PRId64
-				" as generation %" PRIu64,
-				rec.version, gen);
-		}
-		replace_in_force(gw, c, &rec);
-		gw->applied_ms = now_epoch_ms();
-	}
+	if (!rc && (rc = restore(gw, &rec)))
+		return rc;
 	pc_fleet_run(gw->fleet);
-	if (!pc_fleet_up(gw->fleet, NULL)) {
-		if (!gw->compiled)
-			pc_warn("no fleet policy kept here and etcd is out of "
-				"reach: denying all IP traffic until it "
-				"answers");
-		return 0;
-	}
+	if (!pc_fleet_up(gw->fleet, NULL) && !gw->compiled)
+		pc_warn("no fleet policy kept here and etcd is out of reach: "
+			"denying all IP traffic until it answers");
 	return 0;
 }
 
 /* Bring the data plane to the latest stored policy, or seed the store. */
 static int initial_policy(struct pc_gateway *gw)
 {
-	if (gw->fleet)
-		return initial_fleet_policy(gw);
 	struct pc_policy_record rec;
-	struct pc_diags d = {0};
-	struct pc_compiled *c;
-	struct pc_buf text = {0};
-	uint64_t gen;
 	int rc;
 
+	if (gw->fleet)
+		return initial_fleet_policy(gw);
 	rc = pc_store_policy_latest(gw->store, &rec);
 	if (rc == -ENOENT) {
 		if (!gw->cfg->policy) {
 			pc_warn("no policy configured: denying all IP traffic");
 			return 0;
 		}
-		rc = pc_read_file(gw->cfg->policy, PC_API_MAX_BODY, &text);
-		if (rc) {
-			pc_error("failed to read policy '%s': %s",
-				 gw->cfg->policy, strerror(-rc));
-			return rc;
-		}
-		rc = push_policy(gw, text.data, text.len, gw->cfg->policy, 0,
-				 NULL, &d);
-		for (size_t i = 0; i < d.n; i++)
-			pc_log(d.v[i].warning ? PC_LOG_WARN : PC_LOG_ERROR,
-			       "%s", d.v[i].msg);
-		pc_diags_free(&d);
-		pc_buf_free(&text);
-		return rc;
+		return push_policy_file(gw);
 	}
 	if (rc)
 		return rc;
-	rc = load(gw, rec.source, strlen(rec.source), rec.filename, &c, &d);
-	if (rc) {
-		pc_error("stored policy version %" PRId64
-			 " no longer compiles: %s",
-			 rec.version, pc_diags_first_error(&d));
-		pc_diags_free(&d);
-		pc_policy_record_free(&rec);
-		return rc;
-	}
-	pc_diags_free(&d);
-	gen = pc_dp_generation(gw->dp);
-	/* WireGuard peers may have changed while no daemon ran: write them */
-	if (gen && gen == rec.generation && !gw->cfg->nwg) {
-		pc_info("adopted policy version %" PRId64
-			" (generation %" PRIu64 ") already enforcing",
-			rec.version, gen);
-	} else {
-		rc = pc_dp_apply(gw->dp, c, NULL, &gen);
-		if (rc) {
-			pc_compiled_free(c);
-			pc_policy_record_free(&rec);
-			return rc;
-		}
-		pc_store_policy_set_generation(gw->store, rec.version, gen);
-		rec.generation = gen;
-		gw->live_known = 1;
-		pc_info("restored policy version %" PRId64
-			" as generation %" PRIu64,
-			rec.version, gen);
-	}
-	replace_in_force(gw, c, &rec);
-	return 0;
+	return restore(gw, &rec);
 }
 
 static const char *proto_name(uint8_t p, char *buf, size_t len)
@@ -1230,11 +1210,7 @@ static void recompile(struct pc_gateway *gw)
 	gw->live_known = 1;
 	pc_health_set(gw->health, c, 0);
 	gw->rec.generation = gen;
-	if (gw->fleet)
-		pc_store_fleet_cache_put(gw->store, pc_fleet_id(gw->fleet),
-					 &gw->rec);
-	else
-		pc_store_policy_set_generation(gw->store, gw->rec.version, gen);
+	record_generation(gw, &gw->rec);
 }
 
 static json_t *be_services(void *ctx)

@@ -462,6 +462,22 @@ static int list_rows(struct pc_store *s, const char *sql, int64_t limit,
 	return 0;
 }
 
+/* The one row of st (RECORD_COLS, then the source) into out; finalizes
+ * st.  -ENOENT when there is none. */
+static int one_record(sqlite3_stmt *st, struct pc_policy_record *out)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		read_record(st, out);
+		out->source = col_text(st, 5);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
 /* One record with its source: version > 0, or the newest. */
 static int policy_get(struct pc_store *s, int64_t version,
 		      struct pc_policy_record *out)
@@ -481,15 +497,7 @@ static int policy_get(struct pc_store *s, int64_t version,
 		return -EIO;
 	if (version)
 		sqlite3_bind_int64(st, 1, version);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		read_record(st, out);
-		out->source = col_text(st, 5);
-	}
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : -EIO;
+	return one_record(st, out);
 }
 
 int pc_store_policy_latest(struct pc_store *s, struct pc_policy_record *out)
@@ -568,7 +576,6 @@ int pc_store_fleet_cache_get(struct pc_store *s, const char *store,
 			     struct pc_policy_record *out)
 {
 	sqlite3_stmt *st;
-	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (sqlite3_prepare_v2(s->db,
@@ -577,15 +584,7 @@ int pc_store_fleet_cache_get(struct pc_store *s, const char *store,
 			       -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		read_record(st, out);
-		out->source = col_text(st, 5);
-	}
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : -EIO;
+	return one_record(st, out);
 }
 
 void pc_policy_record_free(struct pc_policy_record *r)
