@@ -268,6 +268,45 @@ Test(api, policy_put_validation)
 	json_decref(out);
 }
 
+Test(api, policy_filename_is_a_safe_base_name)
+{
+	static const struct {
+		const char *query, *want;
+	} cases[] = {
+		{"filename=a/b/c.yaml", "c.yaml"},
+		/* what came before a trailing slash must not survive */
+		{"filename=abcdefghijklmnopq/", "policy.yaml"},
+		{"filename=..", "policy.yaml"},
+		{"filename=%2e%2e%2fx", "2e2e2fx"},
+		{"filename=a%20b\x1b[31m.yaml", "a20b31m.yaml"},
+		{"xfilename=bad&filename=good.yaml", "good.yaml"},
+		{"xfilename=bad", "policy.yaml"},
+		{"limit=1&filename=x.yaml&y=2", "x.yaml"},
+	};
+	json_t *out;
+
+	/* Test that ?filename= never carries a path, a control character
+	 * or a remnant of an earlier component into the version's name */
+	for (size_t i = 0; i < PC_ARRAY_SIZE(cases); i++) {
+		cr_assert_eq(call(&be, "PUT", "/v1/policy", cases[i].query,
+				  "text/yaml", "ok", &out),
+			     200);
+		cr_assert_str_eq(last_filename, cases[i].want, "%s",
+				 cases[i].query);
+		json_decref(out);
+	}
+	/* 300 characters: the name is cut to 127, not overrun */
+	char q[320] = "filename=";
+
+	memset(q + 9, 'a', 300);
+	q[309] = '\0';
+	cr_assert_eq(call(&be, "PUT", "/v1/policy", q, "text/yaml", "ok", &out),
+		     200);
+	cr_assert_eq(strlen(last_filename), 127);
+	cr_assert_eq(strspn(last_filename, "a"), 127);
+	json_decref(out);
+}
+
 Test(api, versions_and_rollback)
 {
 	json_t *out;

@@ -69,25 +69,28 @@ static int yaml_ctype(const char *ctype)
 	return 0;
 }
 
-/* "filename=NAME" from the query, reduced to a safe base name. */
+/* "filename=NAME" from the query, reduced to a safe base name: its last
+ * path component, in letters, digits and "._-"; "policy.yaml" if that
+ * leaves nothing but dots. */
 static void query_filename(const char *query, char *buf, size_t len)
 {
-	const char *p = query ? strstr(query, "filename=") : NULL;
+	const char *p = query;
 	size_t n = 0;
 
-	snprintf(buf, len, "policy.yaml");
-	if (!p || (p != query && p[-1] != '&'))
-		return;
-	p += strlen("filename=");
-	for (const char *s = p; *s && *s != '&' && n + 1 < len; s++) {
-		if (*s == '/')
+	while (p && (p = strstr(p, "filename=")) && p != query && p[-1] != '&')
+		p++;
+	for (p = p ? p + strlen("filename=") : ""; *p && *p != '&'; p++) {
+		if (*p == '/')
 			n = 0; /* keep only the last path component */
-		else if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-			 (*s >= '0' && *s <= '9') || strchr("._-", *s))
-			buf[n++] = *s;
+		else if (n + 1 < len &&
+			 ((*p >= 'a' && *p <= 'z') ||
+			  (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || strchr("._-", *p)))
+			buf[n++] = *p;
 	}
-	if (n)
-		buf[n] = '\0';
+	buf[n] = '\0';
+	if (strspn(buf, ".") == n)
+		snprintf(buf, len, "policy.yaml");
 }
 
 void pc_api_diags_json(json_t *j, const struct pc_diags *d)
