@@ -154,7 +154,7 @@ Test(config, tls_mistakes)
 			  "/a, key: /b, client_ca: /c, client_roles: { x: "
 			  "viewer, x: admin } }\n"),
 		     -EINVAL);
-	cr_assert_str_eq(where(), "5:73: \"x\" is listed twice");
+	cr_assert_str_eq(where(), "5:73: duplicate key \"x\"");
 	cr_assert_eq(load("  api:\n    listen: 0.0.0.0:1\n    tls: { cert: "
 			  "/a, key: /b, client_roles: { x: viewer } }\n"),
 		     -EINVAL);
@@ -443,4 +443,47 @@ Test(config, store_mistakes)
 			  bad[i].body, where());
 		pc_gw_config_free(&cfg);
 	}
+}
+
+Test(config, duplicate_keys)
+{
+	/* Test that a key given twice in any mapping is refused at the
+	 * second, where YAML alone would let the last one win */
+	cr_assert_eq(load("  name: gw2\n"), -EINVAL);
+	cr_assert_str_eq(where(), "3:3: duplicate key \"name\"");
+	cr_assert_eq(
+		load("  interfaces:\n"
+		     "    - { name: eth0, mode: native, mode: generic }\n"),
+		-EINVAL);
+	cr_assert_str_eq(where(), "4:35: duplicate key \"mode\"");
+	cr_assert_eq(load("  api: { max_connections: 1 }\n"
+			  "gateway: { name: gw3 }\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "4:1: duplicate key \"gateway\"");
+	/* the same key in two mappings is fine */
+	cr_assert_eq(load("  interfaces: [{ name: eth0 }, { name: eth1 }]\n"),
+		     0, "%s", err);
+	cr_assert_eq(cfg.nifaces, 2);
+}
+
+Test(config, interface_names)
+{
+	/* Test that an interface name the kernel could never have is
+	 * refused when the config loads, with the error on one line */
+	static const char *const bad[] = {
+		"aaaaaaaaaaaaaaaa", ".",	  "..",		"eth0/1",
+		"\"eth 0\"",	    "\"eth0:1\"", "\"eth\\n0\""};
+
+	for (size_t i = 0; i < PC_ARRAY_SIZE(bad); i++) {
+		char body[128];
+
+		snprintf(body, sizeof(body), "  interfaces: [{ name: %s }]\n",
+			 bad[i]);
+		cr_assert_eq(load(body), -EINVAL, "%s", bad[i]);
+		cr_assert(strstr(err, "1 to 15 characters"), "%s: %s", bad[i],
+			  err);
+		cr_assert_null(strchr(err, '\n'), "%s", bad[i]);
+	}
+	cr_assert_eq(load("  interfaces: [{ name: aaaaaaaaaaaaaaa }]\n"), 0,
+		     "%s", err);
 }

@@ -2,6 +2,7 @@
 /* gateway.yaml -> struct pc_gw_config, with FILE:LINE:COL errors. */
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,14 @@ static int parse_iface(struct cctx *c, yaml_node_t *n, struct pc_gw_config *g)
 	}
 	if (!err && !ifc->name)
 		err = fail(c, n, "interface has no name");
+	/* what the kernel takes as a device name (dev_valid_name) */
+	if (!err && (!*ifc->name || strlen(ifc->name) >= IF_NAMESIZE ||
+		     !strcmp(ifc->name, ".") || !strcmp(ifc->name, "..") ||
+		     strpbrk(ifc->name, "/: \t\n\r\v\f")))
+		err = fail(c, n,
+			   "interface name \"%s\": 1 to 15 characters, no "
+			   "'/', ':' or space",
+			   ifc->name);
 	return err;
 }
 
@@ -192,9 +201,6 @@ static int parse_client_roles(struct cctx *c, yaml_node_t *v,
 			return fail(c, r,
 				    "role must be viewer, operator or "
 				    "admin");
-		for (size_t i = 0; i < t->nroles; i++)
-			if (!strcmp(t->roles[i].cn, cn))
-				return fail(c, k, "\"%s\" is listed twice", cn);
 		more = realloc(t->roles, (t->nroles + 1) * sizeof(*more));
 		if (!more)
 			return -ENOMEM;
@@ -793,12 +799,62 @@ static int valid_gw_name(const char *s)
 	return 1;
 }
 
+struct key_at {
+	const char *key;
+	const yaml_node_t *node;
+};
+
+static int by_key_then_place(const void *a, const void *b)
+{
+	const struct key_at *x = a, *y = b;
+	int d = strcmp(x->key, y->key);
+
+	return d ? d : (x->node > y->node) - (x->node < y->node);
+}
+
+/* A key twice in one mapping is a mistake YAML would let pass (the last
+ * one winning): refuse it, at the second.  Every mapping of the document,
+ * without recursion (nodes are one array). */
+static int no_duplicate_keys(struct cctx *c)
+{
+	struct key_at *keys = NULL;
+	size_t cap = 0;
+	int rc = 0;
+
+	for (yaml_node_t *m = c->doc.nodes.start; m < c->doc.nodes.top && !rc;
+	     m++) {
+		size_t n = 0;
+
+		if (m->type != YAML_MAPPING_NODE)
+			continue;
+		for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+		     p < m->data.mapping.pairs.top; p++) {
+			yaml_node_t *k = node(c, p->key);
+
+			if (!scalar(k))
+				continue;
+			pc_xgrow(&keys, &cap, n, sizeof(*keys));
+			keys[n].key = scalar(k);
+			keys[n++].node = k;
+		}
+		qsort(keys, n, sizeof(*keys), by_key_then_place);
+		for (size_t i = 1; i < n && !rc; i++)
+			if (!strcmp(keys[i - 1].key, keys[i].key))
+				rc = fail(c, keys[i].node,
+					  "duplicate key \"%s\"", keys[i].key);
+	}
+	free(keys);
+	return rc;
+}
+
 static int parse_root(struct cctx *c, yaml_node_t *root, struct pc_gw_config *g)
 {
 	yaml_node_t *gw = NULL;
 
 	if (!root || root->type != YAML_MAPPING_NODE)
 		return fail(c, root, "expected a mapping with \"gateway:\"");
+	if (no_duplicate_keys(c))
+		return -EINVAL;
 	for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
 	     p < root->data.mapping.pairs.top; p++) {
 		const char *ks = scalar(node(c, p->key));
@@ -883,23 +939,16 @@ static void apply_defaults(struct pc_gw_config *g)
 		g->fleet.timeout_ms = 2000;
 }
 
-int pc_gw_config_load(const char *path, struct pc_gw_config *g,
-		      char err[PC_ERR_LEN])
+int pc_gw_config_parse(const char *text, size_t len, const char *path,
+		       struct pc_gw_config *g, char err[PC_ERR_LEN])
 {
 	struct cctx c = {.file = path, .err = err};
-	struct pc_buf text = {0};
 	yaml_parser_t parser;
 	int rc;
 
 	memset(g, 0, sizeof(*g));
-	rc = pc_read_file(path, 1 << 20, &text);
-	if (rc) {
-		snprintf(err, PC_ERR_LEN, "%s: %s", path, strerror(-rc));
-		return rc;
-	}
 	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_string(&parser, (unsigned char *)text.data,
-				     text.len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &c.doc)) {
 		snprintf(err, PC_ERR_LEN, "%s:%zu:%zu: %s", path,
 			 parser.problem_mark.line + 1,
@@ -914,11 +963,27 @@ int pc_gw_config_load(const char *path, struct pc_gw_config *g,
 		yaml_document_delete(&c.doc);
 	}
 	yaml_parser_delete(&parser);
-	pc_buf_free(&text);
 	if (rc)
 		pc_gw_config_free(g);
 	else
 		apply_defaults(g);
+	return rc;
+}
+
+int pc_gw_config_load(const char *path, struct pc_gw_config *g,
+		      char err[PC_ERR_LEN])
+{
+	struct pc_buf text = {0};
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	rc = pc_read_file(path, 1 << 20, &text);
+	if (rc) {
+		snprintf(err, PC_ERR_LEN, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = pc_gw_config_parse(text.data, text.len, path, g, err);
+	pc_buf_free(&text);
 	return rc;
 }
 

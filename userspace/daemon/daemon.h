@@ -93,6 +93,9 @@ struct pc_gw_config {
 
 int pc_gw_config_load(const char *path, struct pc_gw_config *cfg,
 		      char err[PC_ERR_LEN]);
+/* The same from text in memory; path names it in errors. */
+int pc_gw_config_parse(const char *text, size_t len, const char *path,
+		       struct pc_gw_config *cfg, char err[PC_ERR_LEN]);
 void pc_gw_config_free(struct pc_gw_config *cfg);
 
 struct pc_gateway;

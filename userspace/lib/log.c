@@ -46,6 +46,7 @@ void pc_vlog(enum pc_log_level level, const char *fmt, va_list ap)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pc_one_line(msg); /* a name from a request cannot forge a line */
 	if (json_lines) {
 		/* one object per line, for log shippers */
 		fprintf(stderr,

@@ -41,7 +41,11 @@ int pc_read_file(const char *path, size_t max, struct pc_buf *out);
 /* mkdir -p with mode for every created component. */
 int pc_mkdir_p(const char *path, unsigned int mode);
 
-/* Write "FILE:LINE:COL: message" into err (len bytes); returns -EINVAL. */
+/* Make s one line that is safe on a terminal: line breaks and tabs
+ * become spaces, other control characters '?'. */
+void pc_one_line(char *s);
+/* Write "FILE:LINE:COL: message" into err (len bytes), one line; returns
+ * -EINVAL. */
 int pc_loc_error(char *err, size_t len, const char *file, size_t line,
 		 size_t col, const char *fmt, va_list ap);
 

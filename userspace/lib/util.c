@@ -118,6 +118,15 @@ int pc_mkdir_p(const char *path, unsigned int mode)
 	return 0;
 }
 
+void pc_one_line(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n' || *s == '\r' || *s == '\t')
+			*s = ' ';
+		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int pc_loc_error(char *err, size_t len, const char *file, size_t line,
 		 size_t col, const char *fmt, va_list ap)
 {
@@ -125,6 +134,7 @@ int pc_loc_error(char *err, size_t len, const char *file, size_t line,
 
 	if (off >= 0 && (size_t)off < len)
 		vsnprintf(err + off, len - (size_t)off, fmt, ap);
+	pc_one_line(err);
 	return -EINVAL;
 }
 

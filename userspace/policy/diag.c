@@ -24,6 +24,7 @@ void pc_diag_add(struct pc_diags *d, int warning, const char *file,
 		vsnprintf(msg + off, sizeof(msg) - (size_t)off, fmt, ap);
 	va_end(ap);
 	pc_xgrow(&d->v, &d->cap, d->n, sizeof(*d->v));
+	pc_one_line(msg);
 	d->v[d->n].msg = pc_strdup(msg);
 	d->v[d->n++].warning = (uint8_t) !!warning;
 	if (warning)
