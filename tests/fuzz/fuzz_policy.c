@@ -2,7 +2,8 @@
 /*
  * libFuzzer target: policy YAML through the parser, the compiler and the
  * policy's own tests; then explain and diff on what compiled.  Any crash,
- * leak or sanitizer report is a bug.  The same function replays the
+ * leak or sanitizer report is a bug; so is a diagnostic that does not name
+ * the file or takes more than one line.  The same function replays the
  * corpus in the normal build (replay.c), so what fuzzing found stays
  * tested.
  */
@@ -35,6 +36,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (diff.n) /* a policy never differs from itself */
 			__builtin_trap();
 		pc_diff_free(&diff);
+	}
+	for (size_t i = 0; i < d.n; i++) {
+		const char *m = d.v[i].msg;
+
+		if (strncmp(m, "fuzz.yaml:", 10))
+			__builtin_trap();
+		for (; *m; m++)
+			if ((unsigned char)*m < 0x20 || *m == 0x7f)
+				__builtin_trap();
 	}
 	pc_compiled_free(c);
 	pc_policy_free(p);
