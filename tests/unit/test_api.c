@@ -444,6 +444,19 @@ Test(api, token_routes)
 		call(&be, "POST", "/v1/tokens", NULL, "text/plain", "x", &out),
 		415);
 	json_decref(out);
+	/* a body that is not JSON says where it stops being JSON */
+	cr_assert_eq(call(&be, "POST", "/v1/tokens", NULL, "application/json",
+			  "{\"name\": \"ci\",\n \"role\": ", &out),
+		     400);
+	cr_assert_str_eq(error_of(out),
+			 "body is not JSON: unexpected token near end of file "
+			 "(line 2, column 9)");
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/tokens", NULL, "application/json",
+			  "[1]", &out),
+		     400);
+	cr_assert_str_eq(error_of(out), "body must be a JSON object");
+	json_decref(out);
 	cr_assert_eq(call(&be, "DELETE", "/v1/tokens/nobody", NULL, NULL, NULL,
 			  &out),
 		     404);

@@ -183,6 +183,30 @@ Test(config, max_connections)
 	cr_assert_eq(load("  api:\n    max_connections: 100000\n"), -EINVAL);
 }
 
+Test(config, slow_client_limits)
+{
+	/* Test the per-address connection limit and the request timeout:
+	 * their defaults, their ranges, and errors where they are written */
+	cr_assert_eq(load(""), 0, "%s", err);
+	cr_assert_eq(cfg.max_per_address, PC_API_DEFAULT_MAX_PER_ADDRESS);
+	cr_assert_eq(cfg.request_timeout_s, PC_API_TIMEOUT_S);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  api:\n    max_connections_per_address: 4\n"
+			  "    request_timeout: 5\n"),
+		     0, "%s", err);
+	cr_assert_eq(cfg.max_per_address, 4);
+	cr_assert_eq(cfg.request_timeout_s, 5);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  api:\n    max_connections_per_address: 0\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "4:34: max_connections_per_address must be "
+				  "at least 1");
+	cr_assert_eq(load("  api:\n    request_timeout: 0\n"), -EINVAL);
+	cr_assert_str_eq(where(), "4:22: request_timeout must be 1 to 3600 "
+				  "seconds");
+	cr_assert_eq(load("  api:\n    request_timeout: 3601\n"), -EINVAL);
+}
+
 Test(config, forwarding)
 {
 	/* Test that XDP forwarding is the default, that kernel turns it

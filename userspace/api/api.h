@@ -12,7 +12,7 @@
 
 #define PC_API_MAX_BODY (16u << 20)
 #define PC_API_MAX_HEADERS 16384
-#define PC_API_TIMEOUT_S 30 /* idle or stalled request, per connection */
+#define PC_API_TIMEOUT_S 30 /* default api.request_timeout */
 
 /* Roles, each allowed everything the ones before it are. */
 enum pc_role { PC_ROLE_NONE, PC_ROLE_VIEWER, PC_ROLE_OPERATOR, PC_ROLE_ADMIN };
@@ -150,6 +150,7 @@ struct pc_api_tls {
 
 #define PC_API_MAX_LISTEN 8
 #define PC_API_DEFAULT_MAX_CONNECTIONS 256
+#define PC_API_DEFAULT_MAX_PER_ADDRESS 32
 
 struct pc_api_opts {
 	/* "unix:/path" (mode 0600, at most one), "IPV4:PORT", "[IPV6]:PORT" */
@@ -158,6 +159,11 @@ struct pc_api_opts {
 	int trust_local_root; /* unix socket: uid 0 is admin, no token */
 	/* TCP connections open at once; more are closed at accept */
 	unsigned int max_connections;
+	/* of those, from one client address (0: the default) */
+	unsigned int max_per_address;
+	/* seconds a request may take to arrive (TCP: from its first byte to
+	 * its answer's; evhttp: idle time); 0: PC_API_TIMEOUT_S */
+	unsigned int request_timeout_s;
 	const struct pc_api_tls *tls; /* NULL: TCP only on loopback */
 };
 

@@ -57,7 +57,8 @@ struct conn {
 		CLOSING,     /* evhttp is done: flush, linger, free */
 	} state;
 	int shut_app;		/* CLIENT_DONE: shut the relay once flushed */
-	struct event *deadline; /* of the handshake */
+	int awaiting;		/* a request has begun, its answer not */
+	struct event *deadline; /* of the handshake, then of each request */
 	struct sockaddr_un name;
 	socklen_t namelen;
 	struct pc_front_peer peer;
@@ -75,8 +76,9 @@ struct pc_front {
 	mbedtls_ctr_drbg_context drbg;
 	int rng_ready;
 	struct conn *conns;
-	unsigned int nconns, max_conns;
+	unsigned int nconns, max_conns, max_per_address, request_timeout_s;
 	unsigned long accepted, refused, handshake_failures, cert_rejected;
+	unsigned long refused_per_address, request_timeouts;
 	time_t last_warn;
 	unsigned long quiet; /* warnings not logged since last_warn */
 };
@@ -397,8 +399,7 @@ static int handshake(struct conn *c)
 	}
 	if ((rc = check_client(c)) || (rc = connect_app(c)))
 		return rc;
-	event_free(c->deadline);
-	c->deadline = NULL;
+	evtimer_del(c->deadline); /* from now on, each request's */
 	/* evhttp times out idle requests; the front only gives up on a
 	 * client that takes nothing for a minute */
 	bufferevent_set_timeouts(c->net, NULL, &wtv);
@@ -433,6 +434,29 @@ static void linger(struct conn *c)
 	bufferevent_enable(c->net, EV_READ);
 }
 
+/*
+ * Client bytes while no answer is due begin a request, whose answer must
+ * start within request_timeout: evhttp's own timeout is idle time, which
+ * a client trickling a byte at a time (slowloris) never runs out of.
+ */
+static void request_begins(struct conn *c)
+{
+	struct timeval tv = {c->f->request_timeout_s, 0};
+
+	if (c->awaiting)
+		return;
+	c->awaiting = 1;
+	evtimer_add(c->deadline, &tv);
+}
+
+static void answer_begins(struct conn *c)
+{
+	if (!c->awaiting)
+		return;
+	c->awaiting = 0;
+	evtimer_del(c->deadline);
+}
+
 /* Client → evhttp: decrypt what arrived into the relay. */
 static void net_read(struct bufferevent *bev, void *arg)
 {
@@ -456,10 +480,14 @@ static void net_read(struct bufferevent *bev, void *arg)
 		}
 	}
 	if (!c->tls) {
+		if (evbuffer_get_length(bufferevent_get_input(c->net)))
+			request_begins(c);
 		bufferevent_write_buffer(c->app, bufferevent_get_input(c->net));
 	} else {
-		while ((n = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf))) > 0)
+		while ((n = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf))) > 0) {
+			request_begins(c);
 			bufferevent_write(c->app, buf, (size_t)n);
+		}
 		if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
 			client_done(c);
 			return;
@@ -513,9 +541,17 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)fd, (void)what;
-	c->f->handshake_failures++;
-	client_warn(c->f, "api: TLS handshake with %s took over %d s",
-		    c->peer.addr, HANDSHAKE_TIMEOUT_S);
+	if (c->state == HANDSHAKE) {
+		c->f->handshake_failures++;
+		client_warn(c->f, "api: TLS handshake with %s took over %d s",
+			    c->peer.addr, HANDSHAKE_TIMEOUT_S);
+	} else {
+		c->f->request_timeouts++;
+		client_warn(c->f,
+			    "api: closed the connection of %s: no whole "
+			    "request in %u s (request_timeout)",
+			    c->peer.addr, c->f->request_timeout_s);
+	}
 	conn_free(c);
 }
 
@@ -548,6 +584,8 @@ static void app_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
+	if (evbuffer_get_length(bufferevent_get_input(bev)))
+		answer_begins(c);
 	if (relay_out(c, bufferevent_get_input(bev), 0)) {
 		conn_free(c);
 		return;
@@ -583,6 +621,7 @@ static void app_event(struct bufferevent *bev, short what, void *arg)
 	int rc;
 
 	(void)what;
+	answer_begins(c); /* or evhttp gave up on it: either way, done */
 	/* what back-pressure held back goes too: an answer is never cut */
 	if (relay_out(c, bufferevent_get_input(bev), 1)) {
 		conn_free(c);
@@ -633,13 +672,13 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	struct pc_front *f = arg;
 	struct timeval htv = {HANDSHAKE_TIMEOUT_S, 0};
 	struct timeval wtv = {WRITE_TIMEOUT_S, 0};
+	char addr[sizeof(((struct pc_front_peer *)0)->addr)];
+	unsigned int same = 0;
 	struct conn *c;
 	int one = 1, rc;
 
 	(void)l, (void)salen;
 	if (f->nconns >= f->max_conns) {
-		char addr[64];
-
 		peer_name(sa, addr, sizeof(addr));
 		f->refused++;
 		client_warn(f,
@@ -649,10 +688,23 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	peer_name(sa, addr, sizeof(addr));
+	for (const struct conn *o = f->conns; o; o = o->next)
+		same += !strcmp(o->peer.addr, addr);
+	if (same >= f->max_per_address) {
+		f->refused_per_address++;
+		client_warn(f,
+			    "api: refused a connection from %s: %u "
+			    "connections open from it "
+			    "(max_connections_per_address)",
+			    addr, same);
+		close(fd);
+		return;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = pc_xcalloc(1, sizeof(*c));
 	c->f = f;
-	peer_name(sa, c->peer.addr, sizeof(c->peer.addr));
+	memcpy(c->peer.addr, addr, sizeof(addr));
 	c->net = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->net) {
 		close(fd);
@@ -683,12 +735,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		}
 		mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
 		c->state = HANDSHAKE;
-		c->deadline = evtimer_new(f->base, on_deadline, c);
-		if (!c->deadline || evtimer_add(c->deadline, &htv)) {
-			conn_free(c);
-			return;
-		}
-	} else if (connect_app(c)) {
+	}
+	c->deadline = evtimer_new(f->base, on_deadline, c);
+	if (!c->deadline ||
+	    (c->tls ? evtimer_add(c->deadline, &htv) : connect_app(c))) {
 		conn_free(c);
 		return;
 	}
@@ -864,6 +914,11 @@ int pc_front_start(struct event_base *base, const struct pc_api_opts *o,
 	f->base = base;
 	f->max_conns = o->max_connections ? o->max_connections
 					  : PC_API_DEFAULT_MAX_CONNECTIONS;
+	f->max_per_address = o->max_per_address
+				     ? o->max_per_address
+				     : PC_API_DEFAULT_MAX_PER_ADDRESS;
+	f->request_timeout_s =
+		o->request_timeout_s ? o->request_timeout_s : PC_API_TIMEOUT_S;
 	f->internal_len = sizeof(f->internal);
 	if (getsockname(internal_fd, (struct sockaddr *)&f->internal,
 			&f->internal_len)) {
@@ -931,6 +986,9 @@ void pc_front_stats(const struct pc_front *f, struct pc_front_stats *s)
 	s->max_connections = f->max_conns;
 	s->accepted = f->accepted;
 	s->refused = f->refused;
+	s->refused_per_address = f->refused_per_address;
+	s->request_timeouts = f->request_timeouts;
+	s->max_per_address = f->max_per_address;
 	s->handshake_failures = f->handshake_failures;
 	s->cert_rejected = f->cert_rejected;
 }

@@ -43,6 +43,8 @@ const struct pc_front_peer *pc_front_peer(const struct pc_front *f,
 struct pc_front_stats {
 	unsigned int connections, max_connections;
 	unsigned long accepted, refused, handshake_failures, cert_rejected;
+	unsigned long refused_per_address, request_timeouts;
+	unsigned int max_per_address;
 };
 void pc_front_stats(const struct pc_front *f, struct pc_front_stats *s);
 

@@ -209,6 +209,36 @@ static int json_ctype(const char *ctype)
 	       !strncasecmp(ctype, "application/json", n);
 }
 
+/* A request's JSON object body: 0 and *req (the caller's), else 415 or
+ * 400 with *out; send says what to send, for the 415. */
+static int object_body(const char *ctype, const char *body, size_t len,
+		       const char *send, json_t **req, json_t **out)
+{
+	json_error_t jerr;
+
+	if (!json_ctype(ctype)) {
+		*out = error_json(send, "Content-Type");
+		return 415;
+	}
+	*req = json_loadb(body, len, 0, &jerr);
+	if (!*req) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg),
+			 "body is not JSON: %s (line %d, column %d)", jerr.text,
+			 jerr.line, jerr.column);
+		pc_one_line(msg);
+		*out = error_json(msg, "body");
+		return 400;
+	}
+	if (!json_is_object(*req)) {
+		json_decref(*req);
+		*out = error_json("body must be a JSON object", "body");
+		return 400;
+	}
+	return 0;
+}
+
 static int post_rollback(const struct pc_api_backend *be, const char *query,
 			 const char *ctype, const char *body, size_t len,
 			 json_t **out)
@@ -219,21 +249,14 @@ static int post_rollback(const struct pc_api_backend *be, const char *query,
 
 	(void)query;
 	if (len) {
-		json_error_t jerr;
 		json_t *req, *v;
+		int code = object_body(ctype, body, len,
+				       "send {\"version\": N} as "
+				       "application/json",
+				       &req, out);
 
-		if (!json_ctype(ctype)) {
-			*out = error_json("send {\"version\": N} as "
-					  "application/json",
-					  "Content-Type");
-			return 415;
-		}
-		req = json_loadb(body, len, 0, &jerr);
-		if (!req || !json_is_object(req)) {
-			json_decref(req);
-			*out = error_json("body must be a JSON object", "body");
-			return 400;
-		}
+		if (code)
+			return code;
 		v = json_object_get(req, "version");
 		if (v && (!json_is_integer(v) || json_integer_value(v) < 1)) {
 			json_decref(req);
@@ -309,24 +332,6 @@ static int get_tokens(const struct pc_api_backend *be, const char *query,
 {
 	(void)query, (void)ctype, (void)body, (void)len;
 	return read_route(be->tokens_list, be->ctx, "tokens", out);
-}
-
-/* A request's JSON object body: 0 and *req (the caller's), else 415 or
- * 400 with *out; send says what to send, for the 415. */
-static int object_body(const char *ctype, const char *body, size_t len,
-		       const char *send, json_t **req, json_t **out)
-{
-	if (!json_ctype(ctype)) {
-		*out = error_json(send, "Content-Type");
-		return 415;
-	}
-	*req = json_loadb(body, len, 0, NULL);
-	if (!*req || !json_is_object(*req)) {
-		json_decref(*req);
-		*out = error_json("body must be a JSON object", "body");
-		return 400;
-	}
-	return 0;
 }
 
 static int post_tokens(const struct pc_api_backend *be, const char *query,

@@ -498,6 +498,32 @@ void pc_api_metrics(const struct pc_api *api, struct pc_buf *b)
 		       "Event streams (GET /v1/events) open now.");
 	pc_prom_u64(b, "portcullis_api_event_streams", NULL,
 		    api ? (uint64_t)pc_api_streams((struct pc_api *)api) : 0);
+	if (api && api->front) {
+		struct pc_front_stats s;
+		const char *all[] = {"reason", "max_connections", NULL};
+		const char *one[] = {"reason", "max_connections_per_address",
+				     NULL};
+
+		pc_front_stats(api->front, &s);
+		pc_prom_family(b, "portcullis_api_connections", "gauge",
+			       "TCP connections to the API open now.");
+		pc_prom_u64(b, "portcullis_api_connections", NULL,
+			    s.connections);
+		pc_prom_family(b, "portcullis_api_connections_refused_total",
+			       "counter",
+			       "TCP connections closed at accept, by the limit "
+			       "they hit.");
+		pc_prom_u64(b, "portcullis_api_connections_refused_total", all,
+			    s.refused);
+		pc_prom_u64(b, "portcullis_api_connections_refused_total", one,
+			    s.refused_per_address);
+		pc_prom_family(b, "portcullis_api_request_timeouts_total",
+			       "counter",
+			       "TCP connections closed for a request that did "
+			       "not arrive whole within request_timeout.");
+		pc_prom_u64(b, "portcullis_api_request_timeouts_total", NULL,
+			    s.request_timeouts);
+	}
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -719,7 +745,9 @@ int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 	}
 	evhttp_set_max_body_size(api->http, PC_API_MAX_BODY);
 	evhttp_set_max_headers_size(api->http, PC_API_MAX_HEADERS);
-	evhttp_set_timeout(api->http, PC_API_TIMEOUT_S);
+	evhttp_set_timeout(api->http, o->request_timeout_s
+					      ? (int)o->request_timeout_s
+					      : PC_API_TIMEOUT_S);
 	/* every method reaches the router, which answers 405 in JSON */
 	evhttp_set_allowed_methods(api->http, 0xffff);
 	evhttp_set_gencb(api->http, on_request, api);
@@ -765,11 +793,16 @@ json_t *pc_api_stats(const struct pc_api *api)
 	pc_front_stats(api->front, &s);
 	json_object_set_new(
 		j, "tcp",
-		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "connections",
-			  (json_int_t)s.connections, "max_connections",
-			  (json_int_t)s.max_connections, "accepted",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			  "connections", (json_int_t)s.connections,
+			  "max_connections", (json_int_t)s.max_connections,
+			  "max_connections_per_address",
+			  (json_int_t)s.max_per_address, "accepted",
 			  (json_int_t)s.accepted, "refused",
-			  (json_int_t)s.refused, "tls_handshake_failures",
+			  (json_int_t)s.refused, "refused_per_address",
+			  (json_int_t)s.refused_per_address, "request_timeouts",
+			  (json_int_t)s.request_timeouts,
+			  "tls_handshake_failures",
 			  (json_int_t)s.handshake_failures,
 			  "client_certs_rejected",
 			  (json_int_t)s.cert_rejected));

@@ -307,7 +307,8 @@ static int parse_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 		return fail(c, v,
 			    "api must be { listen: ADDR or [ADDR, ...], "
 			    "trust_local_root: BOOL, max_connections: N, "
-			    "tls: {...} }");
+			    "max_connections_per_address: N, "
+			    "request_timeout: SECONDS, tls: {...} }");
 	for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
 	     p < v->data.mapping.pairs.top; p++) {
 		const char *aks = scalar(node(c, p->key));
@@ -325,12 +326,28 @@ static int parse_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 			       fail(c, av,
 				    "max_connections must be at least "
 				    "1"));
+		else if (aks && !strcmp(aks, "max_connections_per_address"))
+			err = want_uint(c, av, aks, 65536,
+					&g->max_per_address) ||
+			      (!g->max_per_address &&
+			       fail(c, av,
+				    "max_connections_per_address must be at "
+				    "least 1"));
+		else if (aks && !strcmp(aks, "request_timeout"))
+			err = want_uint(c, av, aks, 3600,
+					&g->request_timeout_s) ||
+			      (!g->request_timeout_s &&
+			       fail(c, av,
+				    "request_timeout must be 1 to 3600 "
+				    "seconds"));
 		else if (aks && !strcmp(aks, "tls"))
 			err = parse_tls(c, av, g);
 		else
 			err = fail(c, node(c, p->key),
 				   "unknown key \"%s\" in api (listen, "
-				   "trust_local_root, max_connections, tls)",
+				   "trust_local_root, max_connections, "
+				   "max_connections_per_address, "
+				   "request_timeout, tls)",
 				   aks ? aks : "");
 		if (err)
 			return err;
@@ -924,6 +941,10 @@ static void apply_defaults(struct pc_gw_config *g)
 	}
 	if (!g->max_connections)
 		g->max_connections = PC_API_DEFAULT_MAX_CONNECTIONS;
+	if (!g->max_per_address)
+		g->max_per_address = PC_API_DEFAULT_MAX_PER_ADDRESS;
+	if (!g->request_timeout_s)
+		g->request_timeout_s = PC_API_TIMEOUT_S;
 	if (!g->state) {
 		snprintf(buf, sizeof(buf), "/var/lib/portcullis/%s.db",
 			 g->name);

@@ -50,7 +50,9 @@ struct pc_gw_config {
 	char *listen[PC_API_MAX_LISTEN]; /* api.listen: one or a list */
 	size_t nlisten;
 	int trust_local_root; /* api: uid 0 on the unix socket is admin */
-	unsigned int max_connections; /* api: TCP connections at once */
+	unsigned int max_connections;	/* api: TCP connections at once */
+	unsigned int max_per_address;	/* api: of those, from one address */
+	unsigned int request_timeout_s; /* api: for a request to arrive */
 	struct pc_gw_tls {
 		int set;
 		char *cert, *key, *client_ca;

@@ -1963,6 +1963,8 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 	    str_differs(old->pin_root, cfg->pin_root) ||
 	    old->trust_local_root != cfg->trust_local_root ||
 	    old->max_connections != cfg->max_connections ||
+	    old->max_per_address != cfg->max_per_address ||
+	    old->request_timeout_s != cfg->request_timeout_s ||
 	    old->tls.set != cfg->tls.set) {
 		pc_error("reload refused: name, state, pin_root and api (but "
 			 "for its TLS files) take a restart; nothing changed");
@@ -2119,6 +2121,8 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.nlisten = cfg->nlisten,
 		.trust_local_root = cfg->trust_local_root,
 		.max_connections = cfg->max_connections,
+		.max_per_address = cfg->max_per_address,
+		.request_timeout_s = cfg->request_timeout_s,
 		.tls = pc_gateway_tls_opts(cfg, &t),
 	};
 	int rc;
