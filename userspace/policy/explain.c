@@ -51,19 +51,19 @@ void pc_format_ports(uint8_t proto, int any_proto, uint16_t lo, uint16_t hi,
 	}
 }
 
-/* Is addr in identity i (its CIDRs, or an included identity's)? */
-static int in_identity(const struct pc_policy *p, size_t i,
-		       const struct pc_prefix *host, int depth)
+static int holds(const struct pc_identity *id, void *host)
 {
-	const struct pc_identity *id = &p->identities[i];
-
 	for (size_t k = 0; k < id->ncidrs; k++)
 		if (pc_prefix_contains(&id->cidrs[k], host))
 			return 1;
-	for (size_t k = 0; depth < 64 && k < id->nincludes; k++)
-		if (in_identity(p, id->includes[k], host, depth + 1))
-			return 1;
 	return 0;
+}
+
+/* Is addr in identity i (its CIDRs, or an included identity's)? */
+static int in_identity(const struct pc_policy *p, size_t i,
+		       const struct pc_prefix *host)
+{
+	return pc_identity_walk(p, i, holds, (void *)host);
 }
 
 static int in_service_addr(const struct pc_service *s,
@@ -115,7 +115,7 @@ void pc_policy_explain(const struct pc_policy *p, const struct pc_compiled *c,
 	memcpy(s.addr, src, 16);
 	memcpy(d.addr, dst, 16);
 	for (size_t i = 0; i < p->nidentities; i++)
-		if ((is_id[i] = (uint8_t)in_identity(p, i, &s, 0)))
+		if ((is_id[i] = (uint8_t)in_identity(p, i, &s)))
 			push(&x->identities, &x->nidentities, i);
 	for (size_t i = 0; i < p->nservices; i++) {
 		if (!in_service_addr(&p->services[i], &d))

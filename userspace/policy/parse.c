@@ -1741,21 +1741,50 @@ static void check_cycles(struct pctx *c)
 	free(next);
 }
 
-/* The address a name stands for in a test: its first CIDR's first. */
-static int first_address(const struct pc_policy *pol, size_t i, int depth,
-			 uint8_t out[16])
+int pc_identity_walk(const struct pc_policy *pol, size_t i,
+		     int (*fn)(const struct pc_identity *id, void *arg),
+		     void *arg)
 {
-	const struct pc_identity *id = &pol->identities[i];
+	uint8_t *seen = pc_xcalloc(pol->nidentities, 1);
+	size_t *stack = pc_xcalloc(pol->nidentities, sizeof(*stack));
+	size_t n = 0;
+	int rc = 0;
 
-	if (id->ncidrs) {
-		memcpy(out, id->cidrs[0].addr, 16);
-		return 0;
+	seen[i] = 1;
+	stack[n++] = i;
+	while (n && !rc) {
+		const struct pc_identity *id = &pol->identities[stack[--n]];
+
+		if ((rc = fn(id, arg)))
+			break;
+		/* reversed, so that the first include is visited first */
+		for (size_t k = id->nincludes; k-- > 0;) {
+			size_t j = id->includes[k];
+
+			if (j < pol->nidentities && !seen[j]) {
+				seen[j] = 1;
+				stack[n++] = j;
+			}
+		}
 	}
-	for (size_t k = 0; depth < 64 && k < id->nincludes; k++)
-		if (id->includes[k] != SIZE_MAX &&
-		    !first_address(pol, id->includes[k], depth + 1, out))
-			return 0;
-	return -ENOENT;
+	free(seen);
+	free(stack);
+	return rc;
+}
+
+static int has_address(const struct pc_identity *id, void *out)
+{
+	if (!id->ncidrs)
+		return 0;
+	memcpy(out, id->cidrs[0].addr, 16);
+	return 1;
+}
+
+/* The address a name stands for in a test: the first CIDR's first, of it
+ * or of what it includes. */
+static int first_address(const struct pc_policy *pol, size_t i, uint8_t out[16])
+{
+	return pc_identity_walk(pol, i, has_address, out) ? 0 : -ENOENT;
 }
 
 static void resolve_test_end(struct pctx *c, struct pc_test *t, const char *s,
@@ -1783,7 +1812,7 @@ static void resolve_test_end(struct pctx *c, struct pc_test *t, const char *s,
 			     s);
 		else
 			memcpy(addr, c->pol->services[i].cidrs[0].addr, 16);
-	} else if (first_address(c->pol, i, 0, addr)) {
+	} else if (first_address(c->pol, i, addr)) {
 		fail(c, loc,
 		     "identity \"%s\" has no cidrs: give the test an address",
 		     s);

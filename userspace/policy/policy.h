@@ -244,6 +244,15 @@ struct pc_compiled {
 int pc_policy_parse(const char *text, size_t len, const char *filename,
 		    struct pc_policy **out, struct pc_diags *d);
 void pc_policy_free(struct pc_policy *p);
+/*
+ * Visit identity i and every identity it includes, directly or not, each
+ * once (a diamond of includes is not walked twice: linear, not
+ * exponential), i first and includes in order; stops at the first fn
+ * that returns nonzero and returns that.
+ */
+int pc_identity_walk(const struct pc_policy *pol, size_t i,
+		     int (*fn)(const struct pc_identity *id, void *arg),
+		     void *arg);
 
 /*
  * Compile a parsed policy; deterministic (the same policy gives the same
