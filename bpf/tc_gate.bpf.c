@@ -25,22 +25,27 @@ __attribute__((noinline)) int pc_tc_decide(struct __sk_buff *skb,
 	return pc_decide(p, parse_rc, skb->ifindex, skb->len, (__u8)wg_id, out);
 }
 
+/* Parsing, a function of its own too: its stack is not the entry's.
+ * (Static: verified at its call, where it may read the packet.) */
+static __attribute__((noinline)) int pc_tc_parse(struct __sk_buff *skb,
+						 struct pc_pkt *p)
+{
+	struct pc_cursor cur = {.pos = (void *)(long)skb->data,
+				.end = (void *)(long)skb->data_end};
+
+	return tc_ethernet ? pc_parse_eth(&cur, p)
+			   : pc_parse_l3(&cur, skb->protocol, p);
+}
+
 SEC("tc")
 int tc_gate(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct pc_cursor cur = {.pos = data, .end = data_end};
 	struct pc_pkt pkt = {};
 	struct pc_out out = {};
 	__u32 len = skb->len;
 	int reason;
 
-	reason = pc_tc_decide(skb, &pkt,
-			      tc_ethernet
-				      ? pc_parse_eth(&cur, &pkt)
-				      : pc_parse_l3(&cur, skb->protocol, &pkt),
-			      &out);
+	reason = pc_tc_decide(skb, &pkt, pc_tc_parse(skb, &pkt), &out);
 	/* a balanced flow: a WireGuard client's to its backend, or a
 	 * backend's (behind WireGuard) back to its client */
 	if (reason < PC_R_FIRST_DROP && out.nat.op &&

@@ -24,19 +24,29 @@ static __always_inline int pc_forwardable(int reason)
 	       reason != PC_R_PASS_ND && reason != PC_R_PASS_NONIP;
 }
 
+/* Parsing, a function of its own too: its stack is not the entry's.
+ * (Static: verified at its call, where it may read the packet.) */
+static __attribute__((noinline)) int pc_xdp_parse(struct xdp_md *ctx,
+						  struct pc_pkt *p)
+{
+	struct pc_cursor cur = {.pos = (void *)(long)ctx->data,
+				.end = (void *)(long)ctx->data_end};
+
+	return pc_parse_eth(&cur, p);
+}
+
 SEC("xdp")
 int xdp_gate(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct pc_cursor cur = {.pos = data, .end = data_end};
 	struct pc_pkt pkt = {};
 	struct pc_out out = {};
 	__u32 len = data_end - data, fwd = 0;
 	struct pc_config *cfg;
 	int reason, act;
 
-	reason = pc_xdp_decide(&pkt, pc_parse_eth(&cur, &pkt),
+	reason = pc_xdp_decide(&pkt, pc_xdp_parse(ctx, &pkt),
 			       ctx->ingress_ifindex, len, &out);
 	/* a balanced flow: to its backend, or back from it */
 	if (reason < PC_R_FIRST_DROP && out.nat.op &&

@@ -87,6 +87,12 @@ struct pc_cursor {
 	__u32 off; /* of pos, from the start of the frame */
 };
 
+/* Did the headers read so far stay inside the IP packet?  The frame may
+ * be longer (Ethernet padding, a lying length): what lies past the IP
+ * length is not the packet's, and a header read from there would decide
+ * a packet on bytes the receiver never sees. */
+#define PC_IN_IP(cur, p) ((cur)->off <= (__u32)(p)->l3_off + (p)->len)
+
 /* Return a pointer to the next len bytes and advance, or NULL. */
 #define PC_PULL(cur, type)                              \
 	({                                              \
@@ -120,6 +126,8 @@ static __always_inline int pc_parse_icmp(struct pc_cursor *c, struct pc_pkt *p)
 
 	if (!ih)
 		return PC_PARSE_BAD;
+	if (!PC_IN_IP(c, p))
+		return PC_PARSE_BAD;
 	p->policy_port = ((__u16)ih->type << 8) | ih->code;
 	if (ih->type == PC_ICMP_ECHO || ih->type == PC_ICMP_ECHOREPLY) {
 		p->icmp_echo = ih->type == PC_ICMP_ECHO ? 1 : 2;
@@ -134,7 +142,7 @@ static __always_inline int pc_parse_icmp6(struct pc_cursor *c, struct pc_pkt *p)
 {
 	struct icmp6hdr *ih = PC_PULL(c, struct icmp6hdr);
 
-	if (!ih)
+	if (!ih || !PC_IN_IP(c, p))
 		return PC_PARSE_BAD;
 	p->policy_port = ((__u16)ih->icmp6_type << 8) | ih->icmp6_code;
 	/* multicast listener (130-132, 143) and neighbour discovery
@@ -152,7 +160,14 @@ static __always_inline int pc_parse_icmp6(struct pc_cursor *c, struct pc_pkt *p)
 	return PC_PARSE_IP;
 }
 
-/* Parse the L4 header at the cursor; later fragments carry none. */
+/*
+ * Parse the L4 header at the cursor; later fragments carry none.  Every
+ * header must lie inside the IP packet (TCP: with its options; SCTP: its
+ * whole common header), and a UDP datagram that is not a fragment must
+ * fit its packet.  ICMP is ICMP only in IPv4 and ICMPv6 only in IPv6:
+ * anywhere else they are protocol numbers like any other (an IPv4 packet
+ * of protocol 58 is no neighbour discovery).
+ */
 static __always_inline int pc_parse_l4(struct pc_cursor *c, struct pc_pkt *p)
 {
 	if (p->frag == PC_FRAG_LATER)
@@ -165,6 +180,9 @@ static __always_inline int pc_parse_l4(struct pc_cursor *c, struct pc_pkt *p)
 
 		if (!th || th->doff < 5)
 			return PC_PARSE_BAD;
+		/* the header with its options, inside the packet */
+		if (p->l4_off + (__u32)th->doff * 4 > (__u32)p->l3_off + p->len)
+			return PC_PARSE_BAD;
 		p->sport = bpf_ntohs(th->source);
 		p->dport = bpf_ntohs(th->dest);
 		p->policy_port = p->dport;
@@ -176,23 +194,39 @@ static __always_inline int pc_parse_l4(struct pc_cursor *c, struct pc_pkt *p)
 	case IPPROTO_SCTP: { /* all three start with the two ports */
 		struct udphdr *uh = PC_PULL(c, struct udphdr);
 
-		if (!uh)
+		if (!uh || !PC_IN_IP(c, p))
 			return PC_PARSE_BAD;
 		p->sport = bpf_ntohs(uh->source);
 		p->dport = bpf_ntohs(uh->dest);
 		p->policy_port = p->dport;
-		if (p->proto == IPPROTO_UDP) {
+		if (p->proto == IPPROTO_SCTP) {
+			/* and the verification tag */
+			if (!PC_PULL(c, __u32) || !PC_IN_IP(c, p))
+				return PC_PARSE_BAD;
+		} else if (p->proto == IPPROTO_UDP) {
 			__u32 *head = PC_PULL(c, __u32);
 			__u16 ulen = bpf_ntohs(uh->len);
 
+			/* (a first fragment's length is the whole datagram's;
+			 * a shorter one leaves padding, which receivers trim)
+			 */
+			if (p->frag == PC_FRAG_NONE &&
+			    (ulen < 8 || p->l4_off + (__u32)ulen >
+						 (__u32)p->l3_off + p->len))
+				return PC_PARSE_BAD;
 			p->udp_plen = ulen >= 8 ? ulen - 8u : 0;
-			p->udp_head = head ? *head : 0xffffffffu;
+			p->udp_head =
+				head && PC_IN_IP(c, p) ? *head : 0xffffffffu;
 		}
 		return PC_PARSE_IP;
 	}
 	case IPPROTO_ICMP:
+		if (p->ipv6)
+			return PC_PARSE_IP;
 		return pc_parse_icmp(c, p);
 	case IPPROTO_ICMPV6:
+		if (!p->ipv6)
+			return PC_PARSE_IP;
 		return pc_parse_icmp6(c, p);
 	default:
 		/* other protocols are decided by protocol number alone */
@@ -214,12 +248,12 @@ static __always_inline int pc_parse_ipv4(struct pc_cursor *c, struct pc_pkt *p)
 		return PC_PARSE_BAD;
 	if (c->pos + hlen > c->end || c->pos + tot > c->end)
 		return PC_PARSE_BAD;
+	p->len = tot;
 	pc_skip(c, hlen);
 
 	pc_map_v4(p->saddr, ip->saddr);
 	pc_map_v4(p->daddr, ip->daddr);
 	p->proto = ip->protocol;
-	p->len = tot;
 	frag = bpf_ntohs(ip->frag_off);
 	if (frag & 0x1fff)
 		p->frag = PC_FRAG_LATER;
@@ -236,9 +270,17 @@ static __always_inline int pc_v4_mapped(const struct in6_addr *a)
 	       a->s6_addr32[2] == bpf_htonl(0xffff);
 }
 
+/*
+ * IPv6 and its extension headers, each inside the packet.  Strict where
+ * RFC 8200 is: hop-by-hop options only first, one fragment header.  A
+ * routing header with segments left is refused: the packet's destination
+ * is then not its final one, and the policy would be asked about a
+ * waypoint (type 0 is deprecated; SRv6 has no business through here).
+ */
 static __always_inline int pc_parse_ipv6(struct pc_cursor *c, struct pc_pkt *p)
 {
 	struct ipv6hdr *ip6 = PC_PULL(c, struct ipv6hdr);
+	int frags = 0;
 	__u8 nh;
 	int i;
 
@@ -267,16 +309,25 @@ static __always_inline int pc_parse_ipv6(struct pc_cursor *c, struct pc_pkt *p)
 
 			if ((void *)(oh + 1) > c->end)
 				return PC_PARSE_BAD;
+			if (nh == IPPROTO_HOPOPTS && i)
+				return PC_PARSE_BAD;
+			/* segments left: the routing header's fourth byte */
+			if (nh == IPPROTO_ROUTING) {
+				__u8 *rh = c->pos;
+
+				if ((void *)(rh + 4) > c->end || rh[3])
+					return PC_PARSE_BAD;
+			}
 			nh = oh->nexthdr;
 			pc_skip(c, (oh->hdrlen + 1) * 8);
-			if (c->pos > c->end)
+			if (c->pos > c->end || !PC_IN_IP(c, p))
 				return PC_PARSE_BAD;
 			break;
 		}
 		case IPPROTO_FRAGMENT: {
 			struct pc_frag_hdr *fh = PC_PULL(c, struct pc_frag_hdr);
 
-			if (!fh)
+			if (!fh || !PC_IN_IP(c, p) || frags++)
 				return PC_PARSE_BAD;
 			nh = fh->nexthdr;
 			p->frag_id = bpf_ntohl(fh->identification);
@@ -297,7 +348,7 @@ static __always_inline int pc_parse_ipv6(struct pc_cursor *c, struct pc_pkt *p)
 				return PC_PARSE_BAD;
 			nh = ah->nexthdr;
 			pc_skip(c, (ah->hdrlen + 2) * 4);
-			if (c->pos > c->end)
+			if (c->pos > c->end || !PC_IN_IP(c, p))
 				return PC_PARSE_BAD;
 			break;
 		}

@@ -36,6 +36,9 @@ struct pspec {
 	uint8_t ttl;	    /* TTL / hop limit; 0: 64 */
 	int no_udp_csum;    /* IPv4 UDP sent without a checksum (0) */
 	uint8_t ext_hdrlen; /* options headers' hdrlen (0: 8 bytes each) */
+	uint8_t rh_segs;    /* routing headers' segments left */
+	uint8_t tcp_doff;   /* TCP data offset (0: 5), not what follows */
+	int udp_len_extra;  /* lie in the UDP length */
 };
 
 static inline void put16(uint8_t *p, uint16_t v)
@@ -52,14 +55,14 @@ static inline size_t build_l4(const struct pspec *s, uint8_t *p)
 	case IPPROTO_TCP:
 		put16(p, s->sport);
 		put16(p + 2, s->dport);
-		p[12] = 5 << 4;
+		p[12] = (uint8_t)((s->tcp_doff ? s->tcp_doff : 5) << 4);
 		p[13] = s->tcp_flags ? s->tcp_flags : 0x02;
 		n = 20;
 		break;
 	case IPPROTO_UDP:
 		put16(p, s->sport);
 		put16(p + 2, s->dport);
-		put16(p + 4, (uint16_t)(8 + s->payload));
+		put16(p + 4, (uint16_t)(8 + s->payload + s->udp_len_extra));
 		n = 8;
 		break;
 	case IPPROTO_SCTP: /* common header: ports, tag, checksum */
@@ -91,6 +94,7 @@ static inline size_t build_v6_ext(const struct pspec *s, uint8_t *p,
 	for (int i = 0; i < s->next; i++) {
 		uint8_t nh =
 			i + 1 < s->next ? (uint8_t)s->ext[i + 1] : s->proto;
+		size_t start = off;
 
 		p[off] = nh;
 		if (s->ext[i] == 44) { /* fragment header: 8 bytes */
@@ -121,6 +125,11 @@ static inline size_t build_v6_ext(const struct pspec *s, uint8_t *p,
 				body -= 2 + pad;
 			}
 			off += ((size_t)s->ext_hdrlen + 1) * 8 - 8;
+		}
+		if (s->ext[i] == 43) { /* routing: type 4 (SRv6), no PadN */
+			memset(p + start + 2, 0, off + 8 - start - 2);
+			p[start + 2] = 4;
+			p[start + 3] = s->rh_segs;
 		}
 		off += 8;
 	}

@@ -382,6 +382,79 @@ Test(xdp, ipv6_extension_chains)
 	EXPECT(&longc, XDP_DROP, PC_R_DENY_MALFORMED);
 }
 
+Test(xdp, ipv6_chains_strict_where_rfc8200_is)
+{
+	struct pspec p = {C6, .proto = IPPROTO_TCP, .sport = 40071,
+			  .dport = 8080};
+	struct pspec hbh_late = p, two_frags = p, waypoint = p;
+
+	/* Test that hop-by-hop options after another header, a second
+	 * fragment header and a routing header with segments left (whose
+	 * destination is a waypoint, not the packet's end) are malformed,
+	 * while a spent routing header is walked through */
+	hbh_late.next = 2;
+	hbh_late.ext[0] = 60;
+	hbh_late.ext[1] = 0;
+	EXPECT(&hbh_late, XDP_DROP, PC_R_DENY_MALFORMED);
+	two_frags.next = 2;
+	two_frags.ext[0] = two_frags.ext[1] = 44;
+	EXPECT(&two_frags, XDP_DROP, PC_R_DENY_MALFORMED);
+	waypoint.next = 1;
+	waypoint.ext[0] = 43;
+	waypoint.rh_segs = 1;
+	EXPECT(&waypoint, XDP_DROP, PC_R_DENY_MALFORMED);
+	waypoint.rh_segs = 0;
+	EXPECT(&waypoint, XDP_PASS, PC_R_ALLOW_NEW);
+}
+
+Test(xdp, headers_inside_the_ip_length)
+{
+	struct pspec v4 = {C4, .proto = IPPROTO_TCP, .sport = 40072,
+			   .dport = 8080};
+	struct pspec v6 = {C6, .proto = IPPROTO_TCP, .sport = 40073,
+			   .dport = 8080};
+	struct pspec udp = {C4, .proto = IPPROTO_UDP, .sport = 40074,
+			    .dport = 53, .payload = 16};
+
+	/* Test that a header the IP length does not cover (it lies in the
+	 * frame's padding, which receivers drop) is malformed, however
+	 * allowed the tuple read from it: IPv4 and IPv6, TCP whose options
+	 * run past the segment, a UDP length past the packet; a shorter UDP
+	 * length leaves padding, which is fine */
+	v4.totlen_extra = -20;
+	EXPECT(&v4, XDP_DROP, PC_R_DENY_MALFORMED);
+	v6.totlen_extra = -20;
+	EXPECT(&v6, XDP_DROP, PC_R_DENY_MALFORMED);
+	v4.totlen_extra = 0;
+	v4.tcp_doff = 15; /* 60 bytes of header in a 20-byte segment */
+	EXPECT(&v4, XDP_DROP, PC_R_DENY_MALFORMED);
+	udp.udp_len_extra = 1;
+	EXPECT(&udp, XDP_DROP, PC_R_DENY_MALFORMED);
+	udp.udp_len_extra = -4;
+	udp.sport++;
+	EXPECT(&udp, XDP_PASS, PC_R_ALLOW_NEW);
+}
+
+Test(xdp, ipv4_protocol_58_is_not_neighbour_discovery)
+{
+	/* 198.19.9.9 (no identity) to 198.18.2.3 (no service), IPv4 of
+	 * protocol 58 whose first byte is 135 (a neighbour solicitation in
+	 * ICMPv6); and IPv6 carrying protocol 1 with an echo request */
+	struct pspec v4nd = {.src = "198.19.9.9",
+			     .dst = "198.18.2.3",
+			     .proto = IPPROTO_ICMPV6,
+			     .icmp_type = 135};
+	struct pspec v6icmp = {C6, .proto = IPPROTO_ICMP, .icmp_type = 8};
+
+	/* Test that ICMPv6's neighbour discovery exemption holds in IPv6
+	 * only: in IPv4, protocol 58 is a protocol number the policy
+	 * decides (here: nothing allows it) */
+	EXPECT(&v4nd, XDP_DROP, PC_R_DENY_DEFAULT);
+	/* and ICMP in IPv6 is no echo either: web allows icmp, not 1 in v6
+	 * as ICMP; decided by protocol number, which web's "icmp" holds */
+	EXPECT(&v6icmp, XDP_PASS, PC_R_ALLOW_NEW);
+}
+
 Test(xdp, ipv4_fragments_follow_first)
 {
 	struct pspec first = {
