@@ -40,6 +40,9 @@ expect_match() {
 	fi
 }
 
+# expect_eq DESCRIPTION GOT WANTED
+expect_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', wanted '$3')"; fi; }
+
 # jget PATH: read a value from the JSON in the last command's output,
 # e.g. jget counters.deny_default.packets
 jget() {

@@ -45,7 +45,6 @@ delta() { # name{labels}: after - before
 	python3 -c 'import sys; print("%g" % (float(sys.argv[2]) - float(sys.argv[1])))' \
 		"$(val "$T_DIR/m0" "$1")" "$(val "$T_DIR/m1" "$1")" 2>/dev/null || echo missing
 }
-expect_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', wanted '$3')"; fi; }
 expect_ge() { if python3 -c 'import sys; sys.exit(not float(sys.argv[1]) >= float(sys.argv[2]))' "$2" "$3" 2>/dev/null; then
 	ok "$1 ($2)"; else not_ok "$1 (got '$2', wanted at least $3)"; fi; }
 

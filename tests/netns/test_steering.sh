@@ -170,7 +170,6 @@ print(b["health"], b.get("last_error") or "")' "$T_DIR/last.out" "$1" "$2"
 }
 cp "$T_DIR/last.out" "$T_DIR/services.json"
 st() { cp "$T_DIR/services.json" "$T_DIR/last.out"; probe_state "$@"; }
-expect_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', wanted '$3')"; fi; }
 # tables: lb v4 0, lb v6 1, by-udp 2, by-icmp 3, by-http 4
 expect_eq "udp probe: an echo server is up" "$(st 2 0)" "up "
 expect_eq "udp probe: a closed port is down (its ICMP error is policy's to decide)" "$(st 2 1)" "down timed out"

@@ -327,6 +327,30 @@ static void remove_copy(struct pc_store *s)
 	rmdir(s->copy_dir);
 }
 
+/* PRAGMA quick_check: a database whose pages are damaged is refused at
+ * start rather than found out at the first write.  SQLITE_CORRUPT and
+ * *err (sqlite3_malloc'd) when it is not "ok". */
+static int quick_check(sqlite3 *db, char **err)
+{
+	sqlite3_stmt *st;
+	const unsigned char *r;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	r = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+	if (rc == SQLITE_ROW && r && !strcmp((const char *)r, "ok")) {
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_ROW) {
+		*err = sqlite3_mprintf("database disk image is malformed (%s)",
+				       r ? (const char *)r : "?");
+		rc = SQLITE_CORRUPT;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int pc_store_open(const char *path, struct pc_store **out)
 {
 	struct pc_store *s = pc_xcalloc(1, sizeof(*s));
@@ -356,13 +380,21 @@ int pc_store_open(const char *path, struct pc_store **out)
 		rc = sqlite3_exec(s->db, schema, NULL, NULL, &err);
 	if (rc == SQLITE_OK)
 		rc = migrate(s->db, &err);
+	if (rc == SQLITE_OK)
+		rc = quick_check(s->db, &err);
 	if (rc != SQLITE_OK) {
-		pc_error("failed to open state database '%s': %s", path,
-			 err ? err : sqlite3_errmsg(s->db));
+		int corrupt = rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+
+		pc_error("failed to open state database '%s': %s%s", path,
+			 err ? err : sqlite3_errmsg(s->db),
+			 corrupt ? "; the data plane enforces what it did; "
+				   "to recover, see \"A corrupted state "
+				   "database\" in docs/operations.md"
+				 : "");
 		sqlite3_free(err);
 		sqlite3_close(s->db);
 		free(s);
-		return -EIO;
+		return corrupt ? -EBADMSG : -EIO;
 	}
 done:
 	s->path = pc_strdup(path);
