@@ -10,7 +10,7 @@ PKGS=(
 	libevent-dev libcurl4-openssl-dev libsqlite3-dev libcriterion-dev
 	libmbedtls-dev libmnl-dev
 	# run and test
-	iproute2 iputils-ping python3 util-linux clang-format cppcheck curl openssl
+	iproute2 iputils-ping python3 util-linux clang-format clang-tidy cppcheck curl openssl
 	wireguard-tools wireguard-go
 	# benchmarks (tools/bench): the baselines they compare against
 	nftables xdp-tools wrk iperf3 ethtool

@@ -216,7 +216,7 @@ static inline __u64 pc_ct_timeout_ns(__u8 proto, __u8 tcp_state)
 		case PC_TCP_SYN_SENT:
 			return 60 * sec;
 		case PC_TCP_ESTABLISHED:
-			return 6 * 3600 * sec;
+			return 6ULL * 3600 * sec;
 		case PC_TCP_CLOSING:
 			return 60 * sec;
 		default:

@@ -67,13 +67,13 @@
 #define PC_FWD_SLOTS 16
 
 enum pc_fwd_result {
-#define PC_FWD_ENUM(name, value, label) PC_FWD_##name = value,
+#define PC_FWD_ENUM(name, value, label) PC_FWD_##name = (value),
 	PC_FWD_RESULTS(PC_FWD_ENUM)
 #undef PC_FWD_ENUM
 };
 
 enum pc_reason {
-#define PC_REASON_ENUM(name, value, label) PC_R_##name = value,
+#define PC_REASON_ENUM(name, value, label) PC_R_##name = (value),
 	PC_REASONS(PC_REASON_ENUM)
 #undef PC_REASON_ENUM
 };

@@ -138,8 +138,11 @@ static inline size_t build_v6_ext(const struct pspec *s, uint8_t *p,
 
 static inline size_t build_ip(const struct pspec *s, uint8_t *p)
 {
+	size_t ext, l4;
+	uint8_t nh;
+
 	if (!s->v6) {
-		size_t hl = (size_t)(s->ihl ? s->ihl : 5) * 4, l4;
+		size_t hl = (size_t)(s->ihl ? s->ihl : 5) * 4;
 		struct in_addr a;
 
 		memset(p, 0, hl < 20 ? 20 : hl);
@@ -159,21 +162,17 @@ static inline size_t build_ip(const struct pspec *s, uint8_t *p)
 					: build_l4(s, p + hl);
 		put16(p + 2, (uint16_t)(hl + l4 + s->totlen_extra));
 		return hl + l4;
-	} else {
-		size_t ext, l4;
-		uint8_t nh;
-
-		memset(p, 0, 40);
-		p[0] = 0x60;
-		p[7] = s->ttl ? s->ttl : 64;
-		inet_pton(AF_INET6, s->src, p + 8);
-		inet_pton(AF_INET6, s->dst, p + 24);
-		ext = build_v6_ext(s, p + 40, &nh);
-		p[6] = nh;
-		l4 = build_l4(s, p + 40 + ext);
-		put16(p + 4, (uint16_t)(ext + l4 + s->totlen_extra));
-		return 40 + ext + l4;
 	}
+	memset(p, 0, 40);
+	p[0] = 0x60;
+	p[7] = s->ttl ? s->ttl : 64;
+	inet_pton(AF_INET6, s->src, p + 8);
+	inet_pton(AF_INET6, s->dst, p + 24);
+	ext = build_v6_ext(s, p + 40, &nh);
+	p[6] = nh;
+	l4 = build_l4(s, p + 40 + ext);
+	put16(p + 4, (uint16_t)(ext + l4 + s->totlen_extra));
+	return 40 + ext + l4;
 }
 
 /* Build the frame; returns its length. */
@@ -239,7 +238,7 @@ static inline int find_l4(uint8_t *f, size_t len, struct l4_at *a)
 		a->l4 = a->ip + 40;
 	} else {
 		a->proto = a->ip[9];
-		a->l4 = a->ip + (a->ip[0] & 15) * 4;
+		a->l4 = a->ip + (size_t)(a->ip[0] & 15) * 4;
 	}
 	if (a->l4 > f + len)
 		return -1;

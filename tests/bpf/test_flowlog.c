@@ -148,7 +148,7 @@ static size_t records(const char *what, uint32_t port, json_t **last)
 		}
 		json_decref(r);
 	}
-	fclose(f);
+	cr_assert_eq(fclose(f), 0);
 	return n;
 }
 

@@ -932,8 +932,9 @@ Test(lang, map_occupancy_of_the_tries_is_what_was_written)
 	tries_agree("first push");
 	snprintf(text, sizeof(text), "%s", lang_policy);
 	*strstr(text, "8000-8100/tcp") = '\0';
-	strcat(text, "80/tcp] }\nrules:\n  - { name: a, from: [eng], to: "
-		     "[web], action: allow }\n");
+	snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s",
+		 "80/tcp] }\nrules:\n  - { name: a, from: [eng], to: "
+		 "[web], action: allow }\n");
 	apply_text(text);
 	tries_agree("a smaller policy");
 	apply_text(lang_policy);
@@ -1420,7 +1421,7 @@ static void if_mac(const char *ifname, uint8_t mac[6])
 	struct ifreq ifr = {0};
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
-	strcpy(ifr.ifr_name, ifname);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	cr_assert_eq(ioctl(fd, SIOCGIFHWADDR, &ifr), 0, "%s MAC: %m", ifname);
 	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 	close(fd);
@@ -2032,7 +2033,7 @@ Test(lb, strategies)
 		s.sport = (uint16_t)(21000 + i);
 		lb_send(&s, PC_R_ALLOW_NEW, to, &port, out, &n);
 		if (!i)
-			strcpy(first, to);
+			snprintf(first, sizeof(first), "%s", to);
 		cr_assert_str_eq(to, first, "source-hash sticks to %s", first);
 	}
 

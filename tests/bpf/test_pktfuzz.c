@@ -312,8 +312,6 @@ static void parse_l4(const uint8_t *f, size_t n, size_t pos, size_t end,
 		break;
 	case IPPROTO_UDP:
 	case IPPROTO_UDPLITE:
-		need = 8;
-		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
 		need = 8;
@@ -649,7 +647,8 @@ static struct mflow *flow_put(const struct pc_ct_key *k)
 	flows[h] = e;
 	if (nflows == flow_cap) {
 		flow_cap = flow_cap ? 2 * flow_cap : 1024;
-		flow_list = realloc(flow_list, flow_cap * sizeof(*flow_list));
+		flow_list =
+			realloc(flow_list, flow_cap * sizeof(struct mflow *));
 		cr_assert_not_null(flow_list);
 	}
 	flow_list[nflows++] = e;
@@ -1793,7 +1792,7 @@ static size_t gen_vlan(uint8_t *f)
 		s.ethertype = PICK(((uint16_t[]){ETH_P_ARP, 0x88cc, 0x0800}));
 	n = build_spec(&s, f);
 	for (int i = 0; i < s.vlans; i++)
-		put16(f + 12 + 4 * i,
+		put16(f + 12 + 4L * i,
 		      PICK(((uint16_t[]){ETH_P_8021Q, ETH_P_8021AD, ETH_P_8021Q,
 					 ETH_P_8021AD, 0x9100})));
 	if (chance(20))
@@ -2328,9 +2327,10 @@ static size_t unhex(const char *h, uint8_t *f)
 	size_t n = 0;
 
 	for (; h[0] && h[1]; h += 2) {
-		unsigned int b;
+		char byte[3] = {h[0], h[1], '\0'}, *end;
+		unsigned long b = strtoul(byte, &end, 16);
 
-		cr_assert_eq(sscanf(h, "%2x", &b), 1);
+		cr_assert_eq(*end, '\0', "not hex: %s", byte);
 		f[n++] = (uint8_t)b;
 	}
 	return n;

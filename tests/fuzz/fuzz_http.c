@@ -51,7 +51,8 @@ static void start(void)
 	base = event_base_new();
 	if (!base || pc_api_start(base, &o, &fuzz_backend, &api))
 		abort();
-	atexit(stop);
+	if (atexit(stop))
+		abort();
 }
 
 static long now_ms(void)
@@ -60,6 +61,28 @@ static long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "HTTP/N.N NNN ...": the status (at most three digits), or -1. */
+static int reply_status(const char *r)
+{
+	static const char digits[] = "0123456789";
+	char three[4] = "";
+	size_t n;
+
+	if (strncmp(r, "HTTP/", 5))
+		return -1;
+	r += 5;
+	if (!(n = strspn(r, digits)) || r[n] != '.')
+		return -1;
+	r += n + 1;
+	if (!(n = strspn(r, digits)) || r[n] != ' ')
+		return -1;
+	r += n + strspn(r + n, " ");
+	if (!(n = strspn(r, digits)))
+		return -1;
+	memcpy(three, r, n < 3 ? n : 3);
+	return (int)strtol(three, NULL, 10);
 }
 
 /* Send the bytes, half-close, and read until the server closes or goes
@@ -74,7 +97,7 @@ static void exchange(const uint8_t *data, size_t size, int *status)
 
 	*status = 0;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	strcpy(sa.sun_path, sock_path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
 	if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
 		       errno != EINPROGRESS))
 		abort();
@@ -108,7 +131,7 @@ static void exchange(const uint8_t *data, size_t size, int *status)
 	}
 	close(fd);
 	event_base_loop(base, EVLOOP_NONBLOCK); /* the server sees it */
-	if (got && sscanf(reply, "HTTP/%*u.%*u %3d", status) != 1) {
+	if (got && (*status = reply_status(reply)) < 0) {
 		if (getenv("FUZZ_VERBOSE"))
 			fprintf(stderr, "fuzz_http: reply %s\n", reply);
 		__builtin_trap(); /* bytes that are not an HTTP answer */

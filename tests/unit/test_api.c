@@ -363,26 +363,26 @@ Test(api, roles_decide_what_a_caller_may_do)
 {
 	static const struct {
 		enum pc_role role;
-		const char *method, *path, *ctype, *body;
 		int want;
+		const char *method, *path, *ctype, *body;
 	} cases[] = {
-		{PC_ROLE_NONE, "GET", "/healthz", NULL, NULL, 200},
-		{PC_ROLE_NONE, "GET", "/v1/status", NULL, NULL, 401},
-		{PC_ROLE_NONE, "PUT", "/v1/policy", "text/yaml", "ok", 401},
-		{PC_ROLE_VIEWER, "GET", "/v1/status", NULL, NULL, 200},
-		{PC_ROLE_VIEWER, "GET", "/v1/policy/versions", NULL, NULL, 200},
-		{PC_ROLE_VIEWER, "PUT", "/v1/policy", "text/yaml", "ok", 403},
-		{PC_ROLE_VIEWER, "POST", "/v1/policy/rollback", NULL, NULL,
-		 403},
-		{PC_ROLE_OPERATOR, "PUT", "/v1/policy", "text/yaml", "ok", 200},
-		{PC_ROLE_OPERATOR, "POST", "/v1/policy/rollback", NULL, NULL,
-		 200},
-		{PC_ROLE_OPERATOR, "GET", "/v1/tokens", NULL, NULL, 403},
-		{PC_ROLE_ADMIN, "GET", "/v1/tokens", NULL, NULL, 200},
-		{PC_ROLE_VIEWER, "GET", "/v1/audit", NULL, NULL, 403},
-		{PC_ROLE_OPERATOR, "GET", "/v1/audit", NULL, NULL, 200},
-		{PC_ROLE_NONE, "GET", "/v1/denies", NULL, NULL, 401},
-		{PC_ROLE_VIEWER, "GET", "/v1/denies", NULL, NULL, 200},
+		{PC_ROLE_NONE, 200, "GET", "/healthz", NULL, NULL},
+		{PC_ROLE_NONE, 401, "GET", "/v1/status", NULL, NULL},
+		{PC_ROLE_NONE, 401, "PUT", "/v1/policy", "text/yaml", "ok"},
+		{PC_ROLE_VIEWER, 200, "GET", "/v1/status", NULL, NULL},
+		{PC_ROLE_VIEWER, 200, "GET", "/v1/policy/versions", NULL, NULL},
+		{PC_ROLE_VIEWER, 403, "PUT", "/v1/policy", "text/yaml", "ok"},
+		{PC_ROLE_VIEWER, 403, "POST", "/v1/policy/rollback", NULL,
+		 NULL},
+		{PC_ROLE_OPERATOR, 200, "PUT", "/v1/policy", "text/yaml", "ok"},
+		{PC_ROLE_OPERATOR, 200, "POST", "/v1/policy/rollback", NULL,
+		 NULL},
+		{PC_ROLE_OPERATOR, 403, "GET", "/v1/tokens", NULL, NULL},
+		{PC_ROLE_ADMIN, 200, "GET", "/v1/tokens", NULL, NULL},
+		{PC_ROLE_VIEWER, 403, "GET", "/v1/audit", NULL, NULL},
+		{PC_ROLE_OPERATOR, 200, "GET", "/v1/audit", NULL, NULL},
+		{PC_ROLE_NONE, 401, "GET", "/v1/denies", NULL, NULL},
+		{PC_ROLE_VIEWER, 200, "GET", "/v1/denies", NULL, NULL},
 	};
 	json_t *out;
 

@@ -38,7 +38,7 @@ static int load(const char *body)
 
 	cr_assert_not_null(f);
 	fprintf(f, "gateway:\n  name: gw1\n%s", body);
-	fclose(f);
+	cr_assert_eq(fclose(f), 0);
 	err[0] = '\0';
 	return pc_gw_config_load(path, &cfg, err);
 }

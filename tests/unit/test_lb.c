@@ -70,7 +70,7 @@ Test(lb_language, services_with_backends_compile)
 	cr_assert_eq(c->lb[0].probe_ports[0], 8080);
 	cr_assert_eq(c->lb[0].probe_ports[1], 8081);
 	/* 2 addresses x (80, 8000..8002, every tcp port as 0) */
-	cr_assert_eq(c->nvips, 2 * 5);
+	cr_assert_eq(c->nvips, 2UL * 5);
 	int wild = 0;
 
 	for (size_t i = 0; i < c->nvips; i++)

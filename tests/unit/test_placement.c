@@ -45,7 +45,7 @@ Test(placement, names)
 		cr_assert_eq(
 			pc_place_strategy_parse(pc_place_strategy_name(i), &s),
 			0);
-		cr_assert_eq(s, i);
+		cr_assert_eq((int)s, i);
 	}
 	cr_assert_eq(pc_place_strategy_parse("random", &s), -1);
 	cr_assert_str_eq(pc_place_strategy_name(PC_PLACE_LATENCY), "latency");

@@ -87,7 +87,7 @@ static void stop(void)
 
 static void setup(void)
 {
-	signal(SIGPIPE, SIG_IGN); /* as portcullisd does */
+	(void)signal(SIGPIPE, SIG_IGN); /* as portcullisd does */
 	start(4);
 }
 
@@ -117,7 +117,8 @@ static int dial(const char *target)
 	} else {
 		struct sockaddr_in sa = {.sin_family = AF_INET};
 
-		sa.sin_port = htons((uint16_t)atoi(strchr(target, ':') + 1));
+		sa.sin_port = htons(
+			(uint16_t)strtoul(strchr(target, ':') + 1, NULL, 10));
 		inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
@@ -135,7 +136,8 @@ static void *client(void *arg)
 	ssize_t n;
 
 	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		/* (without it a stuck read is the test's timeout) */
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		if (send(fd, j->req, j->len, MSG_NOSIGNAL) == (ssize_t)j->len &&
 		    (!j->half_close || !shutdown(fd, SHUT_WR)))
 			while (j->got < sizeof(j->resp) - 1 &&
@@ -160,7 +162,7 @@ static int exchange(struct job *j)
 	while (!j->done)
 		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	pthread_join(t, NULL);
-	return j->got > 12 ? atoi(j->resp + 9) : -1;
+	return j->got > 12 ? (int)strtol(j->resp + 9, NULL, 10) : -1;
 }
 
 static int get(const char *target, const char *path, const char *token,

@@ -17,9 +17,10 @@
 static void unhex(const char *h, uint8_t *out)
 {
 	for (size_t i = 0; i < strlen(h) / 2; i++) {
-		unsigned int x;
+		char two[3] = {h[2 * i], h[2 * i + 1], '\0'}, *end;
+		unsigned long x = strtoul(two, &end, 16);
 
-		sscanf(h + 2 * i, "%2x", &x);
+		cr_assert(!*end, "not hex: %s", two);
 		out[i] = (uint8_t)x;
 	}
 }
@@ -248,7 +249,7 @@ static void fake_start(struct fake *f, pthread_t *t)
 
 	snprintf(f->path, sizeof(f->path), "/tmp/pc-uapi-%d.sock", getpid());
 	unlink(f->path);
-	strcpy(sa.sun_path, f->path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
 	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	cr_assert_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	cr_assert_eq(listen(f->lfd, 1), 0);
@@ -300,7 +301,7 @@ Test(wg, socket_closed_early_or_missing)
 
 	/* Test that a reply cut off before errno= and a missing socket are
 	 * errors, not an empty device */
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	fake_start(&f, &t);
 	cr_assert_eq(pc_wg_uapi_get(f.path, &d), -ECONNRESET);
 	fake_stop(&f, t);

@@ -54,14 +54,18 @@ static int dial(const char *target)
 	} else {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 		const char *colon = strrchr(target, ':');
-		char host[64];
+		char host[64], *end;
+		unsigned long port;
 
 		if (!colon || (size_t)(colon - target) >= sizeof(host))
+			return -1;
+		port = strtoul(colon + 1, &end, 10);
+		if (end == colon + 1 || *end || port > 65535)
 			return -1;
 		memcpy(host, target, (size_t)(colon - target));
 		host[colon - target] = '\0';
 		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)atoi(colon + 1));
+		in->sin_port = htons((uint16_t)port);
 		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
 			return -1;
 		len = sizeof(*in);
@@ -72,8 +76,9 @@ static int dial(const char *target)
 			close(fd);
 		return -1;
 	}
-	if (ss.ss_family == AF_INET)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (ss.ss_family == AF_INET) /* latency only: works without */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				 sizeof(one));
 	return fd;
 }
 
@@ -87,7 +92,7 @@ static size_t response_len(const struct hconn *c, int *code)
 	if (!end)
 		return 0;
 	head = (size_t)(end - c->buf) + 4;
-	*code = atoi(c->buf + 9);
+	*code = (int)strtol(c->buf + 9, NULL, 10);
 	cl = memmem(c->buf, head, "Content-Length:", 15);
 	if (!cl)
 		cl = memmem(c->buf, head, "content-length:", 15);
@@ -111,11 +116,13 @@ int pc_httpload(const char *target, const char *path, double seconds, int conns,
 	double *lat = calloc(MAX_SAMPLES, sizeof(double));
 	unsigned long n = 0, errors = 0;
 	char req[1024];
-	int reqlen, ep = epoll_create1(EPOLL_CLOEXEC);
+	int reqlen, ep = epoll_create1(EPOLL_CLOEXEC), opened = 0, rc = 1;
 	double t0, deadline, rps;
 
-	if (!lat || ep < 0 || conns < 1 || conns > MAX_CONNS)
-		return 2;
+	if (!lat || ep < 0 || conns < 1 || conns > MAX_CONNS) {
+		rc = 2;
+		goto out;
+	}
 	reqlen = snprintf(req, sizeof(req),
 			  "GET %s HTTP/1.1\r\nHost: bench\r\n%s%s%s\r\n", path,
 			  token ? "Authorization: Bearer " : "",
@@ -129,8 +136,9 @@ int pc_httpload(const char *target, const char *path, double seconds, int conns,
 				"pc-bench: http: cannot connect to %s: "
 				"%s\n",
 				target, strerror(errno));
-			return 1;
+			goto out;
 		}
+		opened++;
 		epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
 	}
 	t0 = now_s();
@@ -138,7 +146,7 @@ int pc_httpload(const char *target, const char *path, double seconds, int conns,
 	for (int i = 0; i < conns; i++) {
 		cs[i].sent = now_s();
 		if (write(cs[i].fd, req, (size_t)reqlen) != reqlen)
-			return 1;
+			goto out;
 	}
 	while (now_s() < deadline) {
 		struct epoll_event evs[64];
@@ -154,12 +162,12 @@ int pc_httpload(const char *target, const char *path, double seconds, int conns,
 			if (r <= 0) {
 				fprintf(stderr, "pc-bench: http: the server "
 						"closed a connection\n");
-				return 1;
+				goto out;
 			}
 			c->len += (size_t)r;
 			if (!(whole = response_len(c, &code))) {
 				if (c->len == sizeof(c->buf))
-					return 1; /* a response too big */
+					goto out; /* a response too big */
 				continue;
 			}
 			if (n < MAX_SAMPLES)
@@ -170,16 +178,13 @@ int pc_httpload(const char *target, const char *path, double seconds, int conns,
 			c->len -= whole;
 			c->sent = now_s();
 			if (write(c->fd, req, (size_t)reqlen) != reqlen)
-				return 1;
+				goto out;
 		}
 	}
 	seconds = now_s() - t0;
-	for (int i = 0; i < conns; i++)
-		close(cs[i].fd);
-	close(ep);
 	if (!n) {
 		fprintf(stderr, "pc-bench: http: no responses\n");
-		return 1;
+		goto out;
 	}
 	rps = (double)n / seconds;
 	if (n > MAX_SAMPLES)
@@ -189,6 +194,12 @@ int pc_httpload(const char *target, const char *path, double seconds, int conns,
 	       "\"errors\": %lu}\n",
 	       rps, lat[n / 2] * 1e3,
 	       lat[(size_t)ceil(0.99 * (double)n) - 1] * 1e3, errors);
+	rc = 0;
+out:
+	for (int i = 0; i < opened; i++)
+		close(cs[i].fd);
+	if (ep >= 0)
+		close(ep);
 	free(lat);
-	return 0;
+	return rc;
 }

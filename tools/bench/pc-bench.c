@@ -19,8 +19,10 @@
  * nothing sent), 2 on usage errors.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -98,6 +100,16 @@ static int parse_ulong(const char *s, unsigned long *out)
 	errno = 0;
 	*out = strtoul(s, &end, 0);
 	return errno || !*s || *end ? -1 : 0;
+}
+
+/* A number of seconds, more than 0. */
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno || end == s || *end || !(*out > 0) ? -1 : 0;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -195,8 +207,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->pass = 1;
 			break;
 		case 'D':
-			o->duration = atof(optarg);
-			if (o->duration <= 0)
+			if (parse_seconds(optarg, &o->duration))
 				return -1;
 			break;
 		case 'x':
@@ -236,12 +247,22 @@ static int ifindex_of(const char *name)
 	return i;
 }
 
+/* "aa:bb:cc:dd:ee:ff" (hex bytes, ':' between) */
 static int parse_mac(const char *s, unsigned char mac[6])
 {
-	return s && sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1],
-			   &mac[2], &mac[3], &mac[4], &mac[5]) == 6
-		       ? 0
-		       : -1;
+	for (int i = 0; s && i < 6; i++) {
+		char *end;
+		unsigned long b;
+
+		if (!isxdigit((unsigned char)*s))
+			return -1;
+		b = strtoul(s, &end, 16);
+		if (b > 0xff || (i < 5 && *end != ':'))
+			return -1;
+		mac[i] = (unsigned char)b;
+		s = i < 5 ? end + 1 : end;
+	}
+	return s ? 0 : -1;
 }
 
 /* An address in IPv6 form (IPv4 mapped); *v6 says which family. */
@@ -471,7 +492,7 @@ static int cmd_gen(struct opts *o)
 				(o->count - sent) * (o->every ? o->every : 1);
 
 			if (left < (unsigned long long)t.repeat)
-				t.repeat = (__u32)left;
+				t.repeat = (int)left;
 		}
 		err = bpf_prog_test_run_opts(fd, &t);
 		if (err) {
@@ -540,6 +561,9 @@ static int sink_read(struct opts *o)
 
 	if (fd < 0 || !vals) {
 		fprintf(stderr, "pc-bench: no sink (%s)\n", SINK_PIN);
+		if (fd >= 0)
+			close(fd);
+		free(vals);
 		return 1;
 	}
 	printf("{\"flows\": {");
@@ -700,7 +724,7 @@ static int cmd_cost(struct opts *o)
 			t.data_size_in = (__u32)f.len;
 			ctx.data_end = (__u32)f.len;
 			t.repeat =
-				o->newflows ? 1 : (__u32)(o->repeat / nsamples);
+				o->newflows ? 1 : (int)(o->repeat / nsamples);
 			if (bpf_prog_test_run_opts(fd, &t)) {
 				fprintf(stderr, "pc-bench: test run: %s\n",
 					strerror(errno));
@@ -733,14 +757,17 @@ static int cmd_xdp_filter_fill(struct opts *o)
 	int v6, fd, ncpu = libbpf_num_possible_cpus();
 	__u64 *flags = calloc((size_t)ncpu, sizeof(__u64));
 
-	if (parse_addr(o->src, base, &v6) || !flags)
+	if (parse_addr(o->src, base, &v6) || !flags) {
+		free(flags);
 		return 2;
+	}
 	fd = bpf_obj_get(v6 ? XDPFILTER_V6 : XDPFILTER_V4);
 	if (fd < 0) {
 		fprintf(stderr,
 			"pc-bench: xdp-filter map: %s (is xdp-filter "
 			"loaded?)\n",
 			strerror(errno));
+		free(flags);
 		return 1;
 	}
 	for (int c = 0; c < ncpu; c++)
@@ -752,6 +779,7 @@ static int cmd_xdp_filter_fill(struct opts *o)
 			fprintf(stderr, "pc-bench: xdp-filter entry %lu: %s\n",
 				i, strerror(errno));
 			close(fd);
+			free(flags);
 			return 1;
 		}
 	}
@@ -815,12 +843,17 @@ static int cmd_latency(struct opts *o)
 	char buf[2048] = {0};
 	size_t len = o->size < sizeof(buf) ? o->size : sizeof(buf);
 
-	if (!rtt || parse_addr(o->dst, dst, &v6))
+	if (!rtt || parse_addr(o->dst, dst, &v6)) {
+		free(rtt);
 		return 2;
+	}
 	memcpy(&sa.sin6_addr, dst, 16);
 	fd = socket(AF_INET6, SOCK_DGRAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		fprintf(stderr, "pc-bench: latency: %s\n", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(rtt);
 		return 1;
 	}
 	for (unsigned long i = 0; i < count; i++) {
@@ -876,9 +909,16 @@ int main(int argc, char **argv)
 		return cmd_sink(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "pass"))
 		return cmd_pass(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "http") && (argc == 6 || argc == 7))
-		return pc_httpload(argv[2], argv[3], atof(argv[4]),
-				   atoi(argv[5]), argc == 7 ? argv[6] : NULL);
+	if (!strcmp(argv[1], "http") && (argc == 6 || argc == 7)) {
+		double seconds;
+		unsigned long conns;
+
+		if (parse_seconds(argv[4], &seconds) ||
+		    parse_ulong(argv[5], &conns) || conns > INT_MAX)
+			return usage();
+		return pc_httpload(argv[2], argv[3], seconds, (int)conns,
+				   argc == 7 ? argv[6] : NULL);
+	}
 	if (parse_opts(argc - 1, argv + 1, &o))
 		return usage();
 	if (!strcmp(argv[1], "gen"))

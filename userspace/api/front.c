@@ -244,9 +244,9 @@ void pc_front_tls_drop(struct pc_tls_ctx *t)
 	tls_unref(t);
 }
 
-int pc_api_tls_check(const struct pc_api_tls *o)
+int pc_api_tls_check(const struct pc_api_tls *tls)
 {
-	struct pc_tls_ctx *t = tls_load(NULL, o);
+	struct pc_tls_ctx *t = tls_load(NULL, tls);
 
 	tls_unref(t);
 	return t ? 0 : -EINVAL;
@@ -701,7 +701,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* latency only: a connection without it still works */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = pc_xcalloc(1, sizeof(*c));
 	c->f = f;
 	memcpy(c->peer.addr, addr, sizeof(addr));
@@ -953,8 +954,11 @@ void pc_front_stop(struct pc_front *f)
 {
 	if (!f)
 		return;
-	while (f->conns)
-		conn_free(f->conns);
+	/* (each unlinks itself: next is read before it goes) */
+	for (struct conn *c = f->conns, *next; c; c = next) {
+		next = c->next;
+		conn_free(c);
+	}
 	for (size_t i = 0; i < f->nlisteners; i++) {
 		evconnlistener_free(f->listeners[i]);
 		pc_listen_guard_free(f->guards[i]);

@@ -124,7 +124,7 @@ static void peer_of(struct pc_api *api, struct evhttp_request *req, char *buf,
 	struct bufferevent *bev =
 		conn ? evhttp_connection_get_bufferevent(conn) : NULL;
 	int fd = bev ? bufferevent_getfd(bev) : -1;
-	struct sockaddr_un sa;
+	struct sockaddr_un sa = {0};
 	socklen_t sl = sizeof(sa);
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
@@ -609,8 +609,9 @@ static int listen_unix(struct pc_api *api, const char *path)
 		pc_error("failed to listen on 'unix:%s': path too long", path);
 		return -ENAMETOOLONG;
 	}
-	strcpy(sa.sun_path, path);
-	strcpy(api->unix_path, path);
+	/* both as long as sun_path: the length is checked above */
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	memcpy(api->unix_path, path, strlen(path) + 1);
 	dir = pc_strdup(path);
 	*strrchr(dir, '/') = '\0';
 	if (*dir)

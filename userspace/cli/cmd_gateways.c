@@ -72,7 +72,9 @@ static void print_fleet(json_t *r)
 			struct tm tm;
 
 			gmtime_r(&at, &tm);
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			if (!strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+				      &tm))
+				when[0] = '\0';
 			printf("  %s: lease ended at %s\n", pc_jstr(g, "name"),
 			       when);
 		}
@@ -117,7 +119,7 @@ int pc_fleet_wait(const struct pc_cli *cli, long long version, double timeout)
 		}
 		if (!behind || t >= timeout)
 			break;
-		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+		nanosleep(&(struct timespec){0, 20L * 1000 * 1000}, NULL);
 	}
 	if (behind) {
 		printf("version %lld: %zu of %zu gateways up enforce it after "

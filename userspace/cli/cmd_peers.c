@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* portcullis peers: the gateway's WireGuard peers (list, show, add, remove). */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +100,25 @@ static int peers_list(const struct pc_cli *cli, const char *only)
 	return PC_EXIT_OK;
 }
 
+/* --keepalive: seconds, 0 (off) to 65535 as WireGuard takes them */
+static int parse_keepalive(const char *s, json_int_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || *end || errno || v > 65535) {
+		fprintf(stderr,
+			"portcullis: --keepalive: seconds from 0 to 65535, "
+			"not '%s'\n",
+			s);
+		return -1;
+	}
+	*out = (json_int_t)v;
+	return 0;
+}
+
 static int peers_add(const struct pc_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -112,6 +133,7 @@ static int peers_add(const struct pc_cli *cli, int argc, char **argv)
 	};
 	json_t *req = json_object(), *ips = json_array(), *reply;
 	char err[512], *body, *save = NULL;
+	json_int_t keepalive;
 	int c, status;
 
 	optind = 1;
@@ -129,9 +151,11 @@ static int peers_add(const struct pc_cli *cli, int argc, char **argv)
 			for (char *t = strtok_r(optarg, ",", &save); t;
 			     t = strtok_r(NULL, ",", &save))
 				json_array_append_new(ips, json_string(t));
-		else if (c == 'p')
+		else if (c == 'p' && !parse_keepalive(optarg, &keepalive))
 			json_object_set_new(req, "persistent_keepalive",
-					    json_integer(atoi(optarg)));
+					    json_integer(keepalive));
+		else if (c == 'p')
+			goto bad;
 		else
 			goto usage;
 	}
@@ -156,12 +180,13 @@ static int peers_add(const struct pc_cli *cli, int argc, char **argv)
 	}
 	return PC_EXIT_OK;
 usage:
-	json_decref(req);
-	json_decref(ips);
 	fprintf(stderr, "usage: portcullis peers add --interface IF --name N "
 			"--public-key KEY --allowed-ips PREFIX[,...] "
 			"[--endpoint ADDR:PORT] [--keepalive S] [--identity "
 			"NAME]\n");
+bad: /* said what is wrong */
+	json_decref(req);
+	json_decref(ips);
 	return PC_EXIT_USAGE;
 }
 

@@ -13,7 +13,8 @@ static void when(long long ms, char *out, size_t len)
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		out[0] = '\0';
 }
 
 static void print_placements(json_t *r)

@@ -82,7 +82,8 @@ int pc_cmd_services(const struct pc_cli *cli, int argc, char **argv)
 		struct tm tm;
 
 		gmtime_r(&at, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (!strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+			when[0] = '\0';
 		printf("  %s  %s %s %s%s%s\n", when, pc_jstr(v, "service"),
 		       pc_jstr(v, "backend"), pc_jstr(v, "state"),
 		       *pc_jstr(v, "why") ? ": " : "", pc_jstr(v, "why"));

@@ -221,8 +221,9 @@ int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
 			char when[32];
 			time_t now = time(NULL);
 
-			strftime(when, sizeof(when), "%H:%M:%S",
-				 localtime(&now));
+			if (!strftime(when, sizeof(when), "%H:%M:%S",
+				      localtime(&now)))
+				when[0] = '\0';
 			if (tty)
 				fputs("\033[H\033[2J", stdout);
 			printf("--- %s, every %g s\n", when, interval);

@@ -117,17 +117,19 @@ static int parse_iface(struct cctx *c, yaml_node_t *n, struct pc_gw_config *g)
 			err = fail(c, k, "unknown key \"%s\" in interface",
 				   ks ? ks : "");
 	}
-	if (!err && !ifc->name)
-		err = fail(c, n, "interface has no name");
+	if (err)
+		return err;
+	if (!ifc->name)
+		return fail(c, n, "interface has no name");
 	/* what the kernel takes as a device name (dev_valid_name) */
-	if (!err && (!*ifc->name || strlen(ifc->name) >= IF_NAMESIZE ||
-		     !strcmp(ifc->name, ".") || !strcmp(ifc->name, "..") ||
-		     strpbrk(ifc->name, "/: \t\n\r\v\f")))
-		err = fail(c, n,
-			   "interface name \"%s\": 1 to 15 characters, no "
-			   "'/', ':' or space",
-			   ifc->name);
-	return err;
+	if (!*ifc->name || strlen(ifc->name) >= IF_NAMESIZE ||
+	    !strcmp(ifc->name, ".") || !strcmp(ifc->name, "..") ||
+	    strpbrk(ifc->name, "/: \t\n\r\v\f"))
+		return fail(c, n,
+			    "interface name \"%s\": 1 to 15 characters, no "
+			    "'/', ':' or space",
+			    ifc->name);
+	return 0;
 }
 
 static int parse_listen_one(struct cctx *c, yaml_node_t *v,
@@ -572,9 +574,11 @@ static int parse_wg_peer(struct cctx *c, yaml_node_t *n,
 				   "persistent_keepalive, identity)",
 				   ks);
 	}
-	if (!err && (!p->name || !has_key))
-		err = fail(c, n, "a peer needs a name and a public_key");
-	if (!err && p->nips > PC_WG_MAX_PEER_IPS)
+	if (err)
+		return err;
+	if (!p->name || !has_key)
+		return fail(c, n, "a peer needs a name and a public_key");
+	if (p->nips > PC_WG_MAX_PEER_IPS)
 		err = fail(c, n, "peer %s has more than %d allowed IPs",
 			   p->name, PC_WG_MAX_PEER_IPS);
 	/* WireGuard gives a prefix to one peer only: the last one set */
@@ -854,6 +858,8 @@ static int no_duplicate_keys(struct cctx *c)
 			keys[n].key = scalar(k);
 			keys[n++].node = k;
 		}
+		if (n < 2) /* (and keys may still be NULL) */
+			continue;
 		qsort(keys, n, sizeof(*keys), by_key_then_place);
 		for (size_t i = 1; i < n && !rc; i++)
 			if (!strcmp(keys[i - 1].key, keys[i].key))

@@ -1514,7 +1514,7 @@ int pc_fleet_new(struct event_base *base, const struct pc_gw_config *cfg,
 void pc_fleet_run(struct pc_fleet *f)
 {
 	struct timeval tv = {f->cfg->fleet.heartbeat_ms / 1000,
-			     (f->cfg->fleet.heartbeat_ms % 1000) * 1000};
+			     1000L * (f->cfg->fleet.heartbeat_ms % 1000)};
 
 	struct timeval ptv = {PC_FLEET_PROBE_MS / 1000, 0};
 
@@ -1690,8 +1690,11 @@ void pc_fleet_free(struct pc_fleet *f)
 		event_free(f->ev_peers);
 	if (f->ev_probe)
 		event_free(f->ev_probe);
-	while (f->probes)
-		probe_free(f->probes);
+	/* (each unlinks itself: next is read before it goes) */
+	for (struct probe *p = f->probes, *next; p; p = next) {
+		next = p->next;
+		probe_free(p);
+	}
 	pc_etcd_watch_free(f->watch);
 	if (f->up && f->lease) {
 		char id[24], err[PC_ETCD_ERR_LEN];

@@ -73,11 +73,27 @@ static int open_file(struct pc_flowlog *fl)
 	return 0;
 }
 
-/* path -> path.1 -> ... -> path.keep (the oldest goes) */
+static void failed(struct pc_flowlog *fl, const char *what)
+{
+	time_t now = time(NULL);
+
+	fl->st.errors++;
+	if (now - fl->last_err >= 60) { /* once a minute at most */
+		pc_warn("flow log %s: %s: %s", fl->path, what, strerror(errno));
+		fl->last_err = now;
+	}
+}
+
+/*
+ * path -> path.1 -> ... -> path.keep (the oldest goes).  A rename that
+ * fails is an error (rate-limited: a file that cannot be moved is tried
+ * again at every write) and, for the live file's, no rotation.
+ */
 static void rotate(struct pc_flowlog *fl)
 {
 	size_t len = strlen(fl->path) + 16;
 	char *from = pc_xcalloc(1, len), *to = pc_xcalloc(1, len);
+	int rotated = 1;
 
 	close(fl->fd);
 	fl->fd = -1;
@@ -89,26 +105,21 @@ static void rotate(struct pc_flowlog *fl)
 		for (unsigned int i = fl->o.keep; i > 1; i--) {
 			snprintf(from, len, "%s.%u", fl->path, i - 1);
 			snprintf(to, len, "%s.%u", fl->path, i);
-			rename(from, to);
+			/* an older file not there yet is no failure */
+			if (rename(from, to) && errno != ENOENT)
+				failed(fl, "rotate");
 		}
 		snprintf(to, len, "%s.1", fl->path);
-		rename(fl->path, to);
+		if (rename(fl->path, to)) {
+			failed(fl, "rotate");
+			rotated = 0;
+		}
 	}
 	free(from);
 	free(to);
-	fl->st.rotations++;
+	if (rotated)
+		fl->st.rotations++;
 	open_file(fl); /* (a failure shows at the write, which counts it) */
-}
-
-static void failed(struct pc_flowlog *fl, const char *what)
-{
-	time_t now = time(NULL);
-
-	fl->st.errors++;
-	if (now - fl->last_err >= 60) { /* once a minute at most */
-		pc_warn("flow log %s: %s: %s", fl->path, what, strerror(errno));
-		fl->last_err = now;
-	}
 }
 
 void pc_flowlog_write(struct pc_flowlog *fl, const char *event, json_t *rec)
@@ -123,7 +134,8 @@ void pc_flowlog_write(struct pc_flowlog *fl, const char *event, json_t *rec)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm))
+		when[0] = '\0';
 	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03ldZ",
 		 ts.tv_nsec / 1000000);
 	r = json_pack("{s:s, s:s, s:s}", "time", when, "gateway", fl->gateway,

@@ -56,7 +56,7 @@ void pc_flowlog_set_limits(struct pc_flowlog *fl, uint64_t max_bytes,
  * is the three in one.
  */
 void pc_flowlog_walk_begin(struct pc_flowlog *fl);
-int pc_flowlog_visit(void *fl, const struct pc_ct_key *k,
+int pc_flowlog_visit(void *arg, const struct pc_ct_key *k,
 		     const struct pc_ct_val *v);
 void pc_flowlog_walk_end(struct pc_flowlog *fl, int walk_err);
 void pc_flowlog_walk(struct pc_flowlog *fl);

@@ -6,6 +6,7 @@
  * backend's table in the data plane in one update, and is logged, audited
  * and published on the event stream.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -200,7 +201,7 @@ static void on_io(evutil_socket_t fd, short what, void *arg);
 static int arm(struct target *t, short what)
 {
 	struct timeval tv = {.tv_sec = t->h->timeout_ms / 1000,
-			     .tv_usec = (t->h->timeout_ms % 1000) * 1000};
+			     .tv_usec = 1000L * (t->h->timeout_ms % 1000)};
 
 	if (t->io)
 		event_free(t->io);
@@ -318,14 +319,19 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 			result(t, 0, "not an HTTP response");
 			return;
 		}
-		int status = atoi(t->buf + 9);
+		char *end;
+		long status = strtol(t->buf + 9, &end, 10);
 
-		if (status == t->h->status) {
+		/* three digits, 100 to 599, or it is no status line */
+		if (!isdigit((unsigned char)t->buf[9]) || end != t->buf + 12 ||
+		    status < 100 || status > 599) {
+			result(t, 0, "not an HTTP status line");
+		} else if (status == t->h->status) {
 			result(t, 1, NULL);
 		} else {
 			char why[64];
 
-			snprintf(why, sizeof(why), "HTTP status %d", status);
+			snprintf(why, sizeof(why), "HTTP status %ld", status);
 			result(t, 0, why);
 		}
 		return;
@@ -385,6 +391,8 @@ static int track_local(struct target *t, const struct sockaddr_storage *dst,
 	socklen_t sl = sizeof(src);
 	int u = socket(dst->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	uint16_t ignored;
+
+	memset(&src, 0, sizeof(src)); /* (what getsockname leaves is 0) */
 
 	/* a UDP connect sends nothing: it only asks routing for a source */
 	if (u < 0 || connect(u, (const struct sockaddr *)dst, dl) ||
@@ -616,11 +624,13 @@ void pc_health_set(struct pc_health_mgr *m, const struct pc_compiled *live,
 			t->index = bi;
 			t->probe_port = e->probe_ports[bi];
 			tv.tv_sec = t->h->interval_ms / 1000;
-			tv.tv_usec = (t->h->interval_ms % 1000) * 1000;
+			tv.tv_usec = 1000L * (t->h->interval_ms % 1000);
 			if (!event_pending(t->timer, EV_TIMEOUT, NULL)) {
 				event_add(t->timer, &tv);
 				event_active(t->timer, EV_TIMEOUT, 0);
 			}
+			/* v is an array of pointers: an element is one */
+			// NOLINTNEXTLINE(bugprone-sizeof-expression)
 			pc_xgrow(&v, &cap, n, sizeof(*v));
 			v[n++] = t;
 		}

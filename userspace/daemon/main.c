@@ -155,8 +155,11 @@ static void raise_fd_limit(const struct pc_gw_config *cfg)
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return;
 	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t cur = rl.rlim_cur;
+
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			rl.rlim_cur = cur; /* not raised: the old one holds */
 	}
 	if (rl.rlim_cur < want)
 		pc_warn("open files are limited to %llu; api.max_connections "
@@ -179,7 +182,7 @@ static int run(const char *path, struct pc_gw_config *cfg)
 	sigs[2] = evsignal_new(base, SIGHUP, on_hup, &r);
 	for (int i = 0; i < 3; i++)
 		event_add(sigs[i], NULL);
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN); /* cannot fail for SIGPIPE */
 	raise_fd_limit(cfg);
 	rc = pc_gateway_start(base, cfg, &r.gw);
 	if (!rc) {

@@ -4,7 +4,9 @@
  * (per-CPU counters summed), and the daemon process itself.  Names and
  * labels are documented in docs/observability.md.
  */
+#include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,11 +303,27 @@ static long open_fds(void)
 	return n - 1;
 }
 
+/* Field f (counting from 1) of /proc/self/stat as a number; s is its
+ * field 3 (the state, after the command's closing parenthesis); -1 if
+ * it has no such field or the field is not a number. */
+static int stat_field(const char *s, int f, long long *out)
+{
+	char *end;
+
+	for (int i = 3; i < f && s; i++)
+		if ((s = strchr(s, ' ')))
+			s++;
+	if (!s || !(isdigit((unsigned char)*s) || *s == '-'))
+		return -1;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno || end == s ? -1 : 0;
+}
+
 void pc_metrics_process(struct pc_buf *b, time_t started)
 {
 	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-	unsigned long long ut = 0, st = 0, vsz = 0;
-	long long rss = 0;
+	long long ut = 0, st = 0, vsz = 0, rss = 0;
 	struct rlimit rl;
 	struct pc_buf stat = {0};
 	long fds = open_fds();
@@ -315,12 +333,11 @@ void pc_metrics_process(struct pc_buf *b, time_t started)
 	if (!pc_read_file("/proc/self/stat", 4096, &stat) && stat.data) {
 		const char *p = strrchr(stat.data, ')');
 
-		if (p && sscanf(p + 2,
-				"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-				"%llu %llu %*d %*d %*d %*d %*d %*d %*u %llu "
-				"%lld",
-				&ut, &st, &vsz, &rss) != 4)
-			ut = st = vsz = 0, rss = 0;
+		if (p &&
+		    (stat_field(p + 2, 14, &ut) || stat_field(p + 2, 15, &st) ||
+		     stat_field(p + 2, 23, &vsz) ||
+		     stat_field(p + 2, 24, &rss)))
+			ut = st = vsz = rss = 0;
 	}
 	pc_buf_free(&stat);
 	pc_prom_family(b, "process_cpu_seconds_total", "counter",
@@ -334,7 +351,8 @@ void pc_metrics_process(struct pc_buf *b, time_t started)
 		    rss > 0 && page > 0 ? (uint64_t)rss * (uint64_t)page : 0);
 	pc_prom_family(b, "process_virtual_memory_bytes", "gauge",
 		       "Virtual memory of portcullisd, in bytes.");
-	pc_prom_u64(b, "process_virtual_memory_bytes", NULL, vsz);
+	pc_prom_u64(b, "process_virtual_memory_bytes", NULL,
+		    vsz > 0 ? (uint64_t)vsz : 0);
 	if (fds >= 0) {
 		pc_prom_family(b, "process_open_fds", "gauge",
 			       "File descriptors portcullisd has open.");

@@ -587,6 +587,7 @@ static void drop_conflicts(struct pc_wgm *m)
 {
 	for (size_t k = 0; k < m->napi;) {
 		const struct api_peer *a = &m->api[k];
+		struct api_peer gone;
 		int clash = 0;
 
 		for (size_t i = 0; i < m->cfg->nwg && !clash; i++)
@@ -618,8 +619,9 @@ static void drop_conflicts(struct pc_wgm *m)
 			"database",
 			a->pc.name);
 		pc_store_wg_peer_remove(m->store, a->pc.name);
-		api_peer_free(&m->api[k]);
+		gone = m->api[k];
 		m->api[k] = m->api[--m->napi];
+		api_peer_free(&gone);
 	}
 }
 

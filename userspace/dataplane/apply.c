@@ -23,8 +23,8 @@
 
 static int no_batch_ops(int err)
 {
-	return err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP ||
-	       err == ENOTSUPP;
+	/* (ENOTSUP is EOPNOTSUPP on Linux) */
+	return err == EINVAL || err == EOPNOTSUPP || err == ENOTSUPP;
 }
 
 int pc_dp_sync(struct pc_dp *dp)

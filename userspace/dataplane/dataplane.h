@@ -115,7 +115,7 @@ int pc_dp_lb_sweep(struct pc_dp *dp, const struct pc_compiled *live,
 struct pc_lb_sweep;
 struct pc_lb_sweep *pc_dp_lb_sweep_begin(struct pc_dp *dp,
 					 const struct pc_compiled *live);
-int pc_dp_lb_sweep_visit(void *sw, const struct pc_ct_key *k,
+int pc_dp_lb_sweep_visit(void *arg, const struct pc_ct_key *k,
 			 const struct pc_ct_val *v);
 int pc_dp_lb_sweep_end(struct pc_lb_sweep *sw, int walk_err,
 		       struct pc_lb_sweep_stats *st);

@@ -44,7 +44,8 @@ void pc_vlog(enum pc_log_level level, const char *fmt, va_list ap)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm))
+		when[0] = '\0';
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	pc_one_line(msg); /* a name from a request cannot forge a line */
 	if (json_lines) {

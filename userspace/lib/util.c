@@ -24,7 +24,7 @@ static int pc_buf_reserve(struct pc_buf *b, size_t extra)
 	size_t need = b->len + extra + 1;
 	char *p;
 
-	if (need <= b->cap)
+	if (need <= b->cap && b->data) /* (no data has no room) */
 		return 0;
 	if (need < 2 * b->cap)
 		need = 2 * b->cap;

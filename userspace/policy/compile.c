@@ -710,14 +710,14 @@ static size_t group_start(const struct pc_compiled *c, uint32_t is, uint32_t vs)
 	return lo;
 }
 
-void pc_compiled_group(const struct pc_compiled *c, uint32_t is, uint32_t vs,
-		       size_t *begin, size_t *end)
+void pc_compiled_group(const struct pc_compiled *c, uint32_t src_set,
+		       uint32_t dst_set, size_t *begin, size_t *end)
 {
-	size_t i = group_start(c, is, vs);
+	size_t i = group_start(c, src_set, dst_set);
 
 	*begin = i;
-	while (i < c->nentries && c->entries[i].src_set == is &&
-	       c->entries[i].dst_set == vs)
+	while (i < c->nentries && c->entries[i].src_set == src_set &&
+	       c->entries[i].dst_set == dst_set)
 		i++;
 	*end = i;
 }
@@ -739,14 +739,15 @@ static int entry_matches(const struct pc_policy_entry *e, uint8_t proto,
 
 /* The entry the data plane's LPM lookup finds, or NULL. */
 const struct pc_policy_entry *pc_compiled_find(const struct pc_compiled *c,
-					       uint32_t is, uint32_t vs,
-					       uint8_t proto, uint16_t port)
+					       uint32_t src_set,
+					       uint32_t dst_set, uint8_t proto,
+					       uint16_t port)
 {
 	const struct pc_policy_entry *best = NULL;
 
-	for (size_t i = group_start(c, is, vs);
-	     i < c->nentries && c->entries[i].src_set == is &&
-	     c->entries[i].dst_set == vs;
+	for (size_t i = group_start(c, src_set, dst_set);
+	     i < c->nentries && c->entries[i].src_set == src_set &&
+	     c->entries[i].dst_set == dst_set;
 	     i++)
 		if (entry_matches(&c->entries[i], proto, port) &&
 		    (!best || c->entries[i].plen > best->plen))

@@ -840,9 +840,9 @@ static void health_key(struct pctx *c, const char *key,
 	if (!(s = want_scalar(c, key, &loc)))
 		return;
 	if (!strcmp(key, "type")) {
-		for (uint8_t t = 1; t < PC_ARRAY_SIZE(probe_names); t++)
+		for (size_t t = 1; t < PC_ARRAY_SIZE(probe_names); t++)
 			if (!strcmp(s, probe_names[t]))
-				h->type = t;
+				h->type = (uint8_t)t;
 		if (!h->type)
 			fail(c, &loc,
 			     "bad probe type \"%.20s\" (tcp, http, udp or "
@@ -1451,7 +1451,7 @@ static void parse_stream(struct pctx *c)
 	yaml_event_t *e;
 
 	/* STREAM-START, then DOCUMENT-START unless the text is empty */
-	if (!(e = peek(c)))
+	if (!peek(c))
 		return;
 	take(c);
 	if (!(e = peek(c)))
@@ -1466,7 +1466,7 @@ static void parse_stream(struct pctx *c)
 		return;
 	}
 	for_each_pair(c, "the policy", 0, root_key, &rc);
-	if (!(e = peek(c)))
+	if (!peek(c))
 		return;
 	take(c); /* DOCUMENT-END */
 	if ((e = peek(c)) && e->type == YAML_DOCUMENT_START_EVENT) {

@@ -110,7 +110,7 @@ static struct evhttp_connection *connect_to(struct pc_etcd *e,
 {
 	struct evhttp_connection *c =
 		evhttp_connection_base_new(base, dns, e->host, e->port);
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	struct timeval tv = {timeout_ms / 1000, 1000L * (timeout_ms % 1000)};
 
 	if (!c)
 		return NULL;

@@ -434,8 +434,9 @@ int pc_wg_nl_set(const struct pc_wg_device *d)
 	do {
 		rc = pc_wg_nl_build_set(d, family, (uint32_t)time(NULL) + first,
 					first, buf, sizeof(buf), &next);
-		if (rc > 0)
-			rc = talk(nl, (struct nlmsghdr *)buf, NULL, NULL);
+		if (rc < 0) /* -EMSGSIZE: next was not set */
+			break;
+		rc = talk(nl, (struct nlmsghdr *)buf, NULL, NULL);
 		first = next;
 	} while (!rc && first < d->npeers);
 	memset(buf, 0, sizeof(buf)); /* it held the private key */

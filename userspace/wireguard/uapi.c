@@ -202,18 +202,27 @@ int pc_wg_uapi_format_set(const struct pc_wg_device *d, struct pc_buf *out)
 
 /* ---- parsing ------------------------------------------------------------- */
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static int parse_hex_key(const char *v, uint8_t k[PC_WG_KEY_LEN])
 {
-	if (strlen(v) != 2 * PC_WG_KEY_LEN)
+	if (strlen(v) != 2UL * PC_WG_KEY_LEN)
 		return -EPROTO;
-	for (int i = 0; i < PC_WG_KEY_LEN; i++) {
-		unsigned int x;
+	for (size_t i = 0; i < PC_WG_KEY_LEN; i++) {
+		int hi = hex_digit(v[2 * i]), lo = hex_digit(v[2 * i + 1]);
 
-		if (sscanf(v + 2 * i, "%2x", &x) != 1 ||
-		    !strchr("0123456789abcdefABCDEF", v[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", v[2 * i + 1]))
+		if (hi < 0 || lo < 0)
 			return -EPROTO;
-		k[i] = (uint8_t)x;
+		k[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
 }
@@ -341,7 +350,8 @@ int pc_wg_uapi_parse_get(const char *text, size_t len, struct pc_wg_device *d)
 
 	if (!copy)
 		return -ENOMEM;
-	memcpy(copy, text, len);
+	if (len) /* (text may be NULL then) */
+		memcpy(copy, text, len);
 	copy[len] = '\0';
 	d->flags = 0;
 	for (line = strtok_r(copy, "\n", &save); line;
@@ -372,7 +382,7 @@ static int uapi_connect(const char *sock)
 
 	if (strlen(sock) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, sock);
+	memcpy(sa.sun_path, sock, strlen(sock) + 1); /* length checked above */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

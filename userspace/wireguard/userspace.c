@@ -64,10 +64,12 @@ int pc_wg_userspace_start(const char *bin, const char *name, const char *log)
 		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (fd < 0)
 			fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		dup2(fd, 1);
-		dup2(fd, 2);
+		/* no output or input to give it: it does not run */
+		if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		dup2(fd, 0);
+		if (dup2(fd, 0) < 0)
+			_exit(127);
 		closefrom(3);
 		execlp(bin, bin, "-f", name, (char *)NULL);
 		dprintf(2, "portcullisd: failed to run %s: %s\n", bin,
@@ -79,7 +81,7 @@ int pc_wg_userspace_start(const char *bin, const char *name, const char *log)
 	pc_wg_uapi_path(name, sock, sizeof(sock));
 	for (int i = 0; i < 50; i++) {
 		struct pc_wg_device d = {0};
-		struct timespec ts = {0, 100 * 1000 * 1000};
+		struct timespec ts = {0, 100L * 1000 * 1000};
 
 		if (!pc_wg_uapi_get(sock, &d)) {
 			pc_wg_device_free(&d);

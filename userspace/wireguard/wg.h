@@ -76,7 +76,7 @@ void pc_wg_format_ip(const struct pc_wg_allowedip *a, char *buf, size_t len);
 /* As a pc_prefix (IPv4 mapped into IPv6). */
 void pc_wg_ip_prefix(const struct pc_wg_allowedip *a, struct pc_prefix *p);
 /* "198.18.0.2:51820" or "[fd00::2]:51820" into p->endpoint; -EPROTO. */
-int pc_wg_parse_endpoint(const char *s, struct pc_wg_peer *p);
+int pc_wg_parse_endpoint(const char *v, struct pc_wg_peer *p);
 void pc_wg_format_endpoint(const struct pc_wg_peer *p, char *buf, size_t len);
 
 void pc_wg_device_free(struct pc_wg_device *d);
