@@ -26,18 +26,14 @@ lab_up() {
 		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
 			net.ipv6.conf.default.accept_dad=0
 	done
-	ip link add eth0 netns "$c" type veth peer name c0 netns "$g" || return 1
+	lab_client_link || return 1
 	ip link add eth0 netns "$s" type veth peer name s0 netns "$g" || return 1
 	ip netns exec "$g" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	ip -n "$c" addr add 198.18.1.2/24 dev eth0
-	ip -n "$c" addr add fd00:1::2/64 dev eth0 nodad
-	ip -n "$g" addr add 198.18.1.1/24 dev c0
-	ip -n "$g" addr add fd00:1::1/64 dev c0 nodad
 	ip -n "$g" addr add 198.18.2.1/24 dev s0
 	ip -n "$g" addr add fd00:2::1/64 dev s0 nodad
 	ip -n "$s" addr add 198.18.2.2/24 dev eth0
 	ip -n "$s" addr add fd00:2::2/64 dev eth0 nodad
-	for l in "$c eth0" "$g c0" "$g s0" "$s eth0"; do
+	for l in "$g s0" "$s eth0"; do
 		set -- $l
 		ip -n "$1" link set "$2" up
 	done
@@ -46,12 +42,27 @@ lab_up() {
 	# And a veth hands XDP a TCP/UDP checksum its sender left to
 	# "hardware" (offload) unfilled, which XDP cannot finish: the
 	# senders fill in their own (tx off), as a real NIC's frames are.
-	ip netns exec "$c" ethtool -K eth0 gro on tx off >/dev/null || return 1
 	ip netns exec "$s" ethtool -K eth0 gro on tx off >/dev/null || return 1
-	ip -n "$c" route add default via 198.18.1.1
-	ip -n "$c" -6 route add default via fd00:1::1
 	ip -n "$s" route add default via 198.18.2.1
 	ip -n "$s" -6 route add default via fd00:2::1
+}
+
+# The client's link: eth0 in the client, c0 in the gateway (again, after a
+# test deleted it).
+lab_client_link() {
+	local c g
+	c=$(lab_ns client) g=$(lab_ns gw)
+	ip link add eth0 netns "$c" type veth peer name c0 netns "$g" || return 1
+	ip -n "$c" addr add 198.18.1.2/24 dev eth0
+	ip -n "$c" addr add fd00:1::2/64 dev eth0 nodad
+	ip -n "$g" addr add 198.18.1.1/24 dev c0
+	ip -n "$g" addr add fd00:1::1/64 dev c0 nodad
+	ip -n "$c" link set eth0 up
+	ip -n "$g" link set c0 up
+	# (see lab_up: GRO for XDP's redirects, senders' own checksums)
+	ip netns exec "$c" ethtool -K eth0 gro on tx off >/dev/null || return 1
+	ip -n "$c" route add default via 198.18.1.1
+	ip -n "$c" -6 route add default via fd00:1::1
 }
 
 lab_down() {

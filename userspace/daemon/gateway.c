@@ -15,6 +15,7 @@
 #include "fleet.h"
 #include "flowlog.h"
 #include "health.h"
+#include "links.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -52,6 +53,8 @@ struct pc_gateway {
 	struct event *ev_walk; /* conntrack, once a second */
 	enum pc_xdp_mode *modes;
 	int *attached;
+	unsigned int *ifindex;	/* what each is attached at */
+	struct pc_links *links; /* interfaces coming and going */
 	time_t started;
 	time_t pushed_at; /* the last push or rollback applied, 0: none */
 	/* [push, rollback][applied, refused, failed] */
@@ -357,7 +360,8 @@ static int push_fleet(struct pc_gateway *gw, const char *text, size_t len,
 	}
 	now = time(NULL);
 	gmtime_r(&now, &tm);
-	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		at[0] = '\0';
 	rec.source = pc_strndup(text, len);
 	rec.filename = pc_strdup(fname);
 	rec.created_at = pc_strdup(at);
@@ -743,7 +747,8 @@ static void keep_deny(struct pc_gateway *gw, const struct pc_event *e,
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		at[0] = '\0';
 	pc_xgrow(&gw->denies, &gw->cap_denies, gw->ndenies, sizeof(*d));
 	d = &gw->denies[gw->ndenies++];
 	*d = (struct pc_deny_record){
@@ -1811,6 +1816,50 @@ static json_t *be_gateways(void *ctx)
 			 "gateways", self);
 }
 
+/*
+ * One of the gateway's interfaces came or went under it.  Deleting an
+ * interface takes its XDP link with it: the gateway is not ready until
+ * the interface is back, and then it attaches to the new one (a new
+ * ifindex).  A change of an interface it is attached to (up, down, MTU)
+ * is not a new interface.
+ */
+static void on_link(void *arg, const char *ifname, unsigned int ifindex, int up)
+{
+	struct pc_gateway *gw = arg;
+
+	for (size_t i = 0; i < gw->cfg->nifaces; i++) {
+		const struct pc_iface_config *ifc = &gw->cfg->ifaces[i];
+
+		if (strcmp(ifc->name, ifname))
+			continue;
+		if (!up) {
+			if (gw->ifindex[i] == ifindex && gw->attached[i])
+				pc_warn("interface %s is gone: not enforcing "
+					"on "
+					"it until it is back",
+					ifname);
+			if (gw->ifindex[i] == ifindex)
+				gw->attached[i] = 0;
+			return;
+		}
+		if (gw->attached[i] && gw->ifindex[i] == ifindex)
+			return;
+		gw->attached[i] =
+			!pc_dp_attach(gw->dp, ifname, ifc->mode, &gw->modes[i]);
+		gw->ifindex[i] = gw->attached[i] ? ifindex : 0;
+		if (gw->attached[i])
+			pc_info("enforcing on %s again (ifindex %u, %s XDP)",
+				ifname, ifindex,
+				gw->modes[i] == PC_XDP_NATIVE ? "native"
+							      : "generic");
+		else
+			pc_warn("interface %s is back (ifindex %u) but XDP "
+				"does not attach: see above",
+				ifname, ifindex);
+		return;
+	}
+}
+
 static int attach_all(struct pc_gateway *gw)
 {
 	char **names = pc_xcalloc(gw->cfg->nifaces, sizeof(char *));
@@ -1822,6 +1871,8 @@ static int attach_all(struct pc_gateway *gw)
 		names[i] = ifc->name;
 		gw->attached[i] = !pc_dp_attach(gw->dp, ifc->name, ifc->mode,
 						&gw->modes[i]);
+		gw->ifindex[i] =
+			gw->attached[i] ? if_nametoindex(ifc->name) : 0;
 		if (!gw->attached[i])
 			failed++;
 		else
@@ -2056,8 +2107,10 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 	gw->cfg = cfg;
 	free(gw->modes);
 	free(gw->attached);
+	free(gw->ifindex);
 	gw->modes = pc_xcalloc(cfg->nifaces + 1, sizeof(*gw->modes));
 	gw->attached = pc_xcalloc(cfg->nifaces + 1, sizeof(*gw->attached));
+	gw->ifindex = pc_xcalloc(cfg->nifaces + 1, sizeof(*gw->ifindex));
 	if (attach_all(gw))
 		pc_warn("reload: not every interface is attached; see above");
 	pc_dp_set_flags(gw->dp, knobs(cfg));
@@ -2131,8 +2184,9 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 	gw->cfg = cfg;
 	gw->base = base;
 	gw->started = time(NULL);
-	gw->modes = pc_xcalloc(cfg->nifaces, sizeof(*gw->modes));
-	gw->attached = pc_xcalloc(cfg->nifaces, sizeof(*gw->attached));
+	gw->modes = pc_xcalloc(cfg->nifaces + 1, sizeof(*gw->modes));
+	gw->attached = pc_xcalloc(cfg->nifaces + 1, sizeof(*gw->attached));
+	gw->ifindex = pc_xcalloc(cfg->nifaces + 1, sizeof(*gw->ifindex));
 	if ((rc = pc_store_open(cfg->state, &gw->store)) ||
 	    (rc = pc_dp_open(&o, &gw->dp)))
 		goto fail;
@@ -2158,8 +2212,12 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		goto fail;
 	if ((rc = open_flowlog(gw, cfg, &gw->flowlog)))
 		goto fail;
-	if ((rc = attach_all(gw)))
-		pc_warn("not every interface is attached; see above");
+	/* watching first: an interface that comes during the attach is
+	 * seen by one or the other */
+	if ((rc = pc_links_new(base, on_link, gw, &gw->links)))
+		goto fail;
+	if (attach_all(gw))
+		pc_warn("not every interface is attached (yet): see above");
 	if ((rc = pc_wgm_run(gw->wgm)))
 		goto fail;
 	rc = pc_api_start(base, &ao, &be, &gw->api);
@@ -2181,6 +2239,7 @@ void pc_gateway_stop(struct pc_gateway *gw)
 	if (!gw)
 		return;
 	pc_api_stop(gw->api);
+	pc_links_free(gw->links);
 	pc_fleet_free(gw->fleet);
 	pc_wgm_stop(gw->wgm);
 	if (gw->ev_walk) /* (before what it walks for) */
@@ -2200,5 +2259,6 @@ void pc_gateway_stop(struct pc_gateway *gw)
 	pc_policy_record_free(&gw->rec);
 	free(gw->modes);
 	free(gw->attached);
+	free(gw->ifindex);
 	free(gw);
 }
