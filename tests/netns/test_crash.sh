@@ -71,6 +71,29 @@ expect 0 "$rounds kill -9 during pushes: the data plane enforces A or B entirely
 expect 0 "the restarted daemon says it adopted or applied what is stored" \
 	grep -Eq 'policy version [0-9]+ .*in force|adopted' "$T_DIR/daemon.log"
 
+# a policy larger than the maps: refused before anything changes
+python3 - "$T_DIR/huge.yaml" <<'EOP'
+import sys
+# 131,073 host identities: one more than half the identity maps (a push
+# fills one slot while the other enforces)
+with open(sys.argv[1], "w") as f:
+    f.write("apiVersion: portcullis/v1\nkind: Policy\nidentities:\n")
+    f.write("  many:\n    cidrs:\n")
+    for i in range(131073):
+        f.write("      - 10.%d.%d.%d/32\n" % (i >> 16, (i >> 8) & 255, i & 255))
+    f.write("services:\n  web: { cidrs: [198.18.2.2/32], ports: [22/tcp, 8080/tcp] }\n")
+    f.write("rules:\n  - { name: r, from: [many], to: [web], action: allow }\n")
+EOP
+versions() { cli policy versions 2>/dev/null | grep -c '^ *[0-9]'; }
+n=$(versions)
+was=$(enforced)
+expect 1 "a policy of 131,073 identity prefixes is refused" \
+	cli policy push "$T_DIR/huge.yaml"
+expect_match 'HTTP 422: huge.yaml: policy compiles to 131074 identity prefixes \(131,073 hosts and the catch-all\), at most 131072 fit' \
+	"saying how many it compiles to and how many fit"
+expect_eq "no version is recorded" "$(versions)" "$n"
+expect_eq "and the data plane enforces what it did" "$(enforced)" "$was"
+
 # a corrupted state database
 daemon_kill KILL
 before=$(enforced)
