@@ -435,11 +435,12 @@ static void linger(struct conn *c)
 }
 
 /*
- * Client bytes while no answer is due begin a request, whose answer must
- * start within request_timeout: evhttp's own timeout is idle time, which
- * a client trickling a byte at a time (slowloris) never runs out of.
+ * Client bytes while no request is pending begin one, which must arrive
+ * whole within request_timeout (the server says when it has, or the
+ * answer starting says so): evhttp's own timeout is idle time, which a
+ * client trickling a byte at a time (slowloris) never runs out of.
  */
-static void request_begins(struct conn *c)
+static void request_starts(struct conn *c)
 {
 	struct timeval tv = {c->f->request_timeout_s, 0};
 
@@ -449,7 +450,7 @@ static void request_begins(struct conn *c)
 	evtimer_add(c->deadline, &tv);
 }
 
-static void answer_begins(struct conn *c)
+static void request_over(struct conn *c)
 {
 	if (!c->awaiting)
 		return;
@@ -481,11 +482,11 @@ static void net_read(struct bufferevent *bev, void *arg)
 	}
 	if (!c->tls) {
 		if (evbuffer_get_length(bufferevent_get_input(c->net)))
-			request_begins(c);
+			request_starts(c);
 		bufferevent_write_buffer(c->app, bufferevent_get_input(c->net));
 	} else {
 		while ((n = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf))) > 0) {
-			request_begins(c);
+			request_starts(c);
 			bufferevent_write(c->app, buf, (size_t)n);
 		}
 		if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
@@ -585,7 +586,7 @@ static void app_read(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	if (evbuffer_get_length(bufferevent_get_input(bev)))
-		answer_begins(c);
+		request_over(c);
 	if (relay_out(c, bufferevent_get_input(bev), 0)) {
 		conn_free(c);
 		return;
@@ -621,7 +622,7 @@ static void app_event(struct bufferevent *bev, short what, void *arg)
 	int rc;
 
 	(void)what;
-	answer_begins(c); /* or evhttp gave up on it: either way, done */
+	request_over(c); /* or evhttp gave up on it: either way, done */
 	/* what back-pressure held back goes too: an answer is never cut */
 	if (relay_out(c, bufferevent_get_input(bev), 1)) {
 		conn_free(c);
@@ -969,6 +970,16 @@ void pc_front_stop(struct pc_front *f)
 		mbedtls_entropy_free(&f->entropy);
 	}
 	free(f);
+}
+
+void pc_front_arrived(struct pc_front *f, const struct sockaddr_un *sa,
+		      socklen_t len)
+{
+	for (struct conn *c = f ? f->conns : NULL; c; c = c->next)
+		if (c->app && c->namelen == len && !memcmp(&c->name, sa, len)) {
+			request_over(c);
+			return;
+		}
 }
 
 const struct pc_front_peer *pc_front_peer(const struct pc_front *f,

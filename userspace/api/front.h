@@ -36,6 +36,10 @@ void pc_front_tls_use(struct pc_front *f, struct pc_tls_ctx *t);
 void pc_front_tls_drop(struct pc_tls_ctx *t);
 /* The peer of a relay connection, by the relay socket's name; NULL if
  * no front connection has that name (a stranger on the abstract socket). */
+/* The request on that relay connection has arrived whole: its deadline
+ * (request_timeout) is met, whatever the handler takes. */
+void pc_front_arrived(struct pc_front *f, const struct sockaddr_un *sa,
+		      socklen_t len);
 const struct pc_front_peer *pc_front_peer(const struct pc_front *f,
 					  const struct sockaddr_un *sa,
 					  socklen_t len);

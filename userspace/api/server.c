@@ -146,6 +146,8 @@ static void peer_of(struct pc_api *api, struct evhttp_request *req, char *buf,
 		    getpeername(fd, (struct sockaddr *)&sa, &sl) ||
 		    !(p = pc_front_peer(api->front, &sa, sl)))
 			return;
+		/* (called as a request is dispatched: it has arrived) */
+		pc_front_arrived(api->front, &sa, sl);
 		snprintf(buf, len, "%s", p->addr);
 		*cert = p;
 		return;
