@@ -71,7 +71,9 @@ expect 0 "the daemon starts without c0 and says so" \
 for _ in $(seq 30); do [ -S "$T_DIR/api.sock" ] && break; sleep 0.1; done
 expect_eq "and is not ready" "$(ready)" 503
 lab_client_link
-expect 0 "c0 created: attached" wait_log 'enforcing on c0 again'
+new=$(ip -n "$(lab_ns gw)" -o link show c0 | cut -d: -f1)
+expect 0 "c0 created (ifindex $new): attached" \
+	wait_log "enforcing on c0 again \(ifindex $new,"
 expect_eq "ready" "$(ready)" 200
 expect 0 "the allowed flow passes" allowed
 expect 1 "the denied one does not" denied

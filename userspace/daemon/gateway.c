@@ -1844,12 +1844,13 @@ static void on_link(void *arg, const char *ifname, unsigned int ifindex, int up)
 		}
 		if (gw->attached[i] && gw->ifindex[i] == ifindex)
 			return;
+		/* (attach resolves the name again: an event may be stale) */
 		gw->attached[i] =
 			!pc_dp_attach(gw->dp, ifname, ifc->mode, &gw->modes[i]);
-		gw->ifindex[i] = gw->attached[i] ? ifindex : 0;
+		gw->ifindex[i] = gw->attached[i] ? if_nametoindex(ifname) : 0;
 		if (gw->attached[i])
 			pc_info("enforcing on %s again (ifindex %u, %s XDP)",
-				ifname, ifindex,
+				ifname, gw->ifindex[i],
 				gw->modes[i] == PC_XDP_NATIVE ? "native"
 							      : "generic");
 		else
@@ -1857,6 +1858,22 @@ static void on_link(void *arg, const char *ifname, unsigned int ifindex, int up)
 				"does not attach: see above",
 				ifname, ifindex);
 		return;
+	}
+}
+
+/* Link events were lost: each interface is gone, or there (again). */
+static void on_links_lost(void *arg)
+{
+	struct pc_gateway *gw = arg;
+
+	for (size_t i = 0; i < gw->cfg->nifaces; i++) {
+		const char *name = gw->cfg->ifaces[i].name;
+		unsigned int now = if_nametoindex(name);
+
+		if (now)
+			on_link(gw, name, now, 1);
+		else if (gw->ifindex[i])
+			on_link(gw, name, gw->ifindex[i], 0);
 	}
 }
 
@@ -2214,7 +2231,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		goto fail;
 	/* watching first: an interface that comes during the attach is
 	 * seen by one or the other */
-	if ((rc = pc_links_new(base, on_link, gw, &gw->links)))
+	if ((rc = pc_links_new(base, on_link, on_links_lost, gw, &gw->links)))
 		goto fail;
 	if (attach_all(gw))
 		pc_warn("not every interface is attached (yet): see above");

@@ -3,8 +3,8 @@
  * Interfaces coming and going: a netlink route socket subscribed to link
  * events, read on the daemon's loop.  An interface deleted takes its XDP
  * link with it; the gateway re-attaches when one of its interfaces comes
- * back (links.h).  A burst the socket could not hold (ENOBUFS) is
- * reported as every interface changed, so nothing is missed.
+ * back (links.h).  When events are lost (the socket overflowed), the
+ * caller is asked to check every interface it cares about again.
  */
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -20,6 +20,7 @@ struct pc_links {
 	struct mnl_socket *nl;
 	struct event *ev;
 	pc_link_fn fn;
+	void (*lost)(void *arg);
 	void *arg;
 };
 
@@ -44,6 +45,11 @@ static int on_msg(const struct nlmsghdr *nlh, void *data)
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
 		return MNL_CB_OK;
 	ifi = mnl_nlmsg_get_payload(nlh);
+	/* a bridge's port leaving it is an AF_BRIDGE DELLINK: the device
+	 * stays; only the link's own (AF_UNSPEC) events say it comes or
+	 * goes */
+	if (ifi->ifi_family != AF_UNSPEC)
+		return MNL_CB_OK;
 	mnl_attr_parse(nlh, sizeof(*ifi), link_attr, &name);
 	if (name && *name && strlen(name) < IF_NAMESIZE)
 		l->fn(l->arg, name, (unsigned int)ifi->ifi_index,
@@ -51,39 +57,32 @@ static int on_msg(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-/* Events lost: say every interface there is changed. */
-static void resync(struct pc_links *l)
-{
-	struct if_nameindex *all = if_nameindex();
-
-	pc_warn("interface events were lost (the netlink socket overflowed): "
-		"checking every interface");
-	for (struct if_nameindex *i = all; i && i->if_index; i++)
-		l->fn(l->arg, i->if_name, i->if_index, 1);
-	if_freenameindex(all);
-}
-
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct pc_links *l = arg;
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	static char buf[32768]; /* a link message with all its attributes */
 	ssize_t n;
 
 	(void)fd, (void)what;
 	while ((n = mnl_socket_recvfrom(l->nl, buf, sizeof(buf))) > 0)
 		mnl_cb_run(buf, (size_t)n, 0, 0, on_msg, l);
-	if (n < 0 && errno == ENOBUFS)
-		resync(l);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		pc_warn("interface events were lost (%s): checking every "
+			"interface again",
+			strerror(errno));
+		l->lost(l->arg);
+	}
 }
 
-int pc_links_new(struct event_base *base, pc_link_fn fn, void *arg,
-		 struct pc_links **out)
+int pc_links_new(struct event_base *base, pc_link_fn fn,
+		 void (*lost)(void *arg), void *arg, struct pc_links **out)
 {
 	struct pc_links *l = pc_xcalloc(1, sizeof(*l));
 	int fd;
 
 	*out = NULL;
 	l->fn = fn;
+	l->lost = lost;
 	l->arg = arg;
 	l->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (!l->nl || mnl_socket_bind(l->nl, RTMGRP_LINK, MNL_SOCKET_AUTOPID)) {

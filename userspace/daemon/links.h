@@ -11,9 +11,10 @@ struct pc_links;
 typedef void (*pc_link_fn)(void *arg, const char *ifname, unsigned int ifindex,
 			   int up);
 
-/* Watch every link of the daemon's network namespace on base. */
-int pc_links_new(struct event_base *base, pc_link_fn fn, void *arg,
-		 struct pc_links **out);
+/* Watch every link of the daemon's network namespace on base; lost is
+ * called when events were lost (check every interface of interest). */
+int pc_links_new(struct event_base *base, pc_link_fn fn,
+		 void (*lost)(void *arg), void *arg, struct pc_links **out);
 void pc_links_free(struct pc_links *l);
 
 #endif
