@@ -510,4 +510,23 @@ Test(config, interface_names)
 	}
 	cr_assert_eq(load("  interfaces: [{ name: aaaaaaaaaaaaaaa }]\n"), 0,
 		     "%s", err);
+	pc_gw_config_free(&cfg);
+	cr_assert_eq(load("  interfaces: [{ name: eth0 }, { name: eth0 }]\n"),
+		     -EINVAL);
+	cr_assert_str_eq(where(), "3:32: interface \"eth0\" is listed twice");
+	/* WireGuard interfaces: the same rule for the names it may make */
+	static const char *const wg_bad[] = {".", "..", "aaaaaaaaaaaaaaaa"};
+
+	for (size_t i = 0; i < PC_ARRAY_SIZE(wg_bad); i++) {
+		char body[160];
+
+		pc_gw_config_free(&cfg);
+		snprintf(body, sizeof(body),
+			 "  wireguard:\n    interfaces:\n      - { name: %s, "
+			 "private_key_file: /k }\n",
+			 wg_bad[i]);
+		cr_assert_eq(load(body), -EINVAL, "%s", wg_bad[i]);
+		cr_assert(strstr(err, "needs a name of up to 15"), "%s: %s",
+			  wg_bad[i], err);
+	}
 }

@@ -69,6 +69,13 @@ Test(parse, errors_name_file_line_column)
 	expect_error(HEADER "identities: {eng: {cidrs: [10.0.0.0/8]}, "
 			    "eng: {cidrs: [10.0.0.0/8]}}\n",
 		     "p.yaml:3:42: duplicate name \"eng\"");
+	/* a field twice would let the last win: deny, then allow */
+	expect_error(HEADER "rules:\n  - { from: any, to: any, action: deny, "
+			    "action: allow }\n",
+		     "p.yaml:4:41: duplicate key \"action\"");
+	expect_error(HEADER "identities: {eng: {cidrs: [10.0.0.0/8], cidrs: "
+			    "[11.0.0.0/8]}}\n",
+		     "p.yaml:3:41: duplicate key \"cidrs\"");
 	expect_error(HEADER
 		     "rules:\n"
 		     "  - { name: a, from: any, to: any, action: allow }\n"

@@ -129,6 +129,10 @@ static int parse_iface(struct cctx *c, yaml_node_t *n, struct pc_gw_config *g)
 			    "interface name \"%s\": 1 to 15 characters, no "
 			    "'/', ':' or space",
 			    ifc->name);
+	for (size_t i = 0; i + 1 < g->nifaces; i++)
+		if (!strcmp(g->ifaces[i].name, ifc->name))
+			return fail(c, n, "interface \"%s\" is listed twice",
+				    ifc->name);
 	return 0;
 }
 
@@ -657,7 +661,8 @@ static int parse_wg_iface(struct cctx *c, yaml_node_t *n,
 	}
 	if (err)
 		return err;
-	if (!w->name || strlen(w->name) >= PC_WG_NAME_LEN ||
+	if (!w->name || !*w->name || strlen(w->name) >= PC_WG_NAME_LEN ||
+	    !strcmp(w->name, ".") || !strcmp(w->name, "..") ||
 	    strspn(w->name, "abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
 		    strlen(w->name))
 		return fail(c, n,

@@ -169,13 +169,22 @@ static const char *want_scalar(struct pctx *c, const char *what,
 typedef void (*pair_fn)(struct pctx *c, const char *key,
 			const struct pc_loc *kloc, void *arg);
 
+/* Fields of a mapping checked for repeats: more than any mapping of the
+ * language has (past them, unknown keys are errors already). */
+#define PC_MAX_FIELDS 32
+
 /*
  * Call fn for each key of a mapping; fn consumes the value.  An empty
- * value ("identities:") is an empty mapping when empty_ok.
+ * value ("identities:") is an empty mapping when empty_ok: a mapping of
+ * names, whose repeats are reported by name later.  Any other mapping is
+ * of fields, and a field given twice is an error at the second (YAML
+ * would let the last one win: "action: deny, action: allow" allows).
  */
 static void for_each_pair(struct pctx *c, const char *what, int empty_ok,
 			  pair_fn fn, void *arg)
 {
+	char seen[PC_MAX_FIELDS][80];
+	size_t nseen = 0;
 	yaml_event_t *e = peek(c);
 	struct pc_loc loc;
 
@@ -201,6 +210,19 @@ static void for_each_pair(struct pctx *c, const char *what, int empty_ok,
 		}
 		snprintf(key, sizeof(key), "%s", k);
 		take(c);
+		if (!empty_ok) {
+			size_t i = 0;
+
+			while (i < nseen && strcmp(seen[i], key))
+				i++;
+			if (i < nseen) {
+				fail(c, &loc, "duplicate key \"%s\"", key);
+				skip(c);
+				continue;
+			}
+			if (nseen < PC_MAX_FIELDS)
+				memcpy(seen[nseen++], key, sizeof(key));
+		}
 		fn(c, key, &loc, arg);
 	}
 	take(c);
@@ -1415,11 +1437,7 @@ static void root_key(struct pctx *c, const char *key, const struct pc_loc *kloc,
 		skip(c);
 		return;
 	}
-	if (rc->seen[k]++) {
-		fail(c, kloc, "duplicate key \"%s\"", key);
-		skip(c);
-		return;
-	}
+	rc->seen[k]++; /* (a repeat is refused before: for_each_pair) */
 	switch (k) {
 	case K_API:
 		check_value(c, "portcullis/v1", "apiVersion");
