@@ -68,6 +68,8 @@ for round in $(seq $rounds); do
 done
 expect 0 "$rounds kill -9 during pushes: the data plane enforces A or B entirely, dead or alive, and the store agrees (killed/store/restarted:$seen)" \
 	test "$bad" -eq 0
+# (the pushes went through: B, which only a push brings, was seen)
+expect 0 "the pushes took effect between the kills" grep -q B <<<"$seen"
 expect 0 "the restarted daemon says it adopted or applied what is stored" \
 	grep -Eq 'policy version [0-9]+ .*in force|adopted' "$T_DIR/daemon.log"
 
@@ -87,10 +89,16 @@ EOP
 versions() { cli policy versions 2>/dev/null | grep -c '^ *[0-9]'; }
 n=$(versions)
 was=$(enforced)
-expect 1 "a policy of 131,073 identity prefixes is refused" \
+expect 1 "a policy of 131,073 identity prefixes is refused by the CLI" \
 	cli policy push "$T_DIR/huge.yaml"
-expect_match 'HTTP 422: huge.yaml: policy compiles to 131074 identity prefixes \(131,073 hosts and the catch-all\), at most 131072 fit' \
+expect_match '^huge.yaml: policy compiles to 131074 identity prefixes, at most 131072 fit$' \
 	"saying how many it compiles to and how many fit"
+expect 0 "and by the daemon, pushed past the CLI" \
+	curl -s --unix-socket "$T_DIR/api.sock" -X PUT -H 'Content-Type: application/yaml' \
+	--data-binary @"$T_DIR/huge.yaml" -w '\n%{http_code}\n' "http://x/v1/policy?filename=huge.yaml"
+expect_match '^422$' "with 422"
+expect_match '"error": "huge.yaml: policy compiles to 131074 identity prefixes, at most 131072 fit"' \
+	"and the same reason"
 expect_eq "no version is recorded" "$(versions)" "$n"
 expect_eq "and the data plane enforces what it did" "$(enforced)" "$was"
 
@@ -98,11 +106,18 @@ expect_eq "and the data plane enforces what it did" "$(enforced)" "$was"
 daemon_kill KILL
 before=$(enforced)
 python3 - "$T_DIR/state.db" <<'EOP'
-import sys
-# keep the header's first 100 bytes, overwrite the schema page and more
+import sqlite3, sys
+# the policy versions' table, not the schema: the daemon must look
+# inside the database to find it (quick_check), not just open it
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+page = db.execute("SELECT rootpage FROM sqlite_master "
+                  "WHERE name = 'policy_versions'").fetchone()[0]
+size = db.execute("PRAGMA page_size").fetchone()[0]
+db.close()
 with open(sys.argv[1], "r+b") as f:
-    f.seek(100)
-    f.write(b"\xa5" * 8192)
+    f.seek((page - 1) * size)
+    f.write(b"\xa5" * size)
 EOP
 rm -f "$T_DIR/state.db-wal" "$T_DIR/state.db-shm"
 expect 1 "the daemon refuses to start on a corrupted state database" \

@@ -376,12 +376,13 @@ int pc_store_open(const char *path, struct pc_store **out)
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_busy_timeout(s->db, 5000);
+	/* (before anything is written to it) */
+	if (rc == SQLITE_OK)
+		rc = quick_check(s->db, &err);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(s->db, schema, NULL, NULL, &err);
 	if (rc == SQLITE_OK)
 		rc = migrate(s->db, &err);
-	if (rc == SQLITE_OK)
-		rc = quick_check(s->db, &err);
 	if (rc != SQLITE_OK) {
 		int corrupt = rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
 
