@@ -40,7 +40,8 @@ ninja -C build-fuzz tests/fuzz/fuzz_policy tests/fuzz/fuzz_config \
 	>/dev/null || status=1
 meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs || status=1
 # what a target found, in the log: copy it into tests/fuzz/corpus/TARGET/
-for f in build-fuzz/tests/fuzz/crash-*; do
+for f in build-fuzz/tests/fuzz/crash-* build-fuzz/tests/fuzz/timeout-* \
+	build-fuzz/tests/fuzz/oom-* build-fuzz/tests/fuzz/leak-*; do
 	[ -f "$f" ] || continue
 	echo "== $f (base64)"
 	base64 -w 76 "$f" | head -200

@@ -24,7 +24,7 @@ ap.add_argument("--refused-within", type=float, default=1.0,
 a = ap.parse_args()
 
 HEAD = b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: "
-socks, opened, closed = [], [], {}
+socks, opened, closed = [], {}, {}
 start = time.monotonic()
 for i in range(a.conns):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -34,12 +34,12 @@ for i in range(a.conns):
         s.connect((a.host, a.port))
         s.sendall(HEAD)
     except OSError:
-        closed[i] = 0.0
+        closed[i] = 0.0  # refused at once
         s.close()
         continue
     s.setblocking(False)
     socks.append((i, s))
-    opened.append(time.monotonic())
+    opened[i] = time.monotonic()
 
 
 def gone(s):
@@ -56,13 +56,14 @@ while time.monotonic() - start < a.duration and len(closed) < a.conns:
     for i, s in socks:
         if i in closed:
             continue
+        # how long the server kept it, from its own connect
         if gone(s):
-            closed[i] = time.monotonic() - start
+            closed[i] = time.monotonic() - opened[i]
             continue
         try:
             s.send(b"a")
         except OSError:
-            closed[i] = time.monotonic() - start
+            closed[i] = time.monotonic() - opened[i]
     time.sleep(a.interval)
 
 refused = sum(1 for t in closed.values() if t < a.refused_within)
