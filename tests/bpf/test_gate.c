@@ -23,13 +23,11 @@
 #include <unistd.h>
 
 #include "dataplane.h"
+#include "gate_fixture.h"
 #include "metrics.h"
-#include "policy_test.h"
 #include "packets.h"
 #include "portcullis/lbhash.h"
 
-static struct pc_dp *dp;
-static char gwname[32];
 static int veth_ifindex, tun_ifindex;
 
 static const char policy_text[] =
@@ -45,26 +43,6 @@ static const char policy_text[] =
 	"rules:\n"
 	"  - { name: allow-web, from: [clients], to: [web], action: allow }\n"
 	"  - { name: deny-banned, from: [banned], to: [web], action: deny }\n";
-
-static struct pc_compiled *live; /* what the live slot holds, as the
-				    daemon keeps it */
-
-static uint64_t apply_text(const char *text)
-{
-	struct pc_policy *pol;
-	struct pc_compiled *c;
-	char err[PC_ERR_LEN];
-	uint64_t gen = 0;
-
-	cr_assert_eq(parse_e(text, strlen(text), "t.yaml", &pol, err), 0, "%s",
-		     err);
-	cr_assert_eq(compile_e(pol, &c, err), 0, "%s", err);
-	cr_assert_eq(pc_dp_apply(dp, c, live, &gen), 0);
-	pc_compiled_free(live);
-	live = c;
-	pc_policy_free(pol);
-	return gen;
-}
 
 static int tc_ethernet;
 
@@ -1651,26 +1629,6 @@ Test(fwd, denied_and_knob_off_are_not_forwarded)
  * Load balancing: DNAT of a new flow to its backend, reverse NAT of the
  * backend's replies, checksums, stickiness, strategies, drain, health.
  */
-static const char lb_policy[] =
-	"apiVersion: portcullis/v1\n"
-	"kind: Policy\n"
-	"identities:\n"
-	"  clients: { cidrs: [198.18.1.0/24, \"fd00:1::/64\"] }\n"
-	"services:\n"
-	"  web:\n"
-	"    cidrs: [198.18.0.100/32, \"fd00:100::100/128\"]\n"
-	"    ports: [80/tcp]\n"
-	"    backends:\n"
-	"      - 198.18.2.2:8080\n"
-	"      - { address: 198.18.2.3, port: 8080, weight: 2 }\n"
-	"      - \"[fd00:2::2]:8080\"\n"
-	"  dns:\n"
-	"    cidrs: [198.18.0.53/32]\n"
-	"    ports: [53/udp]\n"
-	"    balance: BALANCE\n"
-	"    backends: [198.18.2.2, 198.18.2.3, 198.18.2.4]\n"
-	"rules:\n"
-	"  - { name: lb, from: [clients], to: [web, dns], action: allow }\n";
 
 /* lb_policy with dns balanced by balance, and extra text replaced */
 static uint64_t apply_lb(const char *balance, const char *from, const char *to)
