@@ -179,7 +179,9 @@ Test(config, max_connections)
 	cr_assert_eq(cfg.max_connections, 10);
 	pc_gw_config_free(&cfg);
 	cr_assert_eq(load("  api:\n    max_connections: 0\n"), -EINVAL);
-	cr_assert_str_eq(where(), "4:22: max_connections must be at least 1");
+	cr_assert_str_eq(
+		where(),
+		"4:22: \"max_connections\" must be a number from 1 to 65536");
 	cr_assert_eq(load("  api:\n    max_connections: 100000\n"), -EINVAL);
 }
 
@@ -199,11 +201,12 @@ Test(config, slow_client_limits)
 	pc_gw_config_free(&cfg);
 	cr_assert_eq(load("  api:\n    max_connections_per_address: 0\n"),
 		     -EINVAL);
-	cr_assert_str_eq(where(), "4:34: max_connections_per_address must be "
-				  "at least 1");
+	cr_assert_str_eq(where(),
+			 "4:34: \"max_connections_per_address\" must be "
+			 "a number from 1 to 65536");
 	cr_assert_eq(load("  api:\n    request_timeout: 0\n"), -EINVAL);
-	cr_assert_str_eq(where(), "4:22: request_timeout must be 1 to 3600 "
-				  "seconds");
+	cr_assert_str_eq(where(), "4:22: \"request_timeout\" must be a number "
+				  "from 1 to 3600");
 	cr_assert_eq(load("  api:\n    request_timeout: 3601\n"), -EINVAL);
 }
 
@@ -246,7 +249,9 @@ Test(config, flow_log)
 	cr_assert_str_eq(where(), "3:13: flow_log needs a path");
 	cr_assert_eq(load("  flow_log: { path: f, max_size_mb: 0 }\n"),
 		     -EINVAL);
-	cr_assert_str_eq(where(), "3:37: max_size_mb must be at least 1");
+	cr_assert_str_eq(
+		where(),
+		"3:37: \"max_size_mb\" must be a number from 1 to 1048576");
 	cr_assert_eq(load("  flow_log: { path: f, rotate: yes }\n"), -EINVAL);
 	cr_assert_str_eq(where(), "3:24: unknown key \"rotate\" in flow_log "
 				  "(path, max_size_mb, keep)");
@@ -445,10 +450,11 @@ Test(config, store_mistakes)
 		{"  fleet: { zone: x }\n",
 		 "3:12: unknown key \"zone\" in fleet"},
 		{"  fleet: { lease_ttl: 1 }\n",
-		 "3:23: lease_ttl must be 2 to 3600 seconds"},
+		 "3:23: \"lease_ttl\" must be a number from 2 to 3600"},
 		{"  fleet: { heartbeat_ms: 50 }\n",
-		 "3:26: heartbeat_ms must be at least 100"},
-		{"  fleet: { weight: 0 }\n", "3:20: weight must be 1 to 1000"},
+		 "3:26: \"heartbeat_ms\" must be a number from 100 to 600000"},
+		{"  fleet: { weight: 0 }\n",
+		 "3:20: \"weight\" must be a number from 1 to 1000"},
 		{"  fleet: { lease_ttl: 2, heartbeat_ms: 1500 }\n",
 		 "fleet: heartbeat_ms (1500) must be at most half of "
 		 "lease_ttl (2 s)"},

@@ -70,8 +70,9 @@ static int want_bool(struct cctx *c, yaml_node_t *v, const char *key, int *out)
 	return 0;
 }
 
-static int want_uint(struct cctx *c, yaml_node_t *v, const char *key,
-		     unsigned int max, unsigned int *out)
+/* A whole number from min to max, else the error says which. */
+static int want_range(struct cctx *c, yaml_node_t *v, const char *key,
+		      unsigned int min, unsigned int max, unsigned int *out)
 {
 	const char *s = scalar(v);
 	unsigned long n;
@@ -79,11 +80,17 @@ static int want_uint(struct cctx *c, yaml_node_t *v, const char *key,
 
 	errno = 0;
 	n = s && *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : ULONG_MAX;
-	if (n == ULONG_MAX || errno || *end || n > max)
-		return fail(c, v, "\"%s\" must be a number from 0 to %u", key,
-			    max);
+	if (n == ULONG_MAX || errno || *end || n < min || n > max)
+		return fail(c, v, "\"%s\" must be a number from %u to %u", key,
+			    min, max);
 	*out = (unsigned int)n;
 	return 0;
+}
+
+static int want_uint(struct cctx *c, yaml_node_t *v, const char *key,
+		     unsigned int max, unsigned int *out)
+{
+	return want_range(c, v, key, 0, max, out);
 }
 
 static int parse_iface(struct cctx *c, yaml_node_t *n, struct pc_gw_config *g)
@@ -326,26 +333,14 @@ static int parse_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 		else if (aks && !strcmp(aks, "trust_local_root"))
 			err = want_bool(c, av, aks, &g->trust_local_root);
 		else if (aks && !strcmp(aks, "max_connections"))
-			err = want_uint(c, av, aks, 65536,
-					&g->max_connections) ||
-			      (!g->max_connections &&
-			       fail(c, av,
-				    "max_connections must be at least "
-				    "1"));
+			err = want_range(c, av, aks, 1, 65536,
+					 &g->max_connections);
 		else if (aks && !strcmp(aks, "max_connections_per_address"))
-			err = want_uint(c, av, aks, 65536,
-					&g->max_per_address) ||
-			      (!g->max_per_address &&
-			       fail(c, av,
-				    "max_connections_per_address must be at "
-				    "least 1"));
+			err = want_range(c, av, aks, 1, 65536,
+					 &g->max_per_address);
 		else if (aks && !strcmp(aks, "request_timeout"))
-			err = want_uint(c, av, aks, 3600,
-					&g->request_timeout_s) ||
-			      (!g->request_timeout_s &&
-			       fail(c, av,
-				    "request_timeout must be 1 to 3600 "
-				    "seconds"));
+			err = want_range(c, av, aks, 1, 3600,
+					 &g->request_timeout_s);
 		else if (aks && !strcmp(aks, "tls"))
 			err = parse_tls(c, av, g);
 		else
@@ -380,10 +375,8 @@ static int parse_flow_log(struct cctx *c, yaml_node_t *v,
 		if (ks && !strcmp(ks, "path"))
 			err = want_string(c, fv, ks, &g->flow_log);
 		else if (ks && !strcmp(ks, "max_size_mb"))
-			err = want_uint(c, fv, ks, 1048576,
-					&g->flow_log_max_mb) ||
-			      (!g->flow_log_max_mb &&
-			       fail(c, fv, "max_size_mb must be at least 1"));
+			err = want_range(c, fv, ks, 1, 1048576,
+					 &g->flow_log_max_mb);
 		else if (ks && !strcmp(ks, "keep"))
 			err = want_uint(c, fv, ks, 1000, &g->flow_log_keep);
 		else
@@ -460,25 +453,14 @@ static int parse_fleet(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 		else if (!strcmp(ks, "address"))
 			err = want_string(c, fv, ks, &f->address);
 		else if (!strcmp(ks, "weight"))
-			err = want_uint(c, fv, ks, 1000, &f->weight) ||
-			      (!f->weight &&
-			       fail(c, fv, "weight must be 1 to 1000"));
+			err = want_range(c, fv, ks, 1, 1000, &f->weight);
 		else if (!strcmp(ks, "lease_ttl"))
-			err = want_uint(c, fv, ks, 3600, &f->lease_ttl_s) ||
-			      (f->lease_ttl_s < 2 &&
-			       fail(c, fv,
-				    "lease_ttl must be 2 to 3600 "
-				    "seconds"));
+			err = want_range(c, fv, ks, 2, 3600, &f->lease_ttl_s);
 		else if (!strcmp(ks, "heartbeat_ms"))
-			err = want_uint(c, fv, ks, 600000, &f->heartbeat_ms) ||
-			      (f->heartbeat_ms < 100 &&
-			       fail(c, fv,
-				    "heartbeat_ms must be at least "
-				    "100"));
+			err = want_range(c, fv, ks, 100, 600000,
+					 &f->heartbeat_ms);
 		else if (!strcmp(ks, "timeout_ms"))
-			err = want_uint(c, fv, ks, 60000, &f->timeout_ms) ||
-			      (f->timeout_ms < 50 &&
-			       fail(c, fv, "timeout_ms must be at least 50"));
+			err = want_range(c, fv, ks, 50, 60000, &f->timeout_ms);
 		else
 			err = fail(c, node(c, p->key),
 				   "unknown key \"%s\" in fleet (site, "
