@@ -37,6 +37,25 @@ static uint64_t apply_text(const char *text)
 }
 
 /*
+ * The policy most tests enforce, in pieces so that a test may add a
+ * service and a rule: clients may reach web's ports, banned may not.
+ */
+#define GATE_POLICY_SERVICES                                       \
+	"apiVersion: portcullis/v1\n"                              \
+	"kind: Policy\n"                                           \
+	"identities:\n"                                            \
+	"  clients: { cidrs: [198.18.1.0/24, \"fd00:1::/64\"] }\n" \
+	"  banned: { cidrs: [198.18.1.66/32] }\n"                  \
+	"services:\n"                                              \
+	"  web:\n"                                                 \
+	"    cidrs: [198.18.2.2/32, \"fd00:2::2/128\"]\n"          \
+	"    ports: [8080/tcp, 53/udp, icmp, icmpv6, 9000-9100/tcp]\n"
+#define GATE_POLICY_RULES                                                      \
+	"rules:\n"                                                             \
+	"  - { name: allow-web, from: [clients], to: [web], action: allow }\n" \
+	"  - { name: deny-banned, from: [banned], to: [web], action: deny }\n"
+
+/*
  * Load balancing: web (two IPv4 backends, one weighted, and an IPv6 one)
  * and dns (balanced by BALANCE, which a test replaces with a strategy
  * padded to its 7 characters or longer).

@@ -30,19 +30,7 @@
 
 static int veth_ifindex, tun_ifindex;
 
-static const char policy_text[] =
-	"apiVersion: portcullis/v1\n"
-	"kind: Policy\n"
-	"identities:\n"
-	"  clients: { cidrs: [198.18.1.0/24, \"fd00:1::/64\"] }\n"
-	"  banned: { cidrs: [198.18.1.66/32] }\n"
-	"services:\n"
-	"  web:\n"
-	"    cidrs: [198.18.2.2/32, \"fd00:2::2/128\"]\n"
-	"    ports: [8080/tcp, 53/udp, icmp, icmpv6, 9000-9100/tcp]\n"
-	"rules:\n"
-	"  - { name: allow-web, from: [clients], to: [web], action: allow }\n"
-	"  - { name: deny-banned, from: [banned], to: [web], action: deny }\n";
+static const char policy_text[] = GATE_POLICY_SERVICES GATE_POLICY_RULES;
 
 static int tc_ethernet;
 

@@ -52,22 +52,11 @@ static int tc_ethernet;
 /* ---- the policies ------------------------------------------------------ */
 
 /* test_gate.c's policy, and a service that takes ICMP echo requests only */
-static const char policy_text[] =
-	"apiVersion: portcullis/v1\n"
-	"kind: Policy\n"
-	"identities:\n"
-	"  clients: { cidrs: [198.18.1.0/24, \"fd00:1::/64\"] }\n"
-	"  banned: { cidrs: [198.18.1.66/32] }\n"
-	"services:\n"
-	"  web:\n"
-	"    cidrs: [198.18.2.2/32, \"fd00:2::2/128\"]\n"
-	"    ports: [8080/tcp, 53/udp, icmp, icmpv6, 9000-9100/tcp]\n"
+static const char policy_text[] = GATE_POLICY_SERVICES
 	"  ping:\n"
 	"    cidrs: [198.18.2.4/32, \"fd00:2::4/128\"]\n"
-	"    ports: [icmp/echo-request, icmpv6/echo-request]\n"
-	"rules:\n"
-	"  - { name: allow-web, from: [clients], to: [web], action: allow }\n"
-	"  - { name: deny-banned, from: [banned], to: [web], action: deny }\n"
+	"    ports: [icmp/echo-request, "
+	"icmpv6/echo-request]\n" GATE_POLICY_RULES
 	"  - { name: pings, from: [clients], to: [ping], action: allow }\n";
 
 #define RULE_WEB 1
