@@ -63,7 +63,9 @@ static long now_ms(void)
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* "HTTP/N.N NNN ...": the status (at most three digits), or -1. */
+/* "HTTP/VERSION NNN ...": the status (at most three digits), or -1.
+ * (evhttp answers in the version the request named, whatever it was:
+ * "HTTP/0.1", "HTTP/-1.1".) */
 static int reply_status(const char *r)
 {
 	static const char digits[] = "0123456789";
@@ -73,10 +75,7 @@ static int reply_status(const char *r)
 	if (strncmp(r, "HTTP/", 5))
 		return -1;
 	r += 5;
-	if (!(n = strspn(r, digits)) || r[n] != '.')
-		return -1;
-	r += n + 1;
-	if (!(n = strspn(r, digits)) || r[n] != ' ')
+	if (!(n = strcspn(r, " \r\n")) || r[n] != ' ')
 		return -1;
 	r += n + strspn(r + n, " ");
 	if (!(n = strspn(r, digits)))
