@@ -27,7 +27,8 @@ HEAD = b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: "
 socks, opened, closed = [], {}, {}
 start = time.monotonic()
 for i in range(a.conns):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(socket.AF_INET6 if ":" in a.host else socket.AF_INET,
+                      socket.SOCK_STREAM)
     s.bind((a.source, 0))
     s.settimeout(2)
     try:

@@ -14,7 +14,10 @@ trap t_cleanup EXIT
 
 PORT=9445
 t_setup
-sed -i "s|    listen: unix:$T_DIR/api.sock|    listen: [unix:$T_DIR/api.sock, 127.0.0.1:$PORT]\n    max_connections: 64\n    max_connections_per_address: 8\n    request_timeout: 3|" \
+# IPv6 clients: two addresses of one /64, on the gateway's loopback
+ip -n "$(lab_ns gw)" addr add fd00:99::2/64 dev lo nodad
+ip -n "$(lab_ns gw)" addr add fd00:99::3/64 dev lo nodad
+sed -i "s|    listen: unix:$T_DIR/api.sock|    listen: [unix:$T_DIR/api.sock, 127.0.0.1:$PORT, \"[::1]:$PORT\"]\n    max_connections: 64\n    max_connections_per_address: 8\n    request_timeout: 3|" \
 	"$T_DIR/gateway.yaml"
 expect 0 "an admin token is created offline" \
 	"$DAEMON" -c "$T_DIR/gateway.yaml" --token-create boot --role admin
@@ -198,9 +201,20 @@ expect_json still_open -eq 0 "none of them is open after 8 s"
 closed=$(jget closed_after)
 expect 0 "each was closed after request_timeout (3 s) of trickling: $closed" \
 	python3 -c 'import sys, json; v = json.loads(sys.argv[1]); sys.exit(not (len(v) == 8 and all(2.5 <= t <= 6 for t in v)))' "$closed"
+# an IPv6 host has a /64: its addresses count as one
+slow6=""
+for a in 2 3; do
+	lab_in gw python3 "$SRC/tests/netns/slowloris.py" --host ::1 --port $PORT \
+		--source fd00:99::$a --conns 6 --interval 0.5 --duration 5 >"$T_DIR/slow6-$a.json" &
+	slow6="$slow6 $!"
+done
+wait $slow6
+accepted6=$(python3 -c 'import json, sys; print(sum(json.load(open(f))["accepted"] for f in sys.argv[1:]))' "$T_DIR"/slow6-*.json)
+expect_eq "two addresses of one IPv6 /64 share max_connections_per_address (8 of 12)" "$accepted6" 8
+expect 0 "the refusal says the /64" grep -q 'refused a connection from fd00:99::[23]: 8 connections open from its /64' "$T_DIR/daemon.log"
 expect 0 "status counts what was refused" cli --json --token "$ADMIN" status
-expect_json api.tcp.refused_per_address -ge 12 "refused_per_address"
-expect_json api.tcp.request_timeouts -ge 8 "request_timeouts"
+expect_json api.tcp.refused_per_address -ge 16 "refused_per_address"
+expect_json api.tcp.request_timeouts -ge 16 "request_timeouts"
 expect 0 "refusals are logged, rate-limited" grep -q 'refused a connection from 127.0.9.9: 8 connections open from it (max_connections_per_address)' "$T_DIR/daemon.log"
 
 # after all of it: still serving, still enforcing

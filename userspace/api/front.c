@@ -56,8 +56,9 @@ struct conn {
 		CLIENT_DONE, /* the client sent all it will; answers go on */
 		CLOSING,     /* evhttp is done: flush, linger, free */
 	} state;
-	int shut_app;		/* CLIENT_DONE: shut the relay once flushed */
-	int awaiting;		/* a request has begun, its answer not */
+	int shut_app;	    /* CLIENT_DONE: shut the relay once flushed */
+	int awaiting;	    /* a request has begun, its answer not */
+	uint8_t origin[16]; /* whose connection it counts as (same_origin) */
 	struct event *deadline; /* of the handshake, then of each request */
 	struct sockaddr_un name;
 	socklen_t namelen;
@@ -667,6 +668,28 @@ static void peer_name(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/*
+ * Whose connection this is, for max_connections_per_address: the IPv4
+ * address, or an IPv6 address's /64 (one host is given a /64 and may use
+ * any address in it), in IPv6 form.
+ */
+static void origin_of(const struct sockaddr *sa, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (sa->sa_family == AF_INET6) {
+		const uint8_t *a =
+			((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		static const uint8_t v4mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+		/* (an IPv4 client on a dual-stack socket: its address) */
+		memcpy(out, a, memcmp(a, v4mapped, 12) ? 8 : 16);
+	} else {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr,
+		       4);
+	}
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		      struct sockaddr *sa, int salen, void *arg)
 {
@@ -674,6 +697,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	struct timeval htv = {HANDSHAKE_TIMEOUT_S, 0};
 	struct timeval wtv = {WRITE_TIMEOUT_S, 0};
 	char addr[sizeof(((struct pc_front_peer *)0)->addr)];
+	uint8_t origin[16];
 	unsigned int same = 0;
 	struct conn *c;
 	int one = 1, rc;
@@ -690,15 +714,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	peer_name(sa, addr, sizeof(addr));
+	origin_of(sa, origin);
 	for (const struct conn *o = f->conns; o; o = o->next)
-		same += !strcmp(o->peer.addr, addr);
+		same += !memcmp(o->origin, origin, sizeof(origin));
 	if (same >= f->max_per_address) {
 		f->refused_per_address++;
 		client_warn(f,
 			    "api: refused a connection from %s: %u "
-			    "connections open from it "
+			    "connections open from %s "
 			    "(max_connections_per_address)",
-			    addr, same);
+			    addr, same,
+			    strchr(addr, ':') && !strchr(addr, '.') ? "its /64"
+								    : "it");
 		close(fd);
 		return;
 	}
@@ -707,6 +734,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	c = pc_xcalloc(1, sizeof(*c));
 	c->f = f;
 	memcpy(c->peer.addr, addr, sizeof(addr));
+	memcpy(c->origin, origin, sizeof(origin));
 	c->net = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->net) {
 		close(fd);
