@@ -5,7 +5,9 @@
  *                BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: it
  *                stamps a flow's source address and port into the frame
  *                and redirects it out of the generator's interface;
- *   bench_sink - counts what arrives per flow at the sink, then drops it;
+ *   bench_sink - counts what arrives per flow at the sink, then drops it
+ *                (or, as the reply sink, what arrives from the sink's
+ *                port, per destination address and port);
  *   bench_pass - XDP_PASS, so a veth receives redirected frames when the
  *                configuration under test has no XDP program of its own.
  */
@@ -29,6 +31,8 @@ const volatile __u32 gen_mix_every;  /* every Nth frame from gen_mix_src */
 const volatile __u32 gen_mix_src;    /* host order, like gen_src_base */
 const volatile __u8 gen_v6;
 const volatile __u8 gen_tcp;
+/* stamp the flow into the destination address and port instead (replies) */
+const volatile __u8 gen_vary_dst;
 /*
  * The template frame's headers.  Frames are recycled within a run, and a
  * receiver may have rewritten the headers of a frame it forwarded (MACs,
@@ -42,6 +46,8 @@ const volatile __u16 gen_tmpl_ipsum;
 const volatile __u16 gen_tmpl_l4sum;
 
 const volatile __u16 sink_port = 5201; /* host order */
+/* count by destination what comes from sink_port (replies to clients) */
+const volatile __u8 sink_replies;
 
 __u64 gen_seq;	    /* frames sent */
 __u64 gen_mix_sent; /* of which from gen_mix_src */
@@ -53,6 +59,14 @@ struct {
 	__type(key, struct pcb_flow);
 	__type(value, __u64);
 } sink_flows SEC(".maps");
+
+/* Every packet counted, also those of flows past the map's capacity. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sink_total SEC(".maps");
 
 /* Ones' complement sum of 16-bit words, folded. */
 static __always_inline __u16 fold(__u32 s)
@@ -103,6 +117,10 @@ int bench_gen(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
+	/* the address and port a flow is stamped into: IPv4's destination
+	 * is 4 bytes past its source, IPv6's 16; ports 2 apart */
+	__u32 a = gen_vary_dst ? (gen_v6 ? 16 : 4) : 0;
+	__u32 p = gen_vary_dst ? 2 : 0;
 	__u32 f, src;
 	__u16 sport;
 	__u64 seq;
@@ -123,13 +141,13 @@ int bench_gen(struct xdp_md *ctx)
 	/* Ethernet 14; IPv4 20 (src at 12, sum at 10) or IPv6 40 (last 32
 	 * bits of src at 20); UDP sum at 6, TCP sum at 16 */
 	if (!gen_v6 && !gen_tcp)
-		err = stamp(data, end, 26, 24, 34, 40, src, sport);
+		err = stamp(data, end, 26 + a, 24, 34 + p, 40, src, sport);
 	else if (!gen_v6)
-		err = stamp(data, end, 26, 24, 34, 50, src, sport);
+		err = stamp(data, end, 26 + a, 24, 34 + p, 50, src, sport);
 	else if (!gen_tcp)
-		err = stamp(data, end, 34, 0, 54, 60, src, sport);
+		err = stamp(data, end, 34 + a, 0, 54 + p, 60, src, sport);
 	else
-		err = stamp(data, end, 34, 0, 54, 70, src, sport);
+		err = stamp(data, end, 34 + a, 0, 54 + p, 70, src, sport);
 	if (err)
 		return XDP_ABORTED;
 	return bpf_redirect(gen_ifindex, 0);
@@ -141,9 +159,10 @@ int bench_sink(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct pcb_flow key = {};
-	__u16 proto, dport;
+	__u16 proto, port;
 	__u8 l4proto;
-	void *l4;
+	__u32 zero = 0;
+	void *l4, *addr;
 	__u64 one = 1, *cnt;
 
 	if (data + 14 > end)
@@ -159,13 +178,15 @@ int bench_sink(struct xdp_md *ctx)
 			return XDP_PASS;
 		l4proto = *(__u8 *)(data + 14 + 9);
 		key.saddr[10] = key.saddr[11] = 0xff;
-		__builtin_memcpy(&key.saddr[12], data + 14 + 12, 4);
+		addr = data + 14 + (sink_replies ? 16 : 12);
+		__builtin_memcpy(&key.saddr[12], addr, 4);
 		l4 = data + 14 + ihl;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		if (data + 14 + 40 > end)
 			return XDP_PASS;
 		l4proto = *(__u8 *)(data + 14 + 6);
-		__builtin_memcpy(key.saddr, data + 14 + 8, 16);
+		addr = data + 14 + (sink_replies ? 24 : 8);
+		__builtin_memcpy(key.saddr, addr, 16);
 		l4 = data + 14 + 40;
 	} else {
 		return XDP_PASS;
@@ -174,11 +195,16 @@ int bench_sink(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (l4 + 4 > end)
 		return XDP_PASS;
-	dport = *(__u16 *)(l4 + 2);
-	if (dport != bpf_htons(sink_port))
+	/* the sink's port: the destination, or a reply's source */
+	port = *(__u16 *)(l4 + (sink_replies ? 0 : 2));
+	if (port != bpf_htons(sink_port))
 		return XDP_PASS;
-	key.sport = bpf_ntohs(*(__u16 *)l4);
+	/* the client's port: the source, or a reply's destination */
+	key.sport = bpf_ntohs(*(__u16 *)(l4 + (sink_replies ? 2 : 0)));
 	key.proto = l4proto;
+	cnt = bpf_map_lookup_elem(&sink_total, &zero);
+	if (cnt)
+		*cnt += 1;
 	cnt = bpf_map_lookup_elem(&sink_flows, &key);
 	if (cnt)
 		*cnt += 1;

@@ -5,10 +5,14 @@
 
 #include <linux/types.h>
 
-#define PCB_MAX_FLOWS 65536
-#define PCB_HDR_MAX 80 /* Ethernet + IPv6 + TCP is 74 */
+#define PCB_MAX_FLOWS 65536	    /* flows the sink counts apart */
+#define PCB_MAX_GEN_FLOWS (1 << 24) /* flows the generator cycles through */
+#define PCB_HDR_MAX 80		    /* Ethernet + IPv6 + TCP is 74 */
 
-/* One flow as the sink sees it (the destination is always the sink). */
+/*
+ * One flow by its client's end: the source of what reaches the sink, the
+ * destination of a reply (the sink's end is always the sink's port).
+ */
 struct pcb_flow {
 	__u8 saddr[16]; /* IPv4 mapped into ::ffff:0:0/96 */
 	__u16 sport;	/* host order */

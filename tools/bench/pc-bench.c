@@ -3,9 +3,11 @@
  * pc-bench: the measuring half of tools/bench (run.py drives it).
  *
  *   pc-bench gen    send frames out of an interface at full speed (or one
- *                   run in K), many flows, through BPF_PROG_TEST_RUN in
- *                   BPF_F_TEST_XDP_LIVE_FRAMES mode
- *   pc-bench sink   attach | read | detach the per-flow counting sink
+ *                   run in K, or one frame per flow every MS), many flows,
+ *                   through BPF_PROG_TEST_RUN in BPF_F_TEST_XDP_LIVE_FRAMES
+ *                   mode; --vary-dst sends a server's replies to them
+ *   pc-bench sink   attach | read | detach the per-flow counting sink (with
+ *                   --replies: the one counting replies at the clients)
  *   pc-bench pass   attach | detach an XDP_PASS program
  *   pc-bench cost   ns per packet of the XDP program attached to an
  *                   interface, through BPF_PROG_TEST_RUN repeat
@@ -46,6 +48,9 @@
 
 #define PIN_DIR "/sys/fs/bpf/pc-bench"
 #define SINK_PIN PIN_DIR "/sink_flows"
+#define SINK_TOTAL_PIN PIN_DIR "/sink_total"
+#define REPLY_PIN PIN_DIR "/reply_flows"
+#define REPLY_TOTAL_PIN PIN_DIR "/reply_total"
 #define XDPFILTER_V4 "/sys/fs/bpf/xdp-filter/filter_ipv4"
 #define XDPFILTER_V6 "/sys/fs/bpf/xdp-filter/filter_ipv6"
 
@@ -58,8 +63,10 @@ static int usage(void)
 		"[--sport N] [--dport N]\n"
 		"                    [--proto udp|tcp] [--size BYTES] "
 		"[--count N] [--duration S] [--every K]\n"
+		"                    [--interval MS [--burst N] [--delay MS]] "
+		"[--vary-dst]\n"
 		"       pc-bench sink attach|read|detach --ifname IF "
-		"[--port N] [--reset]\n"
+		"[--port N] [--reset] [--replies]\n"
 		"       pc-bench pass attach|detach --ifname IF\n"
 		"       pc-bench cost --ifname IF [--pass] --src ADDR "
 		"--dst ADDR [--nsrc N] [--src-step N]\n"
@@ -84,13 +91,36 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void sleep_until(double t)
+{
+	double d = t - now_s();
+	struct timespec ts;
+
+	if (d <= 0)
+		return;
+	ts.tv_sec = (time_t)d;
+	ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Milliseconds, 0 or more, fractions allowed; stored as seconds. */
+static int parse_ms(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end) / 1e3;
+	return errno || end == s || *end || !(*out >= 0) ? -1 : 0;
+}
+
 /* Options shared by the subcommands; each uses what it needs. */
 struct opts {
 	const char *ifname, *src, *dst, *src_mac, *dst_mac, *expect, *mix_src;
 	unsigned long nsrc, src_step, flows, sport, dport, size, count, repeat,
-		port, newflows, mix_every, every;
-	double duration;
-	int tcp, reset, pass;
+		port, newflows, mix_every, every, burst;
+	double duration, interval, delay; /* seconds */
+	int tcp, reset, pass, vary_dst, replies;
 };
 
 static int parse_ulong(const char *s, unsigned long *out)
@@ -115,18 +145,35 @@ static int parse_seconds(const char *s, double *out)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{"ifname", 1, 0, 'i'},	  {"src", 1, 0, 's'},
-		{"dst", 1, 0, 'd'},	  {"src-mac", 1, 0, 'm'},
-		{"dst-mac", 1, 0, 'M'},	  {"nsrc", 1, 0, 'n'},
-		{"src-step", 1, 0, 'S'},  {"flows", 1, 0, 'f'},
-		{"sport", 1, 0, 'p'},	  {"dport", 1, 0, 'P'},
-		{"proto", 1, 0, 'x'},	  {"size", 1, 0, 'z'},
-		{"count", 1, 0, 'c'},	  {"duration", 1, 0, 'D'},
-		{"every", 1, 0, 'r'},	  {"repeat", 1, 0, 'R'},
-		{"port", 1, 0, 'o'},	  {"expect", 1, 0, 'e'},
-		{"reset", 0, 0, 'X'},	  {"pass", 0, 0, 'a'},
-		{"new", 1, 0, 'N'},	  {"mix-src", 1, 0, 'y'},
-		{"mix-every", 1, 0, 'Y'}, {0},
+		{"ifname", 1, 0, 'i'},
+		{"src", 1, 0, 's'},
+		{"dst", 1, 0, 'd'},
+		{"src-mac", 1, 0, 'm'},
+		{"dst-mac", 1, 0, 'M'},
+		{"nsrc", 1, 0, 'n'},
+		{"src-step", 1, 0, 'S'},
+		{"flows", 1, 0, 'f'},
+		{"sport", 1, 0, 'p'},
+		{"dport", 1, 0, 'P'},
+		{"proto", 1, 0, 'x'},
+		{"size", 1, 0, 'z'},
+		{"count", 1, 0, 'c'},
+		{"duration", 1, 0, 'D'},
+		{"every", 1, 0, 'r'},
+		{"repeat", 1, 0, 'R'},
+		{"port", 1, 0, 'o'},
+		{"expect", 1, 0, 'e'},
+		{"reset", 0, 0, 'X'},
+		{"pass", 0, 0, 'a'},
+		{"new", 1, 0, 'N'},
+		{"mix-src", 1, 0, 'y'},
+		{"mix-every", 1, 0, 'Y'},
+		{"interval", 1, 0, 'I'},
+		{"delay", 1, 0, 'L'},
+		{"vary-dst", 0, 0, 'V'},
+		{"replies", 0, 0, 'Q'},
+		{"burst", 1, 0, 'B'},
+		{0},
 	};
 	int c;
 
@@ -200,6 +247,23 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'N':
 			u = &o->newflows;
 			break;
+		case 'I':
+			if (parse_ms(optarg, &o->interval) || !o->interval)
+				return -1;
+			break;
+		case 'L':
+			if (parse_ms(optarg, &o->delay))
+				return -1;
+			break;
+		case 'B':
+			u = &o->burst;
+			break;
+		case 'V':
+			o->vary_dst = 1;
+			break;
+		case 'Q':
+			o->replies = 1;
+			break;
 		case 'X':
 			o->reset = 1;
 			break;
@@ -225,13 +289,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
-	if (o->nsrc == 0 || o->flows == 0 || o->flows > PCB_MAX_FLOWS ||
-	    o->sport + o->flows / o->nsrc > 65535 || o->dport > 65535 ||
-	    o->size < 60 || o->size > 1500) {
+	if (o->nsrc == 0 || o->flows == 0 || o->flows > PCB_MAX_GEN_FLOWS ||
+	    (o->vary_dst ? o->dport : o->sport) + (o->flows - 1) / o->nsrc >
+		    65535 ||
+	    o->sport > 65535 || o->dport > 65535 || o->size < 60 ||
+	    o->size > 1500 || o->interval > 60 || o->delay > 60) {
 		fprintf(stderr,
 			"pc-bench: out of range: flows 1..%d, size "
-			"60..1500, ports below 65536\n",
-			PCB_MAX_FLOWS);
+			"60..1500, ports below 65536, --interval and --delay "
+			"at most 60000 ms\n",
+			PCB_MAX_GEN_FLOWS);
 		return -1;
 	}
 	return 0;
@@ -406,12 +473,12 @@ static int load_skel(struct bench_bpf *skel)
 
 static int cmd_gen(struct opts *o)
 {
-	unsigned char smac[6], dmac[6], src[16], dst[16], mix[16];
+	unsigned char smac[6], dmac[6], src[16], dst[16], mix[16], *vary;
 	int ifindex = ifindex_of(o->ifname), v6, dv6, mv6, err, fd;
 	struct bench_bpf *skel;
 	struct frame f;
 	struct xdp_md ctx = {0};
-	unsigned long long runs = 0, sent = 0;
+	unsigned long long runs = 0, sent = 0, ticks = 0;
 	double t0, t1, deadline;
 
 	if (!ifindex)
@@ -446,9 +513,14 @@ static int cmd_gen(struct opts *o)
 	skel->rodata->gen_nflows = (__u32)o->flows;
 	skel->rodata->gen_nsrc = (__u32)o->nsrc;
 	skel->rodata->gen_src_step = (__u32)o->src_step;
-	skel->rodata->gen_src_base =
-		(__u32)(src[12] << 24 | src[13] << 16 | src[14] << 8 | src[15]);
-	skel->rodata->gen_sport_base = (__u16)o->sport;
+	/* with --vary-dst the flows are the destination's: --dst and
+	 * --dport are where they start, --src and --sport stay as given */
+	vary = o->vary_dst ? dst : src;
+	skel->rodata->gen_src_base = (__u32)(vary[12] << 24 | vary[13] << 16 |
+					     vary[14] << 8 | vary[15]);
+	skel->rodata->gen_sport_base =
+		(__u16)(o->vary_dst ? o->dport : o->sport);
+	skel->rodata->gen_vary_dst = (__u8)o->vary_dst;
 	skel->rodata->gen_v6 = (__u8)v6;
 	skel->rodata->gen_every = (__u32)(o->every ? o->every : 1);
 	skel->rodata->gen_mix_every = (__u32)o->mix_every;
@@ -458,8 +530,9 @@ static int cmd_gen(struct opts *o)
 				mix[15]);
 	skel->rodata->gen_tcp = (__u8)o->tcp;
 	memcpy(skel->data->gen_tmpl, f.b, PCB_HDR_MAX);
-	memcpy((void *)&skel->rodata->gen_tmpl_src, src + 12, 4);
-	memcpy((void *)&skel->rodata->gen_tmpl_sport, f.b + f.l4, 2);
+	memcpy((void *)&skel->rodata->gen_tmpl_src, vary + 12, 4);
+	memcpy((void *)&skel->rodata->gen_tmpl_sport,
+	       f.b + f.l4 + (o->vary_dst ? 2 : 0), 2);
 	memcpy((void *)&skel->rodata->gen_tmpl_ipsum, f.b + 14 + 10, 2);
 	memcpy((void *)&skel->rodata->gen_tmpl_l4sum,
 	       f.b + f.l4 + (o->tcp ? 16 : 6), 2);
@@ -475,16 +548,35 @@ static int cmd_gen(struct opts *o)
 	/*
 	 * One run of the program per frame; with --every K the program sends
 	 * one run in K and drops the rest unsent, a lower rate with even
-	 * spacing.  --count bounds the frames sent.
+	 * spacing.  --count bounds the frames sent.  With --interval, a burst
+	 * every MS milliseconds (after --delay MS): --burst frames, by default
+	 * one per flow; the flows go on where the last burst left them.
 	 */
 	t0 = now_s();
 	deadline = o->duration ? t0 + o->duration : 0;
+	if (o->delay)
+		sleep_until(t0 + o->delay);
 	for (;;) {
 		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = f.b,
 			    .data_size_in = (__u32)f.len, .ctx_in = &ctx,
 			    .ctx_size_in = sizeof(ctx),
 			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
 			    .batch_size = 64, .repeat = 1 << 16);
+
+		if (o->interval) {
+			unsigned long burst = o->burst ? o->burst : o->flows;
+
+			if (burst * (o->every ? o->every : 1) > INT_MAX) {
+				fprintf(stderr, "pc-bench: burst too big\n");
+				bench_bpf__destroy(skel);
+				return 2;
+			}
+			t.repeat = (int)(burst * (o->every ? o->every : 1));
+			/* a batch's pages are set up at every call: no more
+			 * than the burst needs */
+			if (t.repeat < (int)t.batch_size)
+				t.batch_size = (__u32)t.repeat;
+		}
 
 		/* stop at --count: one frame per --every runs */
 		if (o->count) {
@@ -507,6 +599,14 @@ static int cmd_gen(struct opts *o)
 		if ((deadline && t1 >= deadline) ||
 		    (o->count && sent >= o->count))
 			break;
+		if (o->interval) {
+			double next =
+				t0 + o->delay + (double)++ticks * o->interval;
+
+			if (deadline && next >= deadline)
+				break;
+			sleep_until(next);
+		}
 	}
 	t1 = now_s();
 	printf("{\"sent\": %llu, \"mix_sent\": %llu, \"runs\": %llu, "
@@ -538,11 +638,16 @@ static int sink_attach(struct opts *o, int ifindex)
 	if (!skel)
 		return 1;
 	skel->rodata->sink_port = (__u16)o->port;
+	skel->rodata->sink_replies = (__u8)o->replies;
 	bpf_program__set_autoload(skel->progs.bench_gen, false);
 	bpf_program__set_autoload(skel->progs.bench_pass, false);
 	mkdir(PIN_DIR, 0700);
-	unlink(SINK_PIN);
-	bpf_map__set_pin_path(skel->maps.sink_flows, SINK_PIN);
+	unlink(o->replies ? REPLY_PIN : SINK_PIN);
+	unlink(o->replies ? REPLY_TOTAL_PIN : SINK_TOTAL_PIN);
+	bpf_map__set_pin_path(skel->maps.sink_flows,
+			      o->replies ? REPLY_PIN : SINK_PIN);
+	bpf_map__set_pin_path(skel->maps.sink_total,
+			      o->replies ? REPLY_TOTAL_PIN : SINK_TOTAL_PIN);
 	err = load_skel(skel) ||
 	      attach_prog(ifindex, bpf_program__fd(skel->progs.bench_sink));
 	bench_bpf__destroy(skel);
@@ -553,19 +658,29 @@ static int sink_attach(struct opts *o, int ifindex)
 
 static int sink_read(struct opts *o)
 {
-	int fd = bpf_obj_get(SINK_PIN), ncpu = libbpf_num_possible_cpus();
+	const char *pin = o->replies ? REPLY_PIN : SINK_PIN;
+	int fd = bpf_obj_get(pin), ncpu = libbpf_num_possible_cpus();
+	int tfd = bpf_obj_get(o->replies ? REPLY_TOTAL_PIN : SINK_TOTAL_PIN);
 	struct pcb_flow key, next, *keys = NULL;
 	__u64 *vals = calloc((size_t)ncpu, sizeof(__u64)), total = 0;
+	__u64 matched = 0;
+	__u32 zero = 0;
 	size_t n = 0, cap = 0;
 	int have = 0;
 
-	if (fd < 0 || !vals) {
-		fprintf(stderr, "pc-bench: no sink (%s)\n", SINK_PIN);
+	if (fd < 0 || tfd < 0 || !vals) {
+		fprintf(stderr, "pc-bench: no sink (%s)\n", pin);
 		if (fd >= 0)
 			close(fd);
+		if (tfd >= 0)
+			close(tfd);
 		free(vals);
 		return 1;
 	}
+	/* every packet counted, in flows the map holds or not */
+	if (!bpf_map_lookup_elem(tfd, &zero, vals))
+		for (int c = 0; c < ncpu; c++)
+			matched += vals[c];
 	printf("{\"flows\": {");
 	while (!bpf_map_get_next_key(fd, have ? &key : NULL, &next)) {
 		char addr[INET6_ADDRSTRLEN];
@@ -590,13 +705,18 @@ static int sink_read(struct opts *o)
 		}
 		keys[n++] = key;
 	}
-	printf("}, \"packets\": %llu, \"nflows\": %zu}\n",
-	       (unsigned long long)total, n);
+	printf("}, \"packets\": %llu, \"nflows\": %zu, \"matched\": %llu}\n",
+	       (unsigned long long)total, n, (unsigned long long)matched);
 	for (size_t i = 0; o->reset && i < n; i++)
 		bpf_map_delete_elem(fd, &keys[i]);
+	if (o->reset) {
+		memset(vals, 0, (size_t)ncpu * sizeof(__u64));
+		bpf_map_update_elem(tfd, &zero, vals, BPF_ANY);
+	}
 	free(keys);
 	free(vals);
 	close(fd);
+	close(tfd);
 	return 0;
 }
 
@@ -615,7 +735,8 @@ static int cmd_sink(int argc, char **argv)
 		return sink_attach(&o, ifindex);
 	if (!strcmp(argv[1], "detach")) {
 		bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
-		unlink(SINK_PIN);
+		unlink(o.replies ? REPLY_PIN : SINK_PIN);
+		unlink(o.replies ? REPLY_TOTAL_PIN : SINK_TOTAL_PIN);
 		return 0;
 	}
 	return usage();

@@ -50,6 +50,17 @@ GW_PIN_NAME = "pcbench"
 MIX_EVERY = 20   # deny flood: every 20th frame is from an allowed client
 LEAK_EVERY = 40  # leak check: one generator run in 40 sends
 FLOOD_LADDER = [1, 2, 4, 8]  # deny flood: one generator run in N sends
+HOST4 = "198.18.0.1"  # the generator's own address, allowed by "host"
+# conntrack under a flood of new flows: CT_FLOWS long-lived flows from
+# HOST4 (client ports from CT_PORT0, new ones each round) exchange a
+# packet each way every interval while allowed clients open new flows at
+# a paced rate
+CT_FLOWS = 1000
+CT_TABLE = 262144  # Portcullis' conntrack entries (PC_CT_ENTRIES)
+CT_PORT0 = 40000
+CT_INTERVALS = [100, 1000, 3000]  # ms
+CT_RATES = [100000, 250000]  # new flows per second
+CT_FLOOD_PORTS = 60000  # flood flows: 8 clients x this many ports
 
 
 def log(msg):
@@ -122,6 +133,8 @@ class Bench:
              str(SINK_PORT)], ns="sink")
         self.gen_mac = self.mac("gen", "eth0")
         self.gw_mac = self.mac("gw", "g0")
+        self.sink_mac = self.mac("sink", "eth0")
+        self.gw_mac1 = self.mac("gw", "g1")
         # resolve neighbours both ways before timing anything
         run(["ping", "-c1", "-W1", SINK4], ns="gw", check=False)
         run(["ping", "-c1", "-W1", "198.18.0.1"], ns="gw", check=False)
@@ -140,18 +153,19 @@ class Bench:
             run(["ip", "netns", "del", ns], check=False)
         run(["rm", "-rf", "/sys/fs/bpf/pc-bench"], check=False)
 
-    def pin_napi(self):
+    def pin_napi(self, devs=("g0",)):
         """Run g0's receive work in its own kernel thread, on CPU 1.
 
         A veth has NAPI only while an XDP program is attached, so this
         follows every attach.  The generator stays on CPU 0.
         """
-        run(["ip", "netns", "exec", NS["gw"], "sh", "-c",
-             "echo 1 > /sys/class/net/g0/threaded"])
-        if self.cpus > 1:
-            for pid in run(["pgrep", "-f", "napi/g0-"],
-                           check=False).stdout.split():
-                run(["taskset", "-pc", "1", pid])
+        for dev in devs:
+            run(["ip", "netns", "exec", NS["gw"], "sh", "-c",
+                 f"echo 1 > /sys/class/net/{dev}/threaded"])
+            if self.cpus > 1:
+                for pid in run(["pgrep", "-f", f"napi/{dev}-"],
+                               check=False).stdout.split():
+                    run(["taskset", "-pc", "1", pid])
 
     def mac(self, ns, dev):
         out = run(["ip", "-j", "link", "show", dev], ns=ns).stdout
@@ -253,29 +267,46 @@ class Bench:
             run(["nft", "-f", path], ns="gw")
 
     # ---- traffic ----------------------------------------------------------
-    def gen(self, src, dst, seconds=None, count=None, every=None, nsrc=1,
-            step=1, flows=1, proto="udp", size=64, mix=None):
-        cmd = [self.pcb, "gen", "--ifname", "eth0", "--src-mac",
-               self.gen_mac, "--dst-mac", self.gw_mac, "--src", src,
+    def gen_cmd(self, src, dst, seconds=None, count=None, every=None,
+                nsrc=1, step=1, flows=1, proto="udp", size=64, mix=None,
+                sport=None, dport=SINK_PORT, interval=None, delay=None,
+                burst=None, replies=False):
+        """pc-bench gen from the generator's namespace to the gateway;
+        with replies, from the sink's (a server answering clients: the
+        flows are the destination's)."""
+        macs = ([self.sink_mac, self.gw_mac1] if replies else
+                [self.gen_mac, self.gw_mac])
+        cmd = [self.pcb, "gen", "--ifname", "eth0", "--src-mac", macs[0],
+               "--dst-mac", macs[1], "--src", src,
                "--dst", dst, "--nsrc", str(nsrc), "--src-step", str(step),
                "--flows", str(flows),
                "--proto", proto, "--size", str(size), "--dport",
-               str(SINK_PORT)]
-        if seconds:
-            cmd += ["--duration", str(seconds)]
-        if count:
-            cmd += ["--count", str(count)]
-        if every:
-            cmd += ["--every", str(every)]
+               str(dport)]
+        for opt, v in [("--duration", seconds), ("--count", count),
+                       ("--every", every), ("--sport", sport),
+                       ("--interval", interval), ("--delay", delay),
+                       ("--burst", burst)]:
+            if v:
+                cmd += [opt, str(v)]
         if mix:
             cmd += ["--mix-src", mix[0], "--mix-every", str(mix[1])]
+        if replies:
+            cmd.append("--vary-dst")
         if self.cpus > 1:
             cmd = ["taskset", "-c", "0"] + cmd
-        return json.loads(run(cmd, ns="gen").stdout)
+        ns = NS["sink" if replies else "gen"]
+        return ["nsenter", f"--net=/var/run/netns/{ns}"] + cmd
 
-    def sink_read(self):
-        return json.loads(run([self.pcb, "sink", "read", "--reset"],
-                              ns="sink").stdout)
+    def gen(self, *args, **kw):
+        return json.loads(run(self.gen_cmd(*args, **kw)).stdout)
+
+    def sink_read(self, replies=False, reset=True):
+        """What the sink counted (with replies: the generator's reply
+        sink), since the last read that reset it."""
+        return json.loads(run([self.pcb, "sink", "read"] +
+                              (["--reset"] if reset else []) +
+                              (["--replies"] if replies else []),
+                              ns="gen" if replies else "sink").stdout)
 
     def sink_count(self, flows, prefix):
         return sum(v for k, v in flows.items() if k.startswith(prefix))
@@ -485,6 +516,124 @@ class Bench:
             "flood_absorbed_pps": (d1 - d0) / f["seconds"],
             "allowed_sent": f["mix_sent"], "allowed_delivered": got,
             "alone_sent": a["sent"], "alone_delivered": alone,
+        }
+
+    def conntrack(self):
+        """Long-lived flows under a flood of allowed new flows, which
+        overflows the conntrack table (Portcullis' LRU, nftables' table of
+        the same size): what share of their packets each way still pass,
+        for several intervals between their packets."""
+        intervals = [100, 1000] if self.quick else CT_INTERVALS
+        rates = CT_RATES[-1:] if self.quick else CT_RATES
+        ct_max = int(run(["sysctl", "-n", "net.netfilter.nf_conntrack_max"],
+                         ns="gw").stdout)
+        run([self.pcb, "sink", "attach", "--ifname", "eth0", "--port",
+             str(SINK_PORT), "--replies"], ns="gen")
+        rows = []
+        try:
+            for kind in ["portcullis-xdpfwd", "nft-sets"]:
+                self.setup(kind, 10)
+                if kind.startswith("nft"):
+                    # the server's frames are redirected into g1
+                    run([self.pcb, "pass", "attach", "--ifname", "g1"],
+                        ns="gw")
+                self.pin_napi(("g0", "g1"))
+                # a full table from the start: flows of their own, at the
+                # first rate, a little more than the table holds
+                self.gen(str(genpolicy.client(0)), SINK4, nsrc=8,
+                         flows=8 * 40000, sport=20000, seconds=
+                         1.2 * CT_TABLE / rates[0], interval=1,
+                         burst=rates[0] // 1000)
+                rounds = [(rate, ms) for rate in rates for ms in intervals]
+                for i, (rate, ms) in enumerate(rounds):
+                    log(f"conntrack: {kind}, {rate} new flows/s, a "
+                        f"packet each way every {ms} ms")
+                    # each round's long-lived flows are new ones
+                    r = self.conntrack_once(rate, ms,
+                                            CT_PORT0 + i * CT_FLOWS)
+                    r.update(kind=kind, nf_conntrack_max=ct_max)
+                    rows.append(r)
+        finally:
+            run([self.pcb, "pass", "detach", "--ifname", "g1"], ns="gw",
+                check=False)
+            run([self.pcb, "sink", "detach", "--ifname", "eth0",
+                 "--replies"], ns="gen", check=False)
+        self.clear_gw()
+        self.results["conntrack"] = rows
+
+    def conntrack_once(self, rate, ms, port0):
+        """One round: open the long-lived flows, then flood and talk for
+        at least 4 intervals (2 s in a quick run, 6 otherwise)."""
+        secs = max(2 if self.quick else 6, 4 * ms / 1000)
+        n = CT_FLOWS
+        talk = dict(flows=n, sport=port0)
+        answer = dict(flows=n, sport=SINK_PORT, dport=port0,
+                      replies=True)
+        # a packet on every flow each ms, spread over it: a veth's ring
+        # (256 frames) drops a burst of them all at once.  About a burst
+        # in 5 ms, as each costs the generator's CPU (the flood's) time.
+        burst = max(1, round(n * 5 / ms))
+        paced = dict(seconds=secs, interval=burst * ms / n, burst=burst)
+        # open the flows: a packet each way (nftables calls a flow
+        # established once it has seen a reply).  The sink counts at most
+        # 65,536 flows, the flood's among them: the long-lived ones go in
+        # first, and what they had before the round is taken off after.
+        self.sink_read()
+        self.sink_read(replies=True)
+        spread = dict(count=n, interval=1, burst=50)  # rings hold 256
+        self.gen(HOST4, SINK4, **spread, **talk)
+        time.sleep(0.05)
+        self.gen(SINK4, HOST4, **spread, **answer)
+        time.sleep(0.1)
+        s0 = self.sink_read(reset=False)
+        r0 = self.sink_read(replies=True, reset=False)
+        procs = [subprocess.Popen(c, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for c in [
+            # paced: a burst every millisecond
+            self.gen_cmd(str(genpolicy.client(0)), SINK4, seconds=secs,
+                         nsrc=8, flows=8 * CT_FLOOD_PORTS, sport=1024,
+                         interval=1, burst=rate // 1000),
+            self.gen_cmd(HOST4, SINK4, **paced, **talk),
+            # the server answers half an interval after its client
+            self.gen_cmd(SINK4, HOST4, delay=ms / 2, **paced, **answer)]]
+        out = []
+        for p in procs:
+            o, e = p.communicate(timeout=secs + 60)
+            if p.returncode:
+                raise RuntimeError(f"{' '.join(p.args)}: exit "
+                                   f"{p.returncode}\n{e.strip()}")
+            out.append(json.loads(o))
+        flood, req, rep = out
+        time.sleep(0.2)
+        s = self.sink_read()
+        r = self.sink_read(replies=True)
+        for now, before in [(s, s0), (r, r0)]:
+            for k, v in before["flows"].items():
+                now["flows"][k] = now["flows"].get(k, 0) - v
+            now["matched"] -= before["matched"]
+        host = {k: v for k, v in s["flows"].items()
+                if k.startswith(HOST4 + " ")}
+        if len(host) != n:
+            raise RuntimeError(f"the sink counts {len(host)} of the {n} "
+                               "long-lived flows")
+        req_got = sum(host.values())
+        def due(key):
+            """Replies sent to the flow (the generator goes round them in
+            port order; the last round may be cut short)."""
+            f = int(key.split()[1]) - port0
+            return rep["sent"] // n + (f < rep["sent"] % n)
+        return {
+            "rate": rate, "interval_ms": ms, "flows": n,
+            "seconds": flood["seconds"],
+            "flood_offered_pps": flood["sent"] / flood["seconds"],
+            "flood_admitted_pps": (s["matched"] - req_got) /
+            flood["seconds"],
+            "requests_sent": req["sent"], "requests_delivered": req_got,
+            "replies_sent": rep["sent"], "replies_delivered": r["matched"],
+            # flows none of whose replies was dropped
+            "flows_intact": sum(1 for k, v in r["flows"].items()
+                                if v >= due(k)),
         }
 
     def latency(self):
@@ -936,18 +1085,14 @@ class Bench:
         res["seconds"] = secs
         self.results["wireguard"] = res
 
-    def run_all(self):
+    SECTIONS = ["cost", "pps", "flood", "conntrack", "latency", "memory",
+                "api", "wireguard", "failover", "fleet"]
+
+    def run_all(self, only=None):
         self.lab_up()
         try:
-            self.cost()
-            self.pps()
-            self.flood()
-            self.latency()
-            self.memory()
-            self.api()
-            self.wireguard()
-            self.failover()
-            self.fleet()
+            for name in only or self.SECTIONS:
+                getattr(self, name)()
         except BaseException:
             log(f"failed; logs kept in {self.tmp}")
             raise
@@ -1145,6 +1290,44 @@ def report(res, quick):
                  f"{fmt_int(r['allowed_delivered'])} | {kept:.1f}% | "
                  f"{fmt_int(r['alone_sent'])} | "
                  f"{fmt_int(r['alone_delivered'])} |")
+    L.append("")
+
+    ct = res.get("conntrack", [])
+    L += ["## 3b. Conntrack under a flood of new flows", "",
+          f"{fmt_int(CT_FLOWS)} long-lived UDP flows from one client "
+          "exchange a packet each way every *interval* (the server "
+          "answers half an interval after its client) while 8 allowed "
+          "clients open new flows at a paced *rate* (a burst every "
+          f"millisecond), cycling through {fmt_int(8 * CT_FLOOD_PORTS)} "
+          "flows: more than the conntrack table holds, so each flood frame "
+          "is a new flow that needs an entry.  The table is full before "
+          "the first round.  Portcullis' table is an LRU of "
+          f"{fmt_int(CT_TABLE)} flows (XDP forwarding, the gateway's "
+          "default); the baseline is nftables with the kernel's conntrack, "
+          "`nf_conntrack_max` "
+          f"{fmt_int(ct[0]['nf_conntrack_max']) if ct else 'n/a'} "
+          "(forwarding through the kernel).  A server's packet passes only "
+          "while its flow's entry is there; the client's are allowed by "
+          "policy either way.  *Offered* is what the generator managed "
+          "to send of the flood, *admitted* what of it reached the sink, "
+          "per second; *intact* counts the long-lived "
+          "flows none of whose server packets was dropped.  Each round "
+          "opens long-lived flows of its own and lasts 4 intervals or "
+          "6 s, whichever is longer.", "",
+          "| configuration | flood target /s | interval ms | offered /s | "
+          "admitted /s | client → server | server → client | flows intact "
+          "|", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in ct:
+        req = (r["requests_delivered"] / r["requests_sent"] * 100
+               if r["requests_sent"] else 0)
+        rep = (r["replies_delivered"] / r["replies_sent"] * 100
+               if r["replies_sent"] else 0)
+        L.append(f"| {names[r['kind']]} | {fmt_int(r['rate'])} | "
+                 f"{fmt_int(r['interval_ms'])} | "
+                 f"{fmt_int(r['flood_offered_pps'])} | "
+                 f"{fmt_int(r['flood_admitted_pps'])} | {req:.1f}% | "
+                 f"{rep:.1f}% | {fmt_int(r['flows_intact'])} of "
+                 f"{fmt_int(r['flows'])} |")
     L.append("")
 
     L += ["## 4. Latency through the gateway", "",
@@ -1355,6 +1538,9 @@ def main():
                     help="repetitions of each throughput and cost "
                     "measurement; the median is reported (default 3, 1 "
                     "with --quick)")
+    ap.add_argument("--only", action="append", choices=Bench.SECTIONS,
+                    help="run this section alone (may be repeated); the "
+                    "report goes to build/bench-only.md unless --out")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run.py: needs root (namespaces, XDP, nftables)")
@@ -1362,12 +1548,14 @@ def main():
                  "wrk", "openssl", "iperf3", "wg", "wireguard-go"]:
         if not shutil.which(tool):
             sys.exit(f"run.py: {tool} not found (ci/setup.sh installs it)")
-    out = args.out or (os.path.join(args.build, "bench-quick.md")
+    out = args.out or (os.path.join(args.build, "bench-only.md")
+                       if args.only else
+                       os.path.join(args.build, "bench-quick.md")
                        if args.quick else
                        os.path.join(SRC, "docs", "benchmarks.md"))
     b = Bench(args)
     t0 = time.time()
-    b.run_all()
+    b.run_all(args.only)
     b.results["machine"] = machine()
     b.results["reps"] = b.reps
     b.results["seconds"] = round(time.time() - t0, 1)
