@@ -21,6 +21,9 @@ PKGS=(
 	# packaging: the unit's checker, the man pages' renderers; the
 	# container image (tools/container/build.sh) and its runtime
 	systemd groff-base man-db libcap2-bin podman buildah runc debootstrap
+	# the web console's end-to-end tests: headless Chromium, driven from
+	# Node.js by playwright-core (below, from the npm registry)
+	chromium nodejs npm fonts-dejavu-core
 )
 
 missing=()
@@ -32,6 +35,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# playwright-core at the lockfile's version (its own browser download is
+# never used: the tests launch /usr/bin/chromium)
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+E2E=$SRC/tests/e2e
+if ! cmp -s "$E2E/package-lock.json" "$E2E/node_modules/.pc-installed" 2>/dev/null; then
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$E2E" \
+		--no-audit --no-fund --loglevel=error >/dev/null
+	cp "$E2E/package-lock.json" "$E2E/node_modules/.pc-installed"
 fi
 
 # bpffs for pins (containers and minimal hosts may not have it mounted)

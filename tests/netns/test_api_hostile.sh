@@ -46,6 +46,7 @@ next_src() { N_SRC=$((N_SRC + 1)); SRCADDR=127.0.$((N_SRC / 250)).$((N_SRC % 250
 
 # every route the router has, with the role it needs
 ROUTES="GET /v1/status viewer
+GET /v1/whoami viewer
 GET /v1/policy viewer
 PUT /v1/policy operator
 GET /v1/policy/versions viewer

@@ -28,7 +28,9 @@ for f in bin/portcullis sbin/portcullisd lib/systemd/system/portcullisd@.service
 	share/portcullis/grafana/flows.json share/portcullis/grafana/backends.json \
 	share/portcullis/grafana/wireguard.json \
 	share/portcullis/grafana/provisioning/dashboards.yaml \
-	share/portcullis/grafana/provisioning/datasource.yaml; do
+	share/portcullis/grafana/provisioning/datasource.yaml \
+	share/portcullis/console/index.html share/portcullis/console/js/app.js \
+	share/portcullis/console/console.css; do
 	[ -e "$P/$f" ] || missing="$missing $f"
 done
 expect 0 "every file is there ($PREFIX)" test -z "$missing"
@@ -81,8 +83,10 @@ sed "s|/etc/portcullis/policy.yaml|$SRC/policies/example.yaml|" \
 	"$P/share/portcullis/examples/gw1.yaml" >"$T_DIR/gw1.yaml"
 expect 0 "the installed example config passes --check" "$P/sbin/portcullisd" -c "$T_DIR/gw1.yaml" --check
 
-# the installed daemon with the unit's capabilities only, in the lab
+# the installed daemon with the unit's capabilities only, in the lab,
+# serving the installed console
 t_setup
+sed -i "s|^    trust_local_root:|    console: $P/share/portcullis/console\n&|" "$T_DIR/gateway.yaml"
 set_caps=$(echo "$CAPS" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
 cat >"$T_DIR/capd" <<EOC
 #!/bin/sh
@@ -101,6 +105,9 @@ expect 0 "its effective capabilities are those" grep -q "CapEff:.*$(
 	"/proc/$DAEMON_PID/status"
 expect 0 "status" cli --json status
 expect_json policy.rules -ge 1 "a policy is in force"
+expect 0 "the installed console is served" \
+	curl -sSf --unix-socket "$T_DIR/api.sock" http://gw/ui/
+expect_match '<script type="module" src="js/app.js"></script>' "it is the console's page"
 expect 0 "allowed TCP connects" lab_in client $PROBE tcp 198.18.2.2 8080
 expect 1 "denied port times out" lab_in client $PROBE tcp 198.18.2.2 22 --timeout 1
 expect 0 "status after traffic" cli --json status

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -58,13 +59,15 @@ static const struct pc_api_backend be = {
 static struct event_base *base;
 static struct pc_api *api;
 static char dir[64], sock[128], tcp[32];
+static const char *console_dir; /* the console suite's files */
 
 static void start(unsigned int max_connections)
 {
 	const char *listen[2] = {sock, tcp};
 	struct pc_api_opts o = {.listen = listen,
 				.nlisten = 2,
-				.max_connections = max_connections};
+				.max_connections = max_connections,
+				.console_dir = console_dir};
 
 	snprintf(dir, sizeof(dir), "/tmp/pc-server.XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
@@ -341,4 +344,249 @@ Test(server, refused_upload_gets_its_413_not_a_reset)
 	memset(req + n, 'x', sizeof(req) - (size_t)n);
 	j = (struct job){.target = tcp, .req = req, .len = sizeof(req)};
 	cr_assert_eq(exchange(&j), 413, "%s", j.resp);
+}
+
+/* ---- the web console's files, and what a browser sends ---------------- */
+
+static char cdir[64];
+static const char index_html[] = "<!doctype html><title>console</title>\n";
+static const char app_js[] = "export const x = 1;\n";
+
+static void put_file(const char *name, const char *text)
+{
+	char path[160];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", cdir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void console_setup(void)
+{
+	char path[160];
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	snprintf(cdir, sizeof(cdir), "/tmp/pc-console.XXXXXX");
+	cr_assert_not_null(mkdtemp(cdir));
+	snprintf(path, sizeof(path), "%s/js", cdir);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/js/deeper", cdir);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	put_file("index.html", index_html);
+	put_file("js/app.js", app_js);
+	put_file("js/deeper/too-deep.js", "x"); /* two levels down */
+	put_file(".hidden.js", "x");		/* a dot file */
+	put_file("Upper.js", "x");		/* a name it never serves */
+	put_file("notes.md", "x");		/* a type it never serves */
+	snprintf(path, sizeof(path), "%s/outside.js", cdir);
+	cr_assert_eq(symlink("/etc/passwd", path), 0); /* a link out */
+	console_dir = cdir;
+	start(4);
+}
+
+static void console_teardown(void)
+{
+	char cmd[96];
+
+	stop();
+	console_dir = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", cdir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(console, .init = console_setup, .fini = console_teardown);
+
+static int request(const char *target, const char *text, struct job *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->target = target;
+	j->req = text;
+	return exchange(j);
+}
+
+Test(console, files_are_served_to_anyone_with_a_strict_policy)
+{
+	static struct job j;
+
+	/* Test that the index and a module are served without a token, by
+	 * type, with a CSP that allows no inline script or style and
+	 * headers that stop sniffing, framing and referrers */
+	cr_assert_eq(get(tcp, "/ui/", NULL, &j), 200, "%s", j.resp);
+	cr_assert_str_eq(body(&j), index_html);
+	cr_assert(strstr(j.resp, "Content-Type: text/html; charset=utf-8"));
+	cr_assert(strstr(j.resp, "Content-Security-Policy: default-src "
+				 "'none'; script-src 'self'; style-src "
+				 "'self';"));
+	cr_assert_null(strstr(j.resp, "unsafe"));
+	cr_assert(strstr(j.resp, "X-Content-Type-Options: nosniff"));
+	cr_assert(strstr(j.resp, "X-Frame-Options: DENY"));
+	cr_assert(strstr(j.resp, "Referrer-Policy: no-referrer"));
+	cr_assert(strstr(j.resp, "frame-ancestors 'none'"));
+	cr_assert_eq(get(sock, "/ui/js/app.js", NULL, &j), 200);
+	cr_assert_str_eq(body(&j), app_js);
+	cr_assert(strstr(j.resp, "Content-Type: text/javascript"));
+	cr_assert_eq(get(tcp, "/ui/index.html", NULL, &j), 200);
+}
+
+Test(console, root_goes_to_the_console)
+{
+	static struct job j;
+
+	/* Test that / and /ui redirect to /ui/ */
+	cr_assert_eq(get(tcp, "/", NULL, &j), 302, "%s", j.resp);
+	cr_assert(strstr(j.resp, "Location: /ui/\r\n"));
+	cr_assert_eq(get(tcp, "/ui", NULL, &j), 302);
+}
+
+Test(console, nothing_outside_the_table_is_reachable)
+{
+	static const char *const paths[] = {
+		"/ui/../index.html",
+		"/ui/js/../index.html",
+		"/ui/%2e%2e/etc/passwd",
+		"/ui/..%2fetc%2fpasswd",
+		"/ui/outside.js",
+		"/ui/.hidden.js",
+		"/ui/Upper.js",
+		"/ui/notes.md",
+		"/ui/js/deeper/too-deep.js",
+		"/ui//index.html",
+		"/ui/js/",
+		"/ui/js",
+		"/ui/index.html/",
+		"/ui/%69ndex.html",
+	};
+	static struct job j;
+
+	/* Test that dots, escapes, links, dot files, odd names and types,
+	 * deeper directories and directories themselves are all 404, and
+	 * /etc/passwd's text is in no answer */
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		cr_assert_eq(get(tcp, paths[i], NULL, &j), 404, "%s: %s",
+			     paths[i], j.resp);
+		cr_assert_null(strstr(j.resp, "root:"), "%s", paths[i]);
+	}
+}
+
+Test(console, unchanged_files_are_not_sent_again)
+{
+	static struct job j;
+	static char req[256];
+	char tag[32];
+	const char *e;
+
+	/* Test that the ETag given is honoured by If-None-Match (304, no
+	 * body) and a stale one gets the file */
+	cr_assert_eq(get(tcp, "/ui/js/app.js", NULL, &j), 200);
+	cr_assert_not_null(e = strstr(j.resp, "ETag: "));
+	cr_assert_eq(sscanf(e + 6, "%31[^\r]", tag), 1);
+	snprintf(req, sizeof(req),
+		 "GET /ui/js/app.js HTTP/1.1\r\nHost: x\r\n"
+		 "Connection: close\r\nIf-None-Match: %s\r\n\r\n",
+		 tag);
+	cr_assert_eq(request(tcp, req, &j), 304, "%s", j.resp);
+	cr_assert_str_eq(body(&j), "");
+	memcpy(strstr(req, tag) + 1, "0000", 4);
+	cr_assert_eq(request(tcp, req, &j), 200);
+	cr_assert_str_eq(body(&j), app_js);
+}
+
+Test(console, only_reads)
+{
+	static struct job j;
+
+	/* Test that the console's files take GET and HEAD only */
+	cr_assert_eq(request(tcp,
+			     "POST /ui/index.html HTTP/1.1\r\nHost: x\r\n"
+			     "Connection: close\r\nContent-Length: 0\r\n\r\n",
+			     &j),
+		     405, "%s", j.resp);
+	cr_assert(strstr(j.resp, "Allow: GET, HEAD"));
+	cr_assert_eq(request(tcp,
+			     "HEAD /ui/js/app.js HTTP/1.1\r\nHost: x\r\n"
+			     "Connection: close\r\n\r\n",
+			     &j),
+		     200, "%s", j.resp);
+	cr_assert_str_eq(body(&j), "");
+	{
+		char want[48];
+
+		/* HEAD tells the length GET would send */
+		snprintf(want, sizeof(want), "Content-Length: %zu\r\n",
+			 strlen(app_js));
+		cr_assert(strstr(j.resp, want), "%s", j.resp);
+	}
+}
+
+Test(console, other_sites_pages_are_refused)
+{
+	static struct job j;
+
+	/* Test that a browser's request from another origin or site is
+	 * 403 before authentication (even with a good token), and one from
+	 * the console's own origin goes on */
+	cr_assert_eq(request(tcp,
+			     "PUT /v1/policy HTTP/1.1\r\nHost: x\r\n"
+			     "Origin: http://evil.example\r\n"
+			     "Authorization: Bearer pct_00000002_x\r\n"
+			     "Connection: close\r\nContent-Length: 2\r\n\r\n"
+			     "{}",
+			     &j),
+		     403, "%s", j.resp);
+	cr_assert(strstr(body(&j), "cross-origin request refused (Origin)"));
+	cr_assert_eq(puts_seen, 0);
+	cr_assert_eq(request(tcp,
+			     "GET /v1/status HTTP/1.1\r\nHost: x\r\n"
+			     "Origin: null\r\nConnection: close\r\n\r\n",
+			     &j),
+		     403);
+	cr_assert_eq(request(tcp,
+			     "GET /v1/status HTTP/1.1\r\nHost: x\r\n"
+			     "Sec-Fetch-Site: cross-site\r\n"
+			     "Authorization: Bearer pct_00000001_x\r\n"
+			     "Connection: close\r\n\r\n",
+			     &j),
+		     403);
+	cr_assert(strstr(body(&j), "\"field\": \"Sec-Fetch-Site\""));
+	cr_assert_eq(request(tcp,
+			     "GET /v1/status HTTP/1.1\r\nHost: x\r\n"
+			     "Origin: https://x\r\nSec-Fetch-Site: "
+			     "same-origin\r\n"
+			     "Authorization: Bearer pct_00000001_x\r\n"
+			     "Connection: close\r\n\r\n",
+			     &j),
+		     200, "%s", j.resp);
+	/* and what the API answers is data: no page may run it */
+	cr_assert(strstr(j.resp, "Content-Security-Policy: default-src "
+				 "'none'; frame-ancestors 'none'"));
+	cr_assert(strstr(j.resp, "Cache-Control: no-store"));
+}
+
+Test(console, whoami_names_the_caller)
+{
+	static struct job j;
+
+	/* Test that /v1/whoami tells the console the token's name and role,
+	 * and needs a token */
+	cr_assert_eq(get(tcp, "/v1/whoami", "pct_00000002_x", &j), 200);
+	cr_assert(strstr(body(&j), "\"name\": \"token t2\""), "%s", j.resp);
+	cr_assert(strstr(body(&j), "\"role\": \"operator\""));
+	cr_assert_eq(get(tcp, "/v1/whoami", NULL, &j), 401);
+}
+
+Test(console, a_directory_without_an_index_is_refused)
+{
+	struct pc_console *c = (void *)1;
+	char path[160];
+
+	/* Test that loading fails (and says so) without index.html, and for
+	 * a directory that is not there */
+	snprintf(path, sizeof(path), "%s/index.html", cdir);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(pc_console_load(cdir, &c), -ENOENT);
+	cr_assert_null(c);
+	cr_assert_eq(pc_console_load("/nonexistent/console", &c), -ENOENT);
 }

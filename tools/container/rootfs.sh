@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The runtime image's root, from a build dir: portcullisd, portcullis,
 # wireguard-go (WireGuard where the host has no kernel module) and every
-# library they load (ldd), the directories the daemon uses, nothing else.
+# library they load (ldd), the web console's files, the directories the
+# daemon uses, nothing else.
 #   tools/container/rootfs.sh BUILD_DIR ROOT
 set -eu
 build=$1 root=$2
@@ -31,6 +32,13 @@ done | sort -u | while read -r lib; do
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib"
 done
+# the web console, where the daemon was built to look for it
+console=$(meson introspect "$build" --buildoptions | python3 -c '
+import json, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+print(o["prefix"] + "/" + o["datadir"] + "/portcullis/console")')
+mkdir -p "$root$console"
+cp -R "$(dirname "$0")/../../console/." "$root$console/"
 # the CA bundle, for the CLI's https to a gateway (--cacert overrides)
 mkdir -p "$root/etc/ssl/certs"
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"

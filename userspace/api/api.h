@@ -165,7 +165,35 @@ struct pc_api_opts {
 	 * its answer's; evhttp: idle time); 0: PC_API_TIMEOUT_S */
 	unsigned int request_timeout_s;
 	const struct pc_api_tls *tls; /* NULL: TCP only on loopback */
+	const char *console_dir;      /* the web console's files; NULL: none */
 };
+
+/*
+ * The web console (console.c): the files of one directory and of its
+ * subdirectories one level down, read at start and served under
+ * PC_CONSOLE_PREFIX by exact name ("/ui/" is index.html) to anyone: they
+ * hold no secret; what they show comes from the API, with a token.
+ */
+#define PC_CONSOLE_PREFIX "/ui/"
+#define PC_CONSOLE_MAX_FILES 256
+#define PC_CONSOLE_MAX_FILE (4 << 20)
+#define PC_CONSOLE_MAX_BYTES (32 << 20)
+
+struct pc_console_file {
+	char name[136]; /* "app.js", "js/app.js" */
+	const char *type;
+	char *data;
+	size_t len;
+	char etag[24];
+};
+
+struct pc_console;
+/* 0, or -errno with the reason logged (no index.html is one). */
+int pc_console_load(const char *dir, struct pc_console **out);
+void pc_console_free(struct pc_console *c);
+/* The file a request path names, or NULL. */
+const struct pc_console_file *pc_console_find(const struct pc_console *c,
+					      const char *path);
 
 int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 		 const struct pc_api_backend *be, struct pc_api **out);

@@ -282,6 +282,17 @@ static int post_rollback(const struct pc_api_backend *be, const char *query,
 	return status;
 }
 
+/* Who the credential says the caller is: the console asks at login. */
+static int get_whoami(const struct pc_api_backend *be, const char *query,
+		      const char *ctype, const char *body, size_t len,
+		      json_t **out)
+{
+	(void)be, (void)query, (void)ctype, (void)body, (void)len;
+	*out = json_pack("{s:s, s:s}", "name", caller->name, "role",
+			 pc_role_name(caller->role));
+	return 200;
+}
+
 static int get_healthz(const struct pc_api_backend *be, const char *query,
 		       const char *ctype, const char *body, size_t len,
 		       json_t **out)
@@ -609,6 +620,7 @@ static int delete_gateway(const struct pc_api_backend *be, const char *query,
 
 static const struct route routes[] = {
 	{"GET", "/v1/status", get_status, PC_ROLE_VIEWER},
+	{"GET", "/v1/whoami", get_whoami, PC_ROLE_VIEWER},
 	{"GET", "/v1/policy", get_policy, PC_ROLE_VIEWER},
 	{"PUT", "/v1/policy", put_policy, PC_ROLE_OPERATOR},
 	{"GET", "/v1/policy/versions", get_versions, PC_ROLE_VIEWER},

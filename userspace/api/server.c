@@ -54,7 +54,8 @@ struct pc_api {
 	struct stream *streams[PC_API_MAX_STREAMS];
 	struct event *keepalive;
 	struct pc_api_backend be;
-	struct pc_front *front; /* TCP listeners, when configured */
+	struct pc_front *front;	    /* TCP listeners, when configured */
+	struct pc_console *console; /* the web console's files, or NULL */
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	/* the front's relay target, in a directory only root can enter */
 	char relay_dir[64],
@@ -94,11 +95,44 @@ static const char *method_name(enum evhttp_cmd_type t)
 	}
 }
 
+/*
+ * Headers on every answer: a browser must not guess a type, frame the
+ * page or send it on as a referrer; what the API answers is data, never a
+ * page to run (its policy forbids everything), and never cached.
+ */
+static void common_headers(struct evhttp_request *req, int page)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "Cross-Origin-Resource-Policy", "same-origin");
+	if (page) {
+		/* the console: its own files only, no inline script or
+		 * style, no plugin, no form posted anywhere */
+		evhttp_add_header(h, "Content-Security-Policy",
+				  "default-src 'none'; script-src 'self'; "
+				  "style-src 'self'; img-src 'self' data:; "
+				  "font-src 'self'; connect-src 'self'; "
+				  "manifest-src 'self'; base-uri 'none'; "
+				  "form-action 'none'; frame-ancestors 'none'");
+		evhttp_add_header(h, "Cross-Origin-Opener-Policy",
+				  "same-origin");
+		evhttp_add_header(h, "Cache-Control", "no-cache");
+	} else {
+		evhttp_add_header(h, "Content-Security-Policy",
+				  "default-src 'none'; frame-ancestors 'none'");
+		evhttp_add_header(h, "Cache-Control", "no-store");
+	}
+}
+
 static void send_json(struct evhttp_request *req, int code, json_t *j)
 {
 	struct evbuffer *out = evbuffer_new();
 	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 
+	common_headers(req, 0);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "application/json");
 	if (out && text) {
@@ -382,10 +416,9 @@ static int start_stream(struct pc_api *api, struct evhttp_request *req,
 		memcpy(st->reason, r + 7, n);
 	}
 	api->streams[slot] = st;
+	common_headers(req, 0); /* Cache-Control: no-store */
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "text/event-stream");
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-			  "Cache-Control", "no-cache");
 	evhttp_send_reply_start(req, 200, "OK");
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
 				      stream_closed, st);
@@ -420,6 +453,7 @@ static int send_metrics(struct pc_api *api, struct evhttp_request *req,
 		json_decref(err);
 		code = 500;
 	} else {
+		common_headers(req, 0);
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "Content-Type",
 				  "text/plain; version=0.0.4; charset=utf-8");
@@ -528,6 +562,97 @@ void pc_api_metrics(const struct pc_api *api, struct pc_buf *b)
 	}
 }
 
+/*
+ * A browser's request from another site's page: refused before anything
+ * else, so no page elsewhere can drive the API with what the browser
+ * holds.  Tokens travel in a header no cross-site page can set without a
+ * preflight this API never grants, and the API sets no cookie; this is
+ * the second lock.  Clients that are not browsers send neither header.
+ */
+static int cross_origin(struct evhttp_request *req, const char **why)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char *origin = evhttp_find_header(in, "Origin");
+	const char *host = evhttp_find_header(in, "Host");
+	const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
+
+	if (site && strcmp(site, "same-origin") && strcmp(site, "none")) {
+		*why = "Sec-Fetch-Site";
+		return 1;
+	}
+	if (!origin)
+		return 0;
+	*why = "Origin";
+	if (!strncmp(origin, "https://", 8))
+		origin += 8;
+	else if (!strncmp(origin, "http://", 7))
+		origin += 7;
+	else
+		return 1; /* "null", or a scheme no page of ours has */
+	return !host || strcasecmp(origin, host);
+}
+
+/*
+ * GET / and /ui: to the console; GET /ui/NAME: its file.  1 when the
+ * request was answered here.
+ */
+static int serve_console(struct pc_api *api, struct evhttp_request *req,
+			 const char *path, const char *method)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const struct pc_console_file *f;
+	const char *tag;
+	struct evbuffer *out;
+	int code;
+
+	if (!api->console)
+		return 0;
+	if (!strcmp(path, "/") || !strcmp(path, "/ui")) {
+		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)
+			return 0; /* the router's 404 or 405 */
+		common_headers(req, 1);
+		evhttp_add_header(h, "Location", PC_CONSOLE_PREFIX);
+		evhttp_send_reply(req, 302, "Found", NULL);
+		count_request(api, method, PC_CONSOLE_PREFIX, 302);
+		return 1;
+	}
+	if (strncmp(path, PC_CONSOLE_PREFIX, strlen(PC_CONSOLE_PREFIX)))
+		return 0;
+	common_headers(req, 1);
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(h, "Allow", "GET, HEAD");
+		evhttp_send_reply(req, code = 405, "Method Not Allowed", NULL);
+	} else if (!(f = pc_console_find(api->console, path))) {
+		evhttp_send_reply(req, code = 404, "Not Found", NULL);
+	} else if ((tag = evhttp_find_header(
+			    evhttp_request_get_input_headers(req),
+			    "If-None-Match")) &&
+		   !strcmp(tag, f->etag)) {
+		evhttp_add_header(h, "ETag", f->etag);
+		evhttp_send_reply(req, code = 304, "Not Modified", NULL);
+	} else if (!(out = evbuffer_new())) {
+		evhttp_send_reply(req, code = 500, "Internal Server Error",
+				  NULL);
+	} else {
+		char len[24];
+
+		evhttp_add_header(h, "Content-Type", f->type);
+		evhttp_add_header(h, "ETag", f->etag);
+		snprintf(len, sizeof(len), "%zu", f->len);
+		evhttp_add_header(h, "Content-Length", len);
+		/* the table outlives every reply: no copy.  (evhttp 2.1
+		 * would send a HEAD's body too) */
+		if (cmd == EVHTTP_REQ_GET)
+			evbuffer_add_reference(out, f->data, f->len, NULL,
+					       NULL);
+		evhttp_send_reply(req, code = 200, "OK", out);
+		evbuffer_free(out);
+	}
+	count_request(api, method, PC_CONSOLE_PREFIX, code);
+	return 1;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct pc_api *api = arg;
@@ -544,7 +669,23 @@ static void on_request(struct evhttp_request *req, void *arg)
 	int code;
 	const char *method = method_name(evhttp_request_get_command(req));
 	const char *route = pc_api_route_name(path);
+	const char *why;
 
+	if (cross_origin(req, &why)) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "cross-origin request refused (%s): the API answers "
+			 "its own pages only",
+			 why);
+		out = json_pack("{s:s, s:s}", "error", msg, "field", why);
+		send_json(req, 403, out);
+		json_decref(out);
+		count_request(api, method, "-", 403);
+		return;
+	}
+	if (path && serve_console(api, req, path, method))
+		return;
 	code = authenticate(api, req, &who, name, sizeof(name), peer,
 			    sizeof(peer), &out);
 	if (code) {
@@ -754,7 +895,9 @@ int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 	/* every method reaches the router, which answers 405 in JSON */
 	evhttp_set_allowed_methods(api->http, 0xffff);
 	evhttp_set_gencb(api->http, on_request, api);
-	if ((rc = open_listeners(api, base, o))) {
+	if ((o->console_dir &&
+	     (rc = pc_console_load(o->console_dir, &api->console))) ||
+	    (rc = open_listeners(api, base, o))) {
 		pc_api_stop(api);
 		return rc;
 	}
@@ -828,5 +971,6 @@ void pc_api_stop(struct pc_api *api)
 		rmdir(api->relay_dir);
 	if (api->unix_path[0])
 		unlink(api->unix_path);
+	pc_console_free(api->console);
 	free(api);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "daemon.h"
@@ -314,6 +315,23 @@ static int check_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 	return 0;
 }
 
+/* api.console: a directory, or false for none.  The default, set later,
+ * is the installed console where there is one. */
+static int parse_console(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
+{
+	const char *s = scalar(v);
+
+	g->console_set = 1;
+	if (s && !strcmp(s, "false")) {
+		free(g->console);
+		g->console = NULL;
+		return 0;
+	}
+	if (!s || !*s || !strcmp(s, "true"))
+		return fail(c, v, "\"console\" must be a directory or false");
+	return want_string(c, v, "console", &g->console);
+}
+
 static int parse_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 {
 	if (v->type != YAML_MAPPING_NODE)
@@ -321,7 +339,8 @@ static int parse_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 			    "api must be { listen: ADDR or [ADDR, ...], "
 			    "trust_local_root: BOOL, max_connections: N, "
 			    "max_connections_per_address: N, "
-			    "request_timeout: SECONDS, tls: {...} }");
+			    "request_timeout: SECONDS, tls: {...}, "
+			    "console: DIR or false }");
 	for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
 	     p < v->data.mapping.pairs.top; p++) {
 		const char *aks = scalar(node(c, p->key));
@@ -343,12 +362,14 @@ static int parse_api(struct cctx *c, yaml_node_t *v, struct pc_gw_config *g)
 					 &g->request_timeout_s);
 		else if (aks && !strcmp(aks, "tls"))
 			err = parse_tls(c, av, g);
+		else if (aks && !strcmp(aks, "console"))
+			err = parse_console(c, av, g);
 		else
 			err = fail(c, node(c, p->key),
 				   "unknown key \"%s\" in api (listen, "
 				   "trust_local_root, max_connections, "
 				   "max_connections_per_address, "
-				   "request_timeout, tls)",
+				   "request_timeout, tls, console)",
 				   aks ? aks : "");
 		if (err)
 			return err;
@@ -938,6 +959,8 @@ static void apply_defaults(struct pc_gw_config *g)
 		g->max_per_address = PC_API_DEFAULT_MAX_PER_ADDRESS;
 	if (!g->request_timeout_s)
 		g->request_timeout_s = PC_API_TIMEOUT_S;
+	if (!g->console_set && !access(PC_CONSOLE_DIR "/index.html", R_OK))
+		g->console = pc_strdup(PC_CONSOLE_DIR);
 	if (!g->state) {
 		snprintf(buf, sizeof(buf), "/var/lib/portcullis/%s.db",
 			 g->name);
@@ -1037,6 +1060,7 @@ void pc_gw_config_free(struct pc_gw_config *g)
 	free(g->fleet.address);
 	free(g->policy);
 	free(g->flow_log);
+	free(g->console);
 	free(g->pin_root);
 	memset(g, 0, sizeof(*g));
 }

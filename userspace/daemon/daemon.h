@@ -53,6 +53,10 @@ struct pc_gw_config {
 	unsigned int max_connections;	/* api: TCP connections at once */
 	unsigned int max_per_address;	/* api: of those, from one address */
 	unsigned int request_timeout_s; /* api: for a request to arrive */
+	/* api.console: the web console's directory; NULL: none (false, or
+	 * no console installed where the build put it) */
+	char *console;
+	int console_set; /* given in the file (a directory or false) */
 	struct pc_gw_tls {
 		int set;
 		char *cert, *key, *client_ca;

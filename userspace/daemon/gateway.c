@@ -2033,6 +2033,7 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 	    old->max_connections != cfg->max_connections ||
 	    old->max_per_address != cfg->max_per_address ||
 	    old->request_timeout_s != cfg->request_timeout_s ||
+	    str_differs(old->console, cfg->console) ||
 	    old->tls.set != cfg->tls.set) {
 		pc_error("reload refused: name, state, pin_root and api (but "
 			 "for its TLS files) take a restart; nothing changed");
@@ -2194,6 +2195,7 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.max_per_address = cfg->max_per_address,
 		.request_timeout_s = cfg->request_timeout_s,
 		.tls = pc_gateway_tls_opts(cfg, &t),
+		.console_dir = cfg->console,
 	};
 	int rc;
 
