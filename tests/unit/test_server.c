@@ -360,8 +360,8 @@ static void put_file(const char *name, const char *text)
 	snprintf(path, sizeof(path), "%s/%s", cdir, name);
 	f = fopen(path, "w");
 	cr_assert_not_null(f, "%s", path);
-	fputs(text, f);
-	fclose(f);
+	cr_assert_geq(fputs(text, f), 0);
+	cr_assert_eq(fclose(f), 0);
 }
 
 static void console_setup(void)

@@ -16,6 +16,8 @@
 
 #include "api.h"
 
+#define PC_CONSOLE_MAX_DIRS 16 /* subdirectories read */
+
 struct pc_console {
 	struct pc_console_file *files;
 	size_t n, cap, bytes;
@@ -130,8 +132,13 @@ static int add_file(struct pc_console *c, int dirfd, const char *sub,
 	return 0;
 }
 
-/* The files of dirfd (sub: its name, "" at the top); depth 0 descends. */
-static int add_dir(struct pc_console *c, int dirfd, const char *sub, int depth)
+/*
+ * The files of dirfd (sub: its name, "" at the top), which it closes.
+ * With subdirs, also the names of its subdirectories (to be read by the
+ * caller: one level down, no recursion).
+ */
+static int add_dir(struct pc_console *c, int dirfd, const char *sub,
+		   char (*subdirs)[65], size_t *nsubdirs)
 {
 	DIR *d = fdopendir(dirfd);
 	struct dirent *e;
@@ -143,22 +150,15 @@ static int add_dir(struct pc_console *c, int dirfd, const char *sub, int depth)
 	}
 	while (!rc && (e = readdir(d))) {
 		struct stat st;
-		int fd;
 
 		if (!name_ok(e->d_name) ||
 		    fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW))
 			continue; /* ".", "..", dot files, odd names */
-		if (S_ISREG(st.st_mode)) {
+		if (S_ISREG(st.st_mode))
 			rc = add_file(c, dirfd, sub, e->d_name);
-		} else if (S_ISDIR(st.st_mode) && depth == 0) {
-			fd = openat(dirfd, e->d_name,
-				    O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-					    O_NOFOLLOW);
-			if (fd < 0)
-				rc = -errno;
-			else
-				rc = add_dir(c, fd, e->d_name, 1);
-		}
+		else if (S_ISDIR(st.st_mode) && subdirs &&
+			 *nsubdirs < PC_CONSOLE_MAX_DIRS)
+			snprintf(subdirs[(*nsubdirs)++], 65, "%s", e->d_name);
 	}
 	closedir(d);
 	return rc;
@@ -177,7 +177,22 @@ int pc_console_load(const char *dir, struct pc_console **out)
 		free(c);
 		return rc;
 	}
-	rc = add_dir(c, fd, "", 0);
+	{
+		char subdirs[PC_CONSOLE_MAX_DIRS][65];
+		size_t nsub = 0;
+		int top = dup(fd);
+
+		rc = top < 0 ? -errno : add_dir(c, top, "", subdirs, &nsub);
+		for (size_t i = 0; !rc && i < nsub; i++) {
+			int sfd = openat(fd, subdirs[i],
+					 O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+						 O_NOFOLLOW);
+
+			rc = sfd < 0 ? -errno
+				     : add_dir(c, sfd, subdirs[i], NULL, NULL);
+		}
+		close(fd);
+	}
 	if (!rc && !pc_console_find(c, "/ui/")) {
 		pc_error("console: '%s' has no index.html", dir);
 		rc = -ENOENT;
