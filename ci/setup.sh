@@ -23,7 +23,8 @@ PKGS=(
 	systemd groff-base man-db libcap2-bin podman buildah runc debootstrap
 	# the web console's end-to-end tests: headless Chromium, driven from
 	# Node.js by playwright-core (below, from the npm registry)
-	chromium nodejs npm fonts-dejavu-core
+	# (npm below: a nodejs that is not Debian's may bring its own)
+	chromium nodejs fonts-dejavu-core
 )
 
 missing=()
@@ -35,6 +36,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v npm >/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends npm >/dev/null
 fi
 
 # playwright-core at the lockfile's version (its own browser download is

@@ -81,6 +81,16 @@ daemon_start() {
 	return 1
 }
 
+# An admin token made offline (in $ADMIN), then the daemon; the test
+# ends here if it does not come up.
+admin_and_start() {
+	expect 0 "an admin token is created offline" \
+		"$DAEMON" -c "$T_DIR/gateway.yaml" --token-create boot --role admin
+	ADMIN=$(grep "^pct_" "$T_DIR/last.out")
+	daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
+	ok "daemon starts"
+}
+
 daemon_kill() {
 	[ -n "$DAEMON_PID" ] && kill "-${1:-TERM}" "$DAEMON_PID" 2>/dev/null
 	[ -n "$DAEMON_PID" ] && wait "$DAEMON_PID" 2>/dev/null

@@ -19,11 +19,7 @@ ip -n "$(lab_ns gw)" addr add fd00:99::2/64 dev lo nodad
 ip -n "$(lab_ns gw)" addr add fd00:99::3/64 dev lo nodad
 sed -i "s|    listen: unix:$T_DIR/api.sock|    listen: [unix:$T_DIR/api.sock, 127.0.0.1:$PORT, \"[::1]:$PORT\"]\n    max_connections: 64\n    max_connections_per_address: 8\n    request_timeout: 3|" \
 	"$T_DIR/gateway.yaml"
-expect 0 "an admin token is created offline" \
-	"$DAEMON" -c "$T_DIR/gateway.yaml" --token-create boot --role admin
-ADMIN=$(grep "^pct_" "$T_DIR/last.out")
-daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
-ok "daemon starts"
+admin_and_start
 tok() { cli --token "$ADMIN" token create --name "$1" --role "$2" >/dev/null && cat "$T_DIR/last.out"; }
 cli --token "$ADMIN" token create --name v --role viewer >"$T_DIR/v" &&
 	cli --token "$ADMIN" token create --name o --role operator >"$T_DIR/o" &&

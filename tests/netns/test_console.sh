@@ -23,11 +23,7 @@ PORT=9447
 t_setup
 sed -i "s|    listen: unix:$T_DIR/api.sock|    listen: [unix:$T_DIR/api.sock, 127.0.0.1:$PORT]\n    console: $SRC/console|" \
 	"$T_DIR/gateway.yaml"
-expect 0 "an admin token is created offline" \
-	"$DAEMON" -c "$T_DIR/gateway.yaml" --token-create boot --role admin
-ADMIN=$(grep "^pct_" "$T_DIR/last.out")
-daemon_start || { not_ok "daemon starts"; t_done; exit 1; }
-ok "daemon starts"
+admin_and_start
 cli --token "$ADMIN" token create --name alice --role viewer >"$T_DIR/v" &&
 	cli --token "$ADMIN" token create --name bob --role operator >"$T_DIR/o" ||
 	{ not_ok "tokens are made"; t_done; exit 1; }
