@@ -59,6 +59,60 @@ static int policy_put(void *ctx, const struct pc_api_caller *who,
 	return rc;
 }
 
+/* Validation compiles for real too, and is an operator's. */
+static int policy_check(void *ctx, const char *text, size_t len,
+			const char *filename, json_t **result,
+			struct pc_diags *d)
+{
+	struct pc_policy *p = NULL;
+	struct pc_compiled *c = NULL;
+	int rc;
+
+	(void)ctx;
+	need(fuzz_entitled, PC_ROLE_OPERATOR);
+	if (!*filename || strspn(filename, "abcdefghijklmnopqrstuvwxyz"
+					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789._-") != strlen(filename))
+		__builtin_trap();
+	rc = pc_policy_load(text, len, filename, &p, &c, d);
+	if (!rc)
+		*result = json_pack("{s:b}", "valid", 1);
+	pc_compiled_free(c);
+	pc_policy_free(p);
+	return rc;
+}
+
+/* Versions 1 to 3 exist; the router passes only positive numbers. */
+static int policy_version(void *ctx, int64_t version, json_t **result,
+			  struct pc_diags *d)
+{
+	(void)ctx;
+	need(fuzz_entitled, PC_ROLE_VIEWER);
+	if (version < 1)
+		__builtin_trap();
+	if (version > 3) {
+		pc_diag_add(d, 0, "version", NULL, "no policy version");
+		return -ENOENT;
+	}
+	*result = json_pack("{s:I}", "version", (json_int_t)version);
+	return 0;
+}
+
+static int policy_diff(void *ctx, int64_t from, int64_t to, json_t **result,
+		       struct pc_diags *d)
+{
+	(void)ctx;
+	need(fuzz_entitled, PC_ROLE_VIEWER);
+	if (from < 1 || to < 1)
+		__builtin_trap();
+	if (from > 3 || to > 3) {
+		pc_diag_add(d, 0, "from", NULL, "no policy version");
+		return -ENOENT;
+	}
+	*result = obj("changes");
+	return 0;
+}
+
 static json_t *policy_versions(void *ctx, size_t limit)
 {
 	(void)ctx;
@@ -253,6 +307,9 @@ const struct pc_api_backend fuzz_backend = {
 	.policy_put = policy_put,
 	.policy_versions = policy_versions,
 	.policy_rollback = policy_rollback,
+	.policy_check = policy_check,
+	.policy_version = policy_version,
+	.policy_diff = policy_diff,
 	.authenticate = authenticate,
 	.tokens_list = tokens_list,
 	.token_create = token_create,

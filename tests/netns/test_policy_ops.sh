@@ -107,4 +107,38 @@ expect 0 "the daemon now logs JSON lines" python3 -c 'import json,sys
 last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 sys.exit(not (last["level"] == "info" and last["msg"] == "reloaded the gateway config" and last["ts"].endswith("Z")))' "$T_DIR/daemon.log"
 
+# what the console asks of versions: validate (nothing pushed), a
+# version's source, the access diff between two versions
+api() { # METHOD PATH [curl args...]: prints the status; the body in last.out
+	local m=$1 p=$2
+	shift 2
+	curl -s -o "$T_DIR/last.out" -w '%{http_code}' --unix-socket "$T_DIR/api.sock" \
+		-X "$m" "$@" "http://gw$p"
+}
+yaml=(-H 'Content-Type: application/yaml')
+V=$(cli --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["policy"]["version"])')
+expect_eq "validate the wider policy: 200" \
+	"$(api POST '/v1/policy/validate?filename=wider.yaml' "${yaml[@]}" --data-binary @"$T_DIR/wider.yaml")" 200
+expect_json valid == True "it is valid"
+expect_json changes.0.ports == 8443/tcp "its one change is 8443/tcp ..."
+expect_json changes.0.change == + "... granted"
+expect_eq "validate a broken policy: 422" \
+	"$(api POST '/v1/policy/validate?filename=broken.yaml' "${yaml[@]}" --data-binary $'apiVersion: portcullis/v1\nkind: Policy\nrules: [')" 422
+expect_json valid == False "it is not valid"
+expect_match '"error": "broken\.yaml:[0-9]+:[0-9]+: did not find' "the error names the file, line and column"
+expect 0 "status after validating" cli --json status
+expect_json policy.version -eq "$V" "validating pushed nothing"
+expect 0 "push the wider policy" cli policy push "$T_DIR/wider.yaml"
+W=$((V + 1))
+expect_eq "GET /v1/policy/versions/$W: 200" "$(api GET "/v1/policy/versions/$W")" 200
+expect_match '8080/tcp, 8443/tcp' "it holds the version's source"
+expect_json in_force == True "and says it is in force"
+expect_eq "GET /v1/policy/diff?from=1&to=$W: 200" "$(api GET "/v1/policy/diff?from=1&to=$W")" 200
+expect_json changes.0.to == web "the diff names web ..."
+expect_json changes.0.action == allow "... now allowed on 8443/tcp"
+expect_eq "a version that is not there: 404" "$(api GET /v1/policy/versions/999)" 404
+expect_match 'no policy version 999' "says so"
+expect_eq "a version that is not a number: 400" "$(api GET /v1/policy/versions/1x)" 400
+expect_eq "a diff without to=: 400" "$(api GET '/v1/policy/diff?from=1')" 400
+
 t_done

@@ -2,6 +2,7 @@
 /* Unit tests: API routing and request validation against a fake gateway. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "api.h"
@@ -133,8 +134,54 @@ static json_t *fake_audit(void *ctx, size_t limit)
 	return json_pack("{s:[], s:I}", "entries", "limit", (json_int_t)limit);
 }
 
+static int64_t last_from, last_to, last_version;
+
+static int fake_version(void *ctx, int64_t version, json_t **result,
+			struct pc_diags *d)
+{
+	(void)ctx;
+	last_version = version;
+	if (version > 3) {
+		pc_diag_add(d, 0, "version", NULL, "no policy version %" PRId64,
+			    version);
+		return -ENOENT;
+	}
+	*result = json_pack("{s:I, s:s}", "version", (json_int_t)version,
+			    "source", "kind: Policy");
+	return 0;
+}
+
+static int fake_diff(void *ctx, int64_t from, int64_t to, json_t **result,
+		     struct pc_diags *d)
+{
+	(void)ctx;
+	last_from = from;
+	last_to = to;
+	if (to == 2) { /* version 2 no longer compiles */
+		pc_diag_add(d, 0, "v2.yaml", NULL, "unknown peer \"gone\"");
+		return -EINVAL;
+	}
+	*result = json_pack("{s:[]}", "changes");
+	return 0;
+}
+
+static int fake_check(void *ctx, const char *text, size_t len,
+		      const char *filename, json_t **result, struct pc_diags *d)
+{
+	(void)ctx, (void)len;
+	if (strstr(text, "bad")) {
+		pc_diag_add(d, 0, filename, NULL, "broken");
+		return -EINVAL;
+	}
+	*result = json_pack("{s:b}", "valid", 1);
+	return 0;
+}
+
 static const struct pc_api_backend be = {
 	.ctx = (void *)1,
+	.policy_version = fake_version,
+	.policy_diff = fake_diff,
+	.policy_check = fake_check,
 	.status = fake_status,
 	.policy_get = fake_policy_get,
 	.policy_put = fake_put,
@@ -356,6 +403,89 @@ Test(api, versions_and_rollback)
 	cr_assert_eq(call(&be, "POST", "/v1/policy/rollback", NULL,
 			  "text/plain", "3", &out),
 		     415);
+	json_decref(out);
+}
+
+Test(api, a_version_its_diff_and_validation)
+{
+	static const char *const bad_versions[] = {
+		"0", "-1", "1x", "x", "99999999999999999", ""};
+	json_t *out;
+
+	/* Test that a version is a positive number in the path (else 400,
+	 * the backend not asked), a missing one 404, a diff needs both
+	 * ends, a version that no longer compiles is 422, and validation
+	 * answers like a push: 422 with errors and valid false */
+	last_version = 0;
+	cr_assert_eq(call_as(&be, PC_ROLE_VIEWER, "GET",
+			     "/v1/policy/versions/3", NULL, NULL, NULL, &out),
+		     200);
+	cr_assert_eq(last_version, 3);
+	cr_assert_str_eq(json_string_value(json_object_get(out, "source")),
+			 "kind: Policy");
+	json_decref(out);
+	for (size_t i = 0; i < sizeof(bad_versions) / sizeof(*bad_versions);
+	     i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/v1/policy/versions/%s",
+			 bad_versions[i]);
+		last_version = 0;
+		cr_assert_eq(call(&be, "GET", path, NULL, NULL, NULL, &out),
+			     *bad_versions[i] ? 400 : 404, "%s", path);
+		cr_assert_eq(last_version, 0, "%s", path);
+		json_decref(out);
+	}
+	cr_assert_eq(call(&be, "GET", "/v1/policy/versions/7", NULL, NULL, NULL,
+			  &out),
+		     404);
+	cr_assert_str_eq(error_of(out), "version: no policy version 7");
+	json_decref(out);
+
+	cr_assert_eq(call_as(&be, PC_ROLE_VIEWER, "GET", "/v1/policy/diff",
+			     "to=3&from=1", NULL, NULL, &out),
+		     200);
+	cr_assert(last_from == 1 && last_to == 3);
+	json_decref(out);
+	cr_assert_eq(
+		call(&be, "GET", "/v1/policy/diff", "from=1", NULL, NULL, &out),
+		400);
+	cr_assert_str_eq(json_string_value(json_object_get(out, "field")),
+			 "to");
+	json_decref(out);
+	cr_assert_eq(call(&be, "GET", "/v1/policy/diff", "xfrom=1&to=2", NULL,
+			  NULL, &out),
+		     400);
+	json_decref(out);
+	cr_assert_eq(call(&be, "GET", "/v1/policy/diff", "from=1&to=2", NULL,
+			  NULL, &out),
+		     422);
+	cr_assert_str_eq(error_of(out), "v2.yaml: unknown peer \"gone\"");
+	json_decref(out);
+
+	cr_assert_eq(call_as(&be, PC_ROLE_VIEWER, "POST", "/v1/policy/validate",
+			     NULL, "application/yaml", "kind: Policy", &out),
+		     403);
+	json_decref(out);
+	cr_assert_eq(call_as(&be, PC_ROLE_OPERATOR, "POST",
+			     "/v1/policy/validate", "filename=a.yaml",
+			     "application/yaml", "kind: Policy", &out),
+		     200);
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/policy/validate", "filename=a.yaml",
+			  "application/yaml", "bad", &out),
+		     422);
+	cr_assert(json_is_false(json_object_get(out, "valid")));
+	cr_assert_eq(json_array_size(json_object_get(out, "errors")), 1);
+	json_decref(out);
+	cr_assert_eq(call(&be, "POST", "/v1/policy/validate", NULL,
+			  "application/json", "{}", &out),
+		     415);
+	json_decref(out);
+	/* a backend without them: 501, not a crash */
+	cr_assert_eq(call(&empty, "GET", "/v1/policy/versions/1", NULL, NULL,
+			  NULL, &out),
+		     501);
 	json_decref(out);
 }
 

@@ -75,6 +75,18 @@ struct pc_api_backend {
 	int (*policy_rollback)(void *ctx, const struct pc_api_caller *who,
 			       int64_t version, json_t **result,
 			       struct pc_diags *d);
+	/* what policy_put would do, changing nothing: 0 and *result, or
+	 * -EINVAL with every error in d */
+	int (*policy_check)(void *ctx, const char *text, size_t len,
+			    const char *filename, json_t **result,
+			    struct pc_diags *d);
+	/* one stored version with its source; -ENOENT if there is none */
+	int (*policy_version)(void *ctx, int64_t version, json_t **result,
+			      struct pc_diags *d);
+	/* the access changes from one stored version to another; -ENOENT
+	 * for a missing version, -EINVAL if one does not compile here */
+	int (*policy_diff)(void *ctx, int64_t from, int64_t to, json_t **result,
+			   struct pc_diags *d);
 	/* a bearer token: 0 and its role and name, or -EACCES */
 	int (*authenticate)(void *ctx, const char *token, enum pc_role *role,
 			    char *name, size_t namelen);

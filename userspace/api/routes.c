@@ -119,14 +119,17 @@ static int failed(int rc, const struct pc_diags *d, json_t **out)
 	return store || fleet ? 503 : 500;
 }
 
-static int put_policy(const struct pc_api_backend *be, const char *query,
-		      const char *ctype, const char *body, size_t len,
-		      json_t **out)
+/* A route this backend does not serve. */
+static int unavailable(json_t **out)
 {
-	struct pc_diags d = {0};
-	char fname[128];
-	int rc, status = 200;
+	*out = error_json("not available on this gateway", "path");
+	return 501;
+}
 
+/* A policy in the body: 0, or the status with *out. */
+static int yaml_body(const char *ctype, const char *body, size_t len,
+		     json_t **out)
+{
 	if (!yaml_ctype(ctype)) {
 		*out = error_json("policy must be sent as application/yaml",
 				  "Content-Type");
@@ -140,6 +143,142 @@ static int put_policy(const struct pc_api_backend *be, const char *query,
 		*out = error_json("policy contains a NUL byte", "body");
 		return 400;
 	}
+	return 0;
+}
+
+/* POST /v1/policy/validate: PUT's checks and answer, nothing pushed. */
+static int post_validate(const struct pc_api_backend *be, const char *query,
+			 const char *ctype, const char *body, size_t len,
+			 json_t **out)
+{
+	struct pc_diags d = {0};
+	char fname[128];
+	int rc, status = yaml_body(ctype, body, len, out);
+
+	if (status)
+		return status;
+	if (!be->policy_check)
+		return unavailable(out);
+	status = 200;
+	query_filename(query, fname, sizeof(fname));
+	rc = be->policy_check(be->ctx, body, len, fname, out, &d);
+	if (rc == -EINVAL) {
+		*out = error_json(pc_diags_first_error(&d), "policy");
+		json_object_set_new(*out, "valid", json_false());
+		status = 422;
+	} else if (rc) {
+		status = failed(rc, &d, out);
+	}
+	pc_api_diags_json(*out, &d);
+	pc_diags_free(&d);
+	return status;
+}
+
+/* A version number: digits only, 1 to 2^53; 0 if s is not one. */
+static int64_t version_of(const char *s, size_t n)
+{
+	int64_t v = 0;
+
+	if (!n || n > 16)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v <= (INT64_C(1) << 53) ? v : 0;
+}
+
+/* "KEY=N" from the query as a version; 0 if absent or not one. */
+static int64_t query_version(const char *query, const char *key)
+{
+	size_t k = strlen(key);
+
+	const char *p = query;
+
+	while (p && *p) {
+		if (!strncmp(p, key, k) && p[k] == '=')
+			return version_of(p + k + 1, strcspn(p + k + 1, "&"));
+		if ((p = strchr(p, '&')))
+			p++;
+	}
+	return 0;
+}
+
+/* A backend's answer about stored versions: 404, 422 or its failure. */
+static int version_status(int rc, struct pc_diags *d, const char *field,
+			  json_t **out)
+{
+	int status = 200;
+
+	if (rc == -ENOENT) {
+		*out = error_json(pc_diags_first_error(d), field);
+		status = 404;
+	} else if (rc == -EINVAL) {
+		*out = error_json(pc_diags_first_error(d), "policy");
+		status = 422;
+	} else if (rc) {
+		status = failed(rc, d, out);
+	}
+	if (rc)
+		pc_api_diags_json(*out, d);
+	pc_diags_free(d);
+	return status;
+}
+
+/* GET /v1/policy/versions/N */
+static int get_version(const struct pc_api_backend *be, const char *query,
+		       const char *ctype, const char *body, size_t len,
+		       json_t **out)
+{
+	struct pc_diags d = {0};
+	int64_t v = version_of(path_arg, strlen(path_arg));
+
+	(void)query, (void)ctype, (void)body, (void)len;
+	if (!be->policy_version)
+		return unavailable(out);
+	if (!v) {
+		*out = error_json("version must be a positive integer",
+				  "version");
+		return 400;
+	}
+	return version_status(be->policy_version(be->ctx, v, out, &d), &d,
+			      "version", out);
+}
+
+/* GET /v1/policy/diff?from=A&to=B */
+static int get_diff(const struct pc_api_backend *be, const char *query,
+		    const char *ctype, const char *body, size_t len,
+		    json_t **out)
+{
+	struct pc_diags d = {0};
+	int64_t from = query_version(query, "from");
+	int64_t to = query_version(query, "to");
+
+	(void)ctype, (void)body, (void)len;
+	if (!be->policy_diff)
+		return unavailable(out);
+	if (!from || !to) {
+		*out = error_json("give two versions: ?from=A&to=B, each a "
+				  "positive integer",
+				  from ? "to" : "from");
+		return 400;
+	}
+	return version_status(be->policy_diff(be->ctx, from, to, out, &d), &d,
+			      "version", out);
+}
+
+static int put_policy(const struct pc_api_backend *be, const char *query,
+		      const char *ctype, const char *body, size_t len,
+		      json_t **out)
+{
+	struct pc_diags d = {0};
+	char fname[128];
+	int rc, status = yaml_body(ctype, body, len, out);
+
+	if (status)
+		return status;
+	status = 200;
 	query_filename(query, fname, sizeof(fname));
 	rc = be->policy_put(be->ctx, caller, body, len, fname, out, &d);
 	if (rc == -EINVAL) {
@@ -624,6 +763,9 @@ static const struct route routes[] = {
 	{"GET", "/v1/policy", get_policy, PC_ROLE_VIEWER},
 	{"PUT", "/v1/policy", put_policy, PC_ROLE_OPERATOR},
 	{"GET", "/v1/policy/versions", get_versions, PC_ROLE_VIEWER},
+	{"GET", "/v1/policy/versions/*", get_version, PC_ROLE_VIEWER},
+	{"GET", "/v1/policy/diff", get_diff, PC_ROLE_VIEWER},
+	{"POST", "/v1/policy/validate", post_validate, PC_ROLE_OPERATOR},
 	{"POST", "/v1/policy/rollback", post_rollback, PC_ROLE_OPERATOR},
 	{"GET", "/v1/tokens", get_tokens, PC_ROLE_ADMIN},
 	{"POST", "/v1/tokens", post_tokens, PC_ROLE_ADMIN},

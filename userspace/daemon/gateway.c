@@ -1364,6 +1364,154 @@ static json_t *be_policy_versions(void *ctx, size_t limit)
  * force) by pushing its source again, as a new version that says which
  * it restored.  It is validated like any push; the swap is atomic.
  */
+/*
+ * A stored version with its source, from the fleet's store or the local
+ * one; what: the request, for the error (-ENOENT: no such version).
+ */
+static int fetch_version(struct pc_gateway *gw, int64_t version,
+			 struct pc_policy_record *rec, const char *what,
+			 struct pc_diags *d)
+{
+	int rc;
+
+	if (gw->fleet) {
+		char err[PC_ETCD_ERR_LEN];
+		const char *why = NULL;
+
+		if (!pc_fleet_up(gw->fleet, &why)) {
+			pc_diag_add(d, 0, what, NULL,
+				    "the fleet's store is out of reach (%s): "
+				    "nothing changed",
+				    why);
+			return -ECONNREFUSED;
+		}
+		rc = pc_fleet_policy_get(pc_fleet_etcd(gw->fleet), version, rec,
+					 NULL, NULL, NULL, err);
+		if (rc && rc != -ENOENT) {
+			pc_diag_add(d, 0, what, NULL, "%s: nothing changed",
+				    err);
+			return rc;
+		}
+	} else {
+		rc = pc_store_policy_get(gw->store, version, rec);
+	}
+	if (rc)
+		pc_diag_add(d, 0, what, NULL, "no policy version %" PRId64,
+			    version);
+	return rc;
+}
+
+/* What changes who may reach what, from old to new, as JSON: one object
+ * per change (change "+" grants, "-" takes away, "~" alters). */
+static json_t *changes_json(const struct pc_compiled *old,
+			    const struct pc_compiled *new)
+{
+	struct pc_diff diff = {0};
+	json_t *arr = json_array();
+
+	pc_policy_diff(old, new, &diff);
+	for (size_t i = 0; i < diff.n; i++) {
+		const struct pc_diff_line *l = &diff.v[i];
+		int gains = l->old_action == PC_ACT_NONE ||
+			    l->old_action == PC_ACT_DENY;
+		int loses = l->new_action == PC_ACT_NONE ||
+			    l->new_action == PC_ACT_DENY;
+
+		json_array_append_new(
+			arr,
+			json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "change",
+				  gains	  ? "+"
+				  : loses ? "-"
+					  : "~",
+				  "from", l->from, "to", l->to, "ports",
+				  l->ports, "action",
+				  pc_action_name(l->new_action), "was",
+				  pc_action_name(l->old_action)));
+	}
+	pc_diff_free(&diff);
+	return arr;
+}
+
+static json_t *compiled_json(const struct pc_compiled *c)
+{
+	return json_pack("{s:I, s:I, s:s}", "rules", (json_int_t)c->nrules,
+			 "entries", (json_int_t)c->nentries, "mode",
+			 c->mode == PC_MODE_AUDIT ? "audit" : "enforce");
+}
+
+/* POST /v1/policy/validate: what a push would do, without pushing. */
+static int be_policy_check(void *ctx, const char *text, size_t len,
+			   const char *fname, json_t **result,
+			   struct pc_diags *d)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_compiled *c;
+	int rc = load(gw, text, len, fname, &c, d);
+
+	if (rc)
+		return rc;
+	*result = compiled_json(c);
+	json_object_set_new(*result, "valid", json_true());
+	/* against the policy in force; all of it is new without one */
+	json_object_set_new(*result, "changes",
+			    gw->compiled ? changes_json(gw->compiled, c)
+					 : json_null());
+	pc_compiled_free(c);
+	return 0;
+}
+
+/* GET /v1/policy/versions/N: one version, its source with it. */
+static int be_policy_version(void *ctx, int64_t version, json_t **result,
+			     struct pc_diags *d)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_policy_record rec;
+	int rc = fetch_version(gw, version, &rec, "version", d);
+
+	if (rc)
+		return rc;
+	*result = record_json(&rec,
+			      gw->compiled && rec.version == gw->rec.version);
+	json_object_set_new(*result, "source", json_string(rec.source));
+	pc_policy_record_free(&rec);
+	return 0;
+}
+
+/*
+ * GET /v1/policy/diff?from=A&to=B: what changed in who may reach what
+ * from version A to version B, both compiled afresh (with this
+ * gateway's WireGuard members, as a push here would be).
+ */
+static int be_policy_diff(void *ctx, int64_t from, int64_t to, json_t **result,
+			  struct pc_diags *d)
+{
+	struct pc_gateway *gw = ctx;
+	struct pc_policy_record a, b;
+	struct pc_compiled *ca = NULL, *cb = NULL;
+	int rc;
+
+	if ((rc = fetch_version(gw, from, &a, "from", d)))
+		return rc;
+	if ((rc = fetch_version(gw, to, &b, "to", d))) {
+		pc_policy_record_free(&a);
+		return rc;
+	}
+	rc = load(gw, a.source, strlen(a.source), a.filename, &ca, d);
+	if (!rc)
+		rc = load(gw, b.source, strlen(b.source), b.filename, &cb, d);
+	if (!rc)
+		*result = json_pack("{s:I, s:I, s:o}", "from", (json_int_t)from,
+				    "to", (json_int_t)to, "changes",
+				    changes_json(ca, cb));
+	pc_compiled_free(ca);
+	pc_compiled_free(cb);
+	pc_policy_record_free(&a);
+	pc_policy_record_free(&b);
+	/* a version that no longer compiles here (a peer it names is
+	 * gone): the diff cannot be told, which is the caller's 422 */
+	return rc;
+}
+
 static int be_policy_rollback(void *ctx, const struct pc_api_caller *who,
 			      int64_t version, json_t **result,
 			      struct pc_diags *d)
@@ -1381,32 +1529,8 @@ static int be_policy_rollback(void *ctx, const struct pc_api_caller *who,
 		}
 		version = gw->rec.version - 1; /* in force before it */
 	}
-	if (gw->fleet) {
-		char err[PC_ETCD_ERR_LEN];
-		const char *why = NULL;
-
-		if (!pc_fleet_up(gw->fleet, &why)) {
-			pc_diag_add(d, 0, "rollback", NULL,
-				    "the fleet's store is out of reach (%s): "
-				    "nothing changed",
-				    why);
-			return -ECONNREFUSED;
-		}
-		rc = pc_fleet_policy_get(pc_fleet_etcd(gw->fleet), version,
-					 &rec, NULL, NULL, NULL, err);
-		if (rc && rc != -ENOENT) {
-			pc_diag_add(d, 0, "rollback", NULL,
-				    "%s: nothing changed", err);
-			return rc;
-		}
-	} else {
-		rc = pc_store_policy_get(gw->store, version, &rec);
-	}
-	if (rc) {
-		pc_diag_add(d, 0, "rollback", NULL,
-			    "no policy version %" PRId64, version);
-		return rc == -ENOENT ? -ENOENT : rc;
-	}
+	if ((rc = fetch_version(gw, version, &rec, "rollback", d)))
+		return rc;
 	rc = push_policy(gw, rec.source, strlen(rec.source), rec.filename,
 			 version, who, d);
 	pc_policy_record_free(&rec);
@@ -2154,6 +2278,9 @@ int pc_gateway_start(struct event_base *base, const struct pc_gw_config *cfg,
 		.status = be_status,
 		.policy_get = be_policy_get,
 		.policy_put = be_policy_put,
+		.policy_check = be_policy_check,
+		.policy_version = be_policy_version,
+		.policy_diff = be_policy_diff,
 		.policy_versions = be_policy_versions,
 		.policy_rollback = be_policy_rollback,
 		.authenticate = be_authenticate,
