@@ -207,6 +207,11 @@ void pc_console_free(struct pc_console *c);
 const struct pc_console_file *pc_console_find(const struct pc_console *c,
 					      const char *path);
 
+/* A policy diff as JSON, the API's and `portcullis policy diff --json`'s:
+ * per change its sign ("change"), from, to, ports, was, now, old_rule and
+ * new_rule (null when no rule decides). */
+json_t *pc_api_diff_json(const struct pc_diff *d);
+
 int pc_api_start(struct event_base *base, const struct pc_api_opts *o,
 		 const struct pc_api_backend *be, struct pc_api **out);
 void pc_api_stop(struct pc_api *api);

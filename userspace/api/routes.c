@@ -856,3 +856,24 @@ int pc_api_handle(const struct pc_api_backend *be,
 	*out = error_json("no such endpoint", "path");
 	return 404;
 }
+
+json_t *pc_api_diff_json(const struct pc_diff *d)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < d->n; i++) {
+		const struct pc_diff_line *l = &d->v[i];
+		char sign[2] = {pc_diff_sign(l), '\0'};
+
+		json_array_append_new(
+			arr,
+			json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, "
+				  "s:s?}",
+				  "change", sign, "from", l->from, "to", l->to,
+				  "ports", l->ports, "was",
+				  pc_action_verb(l->old_action), "now",
+				  pc_action_verb(l->new_action), "old_rule",
+				  l->old_rule, "new_rule", l->new_rule));
+	}
+	return arr;
+}

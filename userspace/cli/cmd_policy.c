@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "cli.h"
 #include "portcullis/maps.h"
 #include "policy.h"
@@ -332,12 +333,6 @@ static int load_live(const struct pc_cli *cli, struct pc_policy **pol,
 	return rc;
 }
 
-static const char *verb_of(uint8_t action)
-{
-	return action == PC_ACT_NONE ? "denied by default"
-				     : pc_action_name(action);
-}
-
 static int policy_diff(const struct pc_cli *cli, int argc, char **argv)
 {
 	struct pc_compiled *live = NULL, *next = NULL;
@@ -352,40 +347,20 @@ static int policy_diff(const struct pc_cli *cli, int argc, char **argv)
 		goto out;
 	pc_policy_diff(live, next, &diff);
 	if (cli->json) {
-		json_t *arr = json_array();
+		json_t *arr = pc_api_diff_json(&diff);
 
-		for (size_t i = 0; i < diff.n; i++) {
-			const struct pc_diff_line *l = &diff.v[i];
-
-			json_array_append_new(
-				arr,
-				json_pack(
-					"{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?}",
-					"from", l->from, "to", l->to, "ports",
-					l->ports, "was", verb_of(l->old_action),
-					"now", verb_of(l->new_action),
-					"old_rule", l->old_rule, "new_rule",
-					l->new_rule));
-		}
 		pc_print_json(arr);
 		json_decref(arr);
 	} else {
 		for (size_t i = 0; i < diff.n; i++) {
 			const struct pc_diff_line *l = &diff.v[i];
-			int gains = l->old_action == PC_ACT_NONE ||
-				    l->old_action == PC_ACT_DENY;
-			int loses = l->new_action == PC_ACT_NONE ||
-				    l->new_action == PC_ACT_DENY;
 
-			printf("%c %s -> %s %s: ",
-			       gains   ? '+'
-			       : loses ? '-'
-				       : '~',
-			       l->from, l->to, l->ports);
-			printf("%s", verb_of(l->new_action));
+			printf("%c %s -> %s %s: ", pc_diff_sign(l), l->from,
+			       l->to, l->ports);
+			printf("%s", pc_action_verb(l->new_action));
 			if (l->new_rule)
 				printf(" by rule \"%s\"", l->new_rule);
-			printf(", was %s", verb_of(l->old_action));
+			printf(", was %s", pc_action_verb(l->old_action));
 			if (l->old_rule)
 				printf(" by rule \"%s\"", l->old_rule);
 			putchar('\n');
@@ -459,11 +434,12 @@ static int policy_explain(const struct pc_cli *cli, int argc, char **argv)
 		return PC_EXIT_REFUSED;
 	pc_policy_explain(pol, c, src, dst, proto, pnum, &x);
 	if (cli->json) {
-		json_t *j = json_pack(
-			"{s:s, s:s, s:s, s:s, s:s?, s:s}", "from", from, "to",
-			to, "port", port, "decision", verb_of(x.action), "rule",
-			x.rule_id ? pol->rules[x.rule_id - 1].name : NULL,
-			"mode", pol->mode ? "audit" : "enforce");
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s}", "from",
+				      from, "to", to, "port", port, "decision",
+				      pc_action_verb(x.action), "rule",
+				      x.rule_id ? pol->rules[x.rule_id - 1].name
+						: NULL,
+				      "mode", pol->mode ? "audit" : "enforce");
 		json_t *m = json_array();
 
 		for (size_t i = 0; i < x.nmatching; i++)
@@ -476,7 +452,8 @@ static int policy_explain(const struct pc_cli *cli, int argc, char **argv)
 		const struct pc_rule *r =
 			x.rule_id ? &pol->rules[x.rule_id - 1] : NULL;
 
-		printf("%s -> %s %s: %s", from, to, port, verb_of(x.action));
+		printf("%s -> %s %s: %s", from, to, port,
+		       pc_action_verb(x.action));
 		if (r)
 			printf(" by rule \"%s\" (%s:%d:%d)", r->name,
 			       pol->filename, r->loc.line, r->loc.col);

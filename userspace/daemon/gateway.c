@@ -102,16 +102,9 @@ static void access_changes(const struct pc_compiled *old,
 		      diff.n == 1 ? "" : "s");
 	for (size_t i = 0; i < diff.n && i < PC_AUDIT_DIFF_LINES; i++) {
 		const struct pc_diff_line *l = &diff.v[i];
-		int gains = l->old_action == PC_ACT_NONE ||
-			    l->old_action == PC_ACT_DENY;
-		int loses = l->new_action == PC_ACT_NONE ||
-			    l->new_action == PC_ACT_DENY;
 
 		pc_buf_printf(out, "\n%c %s -> %s %s: %s (was %s)",
-			      gains   ? '+'
-			      : loses ? '-'
-				      : '~',
-			      l->from, l->to, l->ports,
+			      pc_diff_sign(l), l->from, l->to, l->ports,
 			      pc_action_name(l->new_action),
 			      pc_action_name(l->old_action));
 	}
@@ -1401,33 +1394,15 @@ static int fetch_version(struct pc_gateway *gw, int64_t version,
 	return rc;
 }
 
-/* What changes who may reach what, from old to new, as JSON: one object
- * per change (change "+" grants, "-" takes away, "~" alters). */
+/* What changes who may reach what, from old to new, as JSON. */
 static json_t *changes_json(const struct pc_compiled *old,
 			    const struct pc_compiled *new)
 {
 	struct pc_diff diff = {0};
-	json_t *arr = json_array();
+	json_t *arr;
 
 	pc_policy_diff(old, new, &diff);
-	for (size_t i = 0; i < diff.n; i++) {
-		const struct pc_diff_line *l = &diff.v[i];
-		int gains = l->old_action == PC_ACT_NONE ||
-			    l->old_action == PC_ACT_DENY;
-		int loses = l->new_action == PC_ACT_NONE ||
-			    l->new_action == PC_ACT_DENY;
-
-		json_array_append_new(
-			arr,
-			json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "change",
-				  gains	  ? "+"
-				  : loses ? "-"
-					  : "~",
-				  "from", l->from, "to", l->to, "ports",
-				  l->ports, "action",
-				  pc_action_name(l->new_action), "was",
-				  pc_action_name(l->old_action)));
-	}
+	arr = pc_api_diff_json(&diff);
 	pc_diff_free(&diff);
 	return arr;
 }

@@ -402,3 +402,12 @@ void pc_diff_free(struct pc_diff *d)
 	free(d->v);
 	memset(d, 0, sizeof(*d));
 }
+
+char pc_diff_sign(const struct pc_diff_line *l)
+{
+	if (l->old_action == PC_ACT_NONE || l->old_action == PC_ACT_DENY)
+		return '+';
+	if (l->new_action == PC_ACT_NONE || l->new_action == PC_ACT_DENY)
+		return '-';
+	return '~';
+}

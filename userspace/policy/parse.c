@@ -1958,6 +1958,12 @@ int pc_action_rank(uint8_t action)
 	}
 }
 
+const char *pc_action_verb(uint8_t action)
+{
+	return action == PC_ACT_NONE ? "denied by default"
+				     : pc_action_name(action);
+}
+
 const char *pc_action_name(uint8_t action)
 {
 	switch (action) {

@@ -330,6 +330,8 @@ void pc_backend_format(const uint8_t addr[16], uint16_t port, char *buf,
 		       size_t len);
 
 const char *pc_action_name(uint8_t action);
+/* The same, but "denied by default" where no rule decides. */
+const char *pc_action_verb(uint8_t action);
 /* "maglev", "round-robin", ...; "tcp", "http", "udp", "icmp" or "none" */
 const char *pc_balance_name(uint8_t balance);
 const char *pc_probe_name(uint8_t type);
@@ -393,5 +395,8 @@ struct pc_diff {
 void pc_policy_diff(const struct pc_compiled *old,
 		    const struct pc_compiled *new, struct pc_diff *out);
 void pc_diff_free(struct pc_diff *d);
+/* '+' a change that grants access, '-' one that takes it away, '~' one
+ * that alters it (another rule, or allow to audit). */
+char pc_diff_sign(const struct pc_diff_line *l);
 
 #endif
