@@ -105,7 +105,9 @@ initTheme(byId('theme'));
 const kept = session.token();
 if (kept) {
   login(kept).catch((e) => {
-    session.end();
+    // only a refused token is forgotten: a gateway restarting is not
+    // a reason to paste it again
+    if (e.status === 401) session.end();
     showLogin(loginMessage(e));
   });
 } else {

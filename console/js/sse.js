@@ -66,8 +66,11 @@ export function openEventStream(path, { onEvent, onComment, onState }) {
   });
 
   async function readOnce(opened) {
+    // one signal for both (by hand: AbortSignal.any is recent)
     const silence = new AbortController();
-    const signal = AbortSignal.any([outer.signal, silence.signal]);
+    const stop = () => silence.abort();
+    outer.signal.addEventListener('abort', stop, { once: true });
+    const signal = silence.signal;
     let timer = setTimeout(() => silence.abort(), SILENCE_MS);
     try {
       const res = await send('GET', path, { signal, accept: 'text/event-stream' });
@@ -85,7 +88,11 @@ export function openEventStream(path, { onEvent, onComment, onState }) {
       if (silence.signal.aborted && !outer.signal.aborted) return 'no data for 45 s';
       throw e;
     } finally {
+      // whatever ended it (a throw in a handler too), the request goes:
+      // an open one would hold one of the daemon's stream slots
       clearTimeout(timer);
+      outer.signal.removeEventListener('abort', stop);
+      silence.abort();
     }
   }
 

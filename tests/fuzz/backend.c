@@ -35,50 +35,49 @@ static json_t *policy_get(void *ctx)
 	return json_pack("{s:s, s:i}", "source", "rules: []\n", "version", 1);
 }
 
-/* A push compiles for real: the body reaches the policy compiler. */
-static int policy_put(void *ctx, const struct pc_api_caller *who,
-		      const char *text, size_t len, const char *filename,
-		      json_t **result, struct pc_diags *d)
+/* A push or a validation compiles for real: the body reaches the policy
+ * compiler, under a ?filename= that names the version, never a path. */
+static int compile(const char *text, size_t len, const char *filename,
+		   struct pc_diags *d)
 {
 	struct pc_policy *p = NULL;
 	struct pc_compiled *c = NULL;
 	int rc;
 
-	(void)ctx;
-	need(who->role, PC_ROLE_OPERATOR);
-	/* ?filename= names the version, never a path */
 	if (!*filename || strspn(filename, "abcdefghijklmnopqrstuvwxyz"
 					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 					   "0123456789._-") != strlen(filename))
 		__builtin_trap();
 	rc = pc_policy_load(text, len, filename, &p, &c, d);
-	if (!rc)
-		*result = json_pack("{s:i}", "version", 2);
 	pc_compiled_free(c);
 	pc_policy_free(p);
 	return rc;
 }
 
-/* Validation compiles for real too, and is an operator's. */
+static int policy_put(void *ctx, const struct pc_api_caller *who,
+		      const char *text, size_t len, const char *filename,
+		      json_t **result, struct pc_diags *d)
+{
+	int rc;
+
+	(void)ctx;
+	need(who->role, PC_ROLE_OPERATOR);
+	if (!(rc = compile(text, len, filename, d)))
+		*result = json_pack("{s:i}", "version", 2);
+	return rc;
+}
+
+/* Validation is an operator's, like a push. */
 static int policy_check(void *ctx, const char *text, size_t len,
 			const char *filename, json_t **result,
 			struct pc_diags *d)
 {
-	struct pc_policy *p = NULL;
-	struct pc_compiled *c = NULL;
 	int rc;
 
 	(void)ctx;
 	need(fuzz_entitled, PC_ROLE_OPERATOR);
-	if (!*filename || strspn(filename, "abcdefghijklmnopqrstuvwxyz"
-					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					   "0123456789._-") != strlen(filename))
-		__builtin_trap();
-	rc = pc_policy_load(text, len, filename, &p, &c, d);
-	if (!rc)
+	if (!(rc = compile(text, len, filename, d)))
 		*result = json_pack("{s:b}", "valid", 1);
-	pc_compiled_free(c);
-	pc_policy_free(p);
 	return rc;
 }
 

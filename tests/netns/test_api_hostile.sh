@@ -47,7 +47,7 @@ GET /v1/policy viewer
 PUT /v1/policy operator
 GET /v1/policy/versions viewer
 GET /v1/policy/versions/1 viewer
-GET /v1/policy/diff viewer
+GET /v1/policy/diff operator
 POST /v1/policy/validate operator
 POST /v1/policy/rollback operator
 GET /v1/tokens admin

@@ -135,7 +135,8 @@ expect_match '8080/tcp, 8443/tcp' "it holds the version's source"
 expect_json in_force == True "and says it is in force"
 expect_eq "GET /v1/policy/diff?from=1&to=$W: 200" "$(api GET "/v1/policy/diff?from=1&to=$W")" 200
 expect_json changes.0.to == web "the diff names web ..."
-expect_json changes.0.now == allow "... now allowed on 8443/tcp"
+expect_json changes.0.now == allow "... now allowed ..."
+expect_json changes.0.ports == 8443/tcp "... on 8443/tcp"
 expect_eq "a version that is not there: 404" "$(api GET /v1/policy/versions/999)" 404
 expect_match 'no policy version 999' "says so"
 expect_eq "a version that is not a number: 400" "$(api GET /v1/policy/versions/1x)" 400

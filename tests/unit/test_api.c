@@ -444,6 +444,10 @@ Test(api, a_version_its_diff_and_validation)
 
 	cr_assert_eq(call_as(&be, PC_ROLE_VIEWER, "GET", "/v1/policy/diff",
 			     "to=3&from=1", NULL, NULL, &out),
+		     403); /* it compiles two versions: an operator's */
+	json_decref(out);
+	cr_assert_eq(call_as(&be, PC_ROLE_OPERATOR, "GET", "/v1/policy/diff",
+			     "to=3&from=1", NULL, NULL, &out),
 		     200);
 	cr_assert(last_from == 1 && last_to == 3);
 	json_decref(out);

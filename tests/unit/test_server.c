@@ -551,6 +551,14 @@ Test(console, other_sites_pages_are_refused)
 			     &j),
 		     403);
 	cr_assert(strstr(body(&j), "\"field\": \"Sec-Fetch-Site\""));
+	/* a link from another site's page opens the console itself */
+	cr_assert_eq(request(tcp,
+			     "GET /ui/ HTTP/1.1\r\nHost: x\r\n"
+			     "Sec-Fetch-Site: cross-site\r\n"
+			     "Sec-Fetch-Mode: navigate\r\n"
+			     "Connection: close\r\n\r\n",
+			     &j),
+		     200, "%s", j.resp);
 	cr_assert_eq(request(tcp,
 			     "GET /v1/status HTTP/1.1\r\nHost: x\r\n"
 			     "Origin: https://x\r\nSec-Fetch-Site: "

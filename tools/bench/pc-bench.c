@@ -505,6 +505,16 @@ static int cmd_gen(struct opts *o)
 		fprintf(stderr, "pc-bench: gen needs --count or --duration\n");
 		return 2;
 	}
+	if ((o->burst || o->delay) && !o->interval) {
+		fprintf(stderr, "pc-bench: --burst and --delay go with "
+				"--interval\n");
+		return 2;
+	}
+	if (o->mix_every && o->vary_dst) {
+		fprintf(stderr, "pc-bench: --mix-every and --vary-dst do not "
+				"go together\n");
+		return 2;
+	}
 	build_frame(&f, smac, dmac, src, dst, v6, o->tcp, (uint16_t)o->sport,
 		    (uint16_t)o->dport, o->size);
 	if (!(skel = open_skel()))
@@ -552,10 +562,10 @@ static int cmd_gen(struct opts *o)
 	 * every MS milliseconds (after --delay MS): --burst frames, by default
 	 * one per flow; the flows go on where the last burst left them.
 	 */
+	if (o->delay) /* --duration and the rate count from after it */
+		sleep_until(now_s() + o->delay);
 	t0 = now_s();
 	deadline = o->duration ? t0 + o->duration : 0;
-	if (o->delay)
-		sleep_until(t0 + o->delay);
 	for (;;) {
 		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = f.b,
 			    .data_size_in = (__u32)f.len, .ctx_in = &ctx,
@@ -566,7 +576,7 @@ static int cmd_gen(struct opts *o)
 		if (o->interval) {
 			unsigned long burst = o->burst ? o->burst : o->flows;
 
-			if (burst * (o->every ? o->every : 1) > INT_MAX) {
+			if (burst > INT_MAX / (o->every ? o->every : 1)) {
 				fprintf(stderr, "pc-bench: burst too big\n");
 				bench_bpf__destroy(skel);
 				return 2;
@@ -600,8 +610,7 @@ static int cmd_gen(struct opts *o)
 		    (o->count && sent >= o->count))
 			break;
 		if (o->interval) {
-			double next =
-				t0 + o->delay + (double)++ticks * o->interval;
+			double next = t0 + (double)++ticks * o->interval;
 
 			if (deadline && next >= deadline)
 				break;

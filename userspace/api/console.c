@@ -84,12 +84,13 @@ static int add_file(struct pc_console *c, int dirfd, const char *sub,
 	int fd;
 
 	if (!type) {
-		pc_debug("console: skipping '%s%s%s': not a kind of file it "
-			 "serves",
-			 sub, *sub ? "/" : "", name);
+		pc_warn("console: skipping '%s%s%s': not a kind of file it "
+			"serves",
+			sub, *sub ? "/" : "", name);
 		return 0;
 	}
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(dirfd, name,
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st)) {
 		int err = -errno;
 
@@ -118,14 +119,18 @@ static int add_file(struct pc_console *c, int dirfd, const char *sub,
 	f->type = type;
 	f->len = (size_t)st.st_size;
 	f->data = pc_xcalloc(1, f->len + 1);
-	got = f->len ? read(fd, f->data, f->len) : 0;
-	close(fd);
-	if (got != (ssize_t)f->len) {
-		pc_error("console: failed to read '%s': %s", f->name,
-			 got < 0 ? strerror(errno) : "short read");
-		free(f->data);
-		return -EIO;
+	for (size_t at = 0; at < f->len; at += (size_t)got) {
+		got = read(fd, f->data + at, f->len - at);
+		if (got <= 0) {
+			pc_error("console: failed to read '%s': %s", f->name,
+				 got < 0 ? strerror(errno)
+					 : "it shrank while read");
+			close(fd);
+			free(f->data);
+			return -EIO;
+		}
 	}
+	close(fd);
 	etag_of(f);
 	c->n++;
 	c->bytes += f->len;
@@ -151,14 +156,30 @@ static int add_dir(struct pc_console *c, int dirfd, const char *sub,
 	while (!rc && (e = readdir(d))) {
 		struct stat st;
 
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
 		if (!name_ok(e->d_name) ||
-		    fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW))
-			continue; /* ".", "..", dot files, odd names */
-		if (S_ISREG(st.st_mode))
+		    fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+			/* a 404 later says nothing: the log does */
+			pc_warn("console: skipping '%s%s%s': not a regular "
+				"file or directory with a lower-case name",
+				sub, *sub ? "/" : "", e->d_name);
+			continue;
+		}
+		if (S_ISREG(st.st_mode)) {
 			rc = add_file(c, dirfd, sub, e->d_name);
-		else if (S_ISDIR(st.st_mode) && subdirs &&
-			 *nsubdirs < PC_CONSOLE_MAX_DIRS)
+		} else if (!subdirs) {
+			pc_warn("console: skipping '%s/%s': one level of "
+				"directories only",
+				sub, e->d_name);
+		} else if (*nsubdirs == PC_CONSOLE_MAX_DIRS) {
+			pc_error("console: more than %d directories",
+				 PC_CONSOLE_MAX_DIRS);
+			rc = -EFBIG;
+		} else {
 			snprintf(subdirs[(*nsubdirs)++], 65, "%s", e->d_name);
+		}
 	}
 	closedir(d);
 	return rc;

@@ -146,10 +146,13 @@ static int yaml_body(const char *ctype, const char *body, size_t len,
 	return 0;
 }
 
-/* POST /v1/policy/validate: PUT's checks and answer, nothing pushed. */
-static int post_validate(const struct pc_api_backend *be, const char *query,
-			 const char *ctype, const char *body, size_t len,
-			 json_t **out)
+/*
+ * PUT /v1/policy (push) and POST /v1/policy/validate (the same checks
+ * and answer, nothing pushed): a policy in the body.
+ */
+static int policy_body(const struct pc_api_backend *be, const char *query,
+		       const char *ctype, const char *body, size_t len,
+		       json_t **out, int push)
 {
 	struct pc_diags d = {0};
 	char fname[128];
@@ -157,14 +160,16 @@ static int post_validate(const struct pc_api_backend *be, const char *query,
 
 	if (status)
 		return status;
-	if (!be->policy_check)
+	if (!push && !be->policy_check)
 		return unavailable(out);
 	status = 200;
 	query_filename(query, fname, sizeof(fname));
-	rc = be->policy_check(be->ctx, body, len, fname, out, &d);
+	rc = push ? be->policy_put(be->ctx, caller, body, len, fname, out, &d)
+		  : be->policy_check(be->ctx, body, len, fname, out, &d);
 	if (rc == -EINVAL) {
 		*out = error_json(pc_diags_first_error(&d), "policy");
-		json_object_set_new(*out, "valid", json_false());
+		if (!push)
+			json_object_set_new(*out, "valid", json_false());
 		status = 422;
 	} else if (rc) {
 		status = failed(rc, &d, out);
@@ -172,6 +177,13 @@ static int post_validate(const struct pc_api_backend *be, const char *query,
 	pc_api_diags_json(*out, &d);
 	pc_diags_free(&d);
 	return status;
+}
+
+static int post_validate(const struct pc_api_backend *be, const char *query,
+			 const char *ctype, const char *body, size_t len,
+			 json_t **out)
+{
+	return policy_body(be, query, ctype, body, len, out, 0);
 }
 
 /* A version number: digits only, 1 to 2^53; 0 if s is not one. */
@@ -254,6 +266,7 @@ static int get_diff(const struct pc_api_backend *be, const char *query,
 	struct pc_diags d = {0};
 	int64_t from = query_version(query, "from");
 	int64_t to = query_version(query, "to");
+	int rc;
 
 	(void)ctype, (void)body, (void)len;
 	if (!be->policy_diff)
@@ -264,32 +277,19 @@ static int get_diff(const struct pc_api_backend *be, const char *query,
 				  from ? "to" : "from");
 		return 400;
 	}
-	return version_status(be->policy_diff(be->ctx, from, to, out, &d), &d,
-			      "version", out);
+	rc = be->policy_diff(be->ctx, from, to, out, &d);
+	/* which end is missing: the backend's error names it */
+	return version_status(
+		rc, &d,
+		strncmp(pc_diags_first_error(&d), "to:", 3) ? "from" : "to",
+		out);
 }
 
 static int put_policy(const struct pc_api_backend *be, const char *query,
 		      const char *ctype, const char *body, size_t len,
 		      json_t **out)
 {
-	struct pc_diags d = {0};
-	char fname[128];
-	int rc, status = yaml_body(ctype, body, len, out);
-
-	if (status)
-		return status;
-	status = 200;
-	query_filename(query, fname, sizeof(fname));
-	rc = be->policy_put(be->ctx, caller, body, len, fname, out, &d);
-	if (rc == -EINVAL) {
-		*out = error_json(pc_diags_first_error(&d), "policy");
-		status = 422;
-	} else if (rc) {
-		status = failed(rc, &d, out);
-	}
-	pc_api_diags_json(*out, &d);
-	pc_diags_free(&d);
-	return status;
+	return policy_body(be, query, ctype, body, len, out, 1);
 }
 
 /* "limit=N" from the query: 1..1000, default 50; -1 if malformed. */
@@ -764,7 +764,8 @@ static const struct route routes[] = {
 	{"PUT", "/v1/policy", put_policy, PC_ROLE_OPERATOR},
 	{"GET", "/v1/policy/versions", get_versions, PC_ROLE_VIEWER},
 	{"GET", "/v1/policy/versions/*", get_version, PC_ROLE_VIEWER},
-	{"GET", "/v1/policy/diff", get_diff, PC_ROLE_VIEWER},
+	/* (compiles two versions: an operator's, like validate) */
+	{"GET", "/v1/policy/diff", get_diff, PC_ROLE_OPERATOR},
 	{"POST", "/v1/policy/validate", post_validate, PC_ROLE_OPERATOR},
 	{"POST", "/v1/policy/rollback", post_rollback, PC_ROLE_OPERATOR},
 	{"GET", "/v1/tokens", get_tokens, PC_ROLE_ADMIN},

@@ -671,6 +671,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *route = pc_api_route_name(path);
 	const char *why;
 
+	/* the console's files first: a link from another site's page (a
+	 * dashboard, a wiki) must open them; they hold no secret */
+	if (path && serve_console(api, req, path, method))
+		return;
 	if (cross_origin(req, &why)) {
 		char msg[96];
 
@@ -684,8 +688,6 @@ static void on_request(struct evhttp_request *req, void *arg)
 		count_request(api, method, "-", 403);
 		return;
 	}
-	if (path && serve_console(api, req, path, method))
-		return;
 	code = authenticate(api, req, &who, name, sizeof(name), peer,
 			    sizeof(peer), &out);
 	if (code) {

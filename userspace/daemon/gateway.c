@@ -1373,24 +1373,26 @@ static int fetch_version(struct pc_gateway *gw, int64_t version,
 
 		if (!pc_fleet_up(gw->fleet, &why)) {
 			pc_diag_add(d, 0, what, NULL,
-				    "the fleet's store is out of reach (%s): "
-				    "nothing changed",
+				    "the fleet's store is out of reach (%s)",
 				    why);
 			return -ECONNREFUSED;
 		}
 		rc = pc_fleet_policy_get(pc_fleet_etcd(gw->fleet), version, rec,
 					 NULL, NULL, NULL, err);
 		if (rc && rc != -ENOENT) {
-			pc_diag_add(d, 0, what, NULL, "%s: nothing changed",
-				    err);
+			pc_diag_add(d, 0, what, NULL, "%s", err);
 			return rc;
 		}
 	} else {
 		rc = pc_store_policy_get(gw->store, version, rec);
 	}
-	if (rc)
+	if (rc == -ENOENT)
 		pc_diag_add(d, 0, what, NULL, "no policy version %" PRId64,
 			    version);
+	else if (rc)
+		pc_diag_add(d, 0, what, NULL,
+			    "failed to read policy version %" PRId64 ": %s",
+			    version, strerror(-rc));
 	return rc;
 }
 
@@ -2132,7 +2134,10 @@ int pc_gateway_reload(struct pc_gateway *gw, const struct pc_gw_config *cfg)
 	    old->max_connections != cfg->max_connections ||
 	    old->max_per_address != cfg->max_per_address ||
 	    old->request_timeout_s != cfg->request_timeout_s ||
-	    str_differs(old->console, cfg->console) ||
+	    /* (unset in both: the default, which follows the files on
+	     * disk; the console being served stays) */
+	    ((old->console_set || cfg->console_set) &&
+	     str_differs(old->console, cfg->console)) ||
 	    old->tls.set != cfg->tls.set) {
 		pc_error("reload refused: name, state, pin_root and api (but "
 			 "for its TLS files) take a restart; nothing changed");
