@@ -667,3 +667,88 @@ Test(api, flow_filters)
 		     401);
 	json_decref(out);
 }
+
+/* Find the field a 400 names, and free the answer. */
+static const char *refused_field(int status, json_t *out)
+{
+	static char field[32];
+
+	cr_assert_eq(status, 400);
+	snprintf(field, sizeof(field), "%s",
+		 json_string_value(json_object_get(out, "field")));
+	json_decref(out);
+	return field;
+}
+
+Test(api, flow_filters_by_verdict_and_host_as_a_browser_encodes_them)
+{
+	json_t *out;
+	uint8_t want[16];
+
+	/* URLSearchParams encodes ':' as %3A and a space as '+' */
+	cr_assert_eq(call(&be, "GET", "/v1/flows",
+			  "verdict=default-deny&host=fd00%3A%3A1&identity=eng",
+			  NULL, NULL, &out),
+		     200);
+	json_decref(out);
+	cr_assert_str_eq(last_filter.verdict, "default-deny");
+	cr_assert(last_filter.has_host);
+	cr_assert_eq(pc_addr_parse("fd00::1", want), 0);
+	cr_assert_arr_eq(last_filter.host, want, 16);
+	cr_assert_eq(call(&be, "GET", "/v1/flows", "host=198.18.0.2", NULL,
+			  NULL, &out),
+		     200);
+	json_decref(out);
+	cr_assert_eq(pc_addr_parse("198.18.0.2", want), 0);
+	cr_assert_arr_eq(last_filter.host, want, 16);
+	cr_assert_str_eq(last_filter.verdict, "");
+	cr_assert_eq(call(&be, "GET", "/v1/flows", "identity=%65ng", NULL, NULL,
+			  &out),
+		     200);
+	json_decref(out);
+	cr_assert_str_eq(last_filter.identity, "eng");
+
+	/* each refusal names its field */
+	cr_assert_str_eq(refused_field(call(&be, "GET", "/v1/flows",
+					    "verdict=drop", NULL, NULL, &out),
+				       out),
+			 "verdict");
+	cr_assert_str_eq(
+		refused_field(call(&be, "GET", "/v1/flows", "host=example.com",
+				   NULL, NULL, &out),
+			      out),
+		"host");
+	cr_assert_str_eq(
+		refused_field(call(&be, "GET", "/v1/flows",
+				   "host=198.18.0.0%2F24", NULL, NULL, &out),
+			      out),
+		"host");
+	/* a truncated or NUL escape, and a name too long once decoded */
+	cr_assert_str_eq(refused_field(call(&be, "GET", "/v1/flows",
+					    "service=web%2", NULL, NULL, &out),
+				       out),
+			 "service");
+	cr_assert_str_eq(refused_field(call(&be, "GET", "/v1/flows",
+					    "identity=a%00b", NULL, NULL, &out),
+				       out),
+			 "identity");
+	cr_assert_str_eq(
+		refused_field(call(&be, "GET", "/v1/flows",
+				   "identity=%61%61%61%61%61%61%61%61%61%61%61"
+				   "%61%61%61%61%61%61%61%61%61%61%61%61%61%61"
+				   "%61%61%61%61%61%61%61%61%61%61%61%61%61%61"
+				   "%61%61%61%61%61%61%61%61%61%61%61%61%61%61"
+				   "%61%61%61%61%61%61%61%61%61%61%61%61%61",
+				   NULL, NULL, &out),
+			      out),
+		"identity");
+	/* 63 decoded characters fit */
+	cr_assert_eq(
+		call(&be, "GET", "/v1/flows",
+		     "identity=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		     "aaaaaaaaaaaaaaaaa",
+		     NULL, NULL, &out),
+		200);
+	json_decref(out);
+	cr_assert_eq(strlen(last_filter.identity), 63);
+}

@@ -43,12 +43,15 @@ struct pc_api_caller {
 	const char *peer; /* "uid:N" on the unix socket, else the address */
 };
 
-/* GET /v1/flows?identity=&service=&state=&proto=&limit= */
+/* GET /v1/flows?identity=&service=&verdict=&host=&state=&proto=&limit= */
 struct pc_flow_filter {
 	char identity[64]; /* a name the source's identity set holds */
 	char service[64];  /* a name the destination's service set holds */
-	int state;	   /* PC_TCP_* + 1, 0: any */
-	int proto;	   /* -1: any */
+	char verdict[16];  /* pc_action_name() of the flow's action, or "" */
+	uint8_t host[16];  /* either end, when has_host */
+	int has_host;
+	int state; /* PC_TCP_* + 1, 0: any */
+	int proto; /* -1: any */
 	size_t limit;
 };
 

@@ -69,24 +69,78 @@ static int yaml_ctype(const char *ctype)
 	return 0;
 }
 
+/* The raw value of "KEY=..." in a query (as sent, still percent-encoded)
+ * and its length; NULL if the key is absent.  The first one counts. */
+static const char *query_value(const char *query, const char *key, size_t *n)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = query; p && *p;) {
+		size_t m = strcspn(p, "&");
+
+		if (m > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			*n = m - kl - 1;
+			return p + kl + 1;
+		}
+		p += m + (p[m] == '&');
+	}
+	return NULL;
+}
+
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* "KEY=value" decoded (%XX, '+' for a space, as browsers encode a
+ * query) into buf: 1, 0 if absent, -1 if too long, malformed or holding
+ * a NUL. */
+static int query_get(const char *query, const char *key, char *buf, size_t len)
+{
+	size_t n, o = 0;
+	const char *v = query_value(query, key, &n);
+
+	if (!v)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int c = v[i] == '+' ? ' ' : (unsigned char)v[i];
+
+		if (v[i] == '%') {
+			int hi = i + 2 < n ? hex_digit(v[i + 1]) : -1;
+			int lo = hi >= 0 ? hex_digit(v[i + 2]) : -1;
+
+			if (lo < 0 || (hi | lo) == 0)
+				return -1;
+			c = hi << 4 | lo;
+			i += 2;
+		}
+		if (o + 1 >= len)
+			return -1;
+		buf[o++] = (char)c;
+	}
+	buf[o] = '\0';
+	return 1;
+}
+
 /* "filename=NAME" from the query, reduced to a safe base name: its last
  * path component, in letters, digits and "._-"; "policy.yaml" if that
  * leaves nothing but dots. */
 static void query_filename(const char *query, char *buf, size_t len)
 {
-	const char *p = query;
-	size_t n = 0;
+	size_t n = 0, vn = 0;
+	const char *v = query_value(query, "filename", &vn);
 
-	while (p && (p = strstr(p, "filename=")) && p != query && p[-1] != '&')
-		p++;
-	for (p = p ? p + strlen("filename=") : ""; *p && *p != '&'; p++) {
-		if (*p == '/')
+	for (size_t i = 0; v && i < vn; i++) {
+		if (v[i] == '/')
 			n = 0; /* keep only the last path component */
 		else if (n + 1 < len &&
-			 ((*p >= 'a' && *p <= 'z') ||
-			  (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') || strchr("._-", *p)))
-			buf[n++] = *p;
+			 ((v[i] >= 'a' && v[i] <= 'z') ||
+			  (v[i] >= 'A' && v[i] <= 'Z') ||
+			  (v[i] >= '0' && v[i] <= '9') || strchr("._-", v[i])))
+			buf[n++] = v[i];
 	}
 	buf[n] = '\0';
 	if (strspn(buf, ".") == n)
@@ -204,17 +258,10 @@ static int64_t version_of(const char *s, size_t n)
 /* "KEY=N" from the query as a version; 0 if absent or not one. */
 static int64_t query_version(const char *query, const char *key)
 {
-	size_t k = strlen(key);
+	size_t n;
+	const char *v = query_value(query, key, &n);
 
-	const char *p = query;
-
-	while (p && *p) {
-		if (!strncmp(p, key, k) && p[k] == '=')
-			return version_of(p + k + 1, strcspn(p + k + 1, "&"));
-		if ((p = strchr(p, '&')))
-			p++;
-	}
-	return 0;
+	return v ? version_of(v, n) : 0;
 }
 
 /* A backend's answer about stored versions: 404, 422 or its failure. */
@@ -295,16 +342,15 @@ static int put_policy(const struct pc_api_backend *be, const char *query,
 /* "limit=N" from the query: 1..1000, default 50; -1 if malformed. */
 static long query_limit(const char *query)
 {
-	const char *p = query ? strstr(query, "limit=") : NULL;
-	char *end;
-	long v;
+	char v[8], *end;
+	int rc = query_get(query, "limit", v, sizeof(v));
+	long l = rc > 0 ? strtol(v, &end, 10) : 0;
 
-	if (!p || (p != query && p[-1] != '&'))
+	if (!rc)
 		return 50;
-	v = strtol(p + 6, &end, 10);
-	if (end == p + 6 || (*end && *end != '&') || v < 1 || v > 1000)
+	if (rc < 0 || end == v || *end || l < 1 || l > 1000)
 		return -1;
-	return v;
+	return l;
 }
 
 /* A list route: ?limit=N (1..1000, default 50), then the backend's. */
@@ -610,42 +656,48 @@ static int get_audit(const struct pc_api_backend *be, const char *query,
 	return list_route(be->audit_list, be->ctx, query, "audit log", out);
 }
 
-/* One "key=value" of a query into buf; 0 if absent, -1 if too long. */
-static int query_get(const char *query, const char *key, char *buf, size_t len)
-{
-	size_t kl = strlen(key);
-
-	for (const char *p = query; p && *p;) {
-		size_t n = strcspn(p, "&");
-
-		if (n > kl && !strncmp(p, key, kl) && p[kl] == '=') {
-			if (n - kl - 1 >= len)
-				return -1;
-			memcpy(buf, p + kl + 1, n - kl - 1);
-			buf[n - kl - 1] = '\0';
-			return 1;
-		}
-		p += n + (p[n] == '&');
-	}
-	return 0;
-}
-
 static int get_flows(const struct pc_api_backend *be, const char *query,
 		     const char *ctype, const char *body, size_t len,
 		     json_t **out)
 {
 	static const char *const states[] = {"none", "syn_sent", "established",
 					     "closing", "closed"};
+	static const char *const verdicts[] = {"allow", "deny", "audit",
+					       "default-deny"};
 	struct pc_flow_filter f = {.proto = -1, .limit = 100};
 	char v[64];
 	int rc;
 
 	(void)ctype, (void)body, (void)len;
-	if (query_get(query, "identity", f.identity, sizeof(f.identity)) < 0 ||
-	    query_get(query, "service", f.service, sizeof(f.service)) < 0) {
-		*out = error_json("names are at most 63 characters",
+	if (query_get(query, "identity", f.identity, sizeof(f.identity)) < 0) {
+		*out = error_json("identity: a name of at most 63 characters",
 				  "identity");
 		return 400;
+	}
+	if (query_get(query, "service", f.service, sizeof(f.service)) < 0) {
+		*out = error_json("service: a name of at most 63 characters",
+				  "service");
+		return 400;
+	}
+	if ((rc = query_get(query, "verdict", f.verdict, sizeof(f.verdict))) !=
+	    0) {
+		for (size_t i = 0; rc > 0 && i < PC_ARRAY_SIZE(verdicts); i++)
+			if (!strcmp(f.verdict, verdicts[i]))
+				rc = 2;
+		if (rc != 2) {
+			*out = error_json("verdict: allow, deny, audit or "
+					  "default-deny",
+					  "verdict");
+			return 400;
+		}
+	}
+	if ((rc = query_get(query, "host", v, sizeof(v))) != 0) {
+		if (rc < 0 || pc_addr_parse(v, f.host)) {
+			*out = error_json("host: an IPv4 or IPv6 address",
+					  "host");
+			return 400;
+		}
+		f.has_host = 1;
 	}
 	if ((rc = query_get(query, "state", v, sizeof(v))) != 0) {
 		for (size_t i = 0; rc > 0 && i < PC_ARRAY_SIZE(states); i++)

@@ -142,22 +142,25 @@ static void print_flows(json_t *reply)
 	       pc_jint(reply, "shown"));
 }
 
-#define FLOWS_USAGE                                                      \
-	"usage: portcullis flows [--identity NAME] [--service NAME] "    \
-	"[--state STATE]\n"                                              \
-	"                        [--proto PROTO] [--limit N] [--follow " \
-	"[--interval S] [--duration S]]\n"
+#define FLOWS_USAGE                                                   \
+	"usage: portcullis flows [--identity NAME] [--service NAME] " \
+	"[--verdict V] [--host ADDR]\n"                               \
+	"                        [--state STATE] [--proto PROTO] "    \
+	"[--limit N]\n"                                               \
+	"                        [--follow [--interval S] [--duration S]]\n"
 
 /*
- * portcullis flows [--identity N] [--service N] [--state S] [--proto P]
+ * portcullis flows [--identity N] [--service N] [--verdict V] [--host A]
+ * [--state S] [--proto P]
  * [--limit N] [--follow [--interval S] [--duration S]]: the conntrack
  * table, filtered by the daemon; --follow shows it again every interval
  * (1 s), redrawn on a terminal, one JSON document per line with --json.
  */
 int pc_cmd_flows(const struct pc_cli *cli, int argc, char **argv)
 {
-	static const char *const keys[] = {"identity", "service", "state",
-					   "proto", "limit"};
+	static const char *const keys[] = {"identity", "service", "verdict",
+					   "host",     "state",	  "proto",
+					   "limit"};
 	struct pc_buf path = {0};
 	double interval = 1, duration = 0, t0;
 	int follow = 0, tty = isatty(STDOUT_FILENO);

@@ -35,8 +35,8 @@ static const struct pc_cmd cmds[] = {
 	 "             [--keepalive S] [--identity I]]",
 	 pc_cmd_placements},
 	{"flows",
-	 "[--identity NAME] [--service NAME] [--state S] [--proto P] "
-	 "[--limit N]\n"
+	 "[--identity NAME] [--service NAME] [--verdict V] [--host ADDR]\n"
+	 "         [--state S] [--proto P] [--limit N]\n"
 	 "         [--follow [--interval S] [--duration S]]",
 	 pc_cmd_flows},
 	{"keys", "generate [--out FILE] | public < PRIVATE_KEY", pc_cmd_keys},

@@ -32,9 +32,13 @@ struct pc_gateway {
 	int64_t applied_ms;	    /* when the policy went in force */
 	char fleet_error[256];	    /* a fleet version refused here, or "" */
 	uint64_t load_pkts;	    /* packets at the last heartbeat */
-	size_t load_flows;	    /* conntrack entries, counted at */
-	double load_flows_at;	    /* this time, ms */
 	double load_at;		    /* its time, ms */
+	/* conntrack's entries and evictions, counted (a walk of the whole
+	 * table) at ct_at ms: shared by the heartbeat and /v1/status, so a
+	 * console polling every 2 s does not walk it every time */
+	size_t ct_entries;
+	uint64_t ct_evicted;
+	double ct_at;
 	struct event *ev_read;
 	struct pc_compiled *compiled; /* the policy in force */
 	struct pc_policy_record rec;
@@ -82,6 +86,23 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Conntrack's usage, counted again when the last count is older than
+ * max_age ms (or failed). */
+static void ct_usage(struct pc_gateway *gw, double max_age, size_t *entries,
+		     uint64_t *evicted)
+{
+	double t = now_ms();
+
+	if (!gw->ct_at || t - gw->ct_at >= max_age) {
+		if (!pc_dp_ct_usage(gw->dp, &gw->ct_entries, &gw->ct_evicted))
+			gw->ct_at = t;
+		else
+			gw->ct_at = 0;
+	}
+	*entries = gw->ct_entries;
+	*evicted = gw->ct_evicted;
 }
 
 /* What a push changes in access, for the audit log: a count, then the
@@ -529,12 +550,8 @@ static void fleet_load(void *ctx, struct pc_fleet_load *l)
 	gw->load_pkts = pkts;
 	gw->load_at = t;
 	/* conntrack is walked to count it: at most every 5 s for this */
-	if (!gw->load_flows_at || t - gw->load_flows_at >= 5000) {
-		if (!pc_dp_ct_usage(gw->dp, &flows, &evicted))
-			gw->load_flows = flows;
-		gw->load_flows_at = t;
-	}
-	l->flows = gw->load_flows;
+	ct_usage(gw, 5000, &flows, &evicted);
+	l->flows = flows;
 	l->policy_version = gw->compiled ? gw->rec.version : 0;
 	l->applied_ms = gw->applied_ms;
 	l->health = gw->fleet_error[0] || !gw->compiled ? "degraded" : "ok";
@@ -1027,7 +1044,7 @@ static json_t *be_status(void *ctx)
 	uint64_t evicted = 0;
 	json_t *j;
 
-	pc_dp_ct_usage(gw->dp, &ct, &evicted);
+	ct_usage(gw, 1000, &ct, &evicted);
 	j = json_pack("{s:s, s:s, s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:o, "
 		      "s:{s:I, s:I, s:I}, s:o*}",
 		      "gateway", gw->cfg->name, "version", pc_version(),
@@ -1679,6 +1696,12 @@ static int flow_one(void *arg, const struct pc_ct_key *k,
 	if (x->f->service[0] && !set_has(svcs, x->f->service))
 		return 0;
 	if (x->f->proto >= 0 && k->proto != x->f->proto)
+		return 0;
+	if (x->f->verdict[0] &&
+	    strcmp(pc_action_name(v->action), x->f->verdict))
+		return 0;
+	if (x->f->has_host && memcmp(k->lo_addr, x->f->host, 16) &&
+	    memcmp(k->hi_addr, x->f->host, 16))
 		return 0;
 	if (x->f->state &&
 	    (k->proto != IPPROTO_TCP || v->state + 1 != x->f->state))
