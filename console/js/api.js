@@ -5,11 +5,12 @@ import { token } from './session.js';
 
 /** An API refusal: status 0 means the gateway could not be reached. */
 export class ApiError extends Error {
-  constructor(status, message, field) {
+  constructor(status, message, field, body) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.field = field;
+    this.body = body; // the whole JSON reply: a refused push's errors[] and warnings[]
   }
 }
 
@@ -55,16 +56,18 @@ export async function send(method, path, opts = {}) {
 async function errorOf(res) {
   let message = `HTTP ${res.status}`;
   let field;
+  let body;
   try {
     const j = JSON.parse(await res.text());
     if (typeof j?.error === 'string') {
       message = j.error;
       field = j.field;
+      body = j;
     }
   } catch {
     // evhttp's own errors (413, a malformed request) are HTML: keep HTTP N
   }
-  return new ApiError(res.status, message, field);
+  return new ApiError(res.status, message, field, body);
 }
 
 /** request('GET', '/v1/status') → the decoded JSON (null for no body). */

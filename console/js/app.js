@@ -2,17 +2,26 @@
 // The console's entry: login and logout, the header, the page routes.
 
 import { onUnauthorized, request } from './api.js';
+import { mountAudit } from './audit.js';
 import { byId } from './dom.js';
+import { mountFlows } from './flows.js';
 import { mountOverview } from './overview.js';
+import { mountPeers } from './peers.js';
+import { mountPolicy } from './policy.js';
 import { createRouter } from './router.js';
+import { mountServices } from './services.js';
 import * as session from './session.js';
 import { initTheme } from './theme.js';
 
-// Pages join the nav only once they exist; role is the least one that may
-// see the page (docs/api.md gives each route's role).  Next: policy,
-// flows, peers, services (viewer), audit (operator).
+// role is the least one that may see the page (docs/api.md gives each
+// route's role); the API refuses what the role may not do anyway.
 const ROUTES = [
   { path: '/overview', title: 'Overview', role: 'viewer', mount: mountOverview },
+  { path: '/policy', title: 'Policy', role: 'viewer', mount: mountPolicy },
+  { path: '/flows', title: 'Flows', role: 'viewer', mount: mountFlows },
+  { path: '/peers', title: 'Peers', role: 'viewer', mount: mountPeers },
+  { path: '/services', title: 'Services', role: 'viewer', mount: mountServices },
+  { path: '/audit', title: 'Audit log', role: 'operator', mount: mountAudit },
 ];
 
 const router = createRouter({

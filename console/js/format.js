@@ -14,15 +14,21 @@ export function rate(n) {
   return n < 10 ? n.toFixed(1).replace(/\.0$/, '') : compact.format(n);
 }
 
-export function bytesRate(n) {
+const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+
+/** Bytes in decimal (SI) units: 1234 → "1.2 kB". */
+export function bytes(n) {
   if (!Number.isFinite(n)) return '—';
-  const units = ['B/s', 'kB/s', 'MB/s', 'GB/s', 'TB/s'];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
+  while (n >= 1000 && i < UNITS.length - 1) {
     n /= 1000;
     i++;
   }
-  return `${n < 10 && i ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
+  return `${n < 10 && i ? n.toFixed(1) : Math.round(n)} ${UNITS[i]}`;
+}
+
+export function bytesRate(n) {
+  return Number.isFinite(n) ? `${bytes(n)}/s` : '—';
 }
 
 /** An address with its port, bracketed when IPv6 so the port is clear. */

@@ -4,6 +4,7 @@
 import { request } from './api.js';
 import { badge, fill, h } from './dom.js';
 import { bytesRate, clock, count, endpoint, protoLabel, rate } from './format.js';
+import { panel, panelError, table } from './panel.js';
 import { openEventStream } from './sse.js';
 import { poll, whileVisible } from './timing.js';
 
@@ -19,26 +20,6 @@ function tile(label, id, sub = '\u00a0') {
     h('div', { class: 'tile-sub', id: `${id}-sub` }, sub));
 }
 
-function panel(title, id, meta, ...body) {
-  return h('section', { class: 'card panel', id },
-    h('header', { class: 'panel-head' }, h('h2', {}, title), meta),
-    h('p', { class: 'panel-error', role: 'status', hidden: true }),
-    ...body);
-}
-
-function table(heads, tbodyId) {
-  return h('table', { class: 'table' },
-    h('thead', {}, h('tr', {}, heads.map(([t, cls]) => h('th', { class: cls }, t)))),
-    h('tbody', { id: tbodyId }));
-}
-
-/** Shows (or, with no error, hides) a panel's error line. */
-function panelError(panelEl, err) {
-  const p = panelEl.querySelector('.panel-error');
-  p.hidden = !err;
-  p.textContent = err ? err.message : '';
-}
-
 function layout() {
   return h('div', { class: 'overview' },
     h('div', { class: 'page-head' }, h('h1', {}, 'Overview')),
@@ -50,16 +31,16 @@ function layout() {
       tile('Policy generation', 'generation')),
     h('p', { class: 'panel-error', id: 'now-error', role: 'status', hidden: true }),
     h('div', { class: 'columns' },
-      panel('Gateways', 'gateways-panel', h('span', { class: 'muted', id: 'fleet-meta' }),
-        h('div', { class: 'scroll-x' }, table([['Gateway'], ['State'], ['Health'],
-          ['Policy'], ['Flows', 'num'], ['Packets/s', 'num']], 'gateways'))),
-      panel('Policy in force', 'policy-panel', null, h('dl', { class: 'facts', id: 'policy' }))),
-    panel('Live denies', 'denies-panel',
+      panel('Gateways', { id: 'gateways-panel' }, h('span', { class: 'muted', id: 'fleet-meta' }),
+        h('div', { class: 'scroll-x' }, table({ id: 'gateways' }, [['Gateway'], ['State'], ['Health'],
+          ['Policy'], ['Flows', 'num'], ['Packets/s', 'num']]))),
+      panel('Policy in force', { id: 'policy-panel' }, null, h('dl', { class: 'facts', id: 'policy' }))),
+    panel('Live denies', { id: 'denies-panel' },
       h('span', { class: 'panel-meta' },
         h('span', { class: 'muted', id: 'denies-dropped' }),
         h('span', { class: 'stream-state', id: 'stream-state', 'data-state': 'connecting' }, 'connecting')),
-      h('div', { class: 'scroll' }, table([['Time'], ['Reason'], ['Proto'],
-        ['Source → destination'], ['Identity'], ['Rule'], ['Interface']], 'denies')),
+      h('div', { class: 'scroll' }, table({ id: 'denies' }, [['Time'], ['Reason'], ['Proto'],
+        ['Source → destination'], ['Identity'], ['Rule'], ['Interface']])),
       h('p', { class: 'empty', id: 'denies-empty' }, 'No denied packets since this page opened.')));
 }
 
@@ -123,7 +104,7 @@ function gatewayRow(g, self) {
 }
 
 function renderGateways(root, view) {
-  fill(root.querySelector('#gateways'), (view.gateways ?? []).map((g) => gatewayRow(g, view.self)));
+  fill(root.querySelector('#gateways tbody'), (view.gateways ?? []).map((g) => gatewayRow(g, view.self)));
   const meta = [view.store, Number.isFinite(view.policy_version) ? `fleet policy v${view.policy_version}` : null];
   fill(root.querySelector('#fleet-meta'), meta.filter(Boolean).join(' · '));
   // a fleet whose store is out of reach still lists what it last knew
@@ -155,7 +136,7 @@ function denyRow(e) {
 export function mountOverview(outlet) {
   const root = layout();
   outlet.append(root);
-  const denies = root.querySelector('#denies');
+  const denies = root.querySelector('#denies tbody');
   const streamState = root.querySelector('#stream-state');
   let prev = null; // the last counters sample, for rates
   let policyKey = null; // version:generation the policy panel shows

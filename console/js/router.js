@@ -4,9 +4,11 @@
 import { h } from './dom.js';
 
 /**
- * routes: [{path, title, role, mount(outlet) → unmount}].  A route the
- * role may not see is neither in the nav nor reachable by typing its hash:
- * both lead to `home`.
+ * routes: [{path, title, role, mount(outlet, params) → unmount}].  A route
+ * the role may not see is neither in the nav nor reachable by typing its
+ * hash: both lead to `home`.  "#/flows?verdict=deny" mounts /flows with
+ * params (URLSearchParams); a page that keeps its state there updates the
+ * hash with history.replaceState, which does not mount it again.
  */
 export function createRouter({ routes, outlet, nav, allows, home }) {
   let unmount = null;
@@ -16,7 +18,7 @@ export function createRouter({ routes, outlet, nav, allows, home }) {
   }
 
   function render() {
-    const path = location.hash.replace(/^#/, '');
+    const [path, query = ''] = location.hash.replace(/^#/, '').split(/\?(.*)/s, 2);
     const r = visible().find((x) => x.path === path);
     if (!r) {
       location.replace(`#${home}`); // fires hashchange, which renders
@@ -24,7 +26,7 @@ export function createRouter({ routes, outlet, nav, allows, home }) {
     }
     unmount?.();
     outlet.replaceChildren();
-    unmount = r.mount(outlet) ?? null;
+    unmount = r.mount(outlet, new URLSearchParams(query)) ?? null;
     document.title = `${r.title} · Portcullis`;
     for (const a of nav.querySelectorAll('a')) {
       if (a.getAttribute('href') === `#${r.path}`) a.setAttribute('aria-current', 'page');

@@ -11,6 +11,9 @@ who     open COUNT TCP connections one after another to a server run
         with serve --name, each reading the name it answers with;
         print JSON: how many each name answered, how many failed, and
         (--log) every attempt's time and answer
+spray   send one datagram to each of COUNT UDP ports from PORT on (COUNT
+        flows in a conntrack table, nothing expected back); print how
+        many were sent
 """
 import json
 import argparse
@@ -194,6 +197,19 @@ def who(args):
     return 0 if not failed else 1
 
 
+def spray(args):
+    sent = 0
+    with socket.socket(family(args.host), socket.SOCK_DGRAM) as s:
+        for p in range(args.port, args.port + args.count):
+            try:
+                s.sendto(b"portcullis", (args.host, p))
+                sent += 1
+            except OSError:  # an ICMP error from an earlier port
+                pass
+    print(json.dumps({"sent": sent}))
+    return 0 if sent == args.count else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
@@ -203,7 +219,7 @@ def main():
     s.add_argument("--udp", type=int, nargs="*", default=[])
     s.add_argument("--lifetime", type=float, default=3600)
     s.add_argument("--name", help="say NAME first on every TCP connection")
-    for name in ("tcp", "udp", "hold", "who"):
+    for name in ("tcp", "udp", "hold", "who", "spray"):
         c = sub.add_parser(name)
         c.add_argument("host")
         c.add_argument("port", type=int)
@@ -213,15 +229,17 @@ def main():
             c.add_argument("--duration", type=float, default=10.0)
             c.add_argument("--named", action="store_true",
                            help="read the server's name first")
-        if name == "who":
+        if name in ("who", "spray"):
             c.add_argument("--count", type=int, default=100)
+        if name == "who":
             c.add_argument("--interval", type=float, default=0.0)
             c.add_argument("--log", action="store_true")
     args = p.parse_args()
     if args.cmd == "serve":
         serve(args)
         return 0
-    return {"tcp": tcp, "udp": udp, "hold": hold, "who": who}[args.cmd](args)
+    return {"tcp": tcp, "udp": udp, "hold": hold, "who": who,
+            "spray": spray}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// Asking before a change: a modal <dialog>, not window.confirm(), so it
+// is themed, keyboard-usable and says what the change will do.
+
+import { h } from './dom.js';
+
+/**
+ * confirmAction({title, body, ok, danger}) → Promise<boolean>.  body is
+ * text or a Node.  Escape, Cancel and a click outside the dialog answer
+ * false; one dialog at a time (a second call waits for the first).
+ */
+let queue = Promise.resolve();
+
+export function confirmAction(opts) {
+  const next = queue.then(() => ask(opts));
+  queue = next.catch(() => {});
+  return next;
+}
+
+function ask({ title, body, ok = 'OK', danger = false }) {
+  const yes = h('button', { id: 'confirm-ok', class: `btn ${danger ? 'danger' : 'primary'}`, type: 'button' }, ok);
+  const no = h('button', { id: 'confirm-cancel', class: 'btn', type: 'button' }, 'Cancel');
+  const dlg = h('dialog', { id: 'confirm', class: 'card confirm', 'aria-labelledby': 'confirm-title' },
+    // buttons, not a form: nothing here ever submits (form-action 'none')
+    h('h2', { id: 'confirm-title' }, title),
+    body ? h('div', { class: 'confirm-body' }, body) : null,
+    h('div', { class: 'confirm-actions' }, no, yes));
+  document.body.append(dlg);
+  return new Promise((resolve) => {
+    yes.addEventListener('click', () => dlg.close('ok'));
+    no.addEventListener('click', () => dlg.close('cancel'));
+    dlg.addEventListener('click', (ev) => {
+      // the dialog's own padding is the dialog too: only outside its box
+      const r = dlg.getBoundingClientRect();
+      const inside = ev.clientX >= r.left && ev.clientX <= r.right && ev.clientY >= r.top && ev.clientY <= r.bottom;
+      if (ev.target === dlg && !inside) dlg.close('cancel');
+    });
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      resolve(dlg.returnValue === 'ok');
+    });
+    dlg.showModal();
+    (danger ? no : yes).focus(); // a destructive default is not Enter
+  });
+}
