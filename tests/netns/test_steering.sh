@@ -335,6 +335,12 @@ expect_json services.0.backends.2.health == up "b3 is up again"
 expect 0 "200 connections" who 198.18.0.100 80 --count 200
 expect_json names.b3 -ge 20 "b3 takes its share again"
 
+# health probes end with a reset: nothing of theirs comes back after the
+# probe's conntrack entry is gone, so they make no deny events (the
+# console's live denies would fill with them)
+expect 1 "the backends' health probes cause no deny" \
+	grep -E 'verdict deny[a-z_]* (tcp|udp) [^ ]+ -> 198\.18\.[234]\.1:' "$T_DIR/daemon.log"
+
 # forwarding: kernel, on a reload: the kernel forwards everything again.
 sed -i 's/^  state:/  forwarding: kernel\n  state:/' "$T_DIR/gateway.yaml"
 kill -HUP "$DAEMON_PID"

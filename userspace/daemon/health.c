@@ -102,13 +102,24 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void close_probe(struct target *t)
+/* Out of conntrack with the probe's flow (see close_probe). */
+static void forget_flow(struct target *t)
 {
 	if (t->local) {
 		pc_dp_local_flow(t->m->dp, t->local_proto, t->local_addr,
 				 t->local_port, t->addr, t->remote_port, 0);
 		t->local = 0;
 	}
+}
+
+/*
+ * The probe's socket closes; its flow stays in conntrack until the next
+ * probe (or the target goes): what the backend still sends (the rest of
+ * an HTTP answer, a greeting, its FIN) is its answer to the gateway, not
+ * a packet to deny, log and show among the live denies.
+ */
+static void close_probe(struct target *t)
+{
 	if (t->io) {
 		event_free(t->io);
 		t->io = NULL;
@@ -422,6 +433,7 @@ static int track_local(struct target *t, const struct sockaddr_storage *dst,
 		/* an echo's flow is keyed by its identifier, both ends */
 		t->local_port = t->remote_port = ntohs(t->echo_id);
 	}
+	forget_flow(t); /* the last probe's */
 	t->local_proto = (uint8_t)proto;
 	if (pc_dp_local_flow(t->m->dp, t->local_proto, t->local_addr,
 			     t->local_port, t->addr, t->remote_port, 1)) {
@@ -504,6 +516,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void target_free(struct target *t)
 {
 	close_probe(t);
+	forget_flow(t);
 	if (t->timer)
 		event_free(t->timer);
 	free(t->service);
