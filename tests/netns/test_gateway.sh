@@ -69,12 +69,14 @@ expect_json flows.0.verdict == allow "each flow says its verdict"
 expect 0 "flows by verdict and host" \
 	cli --json flows --verdict allow --host 198.18.2.2 --proto tcp --state established
 expect_json flows.0.dst == 198.18.2.2 "the flow to that host, allowed"
-expect 0 "flows denied to that host" cli --json flows --verdict deny --host 198.18.2.2
+expect 0 "the same by its source" cli --json flows --verdict allow --host 198.18.1.2 --service web --proto tcp
+expect_json flows.0.src == 198.18.1.2 "the host is either end"
+expect 0 "flows audited to that host" cli --json flows --verdict audit --host 198.18.2.2
 expect_json matched -eq 0 "none: the verdict filters"
 expect 0 "flows of another host" cli --json flows --host 198.18.9.9
 expect_json matched -eq 0 "none: the host filters"
-expect 1 "a verdict that is none" cli flows --verdict drop
-expect_match 'verdict: allow, deny, audit or default-deny' "the refusal lists the verdicts"
+expect 1 "a verdict that flows do not have" cli flows --verdict deny
+expect_match 'verdict: allow or audit \(a denied packet makes no flow' "the refusal says why"
 expect 0 "flows of an identity with none" cli flows --identity nobody
 expect_match '^0 flows matched, 0 shown$' "match nothing"
 expect 0 "a wider policy is pushed" cli policy push "$T_DIR/wider.yaml"

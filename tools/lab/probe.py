@@ -204,7 +204,7 @@ def spray(args):
             try:
                 s.sendto(b"portcullis", (args.host, p))
                 sent += 1
-            except OSError:  # an ICMP error from an earlier port
+            except OSError:  # (a full buffer): counted as not sent
                 pass
     print(json.dumps({"sent": sent}))
     return 0 if sent == args.count else 1

@@ -29,7 +29,8 @@ int pc_token_new(char token[PC_TOKEN_LEN], char selector[PC_SELECTOR_LEN],
 /* Split "pct_SELECTOR_SECRET"; -EINVAL if it is not one. */
 int pc_token_split(const char *token, char selector[PC_SELECTOR_LEN],
 		   const char **secret);
-/* Token names: letters, digits, '-', '_', '.', 1 to 63. */
+/* Names of tokens, peers, identities: letters, digits, '-', '_', '.',
+ * 1 to 63, not only dots (a path segment of the API). */
 int pc_token_name_valid(const char *s);
 /* Could s be a token at all (its characters and length)? */
 int pc_token_text_valid(const char *s);
@@ -247,6 +248,11 @@ size_t pc_api_streams(const struct pc_api *api);
 
 /* {"errors": [...], "warnings": [...]} from diagnostics, into j. */
 void pc_api_diags_json(json_t *j, const struct pc_diags *d);
+
+/* "KEY=value" of a query, decoded (%XX, '+' for a space, as browsers
+ * encode a query) into buf; the first KEY counts.  1, 0 if absent, -1 if
+ * too long, malformed or holding a NUL. */
+int pc_api_query_get(const char *query, const char *key, char *buf, size_t len);
 
 /* Routing, exposed for unit tests: returns the HTTP status, fills *body. */
 /* The route pattern a path falls under (a pattern with a star for a name),

@@ -76,7 +76,8 @@ int pc_token_name_valid(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (!n || n > 63)
+	/* "." and ".." could not be named in a path (/v1/peers/..) */
+	if (!n || n > 63 || strspn(s, ".") == n)
 		return 0;
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||

@@ -95,10 +95,7 @@ static int hex_digit(char c)
 				      : -1;
 }
 
-/* "KEY=value" decoded (%XX, '+' for a space, as browsers encode a
- * query) into buf: 1, 0 if absent, -1 if too long, malformed or holding
- * a NUL. */
-static int query_get(const char *query, const char *key, char *buf, size_t len)
+int pc_api_query_get(const char *query, const char *key, char *buf, size_t len)
 {
 	size_t n, o = 0;
 	const char *v = query_value(query, key, &n);
@@ -130,17 +127,20 @@ static int query_get(const char *query, const char *key, char *buf, size_t len)
  * leaves nothing but dots. */
 static void query_filename(const char *query, char *buf, size_t len)
 {
-	size_t n = 0, vn = 0;
-	const char *v = query_value(query, "filename", &vn);
+	char v[4096];
+	size_t n = 0;
 
-	for (size_t i = 0; v && i < vn; i++) {
-		if (v[i] == '/')
+	/* (a name too long or badly encoded is no name) */
+	if (pc_api_query_get(query, "filename", v, sizeof(v)) <= 0)
+		v[0] = '\0';
+	for (const char *p = v; *p; p++) {
+		if (*p == '/')
 			n = 0; /* keep only the last path component */
 		else if (n + 1 < len &&
-			 ((v[i] >= 'a' && v[i] <= 'z') ||
-			  (v[i] >= 'A' && v[i] <= 'Z') ||
-			  (v[i] >= '0' && v[i] <= '9') || strchr("._-", v[i])))
-			buf[n++] = v[i];
+			 ((*p >= 'a' && *p <= 'z') ||
+			  (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || strchr("._-", *p)))
+			buf[n++] = *p;
 	}
 	buf[n] = '\0';
 	if (strspn(buf, ".") == n)
@@ -343,7 +343,7 @@ static int put_policy(const struct pc_api_backend *be, const char *query,
 static long query_limit(const char *query)
 {
 	char v[8], *end;
-	int rc = query_get(query, "limit", v, sizeof(v));
+	int rc = pc_api_query_get(query, "limit", v, sizeof(v));
 	long l = rc > 0 ? strtol(v, &end, 10) : 0;
 
 	if (!rc)
@@ -550,7 +550,7 @@ static int post_tokens(const struct pc_api_backend *be, const char *query,
 	if (!name || !pc_token_name_valid(name)) {
 		json_decref(req);
 		*out = error_json("name: letters, digits, '-', '_', '.', at "
-				  "most 63",
+				  "most 63, not only dots",
 				  "name");
 		return 400;
 	}
@@ -662,36 +662,40 @@ static int get_flows(const struct pc_api_backend *be, const char *query,
 {
 	static const char *const states[] = {"none", "syn_sent", "established",
 					     "closing", "closed"};
-	static const char *const verdicts[] = {"allow", "deny", "audit",
-					       "default-deny"};
+	/* a denied packet makes no flow (GET /v1/denies has those); audit
+	 * mode's would-be denies are flows with the verdict audit */
+	static const char *const verdicts[] = {"allow", "audit"};
 	struct pc_flow_filter f = {.proto = -1, .limit = 100};
 	char v[64];
 	int rc;
 
 	(void)ctype, (void)body, (void)len;
-	if (query_get(query, "identity", f.identity, sizeof(f.identity)) < 0) {
+	if (pc_api_query_get(query, "identity", f.identity,
+			     sizeof(f.identity)) < 0) {
 		*out = error_json("identity: a name of at most 63 characters",
 				  "identity");
 		return 400;
 	}
-	if (query_get(query, "service", f.service, sizeof(f.service)) < 0) {
+	if (pc_api_query_get(query, "service", f.service, sizeof(f.service)) <
+	    0) {
 		*out = error_json("service: a name of at most 63 characters",
 				  "service");
 		return 400;
 	}
-	if ((rc = query_get(query, "verdict", f.verdict, sizeof(f.verdict))) !=
-	    0) {
+	if ((rc = pc_api_query_get(query, "verdict", f.verdict,
+				   sizeof(f.verdict))) != 0) {
 		for (size_t i = 0; rc > 0 && i < PC_ARRAY_SIZE(verdicts); i++)
 			if (!strcmp(f.verdict, verdicts[i]))
 				rc = 2;
 		if (rc != 2) {
-			*out = error_json("verdict: allow, deny, audit or "
-					  "default-deny",
+			*out = error_json("verdict: allow or audit (a denied "
+					  "packet makes no flow: see "
+					  "/v1/denies)",
 					  "verdict");
 			return 400;
 		}
 	}
-	if ((rc = query_get(query, "host", v, sizeof(v))) != 0) {
+	if ((rc = pc_api_query_get(query, "host", v, sizeof(v))) != 0) {
 		if (rc < 0 || pc_addr_parse(v, f.host)) {
 			*out = error_json("host: an IPv4 or IPv6 address",
 					  "host");
@@ -699,7 +703,7 @@ static int get_flows(const struct pc_api_backend *be, const char *query,
 		}
 		f.has_host = 1;
 	}
-	if ((rc = query_get(query, "state", v, sizeof(v))) != 0) {
+	if ((rc = pc_api_query_get(query, "state", v, sizeof(v))) != 0) {
 		for (size_t i = 0; rc > 0 && i < PC_ARRAY_SIZE(states); i++)
 			if (!strcmp(v, states[i]))
 				f.state = (int)i + 1;
@@ -710,7 +714,7 @@ static int get_flows(const struct pc_api_backend *be, const char *query,
 			return 400;
 		}
 	}
-	if ((rc = query_get(query, "proto", v, sizeof(v))) != 0) {
+	if ((rc = pc_api_query_get(query, "proto", v, sizeof(v))) != 0) {
 		f.proto = rc < 0		 ? -2
 			  : !strcmp(v, "tcp")	 ? 6
 			  : !strcmp(v, "udp")	 ? 17
@@ -723,7 +727,7 @@ static int get_flows(const struct pc_api_backend *be, const char *query,
 			return 400;
 		}
 	}
-	if ((rc = query_get(query, "limit", v, sizeof(v))) != 0) {
+	if ((rc = pc_api_query_get(query, "limit", v, sizeof(v))) != 0) {
 		char *end;
 		long l = rc < 0 ? 0 : strtol(v, &end, 10);
 

@@ -34,11 +34,12 @@ struct auth_fail {
 };
 
 /* An open GET /v1/events. */
+#define STREAM_REASON 32
 struct stream {
 	struct evhttp_request *req;
 	struct pc_api *api;
-	char reason[32];       /* only this reason, or "" */
-	unsigned long dropped; /* events it was too slow for */
+	char reason[STREAM_REASON]; /* only this reason, or "" */
+	unsigned long dropped;	    /* events it was too slow for */
 };
 
 #define PC_STREAM_BACKLOG (256u << 10) /* bytes queued before dropping */
@@ -386,7 +387,8 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 static int start_stream(struct pc_api *api, struct evhttp_request *req,
 			const char *query)
 {
-	const char *r = query ? strstr(query, "reason=") : NULL;
+	char reason[STREAM_REASON];
+	int rc = pc_api_query_get(query, "reason", reason, sizeof(reason));
 	struct stream *st;
 	size_t slot;
 	json_t *err;
@@ -399,22 +401,18 @@ static int start_stream(struct pc_api *api, struct evhttp_request *req,
 		json_decref(err);
 		return 503;
 	}
+	if (rc < 0) {
+		err = json_pack("{s:s, s:s}", "error", "no such reason",
+				"field", "reason");
+		send_json(req, 400, err);
+		json_decref(err);
+		return 400;
+	}
 	st = pc_xcalloc(1, sizeof(*st));
 	st->req = req;
 	st->api = api;
-	if (r && (r == query || r[-1] == '&')) {
-		size_t n = strcspn(r + 7, "&");
-
-		if (n >= sizeof(st->reason)) {
-			free(st);
-			err = json_pack("{s:s, s:s}", "error", "no such reason",
-					"field", "reason");
-			send_json(req, 400, err);
-			json_decref(err);
-			return 400;
-		}
-		memcpy(st->reason, r + 7, n);
-	}
+	if (rc > 0)
+		memcpy(st->reason, reason, sizeof(st->reason));
 	api->streams[slot] = st;
 	common_headers(req, 0); /* Cache-Control: no-store */
 	evhttp_add_header(evhttp_request_get_output_headers(req),

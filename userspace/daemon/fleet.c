@@ -1108,7 +1108,8 @@ static int client_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	return n && n <= 64 &&
+	/* "." and ".." could not be named in a path */
+	return n && n <= 64 && strspn(s, ".") != n &&
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			 "0123456789._-") == n;
 }
@@ -1246,7 +1247,8 @@ int pc_fleet_client_add(struct pc_fleet *f, json_t *req, char *err,
 	}
 	if (!name || !client_name_ok(name)) {
 		snprintf(err, errlen,
-			 "name: 1 to 64 letters, digits, '.', '_' or '-'");
+			 "name: 1 to 64 letters, digits, '.', '_' or '-', "
+			 "not only dots");
 		return 400;
 	}
 	if (!strategy || pc_place_strategy_parse(strategy, &st)) {

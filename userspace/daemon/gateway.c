@@ -89,17 +89,22 @@ static double now_ms(void)
 }
 
 /* Conntrack's usage, counted again when the last count is older than
- * max_age ms (or failed). */
+ * max_age ms; a count that fails keeps the last good one, and is tried
+ * again only as late. */
 static void ct_usage(struct pc_gateway *gw, double max_age, size_t *entries,
 		     uint64_t *evicted)
 {
 	double t = now_ms();
 
 	if (!gw->ct_at || t - gw->ct_at >= max_age) {
-		if (!pc_dp_ct_usage(gw->dp, &gw->ct_entries, &gw->ct_evicted))
-			gw->ct_at = t;
-		else
-			gw->ct_at = 0;
+		size_t n;
+		uint64_t ev;
+
+		if (!pc_dp_ct_usage(gw->dp, &n, &ev)) {
+			gw->ct_entries = n;
+			gw->ct_evicted = ev;
+		}
+		gw->ct_at = t;
 	}
 	*entries = gw->ct_entries;
 	*evicted = gw->ct_evicted;

@@ -62,7 +62,7 @@ static int create_token(const struct pc_gw_config *cfg, const char *name,
 	if (!pc_token_name_valid(name)) {
 		fprintf(stderr,
 			"portcullisd: bad token name \"%s\" (letters, "
-			"digits, '-', '_', '.', at most 63)\n",
+			"digits, '-', '_', '.', at most 63, not only dots)\n",
 			name);
 		return 2;
 	}

@@ -963,7 +963,7 @@ static int peer_request(const struct pc_wgm *m, json_t *req,
 	ka = json_object_get(req, "persistent_keepalive");
 	if (!r->name || !pc_token_name_valid(r->name))
 		return *out = err_json("name: letters, digits, '-', '_', '.', "
-				       "at most 63",
+				       "at most 63, not only dots",
 				       "name"),
 		       400;
 	for (k = 0; r->iface && k < m->cfg->nwg; k++)
