@@ -35,5 +35,19 @@ check "nothing is loaded from another host" none -rnIE '(src|href)=["'"'"']?(htt
 code_uses() { grep -rnE "$1" js | grep -vE '^[^:]+:[0-9]+:\s*(//|/?\*)'; }
 check "no module builds HTML from strings or runs strings" \
 	eval '! code_uses "innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setAttribute\(.style"'
+# every file a page or module names is there, and every stylesheet and
+# module is used (a file left behind would be served for nothing)
+refs() { # the files index.html and the modules name, from console/
+	grep -oE '(src|href)="[^"#:]+"' index.html | sed -E 's/^[a-z]+="//; s/"$//'
+	for f in js/*.js; do
+		grep -oE "^import [^'\"]*from '\./[^']+'|^import '\./[^']+'" "$f" |
+			sed -E "s|.*'\./([^']+)'|js/\1|"
+	done
+}
+check "every file the console names exists" \
+	sh -c 'for r in $(cat); do [ -f "$r" ] || { echo "missing: $r"; exit 1; }; done' <<<"$(refs)"
+check "every stylesheet and module is used" \
+	sh -c 'used=$(cat); for f in css/*.css js/*.js; do
+		printf "%s\n" "$used" | grep -qxF "$f" || { echo "unused: $f"; exit 1; }; done' <<<"$(refs | sort -u)"
 echo "1..$n"
 [ "$bad" -eq 0 ]

@@ -70,6 +70,15 @@ async function errorOf(res) {
   return new ApiError(res.status, message, field, body);
 }
 
+/**
+ * A failed action in a sentence: describe(err, 'push') → "Your role may
+ * not push: …" for a 403, "Could not push: …" otherwise.
+ */
+export function describe(err, what) {
+  if (err?.status === 403) return `Your role may not ${what}: ${err.message}`;
+  return `Could not ${what}: ${err?.message ?? err}`;
+}
+
 /** request('GET', '/v1/status') → the decoded JSON (null for no body). */
 export async function request(method, path, body, opts = {}) {
   const res = await send(method, path, { ...opts, body });

@@ -3,11 +3,11 @@
 // first; new entries appear at the top as they are written.
 
 import { request } from './api.js';
-import { badge, fill, h } from './dom.js';
+import { badge, h, refill } from './dom.js';
 import { count } from './format.js';
 import { fromIso, timeCell } from './human.js';
 import { panel, panelError, syncRows, table } from './panel.js';
-import { poll, whileVisible } from './timing.js';
+import { latest, poll, STALE, whileVisible } from './timing.js';
 
 const EVERY_MS = 10000;
 const LIMITS = [100, 250, 500, 1000]; // 1000: the most GET /v1/audit gives
@@ -65,13 +65,13 @@ export function mountAudit(outlet) {
   const filter = root.querySelector('#audit-filter');
   const more = root.querySelector('#audit-more');
   const life = new AbortController();
-  let limit = LIMITS[0];
-  let newest = null; // the highest id shown: above it is new
+  let limit = LIMITS[0]; // what the next request asks for
+  let shownLimit = limit; // what the rows shown were asked for
+  let topId = null; // the highest id shown: above it is new
   let total = 0;
   let complete = false; // the answer held fewer than asked: all there is
   let refused = false; // a 403: asking again will not help
-  let seq = 0;
-  let shown = 0;
+  const newest = latest(); // a poll overtaken by "Load more" is dropped
 
   function applyFilter() {
     const q = filter.value.trim().toLowerCase();
@@ -80,21 +80,21 @@ export function mountAudit(outlet) {
       tr.hidden = Boolean(q) && !tr.textContent.toLowerCase().includes(q);
       if (!tr.hidden) visible++;
     }
-    fill(root.querySelector('#audit-count'), q ? `${count(visible)} of ${count(total)} match`
+    refill(root.querySelector('#audit-count'), q ? `${count(visible)} of ${count(total)} match`
       : `${count(total)} entr${total === 1 ? 'y' : 'ies'}`);
     const empty = root.querySelector('#audit-empty');
     empty.hidden = visible > 0 || refused;
-    fill(empty, total ? `No entry matches “${q}”.` : 'The audit log is empty.');
+    refill(empty, total ? `No entry matches “${q}”.` : 'The audit log is empty.');
   }
 
   function renderWindow() {
-    const max = limit >= LIMITS[LIMITS.length - 1];
+    const max = shownLimit >= LIMITS[LIMITS.length - 1];
     more.hidden = complete || max;
-    fill(root.querySelector('#audit-window'), complete ? 'the whole log'
-      : `the newest ${count(limit)}${max ? ', the most the gateway sends at once' : ''}`);
+    refill(root.querySelector('#audit-window'), complete ? 'the whole log'
+      : `the newest ${count(shownLimit)}${max ? ', the most the gateway sends at once' : ''}`);
   }
 
-  function render(entries) {
+  function render(entries, asked) {
     const now = new Date();
     // the last round's new rows have been seen
     for (const tr of tbody.querySelectorAll('tr.is-new')) tr.classList.remove('is-new');
@@ -102,32 +102,34 @@ export function mountAudit(outlet) {
       attr: 'data-audit-id',
       key: (e) => e.id,
       make: makeRow,
-      update: (tr, e) => fill(tr.firstElementChild, when(e, now)), // the age moves on
+      update: (tr, e) => refill(tr.firstElementChild, when(e, now)), // the age moves on
     });
-    if (newest !== null) {
+    if (topId !== null) {
       for (const tr of made) {
-        if (Number(tr.dataset.auditId) > newest) tr.classList.add('is-new');
+        if (Number(tr.dataset.auditId) > topId) tr.classList.add('is-new');
       }
     }
-    for (const e of entries) if (Number.isFinite(e.id) && (newest === null || e.id > newest)) newest = e.id;
-    newest ??= 0; // an empty log: whatever comes next is new
+    for (const e of entries) if (Number.isFinite(e.id) && (topId === null || e.id > topId)) topId = e.id;
+    topId ??= 0; // an empty log: whatever comes next is new
     total = entries.length;
-    complete = entries.length < limit;
+    // judged by what this answer was asked for: "Load more" may have
+    // raised the limit since
+    shownLimit = asked;
+    complete = entries.length < asked;
     renderWindow();
     applyFilter();
   }
 
   async function load(signal) {
     if (refused) return;
-    const my = ++seq;
+    const asked = limit;
     try {
-      const r = await request('GET', `/v1/audit?limit=${limit}`, undefined, { signal });
-      if (my < shown) return;
-      shown = my;
-      render(Array.isArray(r?.entries) ? r.entries : []);
+      const r = await newest(() => request('GET', `/v1/audit?limit=${asked}`, undefined, { signal }));
+      if (r === STALE) return;
+      render(Array.isArray(r?.entries) ? r.entries : [], asked);
       panelError(auditPanel, null);
     } catch (e) {
-      if (signal.aborted || my < shown) return;
+      if (signal.aborted) return;
       if (e.status === 403) {
         refused = true;
         more.hidden = true;

@@ -38,6 +38,17 @@ export function fill(el, ...children) {
   append(el, children);
 }
 
+/**
+ * fill(), but only when the content would differ (isEqualNode compares
+ * the nodes, text and attributes): a poll that brings the same values
+ * keeps the cell's nodes, so a text selection in it survives.
+ */
+export function refill(el, ...children) {
+  const next = el.cloneNode(false);
+  append(next, children);
+  if (!next.isEqualNode(el)) el.replaceChildren(...next.childNodes);
+}
+
 /** A coloured pill; kind is ok, warn, bad or neutral. */
 export function badge(text, kind = 'neutral') {
   return h('span', { class: `badge badge-${kind}` }, text ?? '—');

@@ -3,34 +3,12 @@
 // its row element (built once, then updated in place as it is reused).
 
 import { h } from './dom.js';
-import { bytes, endpoint } from './format.js';
+import { bytes, compact, count, endpoint } from './format.js';
+import { duration } from './human.js';
 
 const VERDICT_KIND = { allow: 'ok', audit: 'warn', deny: 'bad', 'default-deny': 'bad' };
 // sorting by verdict puts like with like, mildest first
 const VERDICT_RANK = { allow: 0, audit: 1, deny: 2, 'default-deny': 3 };
-
-const compactFmt = new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: 3 });
-const integer = new Intl.NumberFormat('en');
-
-/** 1234567 → "1.23M": a counter at a glance (the cell's title is exact). */
-export function compact(n) {
-  return Number.isFinite(n) ? compactFmt.format(n) : '—';
-}
-
-/** Seconds as the two largest units: 75 → "1m 15s", 90000 → "1d 1h". */
-export function duration(s) {
-  if (!Number.isFinite(s) || s < 0) return '—';
-  s = Math.floor(s);
-  const parts = [[86400, 'd'], [3600, 'h'], [60, 'm'], [1, 's']];
-  for (let i = 0; i < parts.length - 1; i++) {
-    const [size, unit] = parts[i];
-    if (s >= size) {
-      const [next, nextUnit] = parts[i + 1];
-      return `${Math.floor(s / size)}${unit} ${Math.floor((s % size) / next)}${nextUnit}`;
-    }
-  }
-  return `${s}s`;
-}
 
 /** A flow's identity across refreshes: its five-tuple. */
 export function flowKey(f) {
@@ -48,7 +26,7 @@ function both(a, fmt) {
 
 function exact(a, unit) {
   const [o, r] = pair(a);
-  return `${integer.format(o ?? 0)} ${unit} out, ${integer.format(r ?? 0)} back`;
+  return `${count(o ?? 0)} ${unit} out, ${count(r ?? 0)} back`;
 }
 
 function protoState(f) {

@@ -208,6 +208,7 @@ export function mountFlows(outlet, params) {
     if (paused && !fresh) return; // frozen: nothing to ask for
     try {
       const j = await request('GET', `/v1/flows?${queryOf(filters, true)}`, undefined, { signal });
+      if (signal.aborted) return; // paused, or new filters, meanwhile
       flows = Array.isArray(j?.flows) ? j.flows : [];
       for (const f of flows) f.key = flowKey(f);
       sortFlows(flows, sort.column, sort.ascending);
@@ -268,7 +269,9 @@ export function mountFlows(outlet, params) {
     b.setAttribute('aria-pressed', String(p));
     b.textContent = p ? 'Resume' : 'Pause';
     if (p) setState('paused', updated ? `frozen at ${clock(updated)}` : '');
-    else refetch();
+    // pausing drops an answer in flight too: the list must not change
+    // after it says "paused"; resuming asks at once
+    refetch();
   }
 
   function sortBy(column) {

@@ -2,8 +2,10 @@
 // Number, rate, address and time formatting shared by the pages.
 
 const integer = new Intl.NumberFormat('en');
-const compact = new Intl.NumberFormat('en', { notation: 'compact', maximumFractionDigits: 1 });
+const compactRate = new Intl.NumberFormat('en', { notation: 'compact', maximumFractionDigits: 1 });
+const compact3 = new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: 3 });
 
+/** 1234567 → "1,234,567". */
 export function count(n) {
   return Number.isFinite(n) ? integer.format(n) : '—';
 }
@@ -11,7 +13,12 @@ export function count(n) {
 /** 1234.5 → "1.2K"; small rates keep one decimal so 0.5 pps is not 1. */
 export function rate(n) {
   if (!Number.isFinite(n)) return '—';
-  return n < 10 ? n.toFixed(1).replace(/\.0$/, '') : compact.format(n);
+  return n < 10 ? n.toFixed(1).replace(/\.0$/, '') : compactRate.format(n);
+}
+
+/** 1234567 → "1.23M": a counter at a glance (pair it with count() in a title). */
+export function compact(n) {
+  return Number.isFinite(n) ? compact3.format(n) : '—';
 }
 
 const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];

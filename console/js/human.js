@@ -13,6 +13,24 @@ export function span(seconds) {
   return `${Math.floor(s / 86400)} d`;
 }
 
+/**
+ * A span of seconds in its two largest units, to the second: 75 →
+ * "1m 15s", 90000 → "1d 1h" (a flow's age, where span() is too coarse).
+ */
+export function duration(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return '—';
+  const s = Math.floor(seconds);
+  const parts = [[86400, 'd'], [3600, 'h'], [60, 'm'], [1, 's']];
+  for (let i = 0; i < parts.length - 1; i++) {
+    const [size, unit] = parts[i];
+    if (s >= size) {
+      const [next, nextUnit] = parts[i + 1];
+      return `${Math.floor(s / size)}${unit} ${Math.floor((s % size) / next)}${nextUnit}`;
+    }
+  }
+  return `${s}s`;
+}
+
 /** Seconds from date until now; never negative (clocks drift apart). */
 export function secondsSince(date, now = Date.now()) {
   return Math.max(0, (now - date.getTime()) / 1000);

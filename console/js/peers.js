@@ -2,14 +2,14 @@
 // The Peers page: every WireGuard peer with its handshake and traffic;
 // operators add peers and remove those the API added.
 
-import { request } from './api.js';
+import { describe, request } from './api.js';
 import { confirmAction } from './confirm.js';
-import { badge, fill, h } from './dom.js';
+import { badge, fill, h, refill } from './dom.js';
 import { bytes, bytesRate } from './format.js';
 import { fromUnix, localTime, secondsSince, span } from './human.js';
 import { panel, panelError, syncRows, table } from './panel.js';
 import { allows } from './session.js';
-import { poll, whileVisible } from './timing.js';
+import { latest, poll, STALE, whileVisible } from './timing.js';
 
 const EVERY_MS = 5000;
 // WireGuard rekeys every 2 minutes: a handshake older than 3 is a peer gone
@@ -123,22 +123,25 @@ function removeButton(name) {
     'aria-label': `Remove peer ${name}` }, 'Remove');
 }
 
-/** Refreshes a row's cells in place; the remove button is kept. */
+/**
+ * Refreshes a row's cells in place, each only if what it shows changed
+ * (a text selection in it survives a poll); the remove button is kept.
+ */
 function updateRow(tr, { p, rate, removable, nowMs }) {
   const c = tr.children;
   const [state, hs] = handshake(p, nowMs);
   const [source, kind] = SOURCE[p.source] ?? [String(p.source ?? '?'), 'neutral'];
   const ips = Array.isArray(p.allowed_ips) ? p.allowed_ips : [];
-  fill(c[0], keyCell(p));
-  fill(c[1], h('span', { class: 'mono' }, p.interface));
-  fill(c[2], p.identity ? h('span', { class: 'tag tag-plain' }, p.identity) : h('span', { class: 'muted' }, '—'));
-  fill(c[3], ips.map((ip) => h('div', { class: 'mono nowrap' }, ip)));
-  fill(c[4], endpointCell(p));
-  c[5].dataset.handshake = state;
-  fill(c[5], hs);
-  fill(c[6], p.present ? traffic(p.rx_bytes, rate.rxRate) : '—');
-  fill(c[7], p.present ? traffic(p.tx_bytes, rate.txRate) : '—');
-  fill(c[8], badge(source, kind));
+  refill(c[0], keyCell(p));
+  refill(c[1], h('span', { class: 'mono' }, p.interface));
+  refill(c[2], p.identity ? h('span', { class: 'tag tag-plain' }, p.identity) : h('span', { class: 'muted' }, '—'));
+  refill(c[3], ips.map((ip) => h('div', { class: 'mono nowrap' }, ip)));
+  refill(c[4], endpointCell(p));
+  if (c[5].dataset.handshake !== state) c[5].dataset.handshake = state;
+  refill(c[5], hs);
+  refill(c[6], p.present ? traffic(p.rx_bytes, rate.rxRate) : '—');
+  refill(c[7], p.present ? traffic(p.tx_bytes, rate.txRate) : '—');
+  refill(c[8], badge(source, kind));
   if (tr.dataset.removable !== String(removable)) {
     tr.dataset.removable = String(removable);
     fill(c[9], removable ? removeButton(p.name) : null);
@@ -166,10 +169,6 @@ function readForm(form) {
   return body;
 }
 
-function refusal(e) {
-  return e.status === 403 ? `Not allowed: ${e.message}` : e.message;
-}
-
 /** The Peers page; returns its unmount. */
 export function mountPeers(outlet) {
   const operator = allows('operator');
@@ -180,10 +179,10 @@ export function mountPeers(outlet) {
   const tbody = root.querySelector('#peers tbody');
   const form = root.querySelector('#peer-form');
   const samples = new Map(); // name → the last counters, for rates
+  let rates = new Map(); // name → the rates from the last /v1/peers answer
   const statusIfaces = new Set(); // /v1/status's WireGuard interfaces
   let hasWireguard = null; // what /v1/status says; null: not known
-  let seq = 0;
-  let shown = 0; // the newest answer rendered: an older one is dropped
+  const newest = latest(); // an older answer is dropped
   let peers = null; // null until the first answer
 
   function note(text) {
@@ -205,34 +204,39 @@ export function mountPeers(outlet) {
     form.querySelector('#peer-add').disabled = !names.length;
   }
 
+  // Rates are measured when an answer arrives, not when the table is
+  // drawn: a redraw (the interfaces arriving) must not sample the same
+  // counters again at a later time.
+  function measure(t) {
+    rates = new Map(peers.map((p) => [p.name, sample(samples, p, t)]));
+  }
+
   function render(nowMs = Date.now()) {
-    const t = performance.now();
     const items = peers.map((p) => ({
-      p, nowMs, rate: sample(samples, p, t),
+      p, nowMs, rate: rates.get(p.name) ?? { rxRate: NaN, txRate: NaN },
       removable: operator && p.source === 'api',
     }));
     syncRows(tbody, items, { attr: 'data-peer', key: (it) => it.p.name, make: makeRow, update: updateRow });
     const fresh = items.filter((it) => handshake(it.p, nowMs)[0] === 'fresh').length;
-    fill(root.querySelector('#peers-meta'), peers.length
+    refill(root.querySelector('#peers-meta'), peers.length
       ? `${peers.length} peer${peers.length === 1 ? '' : 's'} · ${fresh} with a handshake in the last 3 min` : '');
     const empty = root.querySelector('#peers-empty');
     empty.hidden = peers.length > 0;
-    fill(empty, hasWireguard === false ? 'This gateway has no WireGuard interface.'
+    refill(empty, hasWireguard === false ? 'This gateway has no WireGuard interface.'
       : `No WireGuard peers.${operator ? ' Add one below.' : ''}`);
     renderInterfaces();
   }
 
   async function load(signal) {
-    const my = ++seq;
     try {
-      const r = await request('GET', '/v1/peers', undefined, { signal });
-      if (my < shown) return;
-      shown = my;
+      const r = await newest(() => request('GET', '/v1/peers', undefined, { signal }));
+      if (r === STALE) return;
       peers = Array.isArray(r?.peers) ? r.peers : [];
+      measure(performance.now());
       render();
       panelError(peersPanel, null);
     } catch (e) {
-      if (!signal.aborted && my >= shown) panelError(peersPanel, e);
+      if (!signal.aborted) panelError(peersPanel, e);
     }
   }
 
@@ -257,6 +261,7 @@ export function mountPeers(outlet) {
         + 'It was added through the API, so it will not come back on a restart.',
       ok: 'Remove peer',
       danger: true,
+      signal: life.signal,
     });
     if (!yes || life.signal.aborted) return;
     try {
@@ -265,7 +270,7 @@ export function mountPeers(outlet) {
       panelError(peersPanel, null);
       load(life.signal);
     } catch (e) {
-      if (!life.signal.aborted) panelError(peersPanel, new Error(`Could not remove ${name}: ${refusal(e)}`));
+      if (!life.signal.aborted) panelError(peersPanel, new Error(describe(e, `remove ${name}`)));
     }
   }
 
@@ -276,7 +281,7 @@ export function mountPeers(outlet) {
 
   function formError(e) {
     const err = form.querySelector('#peer-error');
-    err.textContent = refusal(e);
+    err.textContent = describe(e, 'add the peer');
     err.hidden = false;
     const input = e.field && form.querySelector(`#${FIELDS[e.field]}`);
     if (FIELDS[e.field] && input) {

@@ -151,7 +151,8 @@ export function createEditor({ onEdit } = {}) {
       return;
     }
     const plainTab = ev.key === 'Tab' && !ev.ctrlKey && !ev.altKey && !ev.metaKey;
-    if (!plainTab || escaped) {
+    // read-only: Tab moves on (indent() would write past readOnly)
+    if (!plainTab || escaped || textarea.readOnly) {
       if (ev.key !== 'Tab' && ev.key !== 'Shift') escaped = false;
       return;
     }

@@ -2,6 +2,7 @@
 // The policy page's pieces: access changes (diffs), problems, dates.
 
 import { h } from './dom.js';
+import { fromIso, localTime } from './human.js';
 
 const CHANGE = {
   '+': { word: 'granted', sign: '+' },
@@ -9,17 +10,15 @@ const CHANGE = {
   '~': { word: 'altered', sign: '~' },
 };
 
-/** "2026-11-22T01:40:02Z" → "2026-11-22 02:40" in local time (the text if not a date). */
-export function when(iso) {
-  const d = new Date(iso ?? '');
-  if (!iso || Number.isNaN(d.getTime())) return iso ?? '—';
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
-}
-
-/** A time element showing when(iso), with the stored text as its title. */
+/**
+ * The store's "2026-11-22T01:40:02Z" as a <time> in local time (the
+ * clock alone today), the exact UTC instant as its title; the text as it
+ * is if it is not a date.
+ */
 export function timeEl(iso) {
-  return h('time', { datetime: iso ?? '', title: iso ?? '' }, when(iso));
+  const d = fromIso(iso);
+  if (!d) return iso ?? '—';
+  return h('time', { datetime: iso, title: d.toISOString() }, localTime(d));
 }
 
 function verdict(action, rule) {

@@ -2,10 +2,11 @@
 // The Policy page: the policy in force, its history with semantic diffs,
 // validate-and-push of an edited policy, rollback.
 
-import { request } from './api.js';
+import { describe, request } from './api.js';
 import { confirmAction } from './confirm.js';
 import { badge, fill, h } from './dom.js';
 import { count } from './format.js';
+import { panel, panelError } from './panel.js';
 import { createEditor } from './policy-editor.js';
 import { changeLine, changesSummary, changesView, parseProblem, problemItem, timeEl } from './policy-render.js';
 import { allows } from './session.js';
@@ -16,21 +17,8 @@ const STATUS_EVERY_MS = 5000;
 const HISTORY_LIMIT = 100;
 const CONFIRM_CHANGES = 12; // change lines a confirmation lists before "and N more"
 
-function panel(title, id, meta, ...body) {
-  return h('section', { class: 'card panel', id },
-    h('header', { class: 'panel-head' }, title, meta),
-    h('p', { class: 'panel-error', role: 'status', hidden: true }),
-    ...body);
-}
-
-function panelError(panelEl, err) {
-  const p = panelEl.querySelector('.panel-error');
-  p.hidden = !err;
-  p.textContent = err ? err.message : '';
-}
-
 function historyPanel() {
-  return panel(h('h2', {}, 'History'), 'policy-history-panel', h('span', { class: 'muted small', id: 'policy-history-meta' }),
+  return panel('History', { id: 'policy-history-panel' }, h('span', { class: 'muted small', id: 'policy-history-meta' }),
     h('div', { class: 'scroll policy-history-scroll' },
       h('table', { class: 'table policy-history', role: 'grid', 'aria-label': 'Policy versions' },
         h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'Version'), h('th', {}, 'Pushed'), h('th', {}, h('span', { class: 'visually-hidden' }, 'State')))),
@@ -39,13 +27,13 @@ function historyPanel() {
 }
 
 function viewPanel(operator) {
-  return panel(
-    h('h2', { id: 'policy-view-title' }, 'Policy in force'),
-    'policy-view-panel',
+  const el = panel('Policy in force', { id: 'policy-view-panel' },
     h('span', { class: 'panel-meta' },
       h('span', { class: 'muted small', id: 'policy-view-meta' }),
       operator ? h('button', { type: 'button', class: 'btn small', id: 'policy-edit-version', title: 'Put this version\'s source in the editor' }, 'Edit a copy') : null),
     h('pre', { class: 'yaml yaml-view', id: 'policy-source', tabindex: '0', 'aria-label': 'Policy source' }));
+  el.querySelector('h2').id = 'policy-view-title'; // select() titles it with the version
+  return el;
 }
 
 function diffPanel(operator) {
@@ -54,7 +42,7 @@ function diffPanel(operator) {
       h('button', { type: 'button', class: 'btn small', id: 'policy-diff-prev', 'aria-pressed': 'true' }, 'vs previous'),
       h('button', { type: 'button', class: 'btn small', id: 'policy-diff-live', 'aria-pressed': 'false' }, 'vs in force'))
     : null;
-  return panel(h('h2', {}, 'Access changes'), 'policy-diff-panel', modes,
+  return panel('Access changes', { id: 'policy-diff-panel' }, modes,
     operator
       ? h('div', { id: 'policy-diff', 'data-state': 'none', 'aria-live': 'polite' })
       : h('p', { class: 'empty muted', id: 'policy-diff-note' }, 'diffs need the operator role'));
@@ -64,9 +52,7 @@ const checkHint = () => h('p', { class: 'muted small' }, 'Validate to see errors
 const previewHint = () => h('p', { class: 'muted small' }, 'Validate first.');
 
 function editPanel() {
-  return panel(
-    h('h2', {}, 'Edit and push'),
-    'policy-edit-panel',
+  return panel('Edit and push', { id: 'policy-edit-panel' },
     h('span', { class: 'panel-meta policy-actions' },
       h('span', { class: 'muted small', id: 'policy-base' }),
       h('label', { class: 'small muted', for: 'policy-filename' }, 'File'),
@@ -80,6 +66,10 @@ function editPanel() {
       h('button', { type: 'button', class: 'btn small', id: 'policy-notice-load' }, 'Load it into the editor')),
     h('div', { class: 'policy-edit' },
       h('div', { class: 'policy-edit-main', id: 'policy-editor-host' },
+        // until the policy in force is read, the editor is read-only: text
+        // typed into it could not be told from the text loaded over it
+        h('p', { class: 'muted small policy-editor-wait', id: 'policy-editor-wait', role: 'status' },
+          'Reading the policy in force…'),
         h('p', { class: 'muted small', id: 'policy-editor-hint' },
           'Tab indents two spaces, Shift+Tab outdents; Esc then Tab leaves the editor.')),
       h('div', { class: 'policy-edit-side' },
@@ -126,11 +116,6 @@ function problemsOf(reply) {
   ];
 }
 
-function refusal(e, what) {
-  if (e.status === 403) return `Your role may not ${what}: ${e.message}`;
-  return `${what[0].toUpperCase()}${what.slice(1)} failed: ${e.message}`;
-}
-
 /** Lines of change text for a confirmation dialog, at most CONFIRM_CHANGES. */
 function changeList(changes) {
   if (!changes?.length) return null;
@@ -164,6 +149,10 @@ export function mountPolicy(outlet, params) {
   };
   let viewCtl = null; // the selection's requests in flight
   let editor = null;
+  // why the editor is read-only now: 'load' until the policy in force is
+  // read, 'busy' while a validate or push is out (its answer is about the
+  // text as it was sent)
+  const locks = new Set();
 
   let toastTimer = 0;
   function setStatus(text, kind = 'info') {
@@ -179,6 +168,16 @@ export function mountPolicy(outlet, params) {
 
   function dirty() {
     return !!editor && editor.value() !== S.base.text;
+  }
+
+  function lock(why, on) {
+    if (on) locks.add(why);
+    else locks.delete(why);
+    if (!editor) return;
+    editor.textarea.readOnly = locks.size > 0;
+    editor.el.classList.toggle('waiting', locks.has('load'));
+    $('#policy-editor-wait').hidden = !locks.has('load');
+    for (const id of ['#policy-validate', '#policy-push', '#policy-reset']) $(id).disabled = locks.size > 0;
   }
 
   /* ---- the policy in force and the history ---- */
@@ -246,13 +245,17 @@ export function mountPolicy(outlet, params) {
     refreshing ??= (async () => {
       const signal = life.signal;
       const before = S.liveVersion;
-      const wasDirty = dirty();
       try {
         await Promise.all([loadLive(signal), loadHistory(signal)]);
         panelError($('#policy-view-panel'), null);
       } catch (e) {
         if (signal.aborted) return;
         panelError($('#policy-view-panel'), e);
+        if (editor && locks.has('load')) {
+          const wait = $('#policy-editor-wait');
+          wait.dataset.kind = 'error';
+          fill(wait, `The editor opens once the policy in force is read: ${e.message}. Trying again…`);
+        }
         return;
       }
       const inForce = S.liveVersion;
@@ -260,7 +263,7 @@ export function mountPolicy(outlet, params) {
       if (!keep) select(inForce ?? S.versions[0]?.version ?? null);
       else if (before === undefined) select(S.selected); // opened at ?version=N
       else markSelected(false);
-      if (editor) followInEditor(before, inForce, wasDirty);
+      if (editor) followInEditor(before, inForce);
     })().finally(() => {
       refreshing = null;
     });
@@ -383,7 +386,7 @@ export function mountPolicy(outlet, params) {
       box.dataset.state = 'error';
       const why = e.status === 422
         ? `These versions cannot be compared: one no longer compiles here (${e.message}).`
-        : e.status === 403 ? `Your role may not see diffs: ${e.message}` : `Could not compare: ${e.message}`;
+        : describe(e, 'compare versions');
       fill(box, h('p', { class: 'muted diff-caption' }, caption), h('p', { class: 'diff-error' }, why));
     }
   }
@@ -434,7 +437,7 @@ export function mountPolicy(outlet, params) {
       h('p', {}, `Version ${n}'s source is pushed again as a new version, checked like any push.`),
       changes ? h('p', {}, changesSummary(changes), changes.length ? ':' : '.') : h('p', {}, `What it would change is unknown: ${why}`),
       changeList(changes));
-    const yes = await confirmAction({ title: `Roll back to version ${n}?`, body, ok: 'Roll back', danger: true });
+    const yes = await confirmAction({ title: `Roll back to version ${n}?`, body, ok: 'Roll back', danger: true, signal });
     if (!yes || signal.aborted) return;
     setStatus(`Rolling back to version ${n}…`);
     try {
@@ -445,18 +448,30 @@ export function mountPolicy(outlet, params) {
     } catch (e) {
       if (signal.aborted) return;
       // 422: the version no longer passes validation here (a peer it names is gone)
-      setStatus(e.status === 422 ? `Rollback refused: ${e.message}` : refusal(e, 'roll back'), 'error');
+      setStatus(e.status === 422 ? `Rollback refused: ${e.message}` : describe(e, 'roll back'), 'error');
     }
   }
 
   /* ---- the editor: validate, push ---- */
 
-  function showProblems(problems) {
+  /** Lists and marks the problems found in `text`: dimmed if the editor no longer holds it. */
+  function showProblems(problems, text) {
     const list = $('#policy-problems');
     list.classList.remove('stale');
     $('#policy-problems-stale').hidden = true;
     fill(list, problems.length ? problems.map(problemItem) : h('li', { class: 'muted small problems-none' }, 'No errors or warnings.'));
     editor.mark(problems);
+    if (editor.value() !== text) markStale();
+  }
+
+  // The marks and problems are of an earlier text: dim them, say so.
+  function markStale() {
+    editor.setStale();
+    const list = $('#policy-problems');
+    if (list.querySelector('li.problem') && !list.classList.contains('stale')) {
+      list.classList.add('stale');
+      $('#policy-problems-stale').hidden = false;
+    }
   }
 
   function showCheck(valid, text) {
@@ -476,7 +491,7 @@ export function mountPolicy(outlet, params) {
     const text = editor.value();
     try {
       const r = await request('POST', `/v1/policy/validate?filename=${encodeURIComponent(filenameValue())}`, text, { signal });
-      showProblems(problemsOf(r));
+      showProblems(problemsOf(r), text);
       showCheck(true, `Valid: ${count(r.rules)} rule${r.rules === 1 ? '' : 's'}, ${count(r.entries)} entr${r.entries === 1 ? 'y' : 'ies'}, ${r.mode} mode.`);
       showPreview(r.changes, 'ready');
       return r;
@@ -484,7 +499,7 @@ export function mountPolicy(outlet, params) {
       if (signal.aborted) throw e;
       if (e.status === 422) {
         const problems = problemsOf(e);
-        showProblems(problems);
+        showProblems(problems, text);
         const n = problems.filter((p) => p.kind === 'error').length;
         showCheck(false, `Not valid: ${n} error${n === 1 ? '' : 's'}.`);
         showPreview(null, 'none');
@@ -500,13 +515,15 @@ export function mountPolicy(outlet, params) {
     return input.value;
   }
 
+  // The buttons off and the text read-only until the answer is shown:
+  // what it says (marks, problems, "Pushed version N") is about the text
+  // that was sent, so that text must be what the editor still holds.
   async function busy(fn) {
-    const buttons = ['#policy-validate', '#policy-push'].map((s) => $(s));
-    buttons.forEach((b) => { b.disabled = true; });
+    lock('busy', true);
     try {
       await fn();
     } finally {
-      buttons.forEach((b) => { b.disabled = false; });
+      lock('busy', false);
     }
   }
 
@@ -516,7 +533,7 @@ export function mountPolicy(outlet, params) {
         const r = await validate(life.signal);
         setStatus(r ? 'The policy is valid.' : 'The policy is not valid: see the problems.', r ? 'ok' : 'error');
       } catch (e) {
-        if (!life.signal.aborted) setStatus(refusal(e, 'validate'), 'error');
+        if (!life.signal.aborted) setStatus(describe(e, 'validate'), 'error');
       }
     });
   }
@@ -542,9 +559,9 @@ export function mountPolicy(outlet, params) {
           h('p', {}, r.changes ? `${changesSummary(r.changes)}${r.changes.length ? ':' : '.'}` : 'No policy in force: all of it is new.'),
           changeList(r.changes));
         const takes = (r.changes ?? []).some((c) => c.change === '-');
-        const yes = await confirmAction({ title: 'Push this policy?', body, ok: 'Push', danger: takes });
+        const yes = await confirmAction({ title: 'Push this policy?', body, ok: 'Push', danger: takes, signal });
         if (!yes) {
-          setStatus('Not pushed.');
+          if (!signal.aborted) setStatus('Not pushed.');
           return;
         }
         setStatus('Pushing…');
@@ -552,17 +569,17 @@ export function mountPolicy(outlet, params) {
         S.base = { version: done.version, text };
         S.follow = true;
         $('#policy-notice').hidden = true;
-        showProblems(problemsOf(done));
+        showProblems(problemsOf(done), text);
         setStatus(`Pushed version ${done.version}`, 'ok');
         await refreshTo(done.version);
       } catch (e) {
         if (signal.aborted) return;
         if (e.status === 422) {
-          showProblems(problemsOf(e)); // the text stays as it is
+          showProblems(problemsOf(e), text); // the text stays as it is
           showCheck(false, 'Refused by the gateway.');
           setStatus(`Push refused: ${e.message}`, 'error');
         } else {
-          setStatus(refusal(e, 'push'), 'error');
+          setStatus(describe(e, 'push'), 'error');
         }
       }
     });
@@ -582,17 +599,21 @@ export function mountPolicy(outlet, params) {
     $('#policy-notice').hidden = true;
   }
 
-  // The version in force changed (a push here or elsewhere, a rollback):
-  // a clean editor follows it; edits in progress are never overwritten.
-  function followInEditor(before, now, wasDirty) {
+  // The version in force changed (a push here or elsewhere, a rollback),
+  // or was read for the first time: a clean editor follows it; edits in
+  // progress are never overwritten, so whether there are any is asked
+  // now, as the text is replaced, not before the requests.
+  function followInEditor(before, now) {
     if (before === now) return;
     if (now !== null && now === S.base.version) {
       fill($('#policy-base'), `from version ${now}`); // our own push
       return;
     }
-    if (before === undefined || !wasDirty) {
+    // nor under a validate or push in flight: its answer is about this text
+    if (!dirty() && !locks.has('busy')) {
       if (S.live) loadIntoEditor(S.live.version, S.live.source, S.live.filename);
       else loadIntoEditor(null, '', 'policy.yaml');
+      lock('load', false);
       return;
     }
     fill($('#policy-notice-text'), `The policy in force changed since you started editing (version ${now ?? 'none'})`);
@@ -604,13 +625,15 @@ export function mountPolicy(outlet, params) {
   async function discardInto(version) {
     const text = S.sources.get(version);
     const info = versionInfo(version);
-    if (text === undefined) return;
+    // not under a validate or push in flight, nor before the first read
+    if (text === undefined || locks.size) return;
     if (dirty()) {
       const yes = await confirmAction({
         title: 'Discard your edits?',
         body: `The editor's text is replaced by version ${version}'s source.`,
         ok: 'Discard edits',
         danger: true,
+        signal: life.signal,
       });
       if (!yes) return;
     }
@@ -625,17 +648,9 @@ export function mountPolicy(outlet, params) {
   }
 
   function mountEditor() {
-    editor = createEditor({
-      onEdit() {
-        editor.setStale();
-        const list = $('#policy-problems');
-        if (list.querySelector('li.problem') && !list.classList.contains('stale')) {
-          list.classList.add('stale');
-          $('#policy-problems-stale').hidden = false;
-        }
-      },
-    });
-    $('#policy-editor-host').prepend(editor.el);
+    editor = createEditor({ onEdit: markStale });
+    $('#policy-editor-wait').after(editor.el); // the note above, where one looks
+    lock('load', true);
     $('#policy-validate').addEventListener('click', onValidate);
     $('#policy-push').addEventListener('click', onPush);
     $('#policy-reset').addEventListener('click', () => discardInto(S.liveVersion));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Hash routing (#/overview): one page mounted at a time, nav by role.
 
+import { closeAll } from './confirm.js';
 import { h } from './dom.js';
 
 /**
@@ -24,6 +25,7 @@ export function createRouter({ routes, outlet, nav, allows, home }) {
       location.replace(`#${home}`); // fires hashchange, which renders
       return;
     }
+    closeAll(); // a question of the page left is void
     unmount?.();
     outlet.replaceChildren();
     unmount = r.mount(outlet, new URLSearchParams(query)) ?? null;
@@ -42,6 +44,7 @@ export function createRouter({ routes, outlet, nav, allows, home }) {
     },
     stop() {
       window.removeEventListener('hashchange', render);
+      closeAll(); // the modal would sit over the login form
       unmount?.();
       unmount = null;
       outlet.replaceChildren();

@@ -4,6 +4,26 @@
 // element across updates (found by key) and are placed with a transform,
 // so a scroll or a refresh touches a few dozen nodes at most.
 
+/** The positions in a of a longest increasing run of its values. */
+function inOrder(a) {
+  const tails = []; // tails[k]: position of the smallest end of a run of k + 1
+  const prev = new Array(a.length);
+  for (let i = 0; i < a.length; i++) {
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[tails[mid]] < a[i]) lo = mid + 1;
+      else hi = mid;
+    }
+    prev[i] = lo ? tails[lo - 1] : -1;
+    tails[lo] = i;
+  }
+  const run = [];
+  for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = prev[i]) run.push(i);
+  return run.reverse();
+}
+
 /**
  * createVirtualList({viewport, body, rowHeight, overscan, key, create,
  * update}): viewport is the scrolling element, body the element inside it
@@ -55,11 +75,11 @@ export function createVirtualList({ viewport, body, rowHeight, overscan = 8, key
       keys.push(k);
       wanted.add(k);
     }
-    // rows scrolled out are refilled where they are: moving a row costs
-    // less than taking it out of the DOM and putting it back
+    // rows scrolled out are refilled for the rows scrolled in
     const free = [];
     for (const [k, row] of live) if (!wanted.has(k)) free.push(row);
     const next = new Map();
+    const rows = []; // in index order
     for (let i = first; i < last; i++) {
       const item = items[i];
       const k = keys[i - first];
@@ -77,14 +97,32 @@ export function createVirtualList({ viewport, body, rowHeight, overscan = 8, key
         row.el.setAttribute('aria-rowindex', String(i + 2)); // 1 is the header
         row.index = i;
       }
-      if (!row.el.isConnected) body.append(row.el);
       next.set(k, row);
+      rows.push(row.el);
     }
     for (const row of free) {
       row.el.remove();
       if (spare.length < 2 * overscan) spare.push(row.el);
     }
     live = next;
+    order(rows);
+  }
+
+  /**
+   * Puts the rows into the DOM in index order (a screen reader reads a
+   * role=table in DOM order, whatever the transforms show), moving only
+   * those outside the longest run already in order: a scroll by a few
+   * rows moves a few rows.
+   */
+  function order(rows) {
+    const at = new Map(rows.map((el, i) => [el, i]));
+    const seq = [...body.children].filter((el) => at.has(el));
+    const stay = new Set(inOrder(seq.map((el) => at.get(el))).map((j) => seq[j]));
+    let ref = null;
+    for (let i = rows.length - 1; i >= 0; i--) {
+      if (!stay.has(rows[i])) body.insertBefore(rows[i], ref);
+      ref = rows[i];
+    }
   }
 
   /**

@@ -35,6 +35,7 @@ for f in bin/portcullis sbin/portcullisd lib/systemd/system/portcullisd@.service
 done
 expect 0 "every file is there ($PREFIX)" test -z "$missing"
 [ -n "$missing" ] && echo "# missing:$missing"
+expect 0 "the console is installed whole" diff -r "$SRC/console" "$P/share/portcullis/console"
 expect 0 "the installed binaries run" "$P/sbin/portcullisd" --version
 
 # the unit: systemd's own checker, on a copy that points into the root

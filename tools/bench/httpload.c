@@ -29,6 +29,8 @@ struct hconn {
 	double sent;
 	char buf[65536];
 	size_t len;
+	size_t need; /* of the response begun: bytes still to read, or 0 */
+	int code;    /* its status */
 };
 
 static double now_s(void)
@@ -82,7 +84,8 @@ static int dial(const char *target)
 	return fd;
 }
 
-/* A whole response in c->buf?  Its length, else 0; status in *code. */
+/* A response's head whole in c->buf?  The response's length, head and
+ * body (which may be longer than the buffer), else 0; status in *code. */
 static size_t response_len(const struct hconn *c, int *code)
 {
 	const char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
@@ -98,8 +101,7 @@ static size_t response_len(const struct hconn *c, int *code)
 		cl = memmem(c->buf, head, "content-length:", 15);
 	if (!cl)
 		return head;
-	head += (size_t)strtoul(cl + 15, NULL, 10);
-	return c->len >= head ? head : 0;
+	return head + (size_t)strtoul(cl + 15, NULL, 10);
 }
 
 static int dbl_cmp(const void *a, const void *b)
@@ -156,8 +158,7 @@ int pc_httpload(const char *target, const char *path, double seconds, int conns,
 			struct hconn *c = &cs[evs[e].data.u32];
 			ssize_t r = read(c->fd, c->buf + c->len,
 					 sizeof(c->buf) - c->len);
-			size_t whole;
-			int code = 0;
+			size_t used;
 
 			if (r <= 0) {
 				fprintf(stderr, "pc-bench: http: the server "
@@ -165,17 +166,22 @@ int pc_httpload(const char *target, const char *path, double seconds, int conns,
 				goto out;
 			}
 			c->len += (size_t)r;
-			if (!(whole = response_len(c, &code))) {
+			if (!c->need &&
+			    !(c->need = response_len(c, &c->code))) {
 				if (c->len == sizeof(c->buf))
-					goto out; /* a response too big */
+					goto out; /* a head too big */
 				continue;
 			}
+			/* read on: a body is counted, not kept */
+			used = c->need < c->len ? c->need : c->len;
+			memmove(c->buf, c->buf + used, c->len - used);
+			c->len -= used;
+			if ((c->need -= used))
+				continue;
 			if (n < MAX_SAMPLES)
 				lat[n] = now_s() - c->sent;
 			n++;
-			errors += code < 200 || code > 299;
-			memmove(c->buf, c->buf + whole, c->len - whole);
-			c->len -= whole;
+			errors += c->code < 200 || c->code > 299;
 			c->sent = now_s();
 			if (write(c->fd, req, (size_t)reqlen) != reqlen)
 				goto out;

@@ -128,21 +128,27 @@ static void common_headers(struct evhttp_request *req, int page)
 	}
 }
 
+static int to_evbuffer(const char *buf, size_t len, void *out)
+{
+	return evbuffer_add(out, buf, len);
+}
+
+/* The JSON written straight into the reply's buffer: a list of 10,000
+ * flows is megabytes, not to be built as a string and copied twice. */
 static void send_json(struct evhttp_request *req, int code, json_t *j)
 {
 	struct evbuffer *out = evbuffer_new();
-	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 
 	common_headers(req, 0);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "application/json");
-	if (out && text) {
-		evbuffer_add_printf(out, "%s\n", text);
+	if (out &&
+	    !json_dump_callback(j, to_evbuffer, out,
+				JSON_INDENT(2) | JSON_SORT_KEYS) &&
+	    !evbuffer_add(out, "\n", 1))
 		evhttp_send_reply(req, code, NULL, out);
-	} else {
+	else
 		evhttp_send_error(req, 500, NULL);
-	}
-	free(text);
 	if (out)
 		evbuffer_free(out);
 }
