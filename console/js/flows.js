@@ -15,7 +15,9 @@ const TYPING_MS = 300;
 const ROW_HEIGHT = 34; // px, unless flows.css's --flow-row-h says otherwise
 const TEXT_FILTERS = ['identity', 'service', 'host'];
 const SELECTS = {
-  verdict: ['allow', 'audit', 'deny', 'default-deny'],
+  // a denied packet makes no flow (the overview's live denies show them);
+  // audit mode's would-be denies are flows with the verdict audit
+  verdict: ['allow', 'audit'],
   proto: ['tcp', 'udp', 'icmp', 'icmpv6'],
   state: ['none', 'syn_sent', 'established', 'closing', 'closed'],
 };
