@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "backend.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pc_api_caller who = {.name = "fuzz", .peer = "uid:0"};
 	char *path, *query, *ctype;
 	json_t *out = NULL;
+	struct evbuffer *raw;
 	int code;
 
 	if (!size)
@@ -49,17 +52,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctype = line(&p, end);
 	who.role = (enum pc_role)((data[0] >> 3) & 3);
 	fuzz_entitled = who.role;
+	raw = evbuffer_new();
 	code = pc_api_handle(&fuzz_backend, &who, methods[data[0] & 7],
 			     path ? path : "/", query && *query ? query : NULL,
 			     ctype && *ctype ? ctype : NULL, (const char *)p,
-			     (size_t)(end - p), &out);
+			     (size_t)(end - p), &out, raw);
 	if (!fuzz_status_known(code))
 		__builtin_trap();
 	/* a refusal always says why, as {"error": "..."} */
 	if (code >= 400 && !json_is_string(json_object_get(out, "error")))
 		__builtin_trap();
-	if (code < 300 && !out)
+	/* an answer is a JSON reply or JSON text the route wrote */
+	if (code < 300 && !out && !evbuffer_get_length(raw))
 		__builtin_trap();
+	if (out && evbuffer_get_length(raw))
+		__builtin_trap();
+	evbuffer_free(raw);
 	json_decref(out);
 	free(path);
 	free(query);

@@ -25,12 +25,12 @@
 #define MAX_SAMPLES (4u << 20)
 
 struct hconn {
-	int fd;
 	double sent;
 	char buf[65536];
 	size_t len;
 	size_t need; /* of the response begun: bytes still to read, or 0 */
-	int code;    /* its status */
+	int fd;
+	int code; /* its status */
 };
 
 static double now_s(void)

@@ -3,6 +3,7 @@
 #ifndef PC_API_H
 #define PC_API_H
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <stddef.h>
@@ -104,8 +105,11 @@ struct pc_api_backend {
 	/* -ENOENT when no live token has that name */
 	int (*token_revoke)(void *ctx, const struct pc_api_caller *who,
 			    const char *name);
-	/* {"flows": [...], "matched": N}: conntrack, filtered */
-	json_t *(*flows)(void *ctx, const struct pc_flow_filter *f);
+	/* {"flows": [...], "matched": N, "shown": N}: conntrack, filtered,
+	 * written into out as JSON text (10,000 flows as jansson objects
+	 * took a few hundred ms of the daemon's one thread); 0 or -errno */
+	int (*flows)(void *ctx, const struct pc_flow_filter *f,
+		     struct evbuffer *out);
 	/* {"denies": [...]}: stored deny events, newest first */
 	json_t *(*denies)(void *ctx, size_t limit);
 	/* {"entries": [...]}, newest first; NULL on a store error */
@@ -261,9 +265,18 @@ const char *pc_api_route_name(const char *path);
 /* Requests answered, by method, route and status (GET /metrics). */
 void pc_api_metrics(const struct pc_api *api, struct pc_buf *b);
 
+/*
+ * A request to a /v1 route: its status, and its answer in *out; or, for
+ * a route that writes its JSON itself (GET /v1/flows), *out NULL and the
+ * JSON text in raw (with raw NULL, such a route answers 501).
+ */
 int pc_api_handle(const struct pc_api_backend *be,
 		  const struct pc_api_caller *who, const char *method,
 		  const char *path, const char *query, const char *ctype,
-		  const char *body, size_t len, json_t **out);
+		  const char *body, size_t len, json_t **out,
+		  struct evbuffer *raw);
+
+/* s as a JSON string, quotes and escapes included, onto b. */
+void pc_api_json_str(struct evbuffer *b, const char *s);
 
 #endif

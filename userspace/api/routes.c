@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/buffer.h>
+
 #include "api.h"
 
 typedef int (*route_fn)(const struct pc_api_backend *be, const char *query,
@@ -18,9 +20,11 @@ struct route {
 	enum pc_role role; /* the least role allowed */
 };
 
-/* The last path segment of a '*' route, and the caller, for handlers. */
+/* The last path segment of a '*' route, the caller and the buffer for a
+ * route that writes its own JSON, for handlers. */
 static const char *path_arg;
 static const struct pc_api_caller *caller;
+static struct evbuffer *raw_out;
 
 static json_t *error_json(const char *msg, const char *field)
 {
@@ -739,8 +743,10 @@ static int get_flows(const struct pc_api_backend *be, const char *query,
 		}
 		f.limit = (size_t)l;
 	}
-	*out = be->flows(be->ctx, &f);
-	if (!*out) {
+	if (!raw_out)
+		return unavailable(out); /* the caller takes no JSON text */
+	if (be->flows(be->ctx, &f, raw_out)) {
+		evbuffer_drain(raw_out, evbuffer_get_length(raw_out));
 		*out = error_json("failed to read the flows", NULL);
 		return 500;
 	}
@@ -876,10 +882,12 @@ const char *pc_api_route_name(const char *path)
 int pc_api_handle(const struct pc_api_backend *be,
 		  const struct pc_api_caller *who, const char *method,
 		  const char *path, const char *query, const char *ctype,
-		  const char *body, size_t len, json_t **out)
+		  const char *body, size_t len, json_t **out,
+		  struct evbuffer *raw)
 {
 	int path_known = 0;
 
+	*out = NULL;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *r = &routes[i];
 		char msg[160];
@@ -904,6 +912,7 @@ int pc_api_handle(const struct pc_api_backend *be,
 			return 403;
 		}
 		caller = who;
+		raw_out = raw;
 		return r->fn(be, query, ctype, body, len, out);
 	}
 	if (path_known) {
@@ -912,6 +921,31 @@ int pc_api_handle(const struct pc_api_backend *be,
 	}
 	*out = error_json("no such endpoint", "path");
 	return 404;
+}
+
+void pc_api_json_str(struct evbuffer *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	evbuffer_add(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue; /* UTF-8 passes as it is */
+		evbuffer_add(b, run, (size_t)(s - run));
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			evbuffer_add(b, esc, 2);
+		} else {
+			evbuffer_add(b, esc, 6);
+		}
+		run = s + 1;
+	}
+	evbuffer_add(b, run, (size_t)(s - run));
+	evbuffer_add(b, "\"", 1);
 }
 
 json_t *pc_api_diff_json(const struct pc_diff *d)

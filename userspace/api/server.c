@@ -669,6 +669,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	struct pc_api_caller who;
 	char name[96], peer[64];
 	json_t *out = NULL;
+	struct evbuffer *raw;
 	char *body;
 	int code;
 	const char *method = method_name(evhttp_request_get_command(req));
@@ -733,15 +734,28 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	evbuffer_copyout(in, body, len);
 	body[len] = '\0';
-	code = pc_api_handle(&api->be, &who, method, path ? path : "/",
-			     uri ? evhttp_uri_get_query(uri) : NULL, ctype,
-			     body, len, &out);
+	raw = evbuffer_new();
+	code = raw ? pc_api_handle(&api->be, &who, method, path ? path : "/",
+				   uri ? evhttp_uri_get_query(uri) : NULL,
+				   ctype, body, len, &out, raw)
+		   : 500;
 	free(body);
 	if (code == 401)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "WWW-Authenticate",
 				  "Bearer realm=\"portcullis\"");
-	send_json(req, code, out);
+	if (!out && raw && evbuffer_get_length(raw)) {
+		common_headers(req, 0);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Content-Type", "application/json");
+		evhttp_send_reply(req, code, NULL, raw);
+	} else if (out) {
+		send_json(req, code, out);
+	} else {
+		evhttp_send_error(req, 500, NULL);
+	}
+	if (raw)
+		evbuffer_free(raw);
 	count_request(api, method, code == 401 ? "-" : route, code);
 	pc_debug("api: %s %s by %s -> %d", method, path ? path : "/",
 		 who.name[0] ? who.name : "anonymous", code);

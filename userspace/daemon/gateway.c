@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/buffer.h>
+
 #include "api.h"
 #include "daemon.h"
 #include "fleet.h"
@@ -1665,7 +1667,7 @@ static int set_has(const char *set, const char *name)
 struct flows_ctx {
 	struct pc_gateway *gw;
 	const struct pc_flow_filter *f;
-	json_t *arr;
+	struct evbuffer *out;
 	size_t matched;
 	uint64_t now_ns;
 };
@@ -1679,13 +1681,53 @@ static double since(uint64_t now, uint64_t then)
 static const char *const tcp_states[] = {"none", "syn_sent", "established",
 					 "closing", "closed"};
 
+/* One flow as a line of JSON (the keys as GET /v1/flows documents). */
+static void flow_json(struct evbuffer *out, const struct pc_ct_key *k,
+		      const struct pc_ct_val *v, const char *ids,
+		      const char *svcs, const char *rule, uint64_t now)
+{
+	const uint8_t *src = v->orig_is_lo ? k->lo_addr : k->hi_addr;
+	const uint8_t *dst = v->orig_is_lo ? k->hi_addr : k->lo_addr;
+	char s[64], d[64], pbuf[16];
+
+	pc_addr_format(src, s, sizeof(s));
+	pc_addr_format(dst, d, sizeof(d));
+	evbuffer_add_printf(out,
+			    "{\"src\": \"%s\", \"sport\": %u, \"dst\": \"%s\", "
+			    "\"dport\": %u, \"proto\": ",
+			    s, v->orig_is_lo ? k->lo_port : k->hi_port, d,
+			    v->orig_is_lo ? k->hi_port : k->lo_port);
+	pc_api_json_str(out, proto_name(k->proto, pbuf, sizeof(pbuf)));
+	evbuffer_add_printf(
+		out,
+		", \"state\": \"%s\", \"packets\": [%" PRIu64 ", %" PRIu64
+		"], \"bytes\": [%" PRIu64 ", %" PRIu64
+		"], \"age_s\": %.3f, \"idle_s\": %.3f, \"rule\": ",
+		k->proto == IPPROTO_TCP && v->state < 5 ? tcp_states[v->state]
+							: "-",
+		(uint64_t)v->packets[PC_DIR_ORIG],
+		(uint64_t)v->packets[PC_DIR_REPLY],
+		(uint64_t)v->bytes[PC_DIR_ORIG],
+		(uint64_t)v->bytes[PC_DIR_REPLY], since(now, v->created_ns),
+		since(now, v->last_seen_ns));
+	if (rule)
+		pc_api_json_str(out, rule);
+	else
+		evbuffer_add(out, "null", 4);
+	evbuffer_add(out, ", \"identities\": ", 16);
+	pc_api_json_str(out, ids);
+	evbuffer_add(out, ", \"services\": ", 14);
+	pc_api_json_str(out, svcs);
+	evbuffer_add_printf(out, ", \"verdict\": \"%s\"}",
+			    pc_action_name(v->action));
+}
+
 static int flow_one(void *arg, const struct pc_ct_key *k,
 		    const struct pc_ct_val *v)
 {
 	struct flows_ctx *x = arg;
 	const struct pc_compiled *c = x->gw->compiled;
 	int current = c && v->generation == pc_dp_generation(x->gw->dp);
-	const uint8_t *src = v->orig_is_lo ? k->lo_addr : k->hi_addr;
 	const uint8_t *dst = v->orig_is_lo ? k->hi_addr : k->lo_addr;
 	const char *ids = current && v->src_set && v->src_set <= c->nident_sets
 				  ? c->ident_set_names[v->src_set - 1]
@@ -1694,7 +1736,6 @@ static int flow_one(void *arg, const struct pc_ct_key *k,
 	const char *rule = current && v->rule_id && v->rule_id <= c->nrules
 				   ? c->rule_names[v->rule_id - 1]
 				   : NULL;
-	char s[64], d[64], pbuf[16];
 
 	if (x->f->identity[0] && !set_has(ids, x->f->identity))
 		return 0;
@@ -1713,42 +1754,28 @@ static int flow_one(void *arg, const struct pc_ct_key *k,
 		return 0;
 	if (x->matched++ >= x->f->limit)
 		return 0; /* counted, not shown */
-	pc_addr_format(src, s, sizeof(s));
-	pc_addr_format(dst, d, sizeof(d));
-	json_array_append_new(
-		x->arr,
-		json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:[I,I], s:[I,I], "
-			  "s:f, s:f, s:s?, s:s, s:s, s:s}",
-			  "src", s, "sport",
-			  v->orig_is_lo ? k->lo_port : k->hi_port, "dst", d,
-			  "dport", v->orig_is_lo ? k->hi_port : k->lo_port,
-			  "proto", proto_name(k->proto, pbuf, sizeof(pbuf)),
-			  "state",
-			  k->proto == IPPROTO_TCP && v->state < 5
-				  ? tcp_states[v->state]
-				  : "-",
-			  "packets", (json_int_t)v->packets[PC_DIR_ORIG],
-			  (json_int_t)v->packets[PC_DIR_REPLY], "bytes",
-			  (json_int_t)v->bytes[PC_DIR_ORIG],
-			  (json_int_t)v->bytes[PC_DIR_REPLY], "age_s",
-			  since(x->now_ns, v->created_ns), "idle_s",
-			  since(x->now_ns, v->last_seen_ns), "rule", rule,
-			  "identities", ids, "services", svcs, "verdict",
-			  pc_action_name(v->action)));
+	evbuffer_add(x->out, x->matched > 1 ? ",\n  " : "\n  ",
+		     x->matched > 1 ? 4 : 3);
+	flow_json(x->out, k, v, ids, svcs, rule, x->now_ns);
 	return 0;
 }
 
-static json_t *be_flows(void *ctx, const struct pc_flow_filter *f)
+static int be_flows(void *ctx, const struct pc_flow_filter *f,
+		    struct evbuffer *out)
 {
-	struct flows_ctx x = {.gw = ctx, .f = f, .arr = json_array()};
+	struct flows_ctx x = {.gw = ctx, .f = f, .out = out};
 	struct timespec ts;
+	size_t shown;
+	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns's clock */
 	x.now_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	pc_dp_ct_each(x.gw->dp, flow_one, &x);
-	return json_pack("{s:o, s:I, s:I}", "flows", x.arr, "matched",
-			 (json_int_t)x.matched, "shown",
-			 (json_int_t)json_array_size(x.arr));
+	evbuffer_add(out, "{\"flows\": [", 11);
+	rc = pc_dp_ct_each(x.gw->dp, flow_one, &x);
+	shown = x.matched < f->limit ? x.matched : f->limit;
+	evbuffer_add_printf(out, "%s], \"matched\": %zu, \"shown\": %zu}\n",
+			    shown ? "\n" : "", x.matched, shown);
+	return rc;
 }
 
 static json_t *be_audit_list(void *ctx, size_t limit)
