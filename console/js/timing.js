@@ -20,7 +20,7 @@ export function poll(fn, ms) {
       if (!ctl.signal.aborted) console.error('poll:', e);
     }
     // the daemon answers on one thread: an answer that took long (a
-    // list of 10,000 flows takes a few hundred ms) is asked for again
+    // busy gateway, a large list over a slow link) is asked for again
     // after ten times as long, so that a page keeps under a tenth of it
     const took = performance.now() - t0;
     if (!ctl.signal.aborted) timer = setTimeout(run, Math.max(ms, SLOW_FACTOR * took));
