@@ -247,6 +247,20 @@ static int call(const struct pc_api_backend *b, const char *m, const char *path,
 	return call_as(b, PC_ROLE_ADMIN, m, path, q, ct, body, out);
 }
 
+/* The field a GET PATH?QUERY refuses with 400. */
+static const char *refused_field(const char *path, const char *query)
+{
+	static char field[32];
+	json_t *out;
+
+	cr_assert_eq(call(&be, "GET", path, query, NULL, NULL, &out), 400,
+		     "%s?%s", path, query);
+	snprintf(field, sizeof(field), "%s",
+		 json_string_value(json_object_get(out, "field")));
+	json_decref(out);
+	return field;
+}
+
 static const char *error_of(json_t *j)
 {
 	return json_string_value(json_object_get(j, "error"));
@@ -470,12 +484,7 @@ Test(api, a_version_its_diff_and_validation)
 		     200);
 	cr_assert(last_from == 1 && last_to == 3);
 	json_decref(out);
-	cr_assert_eq(
-		call(&be, "GET", "/v1/policy/diff", "from=1", NULL, NULL, &out),
-		400);
-	cr_assert_str_eq(json_string_value(json_object_get(out, "field")),
-			 "to");
-	json_decref(out);
+	cr_assert_str_eq(refused_field("/v1/policy/diff", "from=1"), "to");
 	cr_assert_eq(call(&be, "GET", "/v1/policy/diff", "xfrom=1&to=2", NULL,
 			  NULL, &out),
 		     400);
@@ -674,12 +683,7 @@ Test(api, flow_filters)
 	cr_assert_eq(last_filter.limit, 100);
 	cr_assert_eq(last_filter.proto, -1);
 	json_decref(out);
-	cr_assert_eq(
-		call(&be, "GET", "/v1/flows", "state=open", NULL, NULL, &out),
-		400);
-	cr_assert_str_eq(json_string_value(json_object_get(out, "field")),
-			 "state");
-	json_decref(out);
+	cr_assert_str_eq(refused_field("/v1/flows", "state=open"), "state");
 	cr_assert_eq(call(&be, "GET", "/v1/flows", "limit=0", NULL, NULL, &out),
 		     400);
 	json_decref(out);
@@ -691,20 +695,6 @@ Test(api, flow_filters)
 			     NULL, &out),
 		     401);
 	json_decref(out);
-}
-
-/* The field a GET /v1/flows?QUERY refuses with 400. */
-static const char *refused_field(const char *query)
-{
-	static char field[32];
-	json_t *out;
-
-	cr_assert_eq(call(&be, "GET", "/v1/flows", query, NULL, NULL, &out),
-		     400, "%s", query);
-	snprintf(field, sizeof(field), "%s",
-		 json_string_value(json_object_get(out, "field")));
-	json_decref(out);
-	return field;
 }
 
 Test(api, flow_filters_by_verdict_and_host_as_a_browser_encodes_them)
@@ -738,14 +728,20 @@ Test(api, flow_filters_by_verdict_and_host_as_a_browser_encodes_them)
 	cr_assert_str_eq(last_filter.verdict, "allow");
 
 	/* each refusal names its field; a denied packet makes no flow */
-	cr_assert_str_eq(refused_field("verdict=deny"), "verdict");
-	cr_assert_str_eq(refused_field("verdict=default-deny"), "verdict");
-	cr_assert_str_eq(refused_field("host=example.com"), "host");
-	cr_assert_str_eq(refused_field("host=198.18.0.0%2F24"), "host");
+	cr_assert_str_eq(refused_field("/v1/flows", "verdict=deny"), "verdict");
+	cr_assert_str_eq(refused_field("/v1/flows", "verdict=default-deny"),
+			 "verdict");
+	cr_assert_str_eq(refused_field("/v1/flows", "host=example.com"),
+			 "host");
+	cr_assert_str_eq(refused_field("/v1/flows", "host=198.18.0.0%2F24"),
+			 "host");
 	/* a truncated or NUL escape, and a name too long once decoded */
-	cr_assert_str_eq(refused_field("service=web%2"), "service");
-	cr_assert_str_eq(refused_field("identity=a%00b"), "identity");
-	cr_assert_str_eq(refused_field("identity=%61%61%61%61%61%61%61%61%61%61"
+	cr_assert_str_eq(refused_field("/v1/flows", "service=web%2"),
+			 "service");
+	cr_assert_str_eq(refused_field("/v1/flows", "identity=a%00b"),
+			 "identity");
+	cr_assert_str_eq(refused_field("/v1/flows",
+				       "identity=%61%61%61%61%61%61%61%61%61%61"
 				       "%61%61%61%61%61%61%61%61%61%61%61%61"
 				       "%61%61%61%61%61%61%61%61%61%61%61%61"
 				       "%61%61%61%61%61%61%61%61%61%61%61%61"

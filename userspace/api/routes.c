@@ -343,25 +343,41 @@ static int put_policy(const struct pc_api_backend *be, const char *query,
 	return policy_body(be, query, ctype, body, len, out, 1);
 }
 
-/* "limit=N" from the query: 1..1000, default 50; -1 if malformed. */
-static long query_limit(const char *query)
+/* "KEY=N" from the query, lo..hi; dflt if absent, -1 if not such. */
+static long query_number(const char *query, const char *key, long lo, long hi,
+			 long dflt)
 {
-	char v[8], *end;
-	int rc = pc_api_query_get(query, "limit", v, sizeof(v));
+	char v[24], *end;
+	int rc = pc_api_query_get(query, key, v, sizeof(v));
 	long l = rc > 0 ? strtol(v, &end, 10) : 0;
 
 	if (!rc)
-		return 50;
-	if (rc < 0 || end == v || *end || l < 1 || l > 1000)
+		return dflt;
+	if (rc < 0 || end == v || *end || l < lo || l > hi)
 		return -1;
 	return l;
+}
+
+/* Which of names[n] "KEY=" names: its index; -1 if absent, -2 if none. */
+static int query_choice(const char *query, const char *key,
+			const char *const *names, size_t n)
+{
+	char v[24];
+	int rc = pc_api_query_get(query, key, v, sizeof(v));
+
+	if (!rc)
+		return -1;
+	for (size_t i = 0; rc > 0 && i < n; i++)
+		if (!strcmp(v, names[i]))
+			return (int)i;
+	return -2;
 }
 
 /* A list route: ?limit=N (1..1000, default 50), then the backend's. */
 static int list_route(json_t *(*fn)(void *ctx, size_t limit), void *ctx,
 		      const char *query, const char *what, json_t **out)
 {
-	long limit = query_limit(query);
+	long limit = query_number(query, "limit", 1, 1000, 50);
 	char msg[96];
 
 	if (limit < 0) {
@@ -669,9 +685,12 @@ static int get_flows(const struct pc_api_backend *be, const char *query,
 	/* a denied packet makes no flow (GET /v1/denies has those); audit
 	 * mode's would-be denies are flows with the verdict audit */
 	static const char *const verdicts[] = {"allow", "audit"};
-	struct pc_flow_filter f = {.proto = -1, .limit = 100};
+	static const char *const protos[] = {"tcp", "udp", "icmp", "icmpv6"};
+	static const int proto_nums[] = {6, 17, 1, 58};
+	struct pc_flow_filter f = {0};
 	char v[64];
-	int rc;
+	long limit;
+	int rc, i;
 
 	(void)ctype, (void)body, (void)len;
 	if (pc_api_query_get(query, "identity", f.identity,
@@ -686,19 +705,15 @@ static int get_flows(const struct pc_api_backend *be, const char *query,
 				  "service");
 		return 400;
 	}
-	if ((rc = pc_api_query_get(query, "verdict", f.verdict,
-				   sizeof(f.verdict))) != 0) {
-		for (size_t i = 0; rc > 0 && i < PC_ARRAY_SIZE(verdicts); i++)
-			if (!strcmp(f.verdict, verdicts[i]))
-				rc = 2;
-		if (rc != 2) {
-			*out = error_json("verdict: allow or audit (a denied "
-					  "packet makes no flow: see "
-					  "/v1/denies)",
-					  "verdict");
-			return 400;
-		}
+	if ((i = query_choice(query, "verdict", verdicts,
+			      PC_ARRAY_SIZE(verdicts))) == -2) {
+		*out = error_json("verdict: allow or audit (a denied packet "
+				  "makes no flow: see /v1/denies)",
+				  "verdict");
+		return 400;
 	}
+	if (i >= 0)
+		snprintf(f.verdict, sizeof(f.verdict), "%s", verdicts[i]);
 	if ((rc = pc_api_query_get(query, "host", v, sizeof(v))) != 0) {
 		if (rc < 0 || pc_addr_parse(v, f.host)) {
 			*out = error_json("host: an IPv4 or IPv6 address",
@@ -707,42 +722,26 @@ static int get_flows(const struct pc_api_backend *be, const char *query,
 		}
 		f.has_host = 1;
 	}
-	if ((rc = pc_api_query_get(query, "state", v, sizeof(v))) != 0) {
-		for (size_t i = 0; rc > 0 && i < PC_ARRAY_SIZE(states); i++)
-			if (!strcmp(v, states[i]))
-				f.state = (int)i + 1;
-		if (!f.state) {
-			*out = error_json("state: none, syn_sent, established, "
-					  "closing or closed",
-					  "state");
-			return 400;
-		}
+	if ((i = query_choice(query, "state", states, PC_ARRAY_SIZE(states))) ==
+	    -2) {
+		*out = error_json("state: none, syn_sent, established, "
+				  "closing or closed",
+				  "state");
+		return 400;
 	}
-	if ((rc = pc_api_query_get(query, "proto", v, sizeof(v))) != 0) {
-		f.proto = rc < 0		 ? -2
-			  : !strcmp(v, "tcp")	 ? 6
-			  : !strcmp(v, "udp")	 ? 17
-			  : !strcmp(v, "icmp")	 ? 1
-			  : !strcmp(v, "icmpv6") ? 58
-						 : -2;
-		if (f.proto == -2) {
-			*out = error_json("proto: tcp, udp, icmp or icmpv6",
-					  "proto");
-			return 400;
-		}
+	f.state = i + 1; /* 0: any */
+	if ((i = query_choice(query, "proto", protos, PC_ARRAY_SIZE(protos))) ==
+	    -2) {
+		*out = error_json("proto: tcp, udp, icmp or icmpv6", "proto");
+		return 400;
 	}
-	if ((rc = pc_api_query_get(query, "limit", v, sizeof(v))) != 0) {
-		char *end;
-		long l = rc < 0 ? 0 : strtol(v, &end, 10);
-
-		if (rc < 0 || *end || l < 1 || l > 10000) {
-			*out = error_json("limit must be a number from 1 to "
-					  "10000",
-					  "limit");
-			return 400;
-		}
-		f.limit = (size_t)l;
+	f.proto = i >= 0 ? proto_nums[i] : -1;
+	if ((limit = query_number(query, "limit", 1, 10000, 100)) < 0) {
+		*out = error_json("limit must be a number from 1 to 10000",
+				  "limit");
+		return 400;
 	}
+	f.limit = (size_t)limit;
 	if (!raw_out)
 		return unavailable(out); /* the caller takes no JSON text */
 	if (be->flows(be->ctx, &f, raw_out)) {

@@ -133,22 +133,30 @@ static int to_evbuffer(const char *buf, size_t len, void *out)
 	return evbuffer_add(out, buf, len);
 }
 
-/* The JSON written straight into the reply's buffer: a list of 10,000
- * flows is megabytes, not to be built as a string and copied twice. */
+/* JSON text as the reply, or a 500 without it. */
+static void send_json_text(struct evhttp_request *req, int code,
+			   struct evbuffer *text)
+{
+	common_headers(req, 0);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "Content-Type", "application/json");
+	if (text && evbuffer_get_length(text))
+		evhttp_send_reply(req, code, NULL, text);
+	else
+		evhttp_send_error(req, 500, NULL);
+}
+
+/* The JSON written straight into the reply's buffer, not built as a
+ * string and copied again. */
 static void send_json(struct evhttp_request *req, int code, json_t *j)
 {
 	struct evbuffer *out = evbuffer_new();
 
-	common_headers(req, 0);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-			  "Content-Type", "application/json");
-	if (out &&
-	    !json_dump_callback(j, to_evbuffer, out,
-				JSON_INDENT(2) | JSON_SORT_KEYS) &&
-	    !evbuffer_add(out, "\n", 1))
-		evhttp_send_reply(req, code, NULL, out);
-	else
-		evhttp_send_error(req, 500, NULL);
+	if (out && (json_dump_callback(j, to_evbuffer, out,
+				       JSON_INDENT(2) | JSON_SORT_KEYS) ||
+		    evbuffer_add(out, "\n", 1)))
+		evbuffer_drain(out, evbuffer_get_length(out));
+	send_json_text(req, code, out);
 	if (out)
 		evbuffer_free(out);
 }
@@ -744,16 +752,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "WWW-Authenticate",
 				  "Bearer realm=\"portcullis\"");
-	if (!out && raw && evbuffer_get_length(raw)) {
-		common_headers(req, 0);
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-				  "Content-Type", "application/json");
-		evhttp_send_reply(req, code, NULL, raw);
-	} else if (out) {
+	if (out)
 		send_json(req, code, out);
-	} else {
-		evhttp_send_error(req, 500, NULL);
-	}
+	else /* the route wrote its JSON itself */
+		send_json_text(req, code, raw);
 	if (raw)
 		evbuffer_free(raw);
 	count_request(api, method, code == 401 ? "-" : route, code);
